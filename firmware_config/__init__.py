@@ -1,0 +1,1 @@
+"""Device configuration, identity and provisioning: how a Pi becomes an E-Warung appliance."""

@@ -1,0 +1,94 @@
+"""The composition root: builds the appliance's parts from the device configuration.
+
+This is the only place that knows which adapter serves which port. The CLI, the counter app
+and the sync daemon all start here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from firmware_config.config import Config
+from pos import sample_city
+from pos.clock import Clock, SystemClock
+from pos.db import LedgerState, open_database
+from pos.ledger import Ledger
+from pos.redemption import RedemptionService
+from pos.signing import EcdsaSigner, load_private_key, load_public_key
+
+
+class SetupError(RuntimeError):
+    """Something the technician must fix before the appliance can run (the message says what)."""
+
+
+@dataclass
+class Appliance:
+    config: Config
+    db: SqliteDatabase
+    ledger: Ledger
+    signer: EcdsaSigner
+    clock: Clock
+    redemptions: RedemptionService
+    extras: dict = field(default_factory=dict)
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def load_device_signer(config: Config) -> EcdsaSigner:
+    path = config.key_path(config.keys.device_key)
+    try:
+        key = load_private_key(path.read_bytes())
+    except FileNotFoundError:
+        raise SetupError(
+            f"device key {path} is missing: run `ewarung provision` (or `ewarung demo-data` for the demo)"
+        ) from None
+    except ValueError as exc:
+        raise SetupError(f"device key {path} is not a P-256 private key in PEM: {exc}") from None
+    return EcdsaSigner(key, config.device.id)
+
+
+def load_public_keys(config: Config, paths: list[Path], role: str) -> dict:
+    """Trusted public keys by key id (the file name without .pub.pem)."""
+    keys = {}
+    for p in paths:
+        path = config.key_path(p)
+        try:
+            keys[path.name.removesuffix(".pem").removesuffix(".pub")] = load_public_key(path.read_bytes())
+        except FileNotFoundError:
+            raise SetupError(f"{role} public key {path} is missing: install it with `ewarung provision`") from None
+        except ValueError as exc:
+            raise SetupError(f"{role} public key {path} is not a P-256 public key: {exc}") from None
+    return keys
+
+
+def ensure_demo_data(
+    config: Config, clock: Clock, progress: Callable[[int], None] | None = None
+) -> sample_city.SampleCity | None:
+    """In demo mode, create the sample city and DEMO keys once; return it if created now."""
+    if config.demo is None:
+        return None
+    db = open_database(config.database_path)
+    try:
+        if LedgerState.select().exists() and config.key_path(config.keys.device_key).exists():
+            return None
+        sample_city.write_demo_keys(config.data_dir / "keys")
+        return sample_city.build_sample_city(
+            db, households=config.demo.households, seed=config.demo.seed, now=clock.now(), progress=progress
+        )
+    finally:
+        db.close()
+
+
+def build_appliance(config: Config, clock: Clock | None = None) -> Appliance:
+    clock = clock or SystemClock()
+    db = open_database(config.database_path)
+    ledger = Ledger()
+    signer = load_device_signer(config)
+    service = RedemptionService(db, ledger, config.identity(), signer, clock, config.to_policy())
+    return Appliance(config, db, ledger, signer, clock, service)

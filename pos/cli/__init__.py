@@ -1,0 +1,1 @@
+"""The `ewarung` command: one entry point, a subcommand per job (outer layer)."""

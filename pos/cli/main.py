@@ -1,0 +1,57 @@
+"""`ewarung`: the appliance's single command line. Subcommands live in modules listed below.
+
+Each module has `register(subparsers)`; it must not import heavy libraries (kivy, pyscard,
+escpos, paho) at module level, so `ewarung --help` stays fast and works without hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pos import __version__
+
+COMMAND_MODULES = [
+    "pos.cli.config_cmd",
+    "pos.cli.demo_data_cmd",
+    "pos.cli.journal_cmd",
+    "pos.cli.demo_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ewarung",
+        description="E-Warung POS: point-of-sale appliance for the SSN food-assistance program.",
+    )
+    parser.add_argument("--version", action="version", version=f"ewarung {__version__}")
+    parser.add_argument(
+        "--config", metavar="FILE", help="device configuration (TOML); default $EWARUNG_CONFIG or the built-in demo"
+    )
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from firmware_config.config import ConfigError
+    from pos.appliance import SetupError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, SetupError) as exc:
+        print(f"ewarung: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

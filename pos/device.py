@@ -1,0 +1,15 @@
+"""Who this appliance is: the identity printed on receipts and carried in every message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    device_id: str
+    shop_id: str
+    shop_name: str
+    shop_address: str
+    city: str = "samarinda"
+    hotline: str = ""

@@ -1,0 +1,55 @@
+"""Versioned schema: each migration takes the database from version N-1 to N.
+
+The version lives in SQLite's `user_version`. Migrations run at start, each in its own
+transaction, so a crash mid-migration leaves the previous version intact. A database from a
+newer release than this software is refused rather than guessed at. Every released schema is
+kept as SQL under tests/fixtures/schemas/ and the tests migrate each one to the current version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from peewee import SqliteDatabase
+
+from pos import db as models
+
+Migration = Callable[[SqliteDatabase], None]
+
+
+def _v1_initial(db: SqliteDatabase) -> None:
+    db.create_tables(models.ALL_MODELS, safe=False)
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "initial schema: ledger, redemptions, voids, outbox, journal, print jobs", _v1_initial),
+]
+
+CURRENT_VERSION = MIGRATIONS[-1][0]
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def schema_version(db: SqliteDatabase) -> int:
+    return db.execute_sql("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: SqliteDatabase) -> list[int]:
+    """Bring the schema to CURRENT_VERSION; return the versions applied."""
+    current = schema_version(db)
+    if current > CURRENT_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {current} is newer than this software understands "
+            f"({CURRENT_VERSION}); install the newer E-Warung POS release or restore a backup"
+        )
+    applied = []
+    for version, _title, step in MIGRATIONS:
+        if version <= current:
+            continue
+        with db.atomic("IMMEDIATE"):
+            step(db)
+            db.execute_sql(f"PRAGMA user_version = {int(version)}")
+        applied.append(version)
+    return applied

@@ -1,0 +1,86 @@
+"""Plain-text layout of a receipt: for screen previews, logs and the scripted demo.
+
+Thermal printers render the same Receipt through hardware.printer with ESC/POS styling;
+this is the readable twin (32 columns for 58 mm paper, 48 for 80 mm).
+"""
+
+from __future__ import annotations
+
+from pos.money import format_rupiah
+from pos.period import WITA
+from pos.receipt import Receipt
+
+LABELS = {
+    "id": {
+        "receipt": "STRUK BANTUAN PANGAN",
+        "void": "PEMBATALAN TRANSAKSI",
+        "copy": "*** SALINAN ***",
+        "no": "No", "device": "Perangkat", "cashier": "Kasir", "time": "Waktu",
+        "card": "Kartu", "household": "Keluarga", "collector": "Diambil oleh",
+        "holder": "pemegang kartu", "representative": "wakil terdaftar",
+        "period": "Periode", "total": "TOTAL", "remaining": "Sisa bantuan",
+        "quota": "Sisa jatah", "reason": "Alasan", "override": "TANPA KARTU (persetujuan penyelia)",
+    },
+    "en": {
+        "receipt": "FOOD ASSISTANCE RECEIPT",
+        "void": "SALE VOIDED",
+        "copy": "*** COPY ***",
+        "no": "No", "device": "Device", "cashier": "Cashier", "time": "Time",
+        "card": "Card", "household": "Household", "collector": "Collected by",
+        "holder": "card holder", "representative": "registered representative",
+        "period": "Period", "total": "TOTAL", "remaining": "Remaining",
+        "quota": "Quota left", "reason": "Reason", "override": "NO CARD (supervisor approval)",
+    },
+}
+
+
+def labels(language: str) -> dict[str, str]:
+    return LABELS.get(language, LABELS["id"])
+
+
+def _pair(left: str, right: str, width: int) -> str:
+    space = width - len(left) - len(right)
+    if space < 1:
+        return f"{left}\n{right.rjust(width)}"
+    return left + " " * space + right
+
+
+def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
+    t = labels(receipt.language)
+    out: list[str] = []
+    rule = "-" * columns
+    out.append(receipt.shop_name.center(columns))
+    if receipt.shop_address:
+        out.append(receipt.shop_address[:columns].center(columns))
+    out.append(rule)
+    out.append((t["void"] if receipt.kind == "void" else t["receipt"]).center(columns))
+    if receipt.copy:
+        out.append(t["copy"].center(columns))
+    local = receipt.created_at.astimezone(WITA)
+    out.append(_pair(f"{t['no']} {receipt.receipt_no:06d}", local.strftime("%d-%m-%Y %H:%M WITA"), columns))
+    out.append(_pair(t["device"], receipt.device_id, columns))
+    out.append(_pair(t["cashier"], receipt.cashier_name, columns))
+    out.append(_pair(t["card"], receipt.masked_card, columns))
+    out.append(_pair(t["household"], receipt.household_id, columns))
+    out.append(f"{t['collector']}: {receipt.collector_name} ({t[receipt.collected_by]})"[: columns * 2])
+    if receipt.mode == "override":
+        out.append(t["override"])
+    out.append(_pair(t["period"], receipt.period, columns))
+    out.append(rule)
+    for line in receipt.lines:
+        out.append(line.name[:columns])
+        out.append(_pair(f"  {line.qty} x {format_rupiah(line.unit_price)}", format_rupiah(line.amount), columns))
+    out.append(rule)
+    out.append(_pair(t["total"], format_rupiah(receipt.total), columns))
+    if receipt.kind == "void":
+        out.append(f"{t['reason']}: {receipt.void_reason}")
+    else:
+        out.append(_pair(t["remaining"], format_rupiah(receipt.remaining_after), columns))
+        for q in receipt.quotas:
+            out.append(_pair(f"{t['quota']} {q.name}", f"{q.remaining}/{q.max_qty}", columns))
+    out.append(rule)
+    out.append(receipt.no_cash_notice)
+    if receipt.hotline:
+        out.append(receipt.hotline)
+    out.append(f"[QR {receipt.redemption_id}]")
+    return out

@@ -1,0 +1,249 @@
+"""The redemption service: one durable transaction per sale, void or flagged problem.
+
+A redemption, its lines, its signed outbox message, its journal entry and its print job are
+written in ONE transaction with synchronous=FULL, so after a crash or power cut each sale is
+either whole or absent, and it is on disk before any receipt prints. A void is a new,
+compensating record; nothing is ever deleted or edited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from peewee import SqliteDatabase
+
+from pos import journal, settings
+from pos.clock import Clock, iso, parse_iso
+from pos.db import PrintJob, Redemption, RedemptionLine, Void, durable_transaction
+from pos.device import DeviceIdentity
+from pos.entitlement import PricedLine, assess, price_basket
+from pos.ledger import Ledger
+from pos.outbox import enqueue
+from pos.period import WITA, Period
+from pos.policy import Policy
+from pos.refusals import Reason, Refusal
+from pos.risk import assess_device
+from pos.signing import Signer
+
+DATA_PROBLEMS = ("moved", "not_eligible", "deceased", "unregistered_poor", "wrong_data", "other")
+
+
+@dataclass(frozen=True)
+class Collector:
+    """Who takes the goods: the card holder or one of the household's registered representatives."""
+
+    kind: Literal["holder", "representative"] = "holder"
+    representative_id: str = ""
+
+
+@dataclass(frozen=True)
+class RedemptionRequest:
+    household_id: str
+    cashier_id: str
+    basket: dict[str, int]
+    card_id: str = ""
+    card_spent: int = 0
+    card_counter: int | None = None
+    collector: Collector = Collector()
+    mode: Literal["card", "override"] = "card"
+    override_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RedemptionResult:
+    redemption_id: str
+    seq: int
+    period: str
+    total: int
+    remaining_after: int
+    lines: tuple[PricedLine, ...]
+    created_at: str
+    print_job_id: str
+    collector_name: str
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    void_id: str
+    seq: int
+    redemption_id: str
+    amount: int
+    print_job_id: str
+
+
+class RedemptionService:
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        ledger: Ledger,
+        device: DeviceIdentity,
+        signer: Signer,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.device = device
+        self.signer = signer
+        self.clock = clock
+        self.policy = policy
+
+    def redeem(self, req: RedemptionRequest) -> RedemptionResult:
+        """Commit a sale durably, or raise Refusal having written nothing."""
+        if req.mode == "override" and not req.override_reason:
+            raise ValueError("an override needs a reason code")
+        now = self.clock.now()
+        period = Period.of(now)
+        created_at = iso(now)
+        with durable_transaction(self.db):
+            info = self.ledger.info()
+            assess_device(info, self.policy, now)
+            ent = assess(self.ledger, req.household_id, period, now.astimezone(WITA).date(), req.card_spent)
+            collector_name = self._collector_name(ent.household, req.collector)
+            if req.mode == "override":
+                used = Redemption.select().where((Redemption.mode == "override") & (Redemption.period == str(period))).count()
+                if used >= self.policy.override_cap_per_period:
+                    raise Refusal(Reason.OVERRIDE_CAP_REACHED, f"{used} overrides in {period}")
+            lines, total = price_basket(ent, self.ledger.catalog(), req.basket)
+            remaining_after = ent.remaining - total
+            redemption_id = str(uuid.uuid4())
+
+
+            seq = settings.next_sequence()
+            Redemption.create(
+                id=redemption_id,
+                seq=seq,
+                device_id=self.device.device_id,
+                household=req.household_id,
+                card_id=req.card_id,
+                period=str(period),
+                mode=req.mode,
+                override_reason=req.override_reason,
+                collected_by=req.collector.kind,
+                collector_id=req.collector.representative_id,
+                collector_name=collector_name,
+                cashier_id=req.cashier_id,
+                ledger_version=info.version,
+                total=total,
+                remaining_after=remaining_after,
+                card_counter=req.card_counter,
+                created_at=created_at,
+            )
+            RedemptionLine.insert_many(
+                [
+                    {
+                        "redemption": redemption_id,
+                        "item_code": line.item.code,
+                        "item_name": line.item.name_id,
+                        "unit": line.item.unit,
+                        "qty": line.qty,
+                        "unit_price": line.item.price,
+                        "amount": line.amount,
+                    }
+                    for line in lines
+                ]
+            ).execute()
+            body = {
+                "redemption_id": redemption_id,
+                "receipt_no": seq,
+                "shop_id": self.device.shop_id,
+                "household": req.household_id,
+                "card_id": req.card_id,
+                "card_counter": req.card_counter,
+                "period": str(period),
+                "mode": req.mode,
+                "override_reason": req.override_reason,
+                "collected_by": {
+                    "kind": req.collector.kind,
+                    "representative_id": req.collector.representative_id,
+                    "name": collector_name,
+                },
+                "cashier": req.cashier_id,
+                "ledger_version": info.version,
+                "lines": [
+                    {"item": ln.item.code, "qty": ln.qty, "unit_price": ln.item.price, "amount": ln.amount}
+                    for ln in lines
+                ],
+                "total": total,
+                "remaining_after": remaining_after,
+            }
+            enqueue("redemption", body, device=self.device, signer=self.signer, created_at=created_at, seq=seq)
+            job_id = str(uuid.uuid4())
+            PrintJob.create(id=job_id, redemption_id=redemption_id, kind="receipt", created_at=created_at)
+            journal.append(created_at, "redemption", redemption_id, {"seq": seq, "total": total, "household": req.household_id})
+        return RedemptionResult(
+            redemption_id, seq, str(period), total, remaining_after, tuple(lines), created_at, job_id, collector_name
+        )
+
+    def _collector_name(self, household, collector: Collector) -> str:
+        if collector.kind == "holder":
+            return household.name
+        for rep in household.representatives:
+            if rep.id == collector.representative_id:
+                return rep.name
+        raise Refusal(Reason.REPRESENTATIVE_UNKNOWN, f"{collector.representative_id} for {household.id}")
+
+    def void(self, redemption_id: str, reason: str, cashier_id: str, supervisor_id: str) -> VoidResult:
+        """Void a sale within the policy window with a compensating record."""
+        if not reason.strip():
+            raise ValueError("a void needs a reason")
+        now = self.clock.now()
+        created_at = iso(now)
+        with durable_transaction(self.db):
+            original = Redemption.get_or_none(Redemption.id == redemption_id)
+            if original is None:
+                raise Refusal(Reason.REDEMPTION_UNKNOWN, redemption_id)
+            if Void.select().where(Void.redemption == redemption_id).exists():
+                raise Refusal(Reason.ALREADY_VOIDED, redemption_id)
+            if now - parse_iso(original.created_at) > timedelta(minutes=self.policy.void_window_minutes):
+                raise Refusal(Reason.VOID_WINDOW_PASSED, f"sale at {original.created_at}")
+            void_id = str(uuid.uuid4())
+
+
+            seq = settings.next_sequence()
+            Void.create(
+                id=void_id,
+                seq=seq,
+                redemption=redemption_id,
+                reason=reason,
+                cashier_id=cashier_id,
+                supervisor_id=supervisor_id,
+                created_at=created_at,
+            )
+            body = {
+                "void_id": void_id,
+                "redemption_id": redemption_id,
+                "household": original.household,
+                "period": original.period,
+                "amount": original.total,
+                "reason": reason,
+                "cashier": cashier_id,
+                "supervisor": supervisor_id,
+            }
+            enqueue("void", body, device=self.device, signer=self.signer, created_at=created_at, seq=seq)
+            job_id = str(uuid.uuid4())
+            PrintJob.create(id=job_id, redemption_id=redemption_id, kind="void", created_at=created_at)
+            journal.append(created_at, "void", redemption_id, {"seq": seq, "void_id": void_id, "reason": reason})
+        return VoidResult(void_id, seq, redemption_id, original.total, job_id)
+
+    def flag_problem(self, household_id: str, problem: str, note: str, cashier_id: str) -> int:
+        """A cashier's report that the ledger is wrong about a household; reaches the city as an event."""
+        if problem not in DATA_PROBLEMS:
+            raise ValueError(f"problem must be one of {', '.join(DATA_PROBLEMS)}")
+        created_at = iso(self.clock.now())
+        with durable_transaction(self.db):
+            body = {"event": "data_problem", "household": household_id, "problem": problem, "note": note[:500], "cashier": cashier_id}
+            msg = enqueue("event", body, device=self.device, signer=self.signer, created_at=created_at)
+            journal.append(created_at, "data_problem", household_id, {"problem": problem, "seq": msg.seq})
+        return msg.seq
+
+    def record_event(self, event: str, detail: dict) -> int:
+        """A refusal or device fault the city should know about (queued, signed, sequenced)."""
+        created_at = iso(self.clock.now())
+        with durable_transaction(self.db):
+            msg = enqueue("event", {"event": event, **detail}, device=self.device, signer=self.signer, created_at=created_at)
+            journal.append(created_at, event, detail.get("household", ""), {"seq": msg.seq})
+        return msg.seq

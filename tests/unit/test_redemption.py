@@ -1,0 +1,146 @@
+"""The redemption service: one durable transaction, refusals write nothing, voids compensate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pos import journal
+from pos.db import JournalEntry, OutboxMessage, PrintJob, Redemption, RedemptionLine, Void
+from pos.entitlement import assess
+from pos.messages import MESSAGE_TYP
+from pos.period import Period
+from pos.redemption import Collector, RedemptionRequest
+from pos.refusals import Reason, Refusal
+from pos.signing import jws_verify
+
+
+def _counts():
+    return tuple(m.select().count() for m in (Redemption, RedemptionLine, OutboxMessage, JournalEntry, PrintJob, Void))
+
+
+def test_redeem_writes_everything_in_one_go(service, city, signer):
+    hid = city.notable["holder"]
+    result = service.redeem(RedemptionRequest(hid, "kasir1", {"BERAS5": 1, "GULA1": 2}, card_id="C1"))
+    assert result.total == 72_500 + 2 * 18_000
+    assert result.remaining_after == 200_000 - result.total
+    red = Redemption.get_by_id(result.redemption_id)
+    assert red.seq == 1 and red.collector_name and red.ledger_version == 1
+    msg = OutboxMessage.get(OutboxMessage.seq == red.seq)
+    token = jws_verify(bytes(msg.payload), {"EW-TEST-0001": signer.public_key()}, MESSAGE_TYP)
+    body = token.json()
+    assert body["seq"] == 1 and body["body"]["redemption_id"] == red.id and body["body"]["total"] == result.total
+    assert PrintJob.get(PrintJob.redemption_id == red.id).state == "pending"
+    assert journal.verify().ok
+
+
+def test_sequence_numbers_are_gapless_across_kinds(service, city):
+    hid = city.notable["holder"]
+    a = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    service.flag_problem(city.notable["revoked"], "moved", "pindah ke Balikpapan", "kasir1")
+    v = service.void(a.redemption_id, "salah input", "kasir1", "spv1")
+    b = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    assert [a.seq, v.seq, b.seq] == [1, 3, 4]
+    assert [m.seq for m in OutboxMessage.select().order_by(OutboxMessage.seq)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "role, basket, reason",
+    [
+        ("revoked", {"TAHU": 1}, Reason.HOUSEHOLD_REVOKED),
+        ("expired", {"TAHU": 1}, Reason.HOUSEHOLD_EXPIRED),
+        ("not_yet_valid", {"TAHU": 1}, Reason.HOUSEHOLD_NOT_YET_VALID),
+        ("used_up", {"TAHU": 1}, Reason.ALLOWANCE_USED_UP),
+        ("holder", {"ROKOK": 1}, Reason.ITEM_NOT_ELIGIBLE),
+        ("holder", {"BERAS5": 3}, Reason.OVER_ALLOWANCE),
+        ("quotas", {"BERAS5": 3}, Reason.QUOTA_EXCEEDED),
+        ("holder", {}, Reason.EMPTY_BASKET),
+        ("partly_spent", {"BERAS5": 1}, Reason.OVER_ALLOWANCE),
+    ],
+)
+def test_refusals_write_nothing(service, city, role, basket, reason):
+    before = _counts()
+    with pytest.raises(Refusal) as exc:
+        service.redeem(RedemptionRequest(city.notable[role], "kasir1", basket))
+    assert exc.value.reason is reason
+    assert exc.value.message("id") and exc.value.message("en")
+    assert _counts() == before
+
+
+def test_unknown_household_and_representative(service, city):
+    with pytest.raises(Refusal) as exc:
+        service.redeem(RedemptionRequest("SSN-0000-9999999", "kasir1", {"TAHU": 1}))
+    assert exc.value.reason is Reason.HOUSEHOLD_UNKNOWN
+    with pytest.raises(Refusal) as exc:
+        service.redeem(
+            RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1}, collector=Collector("representative", "X"))
+        )
+    assert exc.value.reason is Reason.REPRESENTATIVE_UNKNOWN
+
+
+def test_representative_collects_and_is_recorded(service, city):
+    from pos.ledger import Ledger
+
+    hid = city.notable["representative"]
+    rep = Ledger().household(hid).representatives[0]
+    result = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}, collector=Collector("representative", rep.id)))
+    red = Redemption.get_by_id(result.redemption_id)
+    assert (red.collected_by, red.collector_id, red.collector_name) == ("representative", rep.id, rep.name)
+
+
+def test_void_restores_allowance_once_and_only_in_window(service, city, clock):
+    hid = city.notable["holder"]
+    r = service.redeem(RedemptionRequest(hid, "kasir1", {"BERAS5": 2}))
+    ledger = service.ledger
+    period = Period.of(clock.now())
+    assert assess(ledger, hid, period, clock.now().date()).remaining == 200_000 - 145_000
+    service.void(r.redemption_id, "salah barang", "kasir1", "spv1")
+    assert assess(ledger, hid, period, clock.now().date()).remaining == 200_000
+    with pytest.raises(Refusal) as exc:
+        service.void(r.redemption_id, "lagi", "kasir1", "spv1")
+    assert exc.value.reason is Reason.ALREADY_VOIDED
+    late = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    clock.advance(timedelta(minutes=31))
+    with pytest.raises(Refusal) as exc:
+        service.void(late.redemption_id, "terlambat", "kasir1", "spv1")
+    assert exc.value.reason is Reason.VOID_WINDOW_PASSED
+    assert Redemption.select().count() == 2  # never deleted
+
+
+def test_card_record_bounds_spending(service, city, clock):
+    """A card that says it spent more elsewhere (offline shop) limits what is left here."""
+    hid = city.notable["holder"]
+    with pytest.raises(Refusal) as exc:
+        service.redeem(RedemptionRequest(hid, "kasir1", {"BERAS5": 1}, card_spent=150_000))
+    assert exc.value.reason is Reason.OVER_ALLOWANCE
+    ok = service.redeem(RedemptionRequest(hid, "kasir1", {"BERAS5": 1}, card_spent=100_000))
+    assert ok.remaining_after == 200_000 - 100_000 - 72_500
+
+
+def test_ledger_age_and_offline_caps(service, city, clock):
+    from dataclasses import replace
+
+    hid = city.notable["holder"]
+    clock.advance(timedelta(days=8))
+    with pytest.raises(Refusal) as exc:
+        service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    assert exc.value.reason is Reason.LEDGER_TOO_OLD
+    clock.advance(timedelta(days=-8))
+    service.policy = replace(service.policy, offline_max_value=10_000)
+    service.redeem(RedemptionRequest(hid, "kasir1", {"BERAS5": 1}))
+    with pytest.raises(Refusal) as exc:
+        service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    assert exc.value.reason is Reason.OFFLINE_CAP_REACHED
+
+
+def test_period_is_wita_month(service, city, clock):
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    service.policy = replace(service.policy, ledger_max_age_hours=24 * 30, offline_max_days=30)
+    # 30 Nov 2026 17:00 UTC is already 1 December 01:00 in Samarinda.
+    clock.set(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+    hid = city.notable["used_up"]  # used up in November only
+    r = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    assert r.period == "2026-12"
