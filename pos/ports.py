@@ -1,0 +1,109 @@
+"""Ports: the interfaces the domain core needs from hardware, as pyscard's observers do it.
+
+Hardware events flow to the core as events (CardEvent) delivered on the adapter's own thread;
+the core never polls a device from the UI thread. Each port has a real adapter and an
+in-process fake (hardware/), chosen by config in the composition root (pos/appliance.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, Protocol
+
+from pos.receipt import Receipt
+
+# --- SSN card -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardCertificate:
+    """What the issuer signed about a card (verified by the terminal before use)."""
+
+    card_id: str
+    household_id: str
+    valid_from: date
+    valid_until: date
+    issuer_key_id: str
+
+
+@dataclass(frozen=True)
+class SpendRecord:
+    """The card's own monotonic record of what was spent this period, across all shops."""
+
+    period: str  # YYYY-MM
+    spent: int  # rupiah
+    counter: int  # card transaction counter; only grows
+
+
+@dataclass(frozen=True)
+class AuthenticatedCard:
+    """A card that proved, with a fresh challenge, that it holds the certified key."""
+
+    certificate: CardCertificate
+    spend: SpendRecord
+    pin_tries_left: int
+
+
+CardEventKind = Literal["inserted", "removed", "reader_lost", "reader_back"]
+
+
+@dataclass(frozen=True)
+class CardEvent:
+    kind: CardEventKind
+    reader: str = ""
+
+
+class CardSessionPort(Protocol):
+    """Talks to the one card present; every call may raise pos.refusals.Refusal
+    (CARD_REMOVED, CARD_UNREADABLE, CARD_FORGED, CARD_CLONED, PIN_WRONG, PIN_BLOCKED...)."""
+
+    def authenticate(self) -> AuthenticatedCard: ...
+
+    def verify_pin(self, pin: str) -> None: ...
+
+    def record_spend(self, period: str, spent_total: int) -> SpendRecord:
+        """Write the new period total to the card, bound to a fresh challenge; returns the card's record."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class CardReaderPort(Protocol):
+    def subscribe(self, callback: Callable[[CardEvent], None]) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def open_session(self) -> CardSessionPort: ...
+
+
+# --- printer --------------------------------------------------------------------------
+
+PrinterFaultKind = Literal["offline", "paper_out", "cover_open", "error"]
+
+
+class PrinterFault(Exception):
+    """The printer could not print; `kind` says what the cashier should fix."""
+
+    def __init__(self, kind: PrinterFaultKind, detail: str = "") -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    online: bool | None  # None: this backend cannot tell
+    paper: Literal["ok", "low", "out", "unknown"] = "unknown"
+    cover_open: bool | None = None
+
+
+class PrinterPort(Protocol):
+    def print_receipt(self, receipt: Receipt, job_id: str) -> None:
+        """Print one receipt; raise PrinterFault if it did not print."""
+        ...
+
+    def status(self) -> PrinterStatus: ...
