@@ -19,7 +19,6 @@ from pos.db import (
     LedgerState,
     Plan,
     PlanQuota,
-    Representative,
 )
 
 
@@ -120,22 +119,23 @@ class Ledger:
         return self._plans.get(code)
 
     def household(self, household_id: str) -> HouseholdRecord | None:
-        row = Household.get_or_none(Household.id == household_id)
-        if row is None:
+        """One household by id. Hot path (every card tap): plain SQL by primary key, no ORM."""
+        db = Household._meta.database
+        found = db.execute_sql(
+            "SELECT id, name, area, plan, status, valid_from, valid_until FROM household WHERE id = ?",
+            (household_id,),
+        ).fetchone()
+        if found is None:
             return None
         reps = tuple(
-            RepresentativeRecord(r.id, r.name, r.relation)
-            for r in Representative.select().where(Representative.household == household_id).order_by(Representative.id)
+            RepresentativeRecord(*r)
+            for r in db.execute_sql(
+                "SELECT id, name, relation FROM representative WHERE household = ? ORDER BY id", (household_id,)
+            ).fetchall()
         )
+        hid, name, area, plan, status, valid_from, valid_until = found
         return HouseholdRecord(
-            row.id,
-            row.name,
-            row.area,
-            row.plan,
-            row.status,
-            date.fromisoformat(row.valid_from),
-            date.fromisoformat(row.valid_until),
-            reps,
+            hid, name, area, plan, status, date.fromisoformat(valid_from), date.fromisoformat(valid_until), reps
         )
 
     def hotlist_reason(self, card_id: str) -> str | None:

@@ -1,0 +1,30 @@
+# Developer shortcuts. The README's two commands (scripts/demo.sh, scripts/test.sh) need no make.
+PY := .venv/bin/python
+export ESCPOS_CAPABILITIES_PICKLE_DIR := $(CURDIR)/.venv/escpos-cache
+
+.PHONY: help bootstrap test lint bench bench-quick demo
+
+help:
+	@echo "make test         run the whole test suite (same as ./scripts/test.sh)"
+	@echo "make lint         ruff"
+	@echo "make bench        run every benchmark; report in bench/results/report.{md,json}"
+	@echo "make bench-quick  small sizes, checks the benchmarks run"
+	@echo "make demo         the appliance in demo mode (same as ./scripts/demo.sh)"
+
+bootstrap:
+	./scripts/bootstrap.sh
+
+test:
+	./scripts/test.sh
+
+lint: bootstrap
+	.venv/bin/ruff check pos hardware firmware_config sync tests bench
+
+bench: bootstrap
+	$(PY) -m bench.run
+
+bench-quick: bootstrap
+	$(PY) -m bench.run --quick
+
+demo:
+	./scripts/demo.sh

@@ -1,0 +1,54 @@
+"""The `ewarung` command as a person runs it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import run_ewarung
+
+
+def test_help_lists_every_subcommand_with_one_line():
+    res = run_ewarung("--help")
+    assert res.returncode == 0
+    from pos.cli.main import build_parser
+
+    subs = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in subs.choices.items():
+        assert name in res.stdout
+        assert parser.format_help()
+    for choice in subs._choices_actions:
+        assert choice.help, f"{choice.dest} has no help line"
+
+
+def test_demo_data_is_deterministic(tmp_path):
+    a = run_ewarung("demo-data", "--out", str(tmp_path / "a"), "--households", "300")
+    run_ewarung("demo-data", "--out", str(tmp_path / "b"), "--households", "300")
+    assert a.returncode == 0, a.stderr
+    assert "holder" in a.stdout and "SSN-6472-0000001" in a.stdout
+    rows = []
+    for d in ("a", "b"):
+        con = sqlite3.connect(tmp_path / d / "ewarung.db")
+        rows.append(con.execute("SELECT * FROM household ORDER BY id").fetchall())
+        assert con.execute("SELECT count(*) FROM household").fetchone()[0] == 300
+        assert con.execute("SELECT min(price) > 0 FROM catalog_item").fetchone()[0] == 1
+    assert rows[0] == rows[1]
+    assert (tmp_path / "a" / "keys" / "device.key.pem").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "a" / "keys" / "issuer.key.pem").read_bytes() == (tmp_path / "b" / "keys" / "issuer.key.pem").read_bytes()
+    header = (tmp_path / "a" / "households.csv").read_text().splitlines()[0]
+    assert header.startswith("household_id,name,area,plan")
+
+
+def test_demo_data_refuses_bad_size(tmp_path):
+    res = run_ewarung("demo-data", "--out", str(tmp_path), "--households", "3")
+    assert res.returncode == 2 and "between 9 and" in res.stdout
+
+
+def test_scripted_demo_runs_end_to_end(tmp_path):
+    res = run_ewarung("demo", "--scripted", "--data-dir", str(tmp_path / "demo"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    for expected in ("committed durably", "TIDAK DAPAT ditukar", "REFUSED (allowance_used_up)",
+                     "REFUSED (household_revoked)", "void no 2", "hash chain OK"):
+        assert expected in out
+    again = run_ewarung("demo", "--scripted", "--data-dir", str(tmp_path / "demo"), "--language", "en")
+    assert again.returncode == 0 and "already there" in again.stdout and "CANNOT be exchanged" in again.stdout
