@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export ESCPOS_CAPABILITIES_PICKLE_DIR := $(CURDIR)/.venv/escpos-cache
 
-.PHONY: help bootstrap test lint bench bench-quick demo
+.PHONY: help bootstrap test lint bench bench-quick demo soak
 
 help:
 	@echo "make test         run the whole test suite (same as ./scripts/test.sh)"
@@ -10,6 +10,7 @@ help:
 	@echo "make bench        run every benchmark; report in bench/results/report.{md,json}"
 	@echo "make bench-quick  small sizes, checks the benchmarks run"
 	@echo "make demo         the appliance in demo mode (same as ./scripts/demo.sh)"
+	@echo "make soak         kill -9 the redemption path 500 times and check nothing tore"
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -28,3 +29,6 @@ bench-quick: bootstrap
 
 demo:
 	./scripts/demo.sh
+
+soak: bootstrap
+	EWARUNG_CRASH_ROUNDS=500 $(PY) -m pytest -q tests/integration/test_crash_redemption.py
