@@ -10,6 +10,7 @@ not be blocked by, or cascade into, this device's history.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    OperationalError,
     SqliteDatabase,
     TextField,
 )
@@ -259,12 +261,64 @@ def open_database(path: str | Path, *, migrate: bool = True) -> SqliteDatabase:
         autoconnect=True,
     )
     database.initialize(db)
-    db.connect(reuse_if_open=True)
-    if migrate:
-        from pos.migrations import migrate as run_migrations
+    try:
+        db.connect(reuse_if_open=True)
+        if migrate:
+            from pos.migrations import migrate as run_migrations
 
-        run_migrations(db)
+            run_migrations(db)
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        fault = classify_storage_error(exc)
+        if fault is None:
+            raise
+        if not db.is_closed():
+            db.close()
+        raise fault from exc
     return db
+
+
+class StorageFault(RuntimeError):
+    """The database could not be written (disk full, read-only, I/O error). Nothing was saved.
+
+    `kind` is one of disk_full, read_only, io_error, locked; the message says what to do.
+    """
+
+    ADVICE = {
+        "disk_full": "the data partition is full: free space (ewarung doctor shows what uses it), then try again",
+        "read_only": "the data partition is read-only: check the SD card or disk and remount it read-write",
+        "io_error": "the storage reported an I/O error: the SD card may be failing; run ewarung doctor and back up",
+        "locked": "the database is busy for too long: check that only one counter app runs, then try again",
+        "cannot_open": "the database cannot be opened: check that the data partition is mounted and writable",
+    }
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"storage fault ({kind}): {self.ADVICE[kind]}. Nothing was saved. [{detail}]")
+
+
+def classify_storage_error(exc: BaseException | None) -> StorageFault | None:
+    """Find a storage failure in an exception or what it was raised from.
+
+    When SQLite rolls a transaction back by itself (disk full), peewee's own ROLLBACK then fails
+    with "no transaction is active"; the real cause is that exception's context.
+    """
+    seen = 0
+    while exc is not None and seen < 5:
+        text = str(exc).lower()
+        for needle, kind in (
+            ("disk is full", "disk_full"),
+            ("readonly", "read_only"),
+            ("read-only", "read_only"),
+            ("disk i/o error", "io_error"),
+            ("database is locked", "locked"),
+            ("unable to open database", "cannot_open"),
+        ):
+            if needle in text:
+                return StorageFault(kind, str(exc))
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 
 
 @contextlib.contextmanager
@@ -273,10 +327,17 @@ def durable_transaction(db: SqliteDatabase) -> Iterator[None]:
 
     BEGIN IMMEDIATE takes the write lock up front, so what we read inside is what we commit
     against; synchronous=FULL makes the WAL commit fsync (NORMAL can lose the last commit).
+    Storage failures surface as StorageFault, after SQLite rolled the transaction back.
     """
-    db.execute_sql("PRAGMA synchronous=FULL")
     try:
-        with db.atomic("IMMEDIATE"):
-            yield
-    finally:
-        db.execute_sql("PRAGMA synchronous=NORMAL")
+        db.execute_sql("PRAGMA synchronous=FULL")
+        try:
+            with db.atomic("IMMEDIATE"):
+                yield
+        finally:
+            db.execute_sql("PRAGMA synchronous=NORMAL")
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        fault = classify_storage_error(exc)
+        if fault is None:
+            raise
+        raise fault from exc
