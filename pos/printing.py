@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from peewee import SqliteDatabase
+from peewee import SQL, SqliteDatabase
 
 from pos import journal
 from pos.clock import Clock, iso
@@ -220,14 +220,14 @@ class PrintService:
     def print_pending(self) -> list[PrintOutcome]:
         jobs = PrintJob.select(PrintJob.id).where(
             (PrintJob.state == "pending") & (PrintJob.kind.in_(("receipt", "void", "copy")))
-        ).order_by(PrintJob.created_at, PrintJob.id)
+        ).order_by(PrintJob.created_at, SQL("rowid"))
         return [self.print_job(j.id) for j in jobs]
 
     def retry_unsent(self) -> list[PrintOutcome]:
         """Self-recovery: failed jobs that sent nothing get their original printed now."""
         jobs = PrintJob.select(PrintJob.id).where(
             (PrintJob.state == "failed") & PrintJob.last_error.startswith(NOT_SENT + "|")
-        ).order_by(PrintJob.created_at, PrintJob.id)
+        ).order_by(PrintJob.created_at, SQL("rowid"))
         out = []
         for j in jobs:
             outcome = self.print_job(j.id)
