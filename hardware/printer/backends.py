@@ -99,6 +99,13 @@ def _read_byte(p: Escpos, kind: str, timeout_s: float) -> bytes:
             return sock.recv(1)
         except (TimeoutError, OSError):
             return b""
+    if kind == "serial":  # escpos reads 16 bytes, which waits the whole timeout: read the one byte
+        dev = p._device
+        dev.timeout = timeout_s  # type: ignore[union-attr]
+        try:
+            return bytes(dev.read(1))  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001
+            return b""
     while time.monotonic() < deadline:
         try:
             data = p._read()
