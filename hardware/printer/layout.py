@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pos.end_of_day import EndOfDayReport
 
 COLUMNS = {58: 32, 80: 48}
-QR_MODULE_DOTS = {58: 4, 80: 6}
+QR_MODULE_DOTS = {58: 4, 80: 5}
 _REPLACE = {
     "\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
     "\u2026": "...", "\u00d7": "x", "\u20ac": "EUR", "\u00a0": " ",

@@ -72,6 +72,9 @@ def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     sale = app.redemptions.redeem(RedemptionRequest(
         hid, "kasir1", {"BERAS5": 1, "TELUR10": 1}, card_id="CARD-SMD-77310042",
         collector=Collector("representative", rep.id)))
+    quota_hid = household_id(7)  # plan with per-item quotas
+    quota_sale = app.redemptions.redeem(RedemptionRequest(quota_hid, "kasir2", {"BERAS5": 1, "GULA1": 1},
+                                                          card_id="CARD-SMD-77310007"))
     app.close()
 
     st = run_ewarung("--config", str(cfg_path), "printer", "status")
@@ -79,7 +82,11 @@ def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     res = run_ewarung("--config", str(cfg_path), "printer", "print-pending")
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"job {sale.print_job_id}: printed" in res.stdout
-    _wait_for(out / "receipt-0001.png")
+    assert f"job {quota_sale.print_job_id}: printed" in res.stdout
+    _wait_for(out / "receipt-0002.png")
+    quota_text = (out / "receipt-0002.txt").read_text()
+    assert "Sisa jatah" in quota_text and "pemegang kartu" in quota_text, quota_text
+    shutil.copy(out / "receipt-0002.png", artifacts / "receipts" / "receipt-sample-city-quotas.png")
     text = (out / "receipt-0001.txt").read_text()
     for needle in ("E-Warung Mawar (DEMO)", "Jl. Pahlawan No. 12", "STRUK BANTUAN PANGAN", f"No {sale.seq:06d}",
                    "WITA", "EW-DEMO-0001", "Rina Kasir", "****0042", hid, rep.name, "wakil terdaftar",
@@ -88,7 +95,9 @@ def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     (artifacts / "receipts").mkdir(exist_ok=True)
     shutil.copy(out / "receipt-0001.png", artifacts / "receipts" / "receipt-sample-city.png")
 
-    record = json.loads((out / "printed.jsonl").read_text().splitlines()[0])
+    records = [json.loads(x) for x in (out / "printed.jsonl").read_text().splitlines()]
+    assert [r["job_id"] for r in records] == [sale.print_job_id, quota_sale.print_job_id]
+    record = records[0]
     assert record["job_id"] == sale.print_job_id
     token = record["qr"][0]
     ok = run_ewarung("--config", str(cfg_path), "receipt", "verify", token)
@@ -101,19 +110,19 @@ def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     assert "nothing waiting to print" in again.stdout
     rp = run_ewarung("--config", str(cfg_path), "receipt", "reprint", str(sale.seq))
     assert rp.returncode == 0, rp.stdout + rp.stderr
-    _wait_for(out / "receipt-0002.png")
-    assert "*** SALINAN ***" in (out / "receipt-0002.txt").read_text()
+    _wait_for(out / "receipt-0003.png")
+    assert "*** SALINAN ***" in (out / "receipt-0003.txt").read_text()
 
     csv_path = tmp_path / "eod.csv"
     eod = run_ewarung("--config", str(cfg_path), "report", "end-of-day", "--csv", str(csv_path), "--print")
     assert eod.returncode == 0, eod.stdout + eod.stderr
     rows = list(csv.DictReader(csv_path.open()))
     sales = next(r for r in rows if r["section"] == "summary" and r["key"] == "sales")
-    assert (int(sales["count"]), int(sales["amount_rupiah"])) == (1, sale.total)
-    assert {r["key"] for r in rows if r["section"] == "item"} == {"BERAS5", "TELUR10"}
-    _wait_for(out / "receipt-0003.png")
-    assert "LAPORAN AKHIR HARI" in (out / "receipt-0003.txt").read_text()
-    shutil.copy(out / "receipt-0003.png", artifacts / "receipts" / "end-of-day.png")
+    assert (int(sales["count"]), int(sales["amount_rupiah"])) == (2, sale.total + quota_sale.total)
+    assert {r["key"] for r in rows if r["section"] == "item"} == {"BERAS5", "TELUR10", "GULA1"}
+    _wait_for(out / "receipt-0004.png")
+    assert "LAPORAN AKHIR HARI" in (out / "receipt-0004.txt").read_text()
+    shutil.copy(out / "receipt-0004.png", artifacts / "receipts" / "end-of-day.png")
 
 
 def test_paper_out_via_cli(tmp_path, emulator):

@@ -121,3 +121,27 @@ def test_crash_after_send_is_not_reprinted_automatically(sale, virtual_printer, 
     assert out.ok and out.job_id != sale.print_job_id
     assert "*** SALINAN ***" in virtual_printer.printed[0].document.text()
     assert svc.stuck() == []
+
+
+def test_80mm_receipt_png(quota_sale, tmp_path, print_service_for, artifacts):
+    from hardware.printer.emulator import VirtualPrinter
+
+    vp = VirtualPrinter(port=free_port(), out_dir=tmp_path / "p80", width_mm=80)
+    vp.start()
+    try:
+        printer = EscposPrinter(printer_config(kind="network", port=vp.port, width_mm=80, timeout_s=2.0))
+        assert print_service_for(printer).print_job(quota_sale.print_job_id).ok
+        (rec,) = vp.printed
+        assert max(len(t) for t in rec.document.texts) == 48
+        assert any(t.startswith("Sisa jatah") for t in rec.document.texts)
+        (artifacts / "receipts").mkdir(exist_ok=True)
+        shutil.copy(rec.png, artifacts / "receipts" / "receipt-quotas-80mm.png")
+    finally:
+        vp.stop()
+
+
+def test_usb_printer_absent_is_offline(sale, print_service_for):
+    printer = EscposPrinter(printer_config(kind="usb", usb_vendor=0x1234, usb_product=0x5678, timeout_s=1.0))
+    assert printer.status().online is False
+    out = print_service_for(printer).print_job(sale.print_job_id)
+    assert out.kind == "offline" and not out.sent and "1234:5678" in PrintJob.get_by_id(sale.print_job_id).last_error
