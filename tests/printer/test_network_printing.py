@@ -145,3 +145,23 @@ def test_usb_printer_absent_is_offline(sale, print_service_for):
     assert printer.status().online is False
     out = print_service_for(printer).print_job(sale.print_job_id)
     assert out.kind == "offline" and not out.sent and "1234:5678" in PrintJob.get_by_id(sale.print_job_id).last_error
+
+
+def test_concurrent_prints_of_one_job_print_once(sale, virtual_printer, print_service_for):
+    import threading
+
+    results = []
+    services = [print_service_for(network_printer(virtual_printer)) for _ in range(6)]
+    barrier = threading.Barrier(len(services))
+
+    def go(svc):
+        barrier.wait()
+        results.append(svc.print_job(sale.print_job_id).state)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["printed"] + ["skipped"] * 5
+    assert virtual_printer.job_ids == [sale.print_job_id]
