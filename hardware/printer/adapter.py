@@ -66,6 +66,11 @@ class EscposPrinter:
     def print_test_page(self, job_id: str, language: str = "id", shop_name: str = "") -> None:
         self.send(test_page_bytes(width_mm=self.cfg.width_mm, language=language, shop_name=shop_name, job_id=job_id), job_id)
 
+    def _query(self, p) -> PrinterStatus:
+        if not self.cfg.status_query:
+            return PrinterStatus(online=None)
+        return backends.query_status(p, self.cfg.kind, self.status_timeout_s)
+
     def status(self) -> PrinterStatus:
         with self._lock:
             try:
@@ -73,7 +78,7 @@ class EscposPrinter:
             except PrinterFault:
                 return PrinterStatus(online=False)
             try:
-                return backends.query_status(p, self.cfg.kind, self.status_timeout_s)
+                return self._query(p)
             finally:
                 _close(p)
 
@@ -87,7 +92,7 @@ class EscposPrinter:
             except PrinterFault as f:
                 raise _fault(f.kind, f.detail, sent=False) from None
             try:
-                before = backends.query_status(p, self.cfg.kind, self.status_timeout_s)
+                before = self._query(p)
                 fault = backends.fault_of(before)
                 if fault:
                     raise _fault(fault.kind, fault.detail, sent=False)
@@ -101,7 +106,7 @@ class EscposPrinter:
                     self._printed.add(job_id)
                 if self.cfg.kind == "dummy":
                     self.last_output = p.output
-                after = backends.query_status(p, self.cfg.kind, self.status_timeout_s)
+                after = self._query(p)
                 fault = backends.fault_of(after)
                 if fault and fault.kind != "offline":
                     # paper ran out or the cover opened during this receipt: maybe partly printed

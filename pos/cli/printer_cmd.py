@@ -79,6 +79,9 @@ def _status(args: argparse.Namespace) -> int:
     fault = fault_of(st)
     if fault:
         print(cashier_message(fault.kind, config.device.language))
+        if fault.kind == "offline" and config.printer.kind in ("usb", "serial"):
+            print("If `ewarung printer test` prints fine but status stays OFFLINE, this printer does not "
+                  "answer status queries: set printer.status_query = false in the configuration.")
         return 1
     return 0
 

@@ -165,3 +165,18 @@ def test_concurrent_prints_of_one_job_print_once(sale, virtual_printer, print_se
         t.join(30)
     assert sorted(results) == ["printed"] + ["skipped"] * 5
     assert virtual_printer.job_ids == [sale.print_job_id]
+
+
+def test_status_query_off_prints_without_asking(sale, virtual_printer, print_service_for):
+    virtual_printer.set_state("offline")  # a printer that prints but never answers DLE EOT ...
+    printer = network_printer(virtual_printer, status_query=False)
+    assert printer.status().online is None  # ... is "unknown", not offline
+    virtual_printer.set_state("ok")
+    before = virtual_printer.status_queries
+    assert print_service_for(printer).print_job(sale.print_job_id).ok
+    import time
+
+    deadline = time.monotonic() + 5  # no status round trip to wait on: the printer works on its own time
+    while not virtual_printer.printed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert virtual_printer.status_queries == before and virtual_printer.job_ids == [sale.print_job_id]
