@@ -34,11 +34,11 @@ EXTRA_LABELS = {
     "id": {"job": "Cetak", "qr": "Pindai untuk memeriksa struk", "eod": "LAPORAN AKHIR HARI",
            "date": "Tanggal", "items": "Barang", "sales": "Transaksi", "voids": "Pembatalan",
            "cashiers": "Kasir", "queued": "Belum terkirim ke kota", "printed": "Dicetak",
-           "test": "TES PRINTER", "test_ok": "Printer siap dipakai.", "void_of": "Membatalkan struk No"},
+           "test": "TES PRINTER", "test_ok": "Printer siap dipakai.", "void_of": "Membatalkan struk No", "void_no": "No pembatalan"},
     "en": {"job": "Print", "qr": "Scan to verify this receipt", "eod": "END OF DAY REPORT",
            "date": "Date", "items": "Items", "sales": "Sales", "voids": "Voids",
            "cashiers": "Cashiers", "queued": "Not yet sent to the city", "printed": "Printed",
-           "test": "PRINTER TEST", "test_ok": "The printer is ready.", "void_of": "Voids receipt No"},
+           "test": "PRINTER TEST", "test_ok": "The printer is ready.", "void_of": "Voids receipt No", "void_no": "Void no"},
 }
 
 
@@ -132,7 +132,8 @@ def receipt(p: Escpos, r: Receipt, *, width_mm: int = 58, job_id: str = "") -> N
         w.wrapped(t["override"], bold=True)
     w.pairs(t["period"], r.period)
     if r.kind == "void" and r.void_no is not None:
-        w.pairs(x["void_of"], f"{r.receipt_no:06d} / {r.void_no:06d}")
+        w.pairs(x["void_of"], f"{r.receipt_no:06d}")
+        w.pairs(x["void_no"], f"{r.void_no:06d}")
     w.rule()
     for ln in r.lines:
         w.wrapped(ln.name + (f" ({ln.unit})" if ln.unit else ""))

@@ -61,7 +61,7 @@ def test_sale_receipt_every_field(sale, device, signer, width):
     assert red.id in doc.joined()
 
 
-def test_copy_void_and_english(sale, service, device, signer):
+def test_copy_void_and_english(sale, service, device, signer, artifacts):
     copy = decode_one(receipt_bytes(_receipt(sale, device, signer, copy=True)))
     assert copy.find("*** SALINAN ***").bold
     service.void(sale.redemption_id, "salah barang", "kasir1", "spv1")
@@ -70,7 +70,12 @@ def test_copy_void_and_english(sale, service, device, signer):
     assert "salah barang" in void.find("Reason").text
     assert void.find("-" + rp(sale.total)).bold
     assert NO_CASH["en"] in void.flat()
-    assert "Voids receipt No" in void.text()
+    assert void.find("Voids receipt No").text.endswith("000001")
+    assert void.find("Void no").text.endswith("000002")
+    from hardware.printer.render import save_png
+
+    save_png(void, artifacts / "receipts" / "void-slip-en-58mm.png")
+    save_png(copy, artifacts / "receipts" / "copy-salinan-58mm.png")
 
 
 def test_quotas_printed(quota_sale, db, device, signer, print_service_for):
@@ -105,3 +110,15 @@ def test_decoder_is_incremental():
         items += dec.feed(data[i : i + 1])
     assert items == [Line("Hello", bold=True), Cut()]
 
+
+
+def test_non_ascii_names_are_transliterated_on_paper(sale, signer):
+    from pos.device import DeviceIdentity
+
+    dev = DeviceIdentity("EW-TEST-0001", "S", "Warung Bu Sité – Ñusa", "Jl. Ahmad Yani “Blok B”", hotline="Pengaduan ☎ 0541")
+    data = receipt_bytes(build_receipt(sale.redemption_id, device=dev, signer=signer))
+    doc = decode_one(data)
+    assert doc.codepage == 0  # ESC t 0: CP437
+    assert "Warung Bu Site - Nusa" in doc.text() and 'Jl. Ahmad Yani "Blok B"' in doc.text()
+    assert "Pengaduan ? 0541" in doc.text()
+    assert all(ch.isascii() for ch in doc.text())
