@@ -57,7 +57,10 @@ class EscposPrinter:
 
     # --- PrinterPort -------------------------------------------------------------------
     def print_receipt(self, receipt: Receipt, job_id: str) -> None:
-        data = receipt_bytes(receipt, width_mm=self.cfg.width_mm, job_id=job_id, profile=backends.profile_name(self.cfg))
+        try:
+            data = receipt_bytes(receipt, width_mm=self.cfg.width_mm, job_id=job_id, profile=backends.profile_name(self.cfg))
+        except backends.UnknownProfile as exc:
+            raise PrinterFault("error", str(exc)) from None
         self.send(data, job_id)
 
     def print_end_of_day(self, report: EndOfDayReport, job_id: str, language: str = "id") -> None:

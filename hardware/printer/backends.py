@@ -31,12 +31,33 @@ def _prepare_env() -> None:
     Path(os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
+class UnknownProfile(ValueError):
+    pass
+
+
 def profile_name(cfg: PrinterSection) -> str | None:
     return None if cfg.profile in ("", "default") else cfg.profile
 
 
-def make_dummy(profile: str | None = None) -> Escpos:
+def check_profile(name: str | None) -> None:
+    """A configured capability profile must exist in python-escpos's capability database."""
+    if name is None:
+        return
     _prepare_env()
+    from escpos.capabilities import CAPABILITIES
+
+    profiles = CAPABILITIES.get("profiles", {})
+    if name not in profiles:
+        close = sorted(p for p in profiles if name.lower()[:4] in p.lower())[:8]
+        raise UnknownProfile(
+            f"printer.profile = {name!r} is not a python-escpos capability profile"
+            + (f"; similar: {', '.join(close)}" if close else "")
+            + '. Use "default" or a profile name from python-escpos (escpos/capabilities.json).'
+        )
+
+
+def make_dummy(profile: str | None = None) -> Escpos:
+    check_profile(profile)
     from escpos.printer import Dummy
 
     return Dummy(profile=profile)
@@ -48,6 +69,7 @@ def make_backend(cfg: PrinterSection) -> Escpos:
     from escpos import printer
 
     profile = profile_name(cfg)
+    check_profile(profile)
     if cfg.kind == "network":
         return printer.Network(host=cfg.host, port=cfg.port, timeout=cfg.timeout_s, profile=profile)
     if cfg.kind == "serial":
@@ -75,7 +97,10 @@ def open_backend(cfg: PrinterSection) -> Escpos:
     """Create and open the backend now; PrinterFault('offline') if it is not there."""
     from escpos.exceptions import DeviceNotFoundError
 
-    p = make_backend(cfg)
+    try:
+        p = make_backend(cfg)
+    except UnknownProfile as exc:
+        raise PrinterFault("error", str(exc)) from None
     if cfg.kind == "dummy":
         return p
     try:

@@ -117,3 +117,16 @@ def test_end_of_day_report(service, city, clock, device):
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert any(r["section"] == "void" and int(r["amount_rupiah"]) == c.total for r in rows)
     assert sum(int(r["amount_rupiah"]) for r in rows if r["section"] == "item") == rep.sales_total
+
+
+def test_profiles(sale, print_service_for):
+    from hardware.printer.backends import UnknownProfile, check_profile
+
+    check_profile("TM-T88III")
+    with pytest.raises(UnknownProfile, match="not a python-escpos capability profile"):
+        check_profile("NoSuchPrinter")
+    printer = EscposPrinter(printer_config(kind="dummy", profile="NoSuchPrinter"))
+    out = print_service_for(printer).print_job(sale.print_job_id)
+    assert out.state == "failed" and out.kind == "error"
+    ok = EscposPrinter(printer_config(kind="dummy", profile="TM-T88III"))
+    assert print_service_for(ok).reprint(sale.redemption_id).ok
