@@ -15,6 +15,8 @@ setup(
         "paho-mqtt>=2.1,<3",
         "pyscard>=2.2,<3",
         "python-escpos>=3.1,<4",
+        "pyserial>=3.5",  # escpos Serial backend
+        "pyusb>=1.2",  # escpos Usb backend
         "kivy>=2.3,<2.4",
         "cryptography>=42",
         "pydantic>=2.6,<3",

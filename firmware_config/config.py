@@ -58,6 +58,9 @@ class PrinterSection(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 9100
     path: Path = Path("/dev/usb/lp0")
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    status_query: bool = True
+    """Ask the printer for its status (ESC/POS DLE EOT) before and after each receipt (usb, serial,
+    network). Set false only for a printer that prints but never answers status queries."""
 
     @model_validator(mode="after")
     def _backend_complete(self) -> PrinterSection:

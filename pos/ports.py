@@ -86,11 +86,16 @@ PrinterFaultKind = Literal["offline", "paper_out", "cover_open", "error"]
 
 
 class PrinterFault(Exception):
-    """The printer could not print; `kind` says what the cashier should fix."""
+    """The printer could not print; `kind` says what the cashier should fix.
 
-    def __init__(self, kind: PrinterFaultKind, detail: str = "") -> None:
+    `sent` is True when bytes had already left for the printer (the receipt may be partly on
+    paper): such a job is never re-sent; the cashier reprints a copy.
+    """
+
+    def __init__(self, kind: PrinterFaultKind, detail: str = "", sent: bool = False) -> None:
         self.kind = kind
         self.detail = detail
+        self.sent = sent
         super().__init__(f"{kind}: {detail}" if detail else kind)
 
 

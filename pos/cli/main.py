@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "pos.cli.demo_data_cmd",
     "pos.cli.journal_cmd",
     "pos.cli.demo_cmd",
+    "pos.cli.printer_cmd",
+    "pos.cli.receipt_cmd",
+    "pos.cli.report_cmd",
 ]
 
 

@@ -1,0 +1,28 @@
+"""Composition helpers: the printer adapter and print service from the device config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hardware.printer.adapter import EscposPrinter
+from pos.printing import PrintService
+
+if TYPE_CHECKING:  # pragma: no cover
+    from firmware_config.config import Config
+    from pos.appliance import Appliance
+
+
+def build_printer(config: Config) -> EscposPrinter:
+    return EscposPrinter(config.printer)
+
+
+def build_print_service(app: Appliance, printer=None) -> PrintService:
+    return PrintService(
+        app.db,
+        printer or build_printer(app.config),
+        device=app.config.identity(),
+        signer=app.signer,
+        ledger=app.ledger,
+        clock=app.clock,
+        language=app.config.device.language,
+    )
