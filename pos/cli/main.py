@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "pos.cli.demo_data_cmd",
     "pos.cli.journal_cmd",
     "pos.cli.demo_cmd",
+    "pos.cli.provision_cmd",
+    "pos.cli.doctor_cmd",
+    "pos.cli.backup_cmd",
 ]
 
 
