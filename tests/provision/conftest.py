@@ -81,3 +81,32 @@ def tree(root: Path) -> dict[str, tuple[int, bytes | str]]:
             else:
                 out[str(p.relative_to(root))] = (st.st_mode, "dir")
     return out
+
+
+def make_device(root: Path, trust_keys: dict[str, Path], sales: int = 3, device_id: str = "EW-SMD-0042") -> dict:
+    """Provision `root`, then give it a database with the sample city and `sales` redemptions."""
+    from firmware_config.provision import Answers, provision
+    from pos.clock import FixedClock
+    from pos.db import open_database
+    from pos.ledger import Ledger
+    from pos.redemption import RedemptionRequest, RedemptionService
+    from pos.sample_city import build_sample_city
+    from pos.signing import EcdsaSigner, load_private_key
+    from tests.conftest import NOW
+
+    answers = Answers(
+        device_id=device_id, shop_id="SMD-ULU-07", shop_name="E-Warung Mawar", issuer_keys=[trust_keys["issuer"]],
+        ledger_key=trust_keys["ledger"], central_key=trust_keys["central"], broker_host="127.0.0.1",
+        printer_kind="network",
+    )
+    cfg = provision(answers, root).config
+    db_path = root / str(cfg.database_path).lstrip("/")
+    db = open_database(db_path)
+    try:
+        city = build_sample_city(db, households=60, now=NOW)
+        key = load_private_key((root / str(cfg.keys.device_key).lstrip("/")).read_bytes())
+        service = RedemptionService(db, Ledger(), cfg.identity(), EcdsaSigner(key, device_id), FixedClock(NOW), cfg.to_policy())
+        ids = [service.redeem(RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1})).redemption_id for _ in range(sales)]
+    finally:
+        db.close()
+    return {"config": cfg, "db_path": db_path, "redemptions": ids}
