@@ -346,6 +346,10 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
         changes.symlink(f"{UNIT_DIR}/multi-user.target.wants/{name}", f"{UNIT_DIR}/{name}", "enabled")
     changes.file(f"/etc/systemd/{units.WATCHDOG_CONF}", units.template(units.WATCHDOG_CONF), 0o644, what="hardware watchdog (systemd)")
 
+    # The technician's shell: `ewarung` on PATH, and the device config without --config.
+    changes.file("/etc/profile.d/ewarung.sh", f"# written by `ewarung provision`\nexport EWARUNG_CONFIG={CONFIG_PATH}\n", 0o644, what="shell profile")
+    changes.symlink("/usr/local/bin/ewarung", f"{a.prefix.rstrip('/')}/bin/ewarung", "command on PATH")
+
     # 7. boot configuration (only on a Raspberry Pi boot partition).
     settings = boot.BootSettings(
         display=a.display, rotation=a.rotation, uart=cfg.printer.kind == "serial" and cfg.printer.serial_port in ("/dev/serial0", "/dev/ttyAMA0")
