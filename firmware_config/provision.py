@@ -232,12 +232,23 @@ def render_config(raw: dict) -> str:
 
 
 def _uid_gid(changes: Changes) -> tuple[int, int] | None:
-    if not changes.real_root or changes.dry_run:
-        return None
-    try:
-        return pwd.getpwnam(SERVICE_USER).pw_uid, grp.getgrnam(SERVICE_USER).gr_gid
-    except KeyError:
-        return None
+    """The service user's uid and gid: from the host, or from the tree's /etc/passwd with --root."""
+    if changes.real_root:
+        try:
+            return pwd.getpwnam(SERVICE_USER).pw_uid, grp.getgrnam(SERVICE_USER).gr_gid
+        except KeyError:
+            return None
+    ids = []
+    for name in ("passwd", "group"):
+        path = changes.host(f"/etc/{name}")
+        found = None
+        if path.exists():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                fields = line.split(":")
+                if len(fields) > 2 and fields[0] == SERVICE_USER and fields[2].isdigit():
+                    found = int(fields[2])
+        ids.append(found)
+    return (ids[0], ids[1]) if None not in ids else None
 
 
 def sysusers_text(data_dir: str) -> str:
@@ -295,6 +306,11 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     root_group = (0, owner[1]) if owner else None
     if changes.real_root and owner is None and not dry_run:
         raise ProvisionError("the service user `ewarung` does not exist after systemd-sysusers; check `journalctl -b` for why")
+    if not changes.real_root and owner is None:
+        notes.append(
+            f"user `ewarung` is not in {changes.host('/etc/passwd')}: files stay owned by root. For an image, run "
+            f"`systemd-sysusers --root={changes.root}` and provision again so the service can read its key and config"
+        )
 
     # 2. directories and the configuration.
     changes.directory("/etc/ewarung", 0o755)

@@ -207,3 +207,22 @@ def test_not_a_raspberry_pi_skips_boot_config(tmp_path, trust_keys):
     out = run_ewarung("provision", "--root", str(root), *flags(trust_keys))
     assert out.returncode == 0 and "boot configuration skipped" in out.stdout
     shutil.rmtree(root)
+
+
+def test_image_build_owners_follow_the_trees_service_user(pi_root, trust_keys):
+    """--root: after systemd-sysusers --root made the user in the tree, files belong to it."""
+    first = _provision_cli(pi_root, trust_keys, "--no-receipt")
+    assert "systemd-sysusers --root=" in first.stdout  # the note says what to do
+    made = subprocess.run(["systemd-sysusers", f"--root={pi_root}"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    passwd = {ln.split(":")[0]: ln.split(":") for ln in (pi_root / "etc/passwd").read_text().splitlines()}
+    uid = int(passwd["ewarung"][2])
+    gid = int(passwd["ewarung"][3])
+    second = _provision_cli(pi_root, trust_keys, "--no-receipt")
+    assert second.returncode == 0 and "systemd-sysusers --root=" not in second.stdout
+    key = (pi_root / "etc/ewarung/keys/device.key.pem").stat()
+    assert (key.st_uid, key.st_gid, key.st_mode & 0o777) == (uid, gid, 0o600)
+    conf = (pi_root / "etc/ewarung/ewarung.toml").stat()
+    assert (conf.st_uid, conf.st_gid, conf.st_mode & 0o777) == (0, gid, 0o640)
+    assert (pi_root / "var/lib/ewarung").stat().st_uid == uid
+    assert "provision: 0 changed" in _provision_cli(pi_root, trust_keys, "--no-receipt").stdout
