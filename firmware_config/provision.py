@@ -262,7 +262,8 @@ def sysusers_text(data_dir: str) -> str:
 
 
 POLKIT_RULES = """// E-Warung POS: let the service user use the card reader through pcscd (Debian's pcsc-lite
-// asks polkit; a system service has no seat session). Written by `ewarung provision`.
+// asks polkit when built with --enable-polkit; a system service has no seat session; without
+// polkit support in pcscd this rule is simply unused). Written by `ewarung provision`.
 polkit.addRule(function(action, subject) {
     if ((action.id == "org.debian.pcsc-lite.access_pcsc" ||
          action.id == "org.debian.pcsc-lite.access_card") &&

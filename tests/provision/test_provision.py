@@ -226,3 +226,25 @@ def test_image_build_owners_follow_the_trees_service_user(pi_root, trust_keys):
     assert (conf.st_uid, conf.st_gid, conf.st_mode & 0o777) == (0, gid, 0o640)
     assert (pi_root / "var/lib/ewarung").stat().st_uid == uid
     assert "provision: 0 changed" in _provision_cli(pi_root, trust_keys, "--no-receipt").stdout
+
+
+def test_interactive_prompts_on_a_terminal(pi_root, trust_keys):
+    """On a terminal, provision asks for each missing answer (stdin is a pty here)."""
+    import pty
+    import sys
+
+    from tests.conftest import ROOT
+
+    master, slave = pty.openpty()
+    answers = ["EW-SMD-0077", "SMD-ULU-08", "Warung Melati", str(trust_keys["issuer"]), str(trust_keys["ledger"]), str(trust_keys["central"]), "broker.example"]
+    os.write(master, ("\n".join(answers) + "\n").encode())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pos.cli.main", "provision", "--root", str(pi_root), "--printer-kind", "network", "--no-receipt"],
+        stdin=slave, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    os.close(slave)
+    os.close(master)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "Device id" in proc.stdout and "MQTT broker host name" in proc.stdout
+    cfg = load_config(pi_root / "etc/ewarung/ewarung.toml")
+    assert (cfg.device.id, cfg.device.shop_name, cfg.mqtt.host) == ("EW-SMD-0077", "Warung Melati", "broker.example")
