@@ -18,11 +18,24 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_doctor)
 
 
+def device_config_path(args: argparse.Namespace) -> str | None:
+    """--config, else $EWARUNG_CONFIG, else the provisioned /etc/ewarung/ewarung.toml (sudo drops
+    the environment), else None (the built-in demo)."""
+    import os
+    from pathlib import Path
+
+    from firmware_config.config import ENV_VAR
+    from firmware_config.provision import CONFIG_PATH
+
+    return args.config or os.environ.get(ENV_VAR) or (CONFIG_PATH if Path(CONFIG_PATH).exists() else None)
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from firmware_config.doctor import qr_text, run_checks
 
+    path = device_config_path(args)
     results = run_checks(
-        args.config,
+        path,
         min_free_bytes=args.min_free_mb * 1024 * 1024,
         print_test_page=args.test_page,
         timeout=args.timeout,
@@ -38,9 +51,9 @@ def _doctor(args: argparse.Namespace) -> int:
     else:
         print("doctor: all checks passed")
     if not args.no_receipt and results[0].ok:
-        from pos.cli.common import config_from
+        from firmware_config.config import load_config
 
-        cfg = config_from(args)
+        cfg = load_config(path)
         print()
         print("=== E-Warung provisioning receipt ===")
         print(f"device id : {cfg.device.id}")

@@ -247,3 +247,21 @@ def test_broker_tls_verified_and_wrong_ca_reported(healthy, tmp_path):
         assert not res["broker"].ok and "TLS" in res["broker"].message and "CA" in res["broker"].message
     finally:
         tls_broker.close()
+
+
+def test_pcscd_not_running(healthy, monkeypatch):
+    healthy["config"].write_text(healthy["config"].read_text().replace('kind = "fake"', 'kind = "pcsc"'))
+    monkeypatch.setattr(doctor, "PCSCD_SOCKET", healthy["dir"] / "no-pcscd.comm")
+    res = _run(healthy)
+    assert not res["reader"].ok and "pcscd" in res["reader"].message
+
+
+def test_file_printer_test_page_and_missing_serial_port(healthy):
+    out = healthy["dir"] / "printer.bin"
+    text = healthy["config"].read_text().replace('kind = "network"', f'kind = "file"\npath = "{out}"')
+    healthy["config"].write_text(text)
+    res = _run(healthy, print_test_page=True)
+    assert res["printer"].ok and out.read_bytes().startswith(b"\x1b@E-Warung POS - test page")
+    healthy["config"].write_text(text.replace('kind = "file"', 'kind = "serial"\nserial_port = "/dev/ttyNOPE9"'))
+    res = _run(healthy)
+    assert not res["printer"].ok and "/dev/ttyNOPE9" in res["printer"].message
