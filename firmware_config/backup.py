@@ -19,6 +19,7 @@ number is used twice; the city then sees the gap, which the restore journal entr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -180,9 +181,24 @@ def restore(
 ) -> RestoreInfo:
     if sequence_gap < 0:
         raise BackupError("--sequence-gap must be 0 or more")
+    from firmware_config.config import ConfigError, parse_config
+    from firmware_config.provision import _uid_gid, render_config_from
+
     manifest, members = read_archive(Path(archive))
     ch = Changes(Path(root))
+    owner = _uid_gid(ch)
+    group = (0, owner[1]) if owner else None
+    config_text = members["config/ewarung.toml"]
     data_dir = Path(manifest["data_dir"])
+    target_config = ch.host(manifest["config_path"])
+    if target_config.exists():
+        # The new device was provisioned already: its database goes where its units expect it.
+        with contextlib.suppress(ConfigError):  # an invalid config there is replaced anyway
+            data_dir = load_config(target_config).data_dir
+        if data_dir != Path(manifest["data_dir"]):
+            old = parse_config(config_text.decode("utf-8"), "config in the backup")
+            moved = old.model_copy(update={"device": old.device.model_copy(update={"data_dir": data_dir})})
+            config_text = render_config_from(moved).encode("utf-8")
     target_db = ch.host(data_dir / "ewarung.db")
     if target_db.exists():
         con = sqlite3.connect(f"file:{target_db}?mode=ro", uri=True)
@@ -201,17 +217,17 @@ def restore(
     now = now or datetime.now(UTC)
     # Identity and config first (atomic writes), then the database.
     ch.directory(Path(manifest["config_path"]).parent, 0o755)
-    ch.file(manifest["config_path"], members["config/ewarung.toml"], 0o640, what="device config")
+    ch.file(manifest["config_path"], config_text, 0o640, group, what="device config")
     for name, device_path in manifest["identity_paths"].items():
-        mode = 0o600 if device_path.endswith(".key.pem") else 0o644
-        ch.file(device_path, members[name], mode, what="identity")
-    ch.directory(data_dir, 0o750)
+        private = device_path.endswith(".key.pem")
+        ch.file(device_path, members[name], 0o600 if private else 0o644, owner if private else None, what="identity")
+    ch.directory(data_dir, 0o750, owner)
     for suffix in ("-wal", "-shm"):
         side = Path(str(target_db) + suffix)
         if side.exists():
             side.unlink()
     tmp = target_db.with_name(".ewarung.db.restoring")
-    write_atomic(tmp, members["data/ewarung.db"], 0o640)
+    write_atomic(tmp, members["data/ewarung.db"], 0o640, owner)
     con = sqlite3.connect(tmp)
     try:
         requeued = con.execute(
@@ -250,4 +266,8 @@ def restore(
             next_seq = settings.last_sequence() + 1
     finally:
         db.close()
+    if owner is not None:  # we ran as root: the services run as the service user
+        for p in (target_db, Path(f"{target_db}-wal"), Path(f"{target_db}-shm")):
+            if p.exists():
+                os.chown(p, *owner)
     return RestoreInfo(manifest["backup_id"], manifest["device_id"], next_seq, requeued, acked)

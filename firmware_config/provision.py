@@ -295,6 +295,12 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
         cfg = build_config(a, installed)
     except ValueError as exc:
         raise ProvisionError(str(exc)) from None
+    anchors = [*cfg.keys.issuer_public_keys, cfg.keys.ledger_public_key, cfg.keys.central_public_key]
+    if len({str(p) for p in anchors}) != len(anchors):
+        raise ProvisionError(
+            "two trust anchors would be installed under the same file name (the name is the key id): "
+            "give the city's files distinct names, e.g. issuer-2026.pub.pem, ledger.pub.pem, central.pub.pem"
+        )
     data_dir = str(cfg.data_dir)
     if not data_dir.startswith("/"):
         raise ProvisionError(f"--data-dir {data_dir!r}: use an absolute path, e.g. /var/lib/ewarung or /data/ewarung")
