@@ -20,8 +20,9 @@ BEGIN_LINE = BEGIN + " (managed by `ewarung provision`; changes inside this bloc
 
 OWNED_KEYS = ("consoleblank", "video", "ewarung.managed")
 
-# Official 7" DSI touchscreen: touch panel axis flips per rotation (the ft5x06 overlay params).
-DSI_TOUCH_PARAMS = {0: "", 90: ",swapxy,invx", 180: ",invx,invy", 270: ",swapxy,invy"}
+# Rotation: the counter app rotates its window, and touch with it (Kivy's graphics rotation,
+# set in the counter unit); the kernel's `video=...,rotate=` turns the boot console the same way.
+# The touch panel is NOT flipped in the overlay (invx/invy), or touches would be turned twice.
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def config_block(s: BootSettings, kms_elsewhere: bool = False) -> list[str]:
     if not kms_elsewhere:  # Raspberry Pi OS already has it; loading an overlay twice is not wanted
         lines.append("dtoverlay=vc4-kms-v3d")
     if s.display == "dsi":
-        lines.append(f"dtoverlay=vc4-kms-dsi-7inch{DSI_TOUCH_PARAMS[s.rotation]}")
+        lines.append("dtoverlay=vc4-kms-dsi-7inch")
     else:
         lines += ["hdmi_force_hotplug=1", "disable_overscan=1"]
     lines.append("disable_splash=1")
@@ -75,8 +76,12 @@ def apply_config_txt(text: str, s: BootSettings) -> str:
 
 
 def cmdline_tokens(s: BootSettings) -> list[str]:
-    rotate = f",rotate={s.rotation}" if s.rotation else ""
-    return ["consoleblank=0", f"video={s.connector}:{s.width}x{s.height}@60{rotate}"]
+    """No screen blanking; the console turned like the app (only when rotated: the display's own
+    mode is left alone otherwise)."""
+    tokens = ["consoleblank=0"]
+    if s.rotation:
+        tokens.append(f"video={s.connector}:{s.width}x{s.height}@60,rotate={s.rotation}")
+    return tokens
 
 
 def _owned(token: str) -> bool:

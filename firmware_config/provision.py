@@ -11,6 +11,7 @@ systemctl, no udevadm).
 from __future__ import annotations
 
 import grp
+import json
 import pwd
 import subprocess
 from dataclasses import dataclass, field, replace
@@ -83,9 +84,15 @@ class Answers:
     issuer_keys: list[Path] = field(default_factory=list)
     ledger_key: Path | None = None
     central_key: Path | None = None
-    display: str = "dsi"
-    rotation: int = 0
-    prefix: str = units.DEFAULT_PREFIX
+    display: str | None = None
+    rotation: int | None = None
+    screen: str | None = None
+    prefix: str | None = None
+
+
+# Answers that are not part of the device config, kept here so a later run keeps them.
+STATE_FILE = "/etc/ewarung/provision.json"
+STATE_DEFAULTS = {"display": "dsi", "rotation": 0, "screen": "800x480", "prefix": units.DEFAULT_PREFIX}
 
 
 @dataclass
@@ -285,7 +292,17 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     changes = Changes(Path(root), dry_run)
     notes: list[str] = []
     installed = existing_config(changes)
-    a = fill_from(answers, installed) if installed is not None else answers
+    a = fill_from(answers, installed) if installed is not None else replace(answers)
+    state = _load_state(changes)
+    for key, default in STATE_DEFAULTS.items():
+        if getattr(a, key) is None:
+            setattr(a, key, state.get(key, default))
+    if a.display not in ("dsi", "hdmi") or a.rotation not in (0, 90, 180, 270):
+        raise ProvisionError("--display is dsi or hdmi; --rotation is 0, 90, 180 or 270")
+    try:
+        width, height = (int(x) for x in str(a.screen).lower().split("x"))
+    except ValueError:
+        raise ProvisionError(f"--screen {a.screen!r}: write WIDTHxHEIGHT, e.g. 800x480") from None
     gaps = missing(a, installed)
     if gaps:
         raise ProvisionError("missing answers: " + ", ".join(gaps) + " (give them as flags, or run without --non-interactive to be asked)")
@@ -324,6 +341,8 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     changes.directory(KEYS_DIR, 0o750, root_group)
     changes.directory(data_dir, 0o750, owner)
     changes.file(CONFIG_PATH, render_config_from(cfg), 0o640, root_group, what="device config")
+    state = {key: getattr(a, key) for key in STATE_DEFAULTS}
+    changes.file(STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n", 0o644, what="provisioning answers (display, prefix)")
 
     # 3. trust anchors.
     for src, dest in zip(a.issuer_keys, cfg.keys.issuer_public_keys, strict=False):
@@ -364,7 +383,7 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     # 6. systemd units, enabled by the same symlinks `systemctl enable` makes.
     units_changed = False
     for name in units.DEVICE_UNITS:
-        text = units.render(name, prefix=a.prefix, config_path=CONFIG_PATH, data_dir=data_dir)
+        text = units.render(name, prefix=a.prefix, config_path=CONFIG_PATH, data_dir=data_dir, rotation=a.rotation)
         units_changed |= changes.file(f"{UNIT_DIR}/{name}", text, 0o644, what="systemd unit") == CHANGED
         changes.symlink(f"{UNIT_DIR}/multi-user.target.wants/{name}", f"{UNIT_DIR}/{name}", "enabled")
     changes.file(f"/etc/systemd/{units.WATCHDOG_CONF}", units.template(units.WATCHDOG_CONF), 0o644, what="hardware watchdog (systemd)")
@@ -375,7 +394,7 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
 
     # 7. boot configuration (only on a Raspberry Pi boot partition).
     settings = boot.BootSettings(
-        display=a.display, rotation=a.rotation, uart=cfg.printer.kind == "serial" and cfg.printer.serial_port in ("/dev/serial0", "/dev/ttyAMA0")
+        display=a.display, rotation=a.rotation, width=width, height=height, uart=cfg.printer.kind == "serial" and cfg.printer.serial_port in ("/dev/serial0", "/dev/ttyAMA0")
     )
     cfg_txt, cmd_txt = changes.host(BOOT_CONFIG), changes.host(BOOT_CMDLINE)
     if cfg_txt.exists() and cmd_txt.exists():
@@ -394,6 +413,17 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
         if units_changed:
             _run(["systemctl", "daemon-reload"], notes)
     return Result(changes, cfg, notes)
+
+
+def _load_state(changes: Changes) -> dict:
+    path = changes.host(STATE_FILE)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if k in STATE_DEFAULTS} if isinstance(data, dict) else {}
 
 
 def _mode(path: Path) -> int:

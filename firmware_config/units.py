@@ -38,8 +38,12 @@ def render(
     prefix: str = DEFAULT_PREFIX,
     config_path: str = DEFAULT_CONFIG,
     data_dir: str = DEFAULT_DATA_DIR,
+    rotation: int = 0,
 ) -> str:
     text = template(name)
+    if rotation and name == "ewarung-counter.service":
+        # Kivy turns the window and the touch coordinates together (KCFG_<section>_<key>).
+        text = text.replace("Environment=KIVY_NO_ARGS=1\n", f"Environment=KIVY_NO_ARGS=1\nEnvironment=KCFG_GRAPHICS_ROTATION={rotation}\n")
     text = text.replace(f"{DEFAULT_PREFIX}/bin/ewarung", f"{prefix.rstrip('/')}/bin/ewarung")
     text = text.replace(f"EWARUNG_CONFIG={DEFAULT_CONFIG}", f"EWARUNG_CONFIG={config_path}")
     data_dir = data_dir.rstrip("/")

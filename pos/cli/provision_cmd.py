@@ -40,9 +40,10 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--issuer-key", type=Path, action="append", default=[], help="card issuer public key (PEM); repeatable")
     p.add_argument("--ledger-key", type=Path, help="ledger signer public key (PEM)")
     p.add_argument("--central-key", type=Path, help="city (central) public key (PEM)")
-    p.add_argument("--display", choices=["dsi", "hdmi"], default="dsi", help="touchscreen connection (default dsi)")
-    p.add_argument("--rotation", type=int, choices=[0, 90, 180, 270], default=0)
-    p.add_argument("--prefix", default="/opt/ewarung/venv", help="the virtualenv holding ewarung (default /opt/ewarung/venv)")
+    p.add_argument("--display", choices=["dsi", "hdmi"], help="touchscreen connection (default dsi)")
+    p.add_argument("--rotation", type=int, choices=[0, 90, 180, 270], help="screen rotation in degrees (default 0)")
+    p.add_argument("--screen", metavar="WxH", help="screen size in pixels (default 800x480, the official 7\" display)")
+    p.add_argument("--prefix", help="the virtualenv holding ewarung (default /opt/ewarung/venv)")
     p.add_argument("--no-receipt", action="store_true", help="do not print the provisioning receipt")
     p.add_argument("--verbose", "-v", action="store_true", help="list unchanged items too")
     p.set_defaults(func=_provision)
@@ -58,7 +59,7 @@ def _answers(args: argparse.Namespace):
         printer_host=args.printer_host, printer_port=args.printer_port, printer_width=args.printer_width,
         reader_name=args.reader_name, broker_host=args.broker_host, broker_port=args.broker_port,
         broker_ca=args.broker_ca, device_cert=args.device_cert, issuer_keys=list(args.issuer_key),
-        ledger_key=args.ledger_key, central_key=args.central_key, display=args.display, rotation=args.rotation,
+        ledger_key=args.ledger_key, central_key=args.central_key, display=args.display, rotation=args.rotation, screen=args.screen,
         prefix=args.prefix,
     )
 

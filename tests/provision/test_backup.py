@@ -188,3 +188,29 @@ def test_backup_is_consistent_while_the_database_is_written(old_device, tmp_path
         verify = run_ewarung("journal", "verify", "--database", str(tmp_path / f"r{n}/var/lib/ewarung/ewarung.db"))
         assert verify.returncode == 0, verify.stdout  # every copy is a consistent cut of the chain
     assert counts[-1] > counts[0]  # the writer really was writing during the backups
+
+
+def test_restore_onto_a_device_with_another_data_dir_and_owners(old_device, tmp_path, trust_keys):
+    """The new device keeps its data partition; restored files belong to its service user."""
+    from firmware_config.config import load_config
+    from firmware_config.provision import Answers, provision
+
+    old_root, _ = old_device
+    archive = tmp_path / "b.tar.gz"
+    backup(CONFIG, archive, old_root)
+    new = tmp_path / "ro"
+    answers = Answers(
+        device_id="EW-SMD-0100", shop_id="SMD-ULU-07", shop_name="W", issuer_keys=[trust_keys["issuer"]],
+        ledger_key=trust_keys["ledger"], central_key=trust_keys["central"], broker_host="b",
+        printer_kind="network", data_dir="/data/ewarung",
+    )
+    provision(answers, new)
+    assert subprocess.run(["systemd-sysusers", f"--root={new}"], capture_output=True).returncode == 0
+    uid = int(next(ln for ln in (new / "etc/passwd").read_text().splitlines() if ln.startswith("ewarung:")).split(":")[2])
+    info = restore(archive, new)
+    assert info.next_sequence == 4
+    cfg = load_config(new / "etc/ewarung/ewarung.toml")
+    assert cfg.device.id == "EW-SMD-0042" and str(cfg.data_dir) == "/data/ewarung"
+    db = new / "data/ewarung/ewarung.db"
+    assert db.stat().st_uid == uid and (new / "etc/ewarung/keys/device.key.pem").stat().st_uid == uid
+    assert not (new / "var/lib/ewarung/ewarung.db").exists()

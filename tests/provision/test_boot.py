@@ -56,6 +56,14 @@ def test_cmdline_manages_only_our_tokens():
     assert apply_cmdline_txt(added, s) == added
 
 
+def test_cmdline_unrotated_leaves_the_display_mode_alone():
+    out = apply_cmdline_txt(PI_CMDLINE_TXT, BootSettings(display="hdmi"))
+    assert "video=" not in out and "consoleblank=0" in out
+    rotated = apply_cmdline_txt(out, BootSettings(display="hdmi", rotation=90, width=1024, height=600))
+    assert "video=HDMI-A-1:1024x600@60,rotate=90" in rotated.split()
+    assert "video=" not in apply_cmdline_txt(rotated, BootSettings(display="hdmi"))
+
+
 def test_cmdline_frees_the_uart_for_a_serial_printer():
     out = apply_cmdline_txt(PI_CMDLINE_TXT, BootSettings(uart=True))
     assert "console=serial0,115200" not in out and "console=tty1" in out

@@ -164,7 +164,14 @@ def test_read_only_root_layout_uses_data_partition(pi_root, trust_keys):
     assert (pi_root / "data/ewarung").is_dir()
     assert subprocess.run(["systemd-analyze", "verify", str(pi_root / "etc/systemd/system/ewarung-sync.service")], capture_output=True).returncode == 0
     boot = (pi_root / "boot/firmware/config.txt").read_text()
-    assert "enable_uart=1" in boot and "dtoverlay=vc4-kms-dsi-7inch,invx,invy" in boot
+    assert "enable_uart=1" in boot and "dtoverlay=vc4-kms-dsi-7inch\n" in boot
+    counter = (pi_root / "etc/systemd/system/ewarung-counter.service").read_text()
+    assert "Environment=KCFG_GRAPHICS_ROTATION=180" in counter
+    # a later run with one changed answer keeps the rotation, data dir and prefix it was given
+    again = run_ewarung("provision", "--root", str(pi_root), "--non-interactive", "--no-receipt", "--printer-width", "80")
+    assert again.returncode == 0, again.stderr
+    changed = [ln.split()[1] for ln in again.stdout.splitlines() if ln.strip().startswith("changed")]
+    assert changed == ["/etc/ewarung/ewarung.toml"], again.stdout
     cmdline = (pi_root / "boot/firmware/cmdline.txt").read_text()
     assert "console=serial0" not in cmdline and "rotate=180" in cmdline and cmdline.count("\n") == 1
 
@@ -248,3 +255,16 @@ def test_interactive_prompts_on_a_terminal(pi_root, trust_keys):
     assert "Device id" in proc.stdout and "MQTT broker host name" in proc.stdout
     cfg = load_config(pi_root / "etc/ewarung/ewarung.toml")
     assert (cfg.device.id, cfg.device.shop_name, cfg.mqtt.host) == ("EW-SMD-0077", "Warung Melati", "broker.example")
+
+
+def test_trust_anchors_with_the_same_name_are_refused(pi_root, trust_keys, tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    same = other / "issuer.pub.pem"
+    same.write_bytes(trust_keys["ledger"].read_bytes())
+    answers = Answers(
+        device_id="EW-1", shop_id="S-1", shop_name="W", issuer_keys=[trust_keys["issuer"]], ledger_key=same,
+        central_key=trust_keys["central"], broker_host="b", printer_kind="network",
+    )
+    with pytest.raises(ProvisionError, match="same file name"):
+        provision(answers, pi_root)
