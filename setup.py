@@ -10,6 +10,11 @@ setup(
     packages=find_packages(include=["pos*", "hardware*", "firmware_config*", "sync*"]),
     package_data={"": ["*.json", "*.toml", "*.po", "*.mo", "*.kv", "*.sql"]},
     include_package_data=True,
+    # systemd unit templates, rendered by `ewarung provision` (firmware_config.units)
+    data_files=[
+        ("share/ewarung/systemd", ["systemd/ewarung-sync.service", "systemd/ewarung-counter.service", "systemd/ewarung-central.service"]),
+        ("share/ewarung/systemd/system.conf.d", ["systemd/system.conf.d/ewarung-watchdog.conf"]),
+    ],
     install_requires=[
         "peewee>=3.17,<5",
         "paho-mqtt>=2.1,<3",

@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "pos.cli.printer_cmd",
     "pos.cli.receipt_cmd",
     "pos.cli.report_cmd",
+    "pos.cli.provision_cmd",
+    "pos.cli.doctor_cmd",
+    "pos.cli.backup_cmd",
 ]
 
 
