@@ -939,7 +939,8 @@ class CounterSession:
             return self._refuse_touch("Opening the technician screen")
         self._tech_back = self.state
         self._go(State.TECHNICIAN)
-        self.tech_results: dict[str, str] = {}
+        self.tech_results: dict[str, tuple[str, ...]] = {}
+        """Results of the technician's tests, as message ids (the UI translates them)."""
         self._changed()
         return True
 
@@ -959,10 +960,10 @@ class CounterSession:
         def done(status, exc):
             self.busy = False
             if exc is not None:
-                self.tech_results["printer"] = f"error: {exc}"
+                self.tech_results["printer"] = ("error", str(exc))
             else:
                 online = {True: "online", False: "offline", None: "unknown"}[status.online]
-                self.tech_results["printer"] = f"{online}, paper {status.paper}"
+                self.tech_results["printer"] = (online, f"paper {status.paper}")
                 self.printer_fault = "" if status.online is not False and status.paper != "out" else (
                     "paper_out" if status.paper == "out" else "offline")
             self._changed()
@@ -973,8 +974,8 @@ class CounterSession:
     def test_reader(self) -> bool:
         if self.state != State.TECHNICIAN:
             return self._refuse_touch("Testing the reader")
-        self.tech_results["reader"] = ("connected" if self.reader_ok else "disconnected") + (
-            ", card present" if self.card_present else ", no card")
+        self.tech_results["reader"] = ("connected" if self.reader_ok else "disconnected",
+                                       "card present" if self.card_present else "no card")
         self._changed()
         return True
 

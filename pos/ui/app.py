@@ -196,7 +196,8 @@ class CounterApp(App):
         st = self.status
         reader = getattr(self.parts.reader, "name", cfg.reader.kind)
         return [
-            (_("Device"), f"{cfg.device.id} ({cfg.device.shop_name})"),
+            (_("Device"), cfg.device.id),
+            (_("Shop"), cfg.device.shop_name),
             (_("Software"), f"ewarung {__version__}"),
             (_("Card reader"), f"{reader}: " + (_("connected") if self.session.reader_ok else _("disconnected"))),
             (_("Printer"), f"{cfg.printer.kind} {cfg.printer.width_mm} mm: " + (self.session.printer_fault or "OK")),

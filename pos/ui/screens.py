@@ -10,6 +10,7 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
 
 from pos.money import format_rupiah
 from pos.redemption import DATA_PROBLEMS
@@ -72,6 +73,9 @@ class View:
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
+        if isinstance(body, BoxLayout) and body.orientation == "vertical" and all(
+                c.size_hint_y is None for c in body.children):
+            body.add_widget(Widget())  # keep the content at the top
         root.add_widget(body)
         note = notice_of(self.session) if notice is None else notice
         if note:
@@ -181,20 +185,18 @@ class HouseholdView(View):
         ent = s.entitlement
         h = ent.household
         left = column(spacing=4)
-        left.add_widget(Text(h.name, "huge", bold=True))
-        left.add_widget(Text(f"{h.id}  -  {h.area}", "body", color=MUTED))
-        left.add_widget(Text(_("Period {period}  -  plan {plan}", period=str(ent.period), plan=ent.plan.name), "body"))
+        left.add_widget(Text(h.name, "title", bold=True))
+        left.add_widget(Text(f"{h.id}  -  {h.area}", "small", color=MUTED))
+        left.add_widget(Text(_("Period {period}  -  plan {plan}", period=str(ent.period), plan=ent.plan.code), "small"))
         if s.mode == "override":
             left.add_widget(Text(_("WITHOUT CARD - supervisor override ({reason})",
                                    reason=_(s.override_reason)), "body", color=WARN, bold=True))
-        grid = GridLayout(cols=2, size_hint_y=None, row_default_height=Theme.px(40), row_force_default=True,
-                          height=Theme.px(130))
         for label, value, color in ((_("Allowance"), rp(ent.allowance), None), (_("Already spent"), rp(ent.spent), None),
                                     (_("Remaining"), rp(ent.remaining), OK)):
-            grid.add_widget(Text(label, "big"))
-            grid.add_widget(Text(value, "big" if color is None else "title", bold=True, color=color or (0, 0, 0, 1),
-                                 halign="right"))
-        left.add_widget(grid)
+            left.add_widget(row(Text(label, "big", size_hint_x=0.5),
+                                Text(value, "big" if color is None else "title", bold=True,
+                                     color=color or (0, 0, 0, 1), halign="right", size_hint_x=0.5),
+                                height=Theme.px(44)))
         right = column(spacing=6)
         right.add_widget(Text(_("Who collects the food?"), "big", bold=True))
         right.add_widget(BigButton(_("The card holder: {name}", name=h.name), lambda: s.choose_collector("holder"),
@@ -255,10 +257,10 @@ class BasketView(View):
     def render(self):
         s = self.session
         total, remaining = s.basket_total, s.remaining
-        head = row(Text(_("Remaining: {amount}", amount=rp(remaining)), "big", bold=True),
-                   Text(_("Basket: {amount}", amount=rp(total)), "big", bold=True, color=PRIMARY),
-                   Text(_("Left after: {amount}", amount=rp(remaining - total)), "big", bold=True, color=OK),
-                   height=Theme.px(40))
+        head = row(Text(_("Remaining: {amount}", amount=rp(remaining)), "body", bold=True),
+                   Text(_("Basket: {amount}", amount=rp(total)), "body", bold=True, color=PRIMARY),
+                   Text(_("Left after: {amount}", amount=rp(remaining - total)), "body", bold=True, color=OK),
+                   height=Theme.px(30))
         cols = 4 if self.app.size[0] >= 1000 else 3
         grid = GridLayout(cols=cols, spacing=Theme.px(6), row_default_height=Theme.px(132), row_force_default=True)
         for code, entry in s.catalog.items():
@@ -426,9 +428,7 @@ class HistoryView(View, _SupervisorPad):
         s = self.session
         row_ = next((r for r in s.history if r.redemption_id == self.selected), None)
         left = column(spacing=4)
-        if row_:
-            left.add_widget(Text(_("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)), "big",
-                                 bold=True))
+        title = _("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)) if row_ else _("Void a sale")
         left.add_widget(Text(_("Reason"), "body", color=MUTED))
         for code in ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake"):
             left.add_widget(BigButton(_(code), lambda c=code: self._reason(c), "ok" if code == self.reason else "neutral",
@@ -436,7 +436,7 @@ class HistoryView(View, _SupervisorPad):
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
         body.add_widget(self.supervisor_box(self._submit, _("Void")))
-        return self.page(_("Void a sale"), body, [BigButton(_("Back"), self._unselect, "neutral", name="back")])
+        return self.page(title, body, [BigButton(_("Back"), self._unselect, "neutral", name="back")])
 
     def _reason(self, code):
         self.reason = code
@@ -488,7 +488,7 @@ class FlagView(View):
     def render(self):
         s = self.session
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits or "...")), "big", bold=True)
+        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
         grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
@@ -507,7 +507,7 @@ class FlagView(View):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value or "..."))
+        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
 
     def _problem(self, p):
         self.problem = p
@@ -542,7 +542,7 @@ class OverrideView(View, _SupervisorPad):
             return self.page(_("Serve without a card"), body,
                              [BigButton(_("Back"), self._back, "neutral", name="back")])
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits or "...")), "big", bold=True)
+        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
         for r in OVERRIDE_REASONS:
@@ -557,7 +557,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value or "..."))
+        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
 
     def _reason(self, r):
         self.reason = r
@@ -587,9 +587,11 @@ class TechnicianView(View):
         info = self.app.device_info()
         body = column(spacing=2)
         for label, value in info:
-            body.add_widget(row(Text(label, "body", color=MUTED), Text(value, "body", bold=True), height=Theme.px(30)))
+            body.add_widget(row(Text(label, "body", color=MUTED, size_hint_x=0.4),
+                                Text(value, "body", bold=True, size_hint_x=0.6, shorten=True), height=Theme.px(30)))
         for key, value in getattr(s, "tech_results", {}).items():
-            body.add_widget(Text(_("Test {what}: {result}", what=_(key), result=value), "body", color=PRIMARY, bold=True))
+            result = ", ".join(_(part) for part in value)
+            body.add_widget(Text(_("Test {what}: {result}", what=_(key), result=result), "body", color=PRIMARY, bold=True))
         buttons = [BigButton(_("Test reader"), s.test_reader, "primary", name="test-reader"),
                    BigButton(_("Test printer"), s.test_printer, "primary", name="test-printer"),
                    BigButton("English" if s.language == "id" else "Bahasa Indonesia", self.app.toggle_language,

@@ -313,7 +313,7 @@ def flow_flag(d: Driver):
     d.on("flag")
     yield from d.type_pin("flag", "3", ok=False)
     yield from d.tap("problem-moved")
-    d.see("SSN-6472-3")
+    d.see("SSN-6472-0000003")
     yield from d.shot("20-flag")
     yield from d.tap("flag-ok")
     d.on("idle")
