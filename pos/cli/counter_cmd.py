@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
 
     from firmware_config.config import demo_config, load_config
     from pos.cli.common import progress_bar
-    from pos.ui.boot import DEMO_PANEL_WIDTH, configure_kivy, parse_size
+    from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
 
     width, height = parse_size(args.size)
     if getattr(args, "config", None):
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
         households = config.demo.households if config.demo else 0
         with progress_bar(households, "sample city") as bar:
             parts = build_counter(config, demo=args.demo, progress=lambda n: bar.update(n - bar.n))
-        total_width = width + (DEMO_PANEL_WIDTH * height // 480 if parts.demo else 0)
+        total_width = width + (demo_panel_width(height) if parts.demo else 0)
         configure_kivy(total_width, height, fullscreen=args.fullscreen)
         from kivy.clock import Clock
 

@@ -20,13 +20,12 @@ from kivy.uix.progressbar import ProgressBar
 
 from pos import __version__
 from pos.db import Cashier
-from pos.ports import CardEvent
 from pos.session import CounterSession, State, ThreadRunner
 from pos.status import StatusSnapshot, read_status
 from pos.ui import i18n
 from pos.ui.i18n import _
 from pos.ui.screens import STATE_VIEW
-from pos.ui.widgets import BAR, BG, DANGER, OK, WARN, WHITE, Text, Theme, paint
+from pos.ui.widgets import BAR, BG, WHITE, Text, Theme, paint
 
 STATUS_EVERY_S = 3.0
 

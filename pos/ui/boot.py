@@ -9,6 +9,12 @@ SIZES = {"800x480": (800, 480), "1024x600": (1024, 600)}
 DEMO_PANEL_WIDTH = 340
 
 
+def demo_panel_width(height: int) -> int:
+    """The field tester's panel width for a screen height, rounded so the whole window's width
+    stays a multiple of 8 (glReadPixels screenshots of odd widths come out sheared)."""
+    return (DEMO_PANEL_WIDTH * height // 480 + 7) // 8 * 8
+
+
 def parse_size(text: str) -> tuple[int, int]:
     if text not in SIZES:
         raise ValueError(f"--size must be one of {', '.join(SIZES)}, got {text!r}")

@@ -9,7 +9,7 @@ from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 
 from pos.receipt_text import render_text
-from pos.ui.boot import DEMO_PANEL_WIDTH
+from pos.ui.boot import demo_panel_width
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
 
@@ -18,7 +18,7 @@ PANEL_BG = (0.16, 0.18, 0.22, 1)
 
 class DemoPanel(GridLayout):
     def __init__(self, app, **kw):
-        super().__init__(cols=1, size_hint_x=None, width=Theme.px(DEMO_PANEL_WIDTH) * 480 / 480, spacing=Theme.px(3),
+        super().__init__(cols=1, size_hint_x=None, width=demo_panel_width(app.size[1]), spacing=Theme.px(3),
                          padding=Theme.px(5), **kw)
         paint(self, PANEL_BG)
         self.app = app

@@ -55,6 +55,16 @@ def scroller(inner: GridLayout | BoxLayout) -> ScrollView:
     return sv
 
 
+def _pin_to_top(widget) -> None:
+    """Vertical boxes whose children all have fixed heights get a spacer at the end, so the
+    content sits at the top instead of sinking to the bottom."""
+    for child in list(widget.children):
+        _pin_to_top(child)
+    if (isinstance(widget, BoxLayout) and widget.orientation == "vertical" and widget.size_hint_y is not None
+            and widget.children and all(c.size_hint_y is None for c in widget.children)):
+        widget.add_widget(Widget())
+
+
 class View:
     """One screen. `render()` returns a fresh widget tree for the current session state."""
 
@@ -73,9 +83,7 @@ class View:
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
-        if isinstance(body, BoxLayout) and body.orientation == "vertical" and all(
-                c.size_hint_y is None for c in body.children):
-            body.add_widget(Widget())  # keep the content at the top
+        _pin_to_top(body)
         root.add_widget(body)
         note = notice_of(self.session) if notice is None else notice
         if note:

@@ -44,7 +44,7 @@ def main() -> int:
 
     from firmware_config.config import DemoSection, demo_config
     from pos.clock import FixedClock
-    from pos.ui.boot import DEMO_PANEL_WIDTH, configure_kivy, parse_size
+    from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
     from pos.ui.wiring import build_counter
 
     width, height = parse_size(args.size)
@@ -61,7 +61,7 @@ def main() -> int:
         return real_open()
 
     parts.reader.open_session = gated_open
-    configure_kivy(width + DEMO_PANEL_WIDTH * height // 480, height)
+    configure_kivy(width + demo_panel_width(height), height)
     from kivy.clock import Clock
 
     from pos.ui.app import CounterApp

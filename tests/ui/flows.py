@@ -1,4 +1,7 @@
-"""Whole counter flows, driven through the real widgets (see tests/ui/driver.py)."""
+"""Whole counter flows, driven through the real widgets (see tests/ui/driver.py).
+
+Kivy is imported lazily so the pytest process can list the flows without starting Kivy.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,6 @@ import json
 import os
 import sys
 from pathlib import Path
-
-from kivy.clock import Clock
-from kivy.tests.common import UnitTestTouch
-from kivy.uix.label import Label
-from kivy.uix.scrollview import ScrollView
-
 
 DEBUG = bool(os.environ.get("DRIVER_DEBUG"))
 
@@ -28,6 +25,8 @@ class Driver:
     # -- scheduling: each `yield` waits for the worker's results and two drawn frames --------
 
     def start(self, gen) -> None:
+        from kivy.clock import Clock
+
         self._gen = gen
         Clock.schedule_interval(self._tick, 0)
 
@@ -65,6 +64,8 @@ class Driver:
         return found[0]
 
     def texts(self) -> str:
+        from kivy.uix.label import Label
+
         return "\n".join(w.text for w in self.widgets() if isinstance(w, Label) and w.text)
 
     def see(self, *fragments: str) -> None:
@@ -81,6 +82,9 @@ class Driver:
     # -- actions --------------------------------------------------------------------------------
 
     def tap(self, name: str, wait: bool = True):
+        from kivy.tests.common import UnitTestTouch
+        from kivy.uix.scrollview import ScrollView
+
         w = self.find(name)
         assert not w.disabled, f"button {name!r} is disabled"
         sv, hops = w.parent, 0
