@@ -42,11 +42,12 @@ def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,
         if config.demo is None:
             raise SetupError("--demo needs a configuration with a [demo] section (the built-in one has it)")
         ensure_demo_data(config, clock, progress=progress)
+    else:
+        reader, printer = real_devices(config)
     appliance = build_appliance(config, clock)
     if demo:
         from pos.ui.demo_devices import FakeCardReader, FakePrinter, demo_deck
 
         notable = {role: household_id(i) for i, role in NOTABLE.items()}
         return CounterParts(config, appliance, FakeCardReader(), FakePrinter(), True, demo_deck(notable))
-    reader, printer = real_devices(config)
     return CounterParts(config, appliance, reader, printer)
