@@ -20,6 +20,7 @@ from kivy.uix.progressbar import ProgressBar
 
 from pos import __version__
 from pos.db import Cashier
+from pos.period import WITA
 from pos.session import CounterSession, State, ThreadRunner
 from pos.status import StatusSnapshot, read_status
 from pos.ui import i18n
@@ -66,7 +67,7 @@ class StatusBar(BoxLayout):
         self.progress = ProgressBar(max=1, value=0, size_hint_y=None, height=0, opacity=0)
         self.add_widget(self.progress)
 
-    def show(self, session: CounterSession, status: StatusSnapshot | None) -> None:
+    def show(self, session: CounterSession, status: StatusSnapshot | None, clock_text: str = "") -> None:
         lb = self.labels
         if status is not None:
             lb["net"].text = _("Online") if status.online else _("Offline")
@@ -92,7 +93,7 @@ class StatusBar(BoxLayout):
         lb["printer"].text = _("Printer: OK") if not pf else _("Printer: {fault}", fault=_(pf))
         lb["printer"].color = WHITE if not pf else (1, 0.45, 0.45, 1)
         lb["who"].text = session.cashier_name or _("Signed out")
-        lb["time"].text = time.strftime("%H:%M")
+        lb["time"].text = clock_text
         self.height = Theme.px(40) + self.progress.height
 
 
@@ -164,7 +165,7 @@ class CounterApp(App):
     def _status_read(self, status, exc):
         if status is not None:
             self.status = status
-        self.status_bar.show(self.session, self.status)
+        self.status_bar.show(self.session, self.status, self._clock_text())
 
     # -- render ------------------------------------------------------------------------------
 
@@ -181,9 +182,13 @@ class CounterApp(App):
         self.view = view
         self.content.clear_widgets()
         self.content.add_widget(view.render())
-        self.status_bar.show(s, self.status)
+        self.status_bar.show(s, self.status, self._clock_text())
         if s.state == State.SIGNED_OUT and self.idle_shown_at is None and self.cashier_list:
             self.idle_shown_at = time.perf_counter()
+
+    def _clock_text(self) -> str:
+        """Wall-clock time in Samarinda (WITA), from the appliance's clock."""
+        return self.parts.appliance.clock.now().astimezone(WITA).strftime("%H:%M")
 
     def toggle_language(self) -> None:
         lang = "en" if self.session.language == "id" else "id"

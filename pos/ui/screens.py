@@ -12,7 +12,9 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
+from pos.clock import parse_iso
 from pos.money import format_rupiah
+from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
 from pos.refusals import Reason
 from pos.session import OVERRIDE_REASONS, SHIFTS, State, fault_message
@@ -415,7 +417,8 @@ class HistoryView(View, _SupervisorPad):
         if not s.history:
             rows.add_widget(Text(_("No sales yet."), "big", color=MUTED))
         for r in s.history:
-            label = f"#{r.receipt_no}  {r.created_at[11:16]}  {r.collector_name}  {rp(r.total)}"
+            at = parse_iso(r.created_at).astimezone(WITA).strftime("%d/%m %H:%M")
+            label = f"#{r.receipt_no}  {at}  {r.collector_name}  {rp(r.total)}"
             if r.voided:
                 label += "  [" + _("VOIDED") + "]"
             if r.mode == "override":
