@@ -67,6 +67,8 @@ class State(StrEnum):
 # States in which a card is being served: pulling the card drops everything and goes idle.
 CARD_STATES = {State.VERIFYING, State.HOUSEHOLD, State.PIN, State.BASKET, State.CONFIRM}
 SHIFTS = ("pagi", "siang", "malam")
+# Refusals the city hears about at once (a signed event in the outbox), beyond the cashier's screen.
+REPORTED_TO_CITY = {Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED}
 OVERRIDE_REASONS = ("card_damaged", "card_forgotten", "reader_broken")
 
 # Device faults (not rule refusals): (Bahasa Indonesia, English), what happened and what to do.
@@ -325,6 +327,13 @@ class CounterSession:
             self.error = ErrorInfo(fault="internal", detail=f"{type(exc).__name__}: {exc}", back_to=back_to)
         self._go(State.ERROR)
 
+    def _report(self, exc: BaseException) -> None:
+        """Queue a signed event for the city about a refusal it must know of (forged, cloned,
+        revoked card, PIN blocked)."""
+        if isinstance(exc, Refusal) and exc.reason in REPORTED_TO_CITY:
+            detail = {"reason": exc.reason.value, "detail": exc.detail[:200], "cashier": self.cashier_id}
+            self.runner.submit(lambda: self.service.record_event("card_refused", detail), lambda _r, _e: None)
+
     # -- derived values for screens --------------------------------------------------------
 
     @property
@@ -474,6 +483,7 @@ class CounterSession:
                 return
             if exc is not None:
                 self._fail(exc)
+                self._report(exc)
             else:
                 self.card, self.auth, self.entitlement, self.catalog = result
                 self.pin_tries_left = self.auth.pin_tries_left
@@ -528,6 +538,7 @@ class CounterSession:
             else:
                 self._generation += 1
                 self._fail(exc)
+                self._report(exc)
             self._changed()
 
         self.runner.submit(lambda: card.verify_pin(pin), done)
@@ -722,6 +733,8 @@ class CounterSession:
         self._reset_visit()
         self.error = None
         self._go(back)
+        if self.card_present and back == State.IDLE:
+            self._say("Take the card out of the reader.")
         self._changed()
         return True
 

@@ -134,6 +134,7 @@ def test_wrong_pin_counts_down_then_blocks(session, reader, city):
     session.submit_pin("9997")
     assert session.state == State.ERROR and session.error.reason == Reason.PIN_BLOCKED
     assert Redemption.select().count() == 0
+    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == 1
 
 
 def test_pin_format_checked_before_the_card(session, reader, city):
@@ -166,6 +167,17 @@ def test_refusals_show_error_with_message(session, reader, city, make_card, reas
     assert session.error.reason == reason
     assert session.error.message("id") and session.error.message("en") != session.error.message("id")
     assert session.acknowledge() and session.state == State.IDLE
+
+
+def test_forged_and_revoked_cards_are_reported_to_the_city(session, reader, city):
+    before = OutboxMessage.select().where(OutboxMessage.kind == "event").count()
+    reader.insert(card_for(city, "holder", behaviour="forged"))
+    assert session.error.reason == Reason.CARD_FORGED
+    session.acknowledge()
+    assert "Cabut kartu" not in session.notice and "Take the card out" in session.notice
+    reader.pull()
+    reader.insert(card_for(city, "used_up"))  # an ordinary refusal: the screen only
+    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
 
 
 def test_ledger_too_old_refuses(session, reader, city, clock):
