@@ -1,7 +1,9 @@
 """`ewarung demo`: the appliance in demo mode.
 
-Until the counter app (Kivy) lands, this runs a scripted counter session against the sample
-city and prints every step: what exists, working, with nothing pretended.
+Without options: the counter app (Kivy) with the field tester's panel (virtual card deck,
+virtual printer's receipts), the sample city, no hardware. On a machine without a display it
+starts a private Xvfb and says how to see the screen. `--scripted` runs a scripted counter
+session against the sample city and prints every step instead.
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, help="where the demo keeps its data (default ~/.local/share/ewarung-demo)")
     p.add_argument("--scripted", action="store_true", help="run the scripted counter session and exit")
     p.add_argument("--language", choices=["id", "en"], default="id")
-    p.set_defaults(func=_run)
+    p.add_argument("--size", default="800x480", choices=["800x480", "1024x600"], help="touchscreen size (default 800x480)")
+    p.add_argument("--exit-after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.set_defaults(func=_dispatch)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.scripted:
+        return _run(args)
+    from pos.cli import counter_cmd
+
+    args.demo = True
+    args.fullscreen = False
+    return counter_cmd.run(args)
 
 
 def _step(n: int, text: str) -> None:

@@ -1,0 +1,231 @@
+"""The counter app: a Kivy window over the counter session, with a status bar always in view.
+
+Card events arrive on the reader's thread and are marshalled to the UI thread with
+Clock.schedule_once; card, printer and database work runs on the session's worker thread
+(pos.session.ThreadRunner) and its results come back the same way. Import this module only
+after pos.ui.boot.configure_kivy().
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.progressbar import ProgressBar
+
+from pos import __version__
+from pos.db import Cashier
+from pos.period import WITA
+from pos.session import CounterSession, State, ThreadRunner
+from pos.status import StatusSnapshot, read_status
+from pos.ui import i18n
+from pos.ui.i18n import _
+from pos.ui.screens import STATE_VIEW
+from pos.ui.widgets import BAR, BG, WHITE, Text, Theme, paint
+
+STATUS_EVERY_S = 3.0
+
+
+class CountingRunner:
+    """ThreadRunner plus a count of jobs whose results are not delivered yet (tests wait on it)."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self._inner = ThreadRunner(lambda fn: Clock.schedule_once(lambda _dt: fn(), 0))
+
+    def submit(self, work, done) -> None:
+        self.pending += 1
+
+        def finished(result, exc):
+            self.pending -= 1
+            done(result, exc)
+
+        self._inner.submit(work, finished)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class StatusBar(BoxLayout):
+    def __init__(self, **kw):
+        super().__init__(orientation="vertical", size_hint_y=None, height=Theme.px(40), **kw)
+        paint(self, BAR)
+        self.line = BoxLayout(spacing=Theme.px(10), padding=(Theme.px(8), 0))
+        self.labels = {}
+        for key, hint in (("net", 0.9), ("queue", 0.9), ("ledger", 1.3), ("reader", 1.0), ("printer", 1.1),
+                          ("who", 1.1), ("time", 0.45)):
+            lbl = Text("", "small", color=WHITE, bold=True, size_hint_x=hint, size_hint_y=1)
+            lbl.unbind()
+            self.labels[key] = lbl
+            self.line.add_widget(lbl)
+        self.add_widget(self.line)
+        self.progress = ProgressBar(max=1, value=0, size_hint_y=None, height=0, opacity=0)
+        self.add_widget(self.progress)
+
+    def show(self, session: CounterSession, status: StatusSnapshot | None, clock_text: str = "") -> None:
+        lb = self.labels
+        if status is not None:
+            lb["net"].text = _("Online") if status.online else _("Offline")
+            lb["net"].color = (0.55, 0.95, 0.6, 1) if status.online else (1, 0.75, 0.3, 1)
+            lb["queue"].text = _("Queue: {n}", n=status.queued)
+            if status.ledger_version is None:
+                lb["ledger"].text, lb["ledger"].color = _("Data: none"), (1, 0.45, 0.45, 1)
+            else:
+                hours = status.ledger_age_hours or 0
+                age = _("{n} h", n=int(hours)) if hours < 48 else _("{n} days", n=int(hours // 24))
+                lb["ledger"].text = _("Data v{v}: {age}", v=status.ledger_version, age=age)
+                lb["ledger"].color = (1, 0.75, 0.3, 1) if status.ledger_warning else WHITE
+            if status.progress:
+                received, total = status.progress
+                self.progress.max, self.progress.value = total, received
+                self.progress.height, self.progress.opacity = Theme.px(8), 1
+                lb["ledger"].text = _("Loading data {p}%", p=received * 100 // total)
+            else:
+                self.progress.height, self.progress.opacity = 0, 0
+        lb["reader"].text = _("Reader: OK") if session.reader_ok else _("Reader: NONE")
+        lb["reader"].color = WHITE if session.reader_ok else (1, 0.45, 0.45, 1)
+        pf = session.printer_fault
+        lb["printer"].text = _("Printer: OK") if not pf else _("Printer: {fault}", fault=_(pf))
+        lb["printer"].color = WHITE if not pf else (1, 0.45, 0.45, 1)
+        lb["who"].text = session.cashier_name or _("Signed out")
+        lb["time"].text = clock_text
+        self.height = Theme.px(40) + self.progress.height
+
+
+class CounterApp(App):
+    title = "E-Warung POS"
+
+    def __init__(self, parts, *, size: tuple[int, int], language: str = "id", headless_shot: Path | None = None,
+                 on_ready=None, **kw):
+        super().__init__(**kw)
+        self.parts = parts
+        self.size = size
+        self.language = language
+        self.headless_shot = headless_shot
+        self.on_ready = on_ready
+        self.status: StatusSnapshot | None = None
+        self.cashier_list: list[tuple[str, str, str]] = []
+        self.view = None
+        self._state = None
+        self.started_at = time.perf_counter()
+        self.idle_shown_at: float | None = None
+
+    # -- build -------------------------------------------------------------------------------
+
+    def build(self):
+        i18n.set_language(self.language)
+        Theme.set_height(self.size[1])
+        Window.clearcolor = BG
+        ap = self.parts.appliance
+        self.runner = CountingRunner()
+        self.session = CounterSession(service=ap.redemptions, reader=self.parts.reader, printer=self.parts.printer,
+                                      runner=self.runner, clock=ap.clock, language=self.language)
+        self.session.listen(lambda _s: self.refresh())
+        self.parts.reader.subscribe(lambda ev: Clock.schedule_once(lambda _dt: self.session.card_event(ev), 0))
+        self.views = {state: cls(self) for state, cls in STATE_VIEW.items()}
+        root = BoxLayout(orientation="horizontal")
+        main = BoxLayout(orientation="vertical", size_hint_x=None, width=self.size[0])
+        self.status_bar = StatusBar()
+        self.content = BoxLayout()
+        main.add_widget(self.status_bar)
+        main.add_widget(self.content)
+        root.add_widget(main)
+        if self.parts.demo:
+            from pos.ui.demo_panel import DemoPanel
+
+            self.demo_panel = DemoPanel(self)
+            root.add_widget(self.demo_panel)
+        self.runner.submit(self._load_cashiers, self._cashiers_loaded)
+        Clock.schedule_interval(lambda _dt: self.poll_status(), STATUS_EVERY_S)
+        self.poll_status()
+        self.parts.reader.start()
+        if self.headless_shot:
+            Clock.schedule_interval(lambda _dt: self.screenshot(self.headless_shot), 2.0)
+        self.refresh()
+        return root
+
+    def _load_cashiers(self):
+        return [(c.id, c.name, c.role) for c in Cashier.select().where(Cashier.active == True).order_by(Cashier.id)]  # noqa: E712
+
+    def _cashiers_loaded(self, rows, exc):
+        self.cashier_list = rows or []
+        self.refresh()
+        if self.on_ready:
+            Clock.schedule_once(lambda _dt: self.on_ready(self), 0)
+
+    def poll_status(self) -> None:
+        ap = self.parts.appliance
+        self.runner.submit(lambda: read_status(ap.ledger, ap.redemptions.policy, ap.clock.now()), self._status_read)
+
+    def _status_read(self, status, exc):
+        if status is not None:
+            self.status = status
+        self.status_bar.show(self.session, self.status, self._clock_text())
+
+    # -- render ------------------------------------------------------------------------------
+
+    @property
+    def screen_name(self) -> str:
+        return self.view.name if self.view else ""
+
+    def refresh(self) -> None:
+        s = self.session
+        view = self.views[s.state]
+        if s.state != self._state:
+            self._state = s.state
+            view.enter()
+        self.view = view
+        self.content.clear_widgets()
+        self.content.add_widget(view.render())
+        self.status_bar.show(s, self.status, self._clock_text())
+        if s.state == State.SIGNED_OUT and self.idle_shown_at is None and self.cashier_list:
+            self.idle_shown_at = time.perf_counter()
+
+    def _clock_text(self) -> str:
+        """Wall-clock time in Samarinda (WITA), from the appliance's clock."""
+        return self.parts.appliance.clock.now().astimezone(WITA).strftime("%H:%M")
+
+    def toggle_language(self) -> None:
+        lang = "en" if self.session.language == "id" else "id"
+        i18n.set_language(lang)
+        self.session.set_language(lang)
+
+    def device_info(self) -> list[tuple[str, str]]:
+        cfg = self.parts.config
+        st = self.status
+        reader = getattr(self.parts.reader, "name", cfg.reader.kind)
+        return [
+            (_("Device"), cfg.device.id),
+            (_("Shop"), cfg.device.shop_name),
+            (_("Software"), f"ewarung {__version__}"),
+            (_("Card reader"), f"{reader}: " + (_("connected") if self.session.reader_ok else _("disconnected"))),
+            (_("Printer"), f"{cfg.printer.kind} {cfg.printer.width_mm} mm: " + (self.session.printer_fault or "OK")),
+            (_("Network"), (_("online") if st and st.online else _("offline"))),
+            (_("Messages waiting"), str(st.queued) if st else "?"),
+            (_("Ledger"), f"v{st.ledger_version}, {st.ledger_age_hours:.1f} h" if st and st.ledger_version else "-"),
+            (_("Data folder"), str(cfg.data_dir)),
+            (_("Language"), "Bahasa Indonesia" if self.session.language == "id" else "English"),
+        ]
+
+    # -- screenshots -------------------------------------------------------------------------
+
+    def screenshot(self, path: Path) -> Path:
+        """Window.screenshot writes NAME0001.png; move it to exactly `path`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + "-shot.png")
+        written = Window.screenshot(name=str(tmp))
+        if written:
+            shutil.move(written, path)
+        return path
+
+    def on_stop(self):
+        try:
+            self.parts.reader.stop()
+        finally:
+            self.runner.shutdown()

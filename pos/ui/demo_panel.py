@@ -1,0 +1,71 @@
+"""The field tester's panel beside the counter screen in demo mode: the virtual card deck
+(insert, pull), the reader cable, the printer's state, and the receipts the demo printer printed."""
+
+from __future__ import annotations
+
+from kivy.clock import Clock
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
+
+from pos.receipt_text import render_text
+from pos.ui.boot import demo_panel_width
+from pos.ui.i18n import _
+from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
+
+PANEL_BG = (0.16, 0.18, 0.22, 1)
+
+
+class DemoPanel(GridLayout):
+    def __init__(self, app, **kw):
+        super().__init__(cols=1, size_hint_x=None, width=demo_panel_width(app.size[1]), spacing=Theme.px(3),
+                         padding=Theme.px(5), **kw)
+        paint(self, PANEL_BG)
+        self.app = app
+        reader, printer = app.parts.reader, app.parts.printer
+        self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
+                             size_hint_y=None))
+        self.add_widget(Text(_("Virtual SSN cards (PIN 1234):"), "small", color=(1, 1, 1, 1), size_hint_y=None))
+        deck = GridLayout(cols=2, spacing=Theme.px(3), size_hint_y=None, row_default_height=Theme.px(40),
+                          row_force_default=True)
+        deck.bind(minimum_height=deck.setter("height"))
+        for i, card in enumerate(app.parts.deck):
+            deck.add_widget(BigButton(card.label, lambda c=card: reader.insert(c), "primary", name=f"deck-{i}",
+                                      role="small", height=Theme.px(40)))
+        self.add_widget(deck)
+        self.add_widget(row(BigButton(_("Pull card"), reader.pull, "danger", name="deck-pull", role="small",
+                                      height=Theme.px(40)),
+                            BigButton(_("Reader cable"), self._toggle_reader, "neutral", name="deck-reader",
+                                      role="small", height=Theme.px(40)), height=Theme.px(40)))
+        self.add_widget(row(*[BigButton(_(label), lambda f=fault: self._printer(f), "neutral", name=f"printer-{fault or 'ok'}",
+                                        role="small", height=Theme.px(40))
+                              for fault, label in (("", "Printer OK"), ("paper_out", "paper_out"), ("offline", "offline"))],
+                            height=Theme.px(40)))
+        self.receipt = Label(text=_("(no receipt printed yet)"), font_name="RobotoMono-Regular",
+                             font_size=Theme.px(11.5), color=(0.05, 0.05, 0.05, 1), halign="left", valign="top",
+                             size_hint_y=None)
+        self.receipt.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
+                          width=lambda w, v: setattr(w, "text_size", (v, None)))
+        paper = column(padding=4)
+        paint(paper, (1, 1, 0.97, 1))
+        sv = ScrollView(do_scroll_x=False)
+        sv.add_widget(self.receipt)
+        paper.add_widget(sv)
+        paper.size_hint_y = None
+        paper.height = Theme.px(150)
+        self.add_widget(paper)
+        if hasattr(printer, "on_print"):
+            printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
+
+    def _toggle_reader(self):
+        reader = self.app.parts.reader
+        if reader.connected:
+            reader.unplug()
+        else:
+            reader.plug()
+
+    def _printer(self, fault: str):
+        self.app.parts.printer.fault = fault
+
+    def _show(self, receipt):
+        self.receipt.text = "\n".join(render_text(receipt, 32))

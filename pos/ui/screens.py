@@ -1,0 +1,616 @@
+"""The counter screens: thin views over pos.session.CounterSession.
+
+Each view renders the session's state and turns touches into session method calls; no business
+rule lives here (limits, PIN tries, refusals all come from the session). What a view keeps for
+itself is only what is being typed (digits, the chosen cashier or reason) before it is submitted.
+"""
+
+from __future__ import annotations
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
+
+from pos.clock import parse_iso
+from pos.money import format_rupiah
+from pos.period import WITA
+from pos.redemption import DATA_PROBLEMS
+from pos.refusals import Reason
+from pos.session import OVERRIDE_REASONS, SHIFTS, State, fault_message
+from pos.ui.i18n import _
+from pos.ui.widgets import (
+    DANGER,
+    MUTED,
+    OK,
+    PANEL,
+    PRIMARY,
+    WARN,
+    BigButton,
+    KeyPad,
+    Text,
+    Theme,
+    column,
+    paint,
+    row,
+)
+
+HOUSEHOLD_PREFIX = "SSN-6472-"
+
+
+def rp(amount: int) -> str:
+    return format_rupiah(int(amount))
+
+
+def notice_of(session) -> str:
+    if not session.notice:
+        return ""
+    args = {k: _(v) if isinstance(v, str) else v for k, v in session.notice_args.items()}
+    return _(session.notice, **args)
+
+
+def scroller(inner: GridLayout | BoxLayout) -> ScrollView:
+    inner.size_hint_y = None
+    inner.bind(minimum_height=inner.setter("height"))
+    sv = ScrollView(do_scroll_x=False, bar_width=Theme.px(10), scroll_type=["bars", "content"])
+    sv.add_widget(inner)
+    return sv
+
+
+def _pin_to_top(widget) -> None:
+    """Vertical boxes whose children all have fixed heights get a spacer at the end, so the
+    content sits at the top instead of sinking to the bottom."""
+    for child in list(widget.children):
+        _pin_to_top(child)
+    if (isinstance(widget, BoxLayout) and widget.orientation == "vertical" and widget.size_hint_y is not None
+            and widget.children and all(c.size_hint_y is None for c in widget.children)):
+        widget.add_widget(Widget())
+
+
+class View:
+    """One screen. `render()` returns a fresh widget tree for the current session state."""
+
+    name = ""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    @property
+    def session(self):
+        return self.app.session
+
+    def enter(self) -> None:
+        """Called when the session moves into this view's state (reset what is being typed)."""
+
+    def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
+        root = column(padding=8, spacing=6)
+        root.add_widget(Text(title, "title", color=title_color, bold=True))
+        _pin_to_top(body)
+        root.add_widget(body)
+        note = notice_of(self.session) if notice is None else notice
+        if note:
+            root.add_widget(Text(note, "body", color=DANGER, bold=True))
+        if buttons:
+            root.add_widget(row(*buttons))
+        return root
+
+
+class SignInView(View):
+    name = "signin"
+
+    def enter(self) -> None:
+        self.cashier = ""
+        self.shift = "pagi"
+        self.pin = ""
+
+    def render(self):
+        s = self.session
+        left = column(spacing=6)
+        left.add_widget(Text(_("Who is at the counter?"), "body", color=MUTED))
+        for cid, name, role in self.app.cashier_list:
+            if role == "technician":
+                continue
+            left.add_widget(BigButton(name, lambda c=cid: self._pick(c), "ok" if cid == self.cashier else "neutral",
+                                      name=f"cashier-{cid}"))
+        left.add_widget(Text(_("Shift"), "body", color=MUTED))
+        left.add_widget(row(*[BigButton(_(sh.capitalize()), lambda x=sh: self._shift(x),
+                                         "ok" if sh == self.shift else "neutral", name=f"shift-{sh}") for sh in SHIFTS]))
+        right = column(spacing=6)
+        self.dots = Text(self._dots(), "huge", halign="center", bold=True)
+        right.add_widget(Text(_("Cashier PIN"), "body", color=MUTED, halign="center"))
+        right.add_widget(self.dots)
+        pad = KeyPad(self._typed, self._ok, ok_text=_("Sign in"), erase_text=_("Erase"), prefix="signin")
+        right.add_widget(pad)
+        body = BoxLayout(spacing=Theme.px(12))
+        body.add_widget(scroller(left) if len(self.app.cashier_list) > 3 else left)
+        body.add_widget(right)
+        buttons = [BigButton(_("Technician"), s.open_technician, "neutral", name="technician"),
+                   BigButton("English" if s.language == "id" else "Bahasa Indonesia", self.app.toggle_language,
+                             "neutral", name="language")]
+        return self.page(_("Cashier sign-in"), body, buttons)
+
+    def _dots(self) -> str:
+        return "* " * len(self.pin) if self.pin else "-"
+
+    def _pick(self, cid: str) -> None:
+        self.cashier = cid
+        self.app.refresh()
+
+    def _shift(self, sh: str) -> None:
+        self.shift = sh
+        self.app.refresh()
+
+    def _typed(self, value: str) -> None:
+        self.pin = value
+        self.dots.text = self._dots()
+
+    def _ok(self, value: str) -> None:
+        if not self.cashier:
+            self.session.notice, self.session.notice_args = "Pick your name first.", {}
+            self.app.refresh()
+            return
+        self.pin = ""
+        self.session.sign_in(self.cashier, value, self.shift)
+
+
+class IdleView(View):
+    name = "idle"
+
+    def render(self):
+        s = self.session
+        body = column(spacing=10)
+        card = column(padding=16, spacing=8, size_hint_y=1)
+        paint(card, PANEL)
+        card.add_widget(Text(_("Insert the SSN card"), "huge", color=PRIMARY, bold=True, halign="center"))
+        card.add_widget(Text(_("Put the card into the reader, chip first and facing up."), "big", halign="center"))
+        card.add_widget(Text(_("Cashier: {name} - shift {shift}", name=s.cashier_name, shift=_(s.shift.capitalize())),
+                             "body", color=MUTED, halign="center"))
+        body.add_widget(card)
+        buttons = [
+            BigButton(_("History"), s.open_history, "primary", name="history"),
+            BigButton(_("No card"), s.open_override, "warn", name="override"),
+            BigButton(_("Report data"), lambda: s.open_flag(""), "neutral", name="flag"),
+            BigButton(_("End of day"), s.open_end_of_day, "neutral", name="end-of-day"),
+            BigButton(_("Technician"), s.open_technician, "neutral", name="technician"),
+            BigButton(_("Sign out"), s.sign_out, "danger", name="sign-out"),
+        ]
+        return self.page(_("Ready"), body, buttons)
+
+
+class VerifyingView(View):
+    name = "verifying"
+
+    def render(self):
+        body = column(spacing=12)
+        body.add_widget(Text(_("Checking the card..."), "huge", color=PRIMARY, bold=True, halign="center"))
+        body.add_widget(Text(_("Do not pull the card out."), "big", halign="center"))
+        return self.page(_("Please wait"), body)
+
+
+class HouseholdView(View):
+    name = "household"
+
+    def render(self):
+        s = self.session
+        ent = s.entitlement
+        h = ent.household
+        left = column(spacing=4)
+        left.add_widget(Text(h.name, "title", bold=True))
+        left.add_widget(Text(f"{h.id}  -  {h.area}", "small", color=MUTED))
+        left.add_widget(Text(_("Period {period}  -  plan {plan}", period=str(ent.period), plan=ent.plan.code), "small"))
+        if s.mode == "override":
+            left.add_widget(Text(_("WITHOUT CARD - supervisor override ({reason})",
+                                   reason=_(s.override_reason)), "body", color=WARN, bold=True))
+        for label, value, color in ((_("Allowance"), rp(ent.allowance), None), (_("Already spent"), rp(ent.spent), None),
+                                    (_("Remaining"), rp(ent.remaining), OK)):
+            left.add_widget(row(Text(label, "big", size_hint_x=0.5),
+                                Text(value, "big" if color is None else "title", bold=True,
+                                     color=color or (0, 0, 0, 1), halign="right", size_hint_x=0.5),
+                                height=Theme.px(44)))
+        right = column(spacing=6)
+        right.add_widget(Text(_("Who collects the food?"), "big", bold=True))
+        right.add_widget(BigButton(_("The card holder: {name}", name=h.name), lambda: s.choose_collector("holder"),
+                                   "ok", name="collector-holder"))
+        for rep in h.representatives:
+            right.add_widget(BigButton(_("Representative: {name} ({relation})", name=rep.name, relation=rep.relation),
+                                       lambda r=rep.id: s.choose_collector("representative", r), "primary",
+                                       name=f"collector-{rep.id}"))
+        if not h.representatives:
+            right.add_widget(Text(_("No registered representative."), "body", color=MUTED))
+        body = BoxLayout(spacing=Theme.px(12))
+        body.add_widget(left)
+        body.add_widget(right)
+        buttons = [BigButton(_("Cancel"), s.cancel, "danger", name="cancel"),
+                   BigButton(_("Report data"), lambda: s.open_flag(h.id), "neutral", name="flag")]
+        return self.page(_("Household"), body, buttons)
+
+
+class PinView(View):
+    name = "pin"
+
+    def enter(self) -> None:
+        self.pin = ""
+
+    def render(self):
+        s = self.session
+        left = column(spacing=8)
+        left.add_widget(Text(_("The holder types the card PIN"), "big", bold=True))
+        left.add_widget(Text(_("Cover the keypad with your hand."), "body", color=MUTED))
+        self.dots = Text(self._dots(), "huge", halign="center", bold=True)
+        left.add_widget(self.dots)
+        if s.pin_tries_left is not None:
+            left.add_widget(Text(_("Tries left: {n}", n=s.pin_tries_left), "big",
+                                 color=DANGER if s.pin_tries_left <= 1 else (0, 0, 0, 1), bold=True))
+        if s.busy:
+            left.add_widget(Text(_("Checking the PIN..."), "big", color=PRIMARY))
+        pad = KeyPad(self._typed, self._ok, ok_text=_("OK"), erase_text=_("Erase"), prefix="pin")
+        body = BoxLayout(spacing=Theme.px(12))
+        body.add_widget(left)
+        body.add_widget(pad)
+        return self.page(_("Card PIN"), body, [BigButton(_("Cancel"), s.cancel, "danger", name="cancel")])
+
+    def _dots(self) -> str:
+        return "* " * len(self.pin) if self.pin else "-"
+
+    def _typed(self, value: str) -> None:
+        self.pin = value
+        self.dots.text = self._dots()
+
+    def _ok(self, value: str) -> None:
+        self.pin = ""
+        self.session.submit_pin(value)
+
+
+class BasketView(View):
+    name = "basket"
+
+    def render(self):
+        s = self.session
+        total, remaining = s.basket_total, s.remaining
+        head = row(Text(_("Remaining: {amount}", amount=rp(remaining)), "body", bold=True),
+                   Text(_("Basket: {amount}", amount=rp(total)), "body", bold=True, color=PRIMARY),
+                   Text(_("Left after: {amount}", amount=rp(remaining - total)), "body", bold=True, color=OK),
+                   height=Theme.px(30))
+        cols = 4 if self.app.size[0] >= 1000 else 3
+        grid = GridLayout(cols=cols, spacing=Theme.px(6), row_default_height=Theme.px(132), row_force_default=True)
+        for code, entry in s.catalog.items():
+            grid.add_widget(self._tile(code, entry))
+        body = column(spacing=4)
+        body.add_widget(head)
+        body.add_widget(scroller(grid))
+        buttons = [BigButton(_("Cancel"), s.cancel, "danger", name="cancel"),
+                   BigButton(_("Continue ({amount})", amount=rp(total)), s.to_confirm, "ok", name="to-confirm",
+                             disabled=not s.basket)]
+        return self.page(_("Choose the food"), body, buttons)
+
+    def _tile(self, code, entry):
+        s = self.session
+        qty = s.basket.get(code, 0)
+        tile = column(padding=4, spacing=2)
+        paint(tile, (0.82, 0.92, 0.84, 1) if qty else PANEL)
+        tile.add_widget(Text(entry.name(s.language), "body", bold=True))
+        quota = s.quota_left(code)
+        info = rp(entry.price) + (" - " + _("quota left {n}", n=quota) if quota is not None else "")
+        tile.add_widget(Text(info, "small", color=MUTED))
+        tile.add_widget(row(
+            BigButton("-", lambda: s.remove(code), "neutral", name=f"minus-{code}", role="huge", disabled=qty == 0),
+            Text(str(qty), "huge", bold=True, halign="center"),
+            BigButton("+", lambda: s.add(code), "primary", name=f"plus-{code}", role="huge", disabled=not s.can_add(code)),
+        ))
+        return tile
+
+
+class ConfirmView(View):
+    name = "confirm"
+
+    def render(self):
+        s = self.session
+        lines = column(spacing=2)
+        for code, qty in s.basket.items():
+            entry = s.catalog[code]
+            lines.add_widget(row(Text(f"{qty} x {entry.name(s.language)}", "big"),
+                                 Text(rp(entry.price * qty), "big", halign="right"), height=Theme.px(38)))
+        who = s.collector
+        name = s.entitlement.household.name if who.kind == "holder" else next(
+            (r.name for r in s.entitlement.household.representatives if r.id == who.representative_id), "")
+        body = column(spacing=6)
+        body.add_widget(scroller(lines))
+        body.add_widget(row(Text(_("Total"), "title", bold=True), Text(rp(s.basket_total), "title", bold=True, halign="right"),
+                            height=Theme.px(44)))
+        body.add_widget(row(Text(_("Remaining after"), "big"), Text(rp(s.remaining - s.basket_total), "big", bold=True,
+                                                                     color=OK, halign="right"), height=Theme.px(40)))
+        body.add_widget(Text(_("Collected by: {name}", name=name), "body"))
+        body.add_widget(Text(_("Food only. This aid cannot be exchanged for cash."), "body", color=MUTED))
+        buttons = [BigButton(_("Back"), s.back, "neutral", name="back"),
+                   BigButton(_("Yes, save"), s.confirm, "ok", name="confirm", disabled=s.busy)]
+        return self.page(_("Check the basket with the buyer"), body, buttons)
+
+
+class CommittingView(View):
+    name = "committing"
+
+    def render(self):
+        body = column()
+        body.add_widget(Text(_("Saving and printing..."), "huge", color=PRIMARY, bold=True, halign="center"))
+        body.add_widget(Text(_("Do not pull the card out."), "big", halign="center"))
+        return self.page(_("Please wait"), body)
+
+
+class DoneView(View):
+    name = "done"
+
+    def render(self):
+        s = self.session
+        sale = s.sale
+        body = column(spacing=8)
+        body.add_widget(Text(_("Remaining allowance this month"), "big", halign="center"))
+        body.add_widget(Text(rp(sale.remaining_after), "huge", bold=True, color=OK, halign="center"))
+        body.add_widget(Text(_("Receipt no. {no}  -  total {amount}", no=sale.receipt_no, amount=rp(sale.total)),
+                             "body", halign="center"))
+        if sale.print_fault:
+            body.add_widget(Text(_("The receipt did not print. The sale IS saved.") + " " +
+                                 fault_message(sale.print_fault, s.language), "big", color=DANGER, bold=True,
+                                 halign="center"))
+        else:
+            body.add_widget(Text(_("Give the receipt and the food."), "big", halign="center"))
+        body.add_widget(Text(_("Take your card."), "huge", color=PRIMARY, bold=True, halign="center"))
+        buttons = [BigButton(_("Reprint"), s.reprint, "warn" if sale.print_fault else "neutral", name="reprint",
+                             disabled=s.busy),
+                   BigButton(_("Finish"), s.finish, "ok", name="finish")]
+        return self.page(_("Done"), body, buttons, title_color=OK)
+
+
+class ErrorView(View):
+    name = "error"
+
+    def render(self):
+        s = self.session
+        err = s.error
+        body = column(spacing=10)
+        body.add_widget(Text(err.message(s.language), "title", bold=True))
+        code = err.reason.value if err.reason else err.fault
+        body.add_widget(Text(_("Code: {code}", code=code), "small", color=MUTED))
+        buttons = [BigButton(_("Understood"), s.acknowledge, "primary", name="acknowledge")]
+        if err.reason in (Reason.HOUSEHOLD_UNKNOWN, Reason.HOUSEHOLD_REVOKED, Reason.HOUSEHOLD_EXPIRED,
+                          Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED):
+            buttons.append(BigButton(_("Report data"), lambda: s.open_flag(""), "neutral", name="flag"))
+        title = _("Cannot serve") if err.reason else _("Device problem")
+        return self.page(title, body, buttons, title_color=DANGER)
+
+
+class _SupervisorPad:
+    """Supervisor choice + PIN pad, shared by void and override."""
+
+    def supervisor_box(self, on_ok, ok_text: str):
+        box = column(spacing=4)
+        sups = [(cid, name) for cid, name, role in self.app.cashier_list if role == "supervisor"]
+        box.add_widget(row(*[BigButton(name, lambda c=cid: self._pick_sup(c), "ok" if cid == self.sup else "neutral",
+                                       name=f"supervisor-{cid}", role="body") for cid, name in sups]))
+        self.sup_dots = Text(_("Supervisor PIN: {dots}", dots="* " * len(self.sup_pin) or "-"), "big", bold=True)
+        box.add_widget(self.sup_dots)
+        box.add_widget(KeyPad(self._sup_typed, on_ok, ok_text=ok_text, erase_text=_("Erase"), prefix="spv"))
+        return box
+
+    def _pick_sup(self, cid):
+        self.sup = cid
+        self.app.refresh()
+
+    def _sup_typed(self, value):
+        self.sup_pin = value
+        self.sup_dots.text = _("Supervisor PIN: {dots}", dots="* " * len(value) or "-")
+
+
+class HistoryView(View, _SupervisorPad):
+    name = "history"
+
+    def enter(self) -> None:
+        self.selected = ""
+        self.reason = ""
+        self.sup = ""
+        self.sup_pin = ""
+
+    def render(self):
+        s = self.session
+        if self.selected:
+            return self._void_panel()
+        rows = column(spacing=4)
+        if not s.history:
+            rows.add_widget(Text(_("No sales yet."), "big", color=MUTED))
+        for r in s.history:
+            at = parse_iso(r.created_at).astimezone(WITA).strftime("%d/%m %H:%M")
+            label = f"#{r.receipt_no}  {at}  {r.collector_name}  {rp(r.total)}"
+            if r.voided:
+                label += "  [" + _("VOIDED") + "]"
+            if r.mode == "override":
+                label += "  [" + _("no card") + "]"
+            rows.add_widget(row(Text(label, "body", color=MUTED if r.voided else (0, 0, 0, 1)),
+                                BigButton(_("Reprint"), lambda rid=r.redemption_id: s.reprint(rid), "neutral",
+                                          name=f"reprint-{r.receipt_no}", size_hint_x=0.28, role="body"),
+                                BigButton(_("Void"), lambda rid=r.redemption_id: self._select(rid), "danger",
+                                          name=f"void-{r.receipt_no}", size_hint_x=0.22, role="body",
+                                          disabled=r.voided)))
+        return self.page(_("Sales history"), scroller(rows), [BigButton(_("Back"), s.cancel, "neutral", name="back")])
+
+    def _select(self, rid):
+        self.selected, self.reason, self.sup, self.sup_pin = rid, "", "", ""
+        self.app.refresh()
+
+    def _void_panel(self):
+        s = self.session
+        row_ = next((r for r in s.history if r.redemption_id == self.selected), None)
+        left = column(spacing=4)
+        title = _("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)) if row_ else _("Void a sale")
+        left.add_widget(Text(_("Reason"), "body", color=MUTED))
+        for code in ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake"):
+            left.add_widget(BigButton(_(code), lambda c=code: self._reason(c), "ok" if code == self.reason else "neutral",
+                                      name=f"reason-{code}", role="body"))
+        body = BoxLayout(spacing=Theme.px(10))
+        body.add_widget(left)
+        body.add_widget(self.supervisor_box(self._submit, _("Void")))
+        return self.page(title, body, [BigButton(_("Back"), self._unselect, "neutral", name="back")])
+
+    def _reason(self, code):
+        self.reason = code
+        self.app.refresh()
+
+    def _unselect(self):
+        self.selected = ""
+        self.app.refresh()
+
+    def _submit(self, pin):
+        if not self.reason:
+            self.session.notice, self.session.notice_args = "Give a reason for the void.", {}
+            self.app.refresh()
+            return
+        if self.session.void(self.selected, self.reason, self.sup, pin):
+            self.selected = ""
+
+
+class EndOfDayView(View):
+    name = "end_of_day"
+
+    def render(self):
+        s = self.session
+        rep = s.day_report
+        body = column(spacing=4)
+        if rep is None:
+            body.add_widget(Text(_("Counting..."), "big"))
+        else:
+            for label, value in ((_("Date"), rep.day), (_("Sales"), str(rep.sales)), (_("Total given"), rp(rep.total)),
+                                 (_("Voided sales"), f"{rep.voids} ({rp(rep.voided_total)})"),
+                                 (_("Without card (override)"), str(rep.overrides))):
+                body.add_widget(row(Text(label, "big"), Text(value, "big", bold=True, halign="right"),
+                                    height=Theme.px(40)))
+            for cid, (n, total) in rep.by_cashier.items():
+                body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=cid, n=n, amount=rp(total)), "body"))
+        buttons = [BigButton(_("Back"), s.cancel, "neutral", name="back"),
+                   BigButton(_("Sign out"), s.sign_out, "danger", name="sign-out")]
+        return self.page(_("End of day"), body, buttons)
+
+
+class FlagView(View):
+    name = "flag"
+
+    def enter(self) -> None:
+        hid = getattr(self.session, "flag_household", "")
+        self.digits = hid[len(HOUSEHOLD_PREFIX):] if hid.startswith(HOUSEHOLD_PREFIX) else ""
+        self.problem = ""
+
+    def render(self):
+        s = self.session
+        left = column(spacing=4)
+        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        left.add_widget(self.hid_label)
+        left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
+        grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
+                          row_force_default=True, height=Theme.touch() * 3 + Theme.px(8))
+        for p in DATA_PROBLEMS:
+            grid.add_widget(BigButton(_(p), lambda x=p: self._problem(x), "ok" if p == self.problem else "neutral",
+                                      name=f"problem-{p}", role="body"))
+        left.add_widget(grid)
+        pad = KeyPad(self._typed, self._send, max_len=7, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
+        pad.value = self.digits
+        body = BoxLayout(spacing=Theme.px(10))
+        body.add_widget(left)
+        body.add_widget(pad)
+        return self.page(_("Report a data problem to the city"), body,
+                         [BigButton(_("Cancel"), s.cancel, "neutral", name="cancel")])
+
+    def _typed(self, value):
+        self.digits = value
+        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+
+    def _problem(self, p):
+        self.problem = p
+        self.app.refresh()
+
+    def _send(self, value):
+        hid = HOUSEHOLD_PREFIX + value.zfill(7) if value else ""
+        self.session.flag_problem(hid, self.problem, "")
+
+
+class OverrideView(View, _SupervisorPad):
+    name = "override"
+
+    def enter(self) -> None:
+        self.digits = ""
+        self.reason = ""
+        self.step = 1
+        self.sup = ""
+        self.sup_pin = ""
+
+    def render(self):
+        s = self.session
+        if self.step == 2:
+            body = BoxLayout(spacing=Theme.px(10))
+            left = column(spacing=4)
+            left.add_widget(Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + self.digits.zfill(7)), "big", bold=True))
+            left.add_widget(Text(_("Reason: {reason}", reason=_(self.reason)), "big"))
+            left.add_widget(Text(_("A supervisor approves. It is journaled and limited each month."), "body",
+                                 color=MUTED))
+            body.add_widget(left)
+            body.add_widget(self.supervisor_box(self._submit, _("Approve")))
+            return self.page(_("Serve without a card"), body,
+                             [BigButton(_("Back"), self._back, "neutral", name="back")])
+        left = column(spacing=4)
+        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        left.add_widget(self.hid_label)
+        left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
+        for r in OVERRIDE_REASONS:
+            left.add_widget(BigButton(_(r), lambda x=r: self._reason(x), "ok" if r == self.reason else "neutral",
+                                      name=f"override-{r}", role="body"))
+        pad = KeyPad(self._typed, self._next, max_len=7, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
+        pad.value = self.digits
+        body = BoxLayout(spacing=Theme.px(10))
+        body.add_widget(left)
+        body.add_widget(pad)
+        return self.page(_("Serve without a card"), body, [BigButton(_("Cancel"), s.cancel, "neutral", name="cancel")])
+
+    def _typed(self, value):
+        self.digits = value
+        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+
+    def _reason(self, r):
+        self.reason = r
+        self.app.refresh()
+
+    def _next(self, value):
+        if not value or not self.reason:
+            self.session.notice, self.session.notice_args = "Type the household number and pick a reason.", {}
+            self.app.refresh()
+            return
+        self.step = 2
+        self.app.refresh()
+
+    def _back(self):
+        self.step = 1
+        self.app.refresh()
+
+    def _submit(self, pin):
+        self.session.start_override(HOUSEHOLD_PREFIX + self.digits.zfill(7), self.reason, self.sup, pin)
+
+
+class TechnicianView(View):
+    name = "technician"
+
+    def render(self):
+        s = self.session
+        info = self.app.device_info()
+        body = column(spacing=2)
+        for label, value in info:
+            body.add_widget(row(Text(label, "body", color=MUTED, size_hint_x=0.4),
+                                Text(value, "body", bold=True, size_hint_x=0.6, shorten=True), height=Theme.px(30)))
+        for key, value in getattr(s, "tech_results", {}).items():
+            result = ", ".join(_(part) for part in value)
+            body.add_widget(Text(_("Test {what}: {result}", what=_(key), result=result), "body", color=PRIMARY, bold=True))
+        buttons = [BigButton(_("Test reader"), s.test_reader, "primary", name="test-reader"),
+                   BigButton(_("Test printer"), s.test_printer, "primary", name="test-printer"),
+                   BigButton("English" if s.language == "id" else "Bahasa Indonesia", self.app.toggle_language,
+                             "neutral", name="language"),
+                   BigButton(_("Back"), s.close_technician, "neutral", name="back")]
+        return self.page(_("Technician"), scroller(body), buttons)
+
+
+VIEWS = [SignInView, IdleView, VerifyingView, HouseholdView, PinView, BasketView, ConfirmView, CommittingView,
+         DoneView, ErrorView, HistoryView, EndOfDayView, FlagView, OverrideView, TechnicianView]
+STATE_VIEW = {State(v.name if v.name != "signin" else "signed_out"): v for v in VIEWS}

@@ -1,0 +1,435 @@
+"""Whole counter flows, driven through the real widgets (see tests/ui/driver.py).
+
+Kivy is imported lazily so the pytest process can list the flows without starting Kivy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+DEBUG = bool(os.environ.get("DRIVER_DEBUG"))
+
+
+class Driver:
+    def __init__(self, app, parts, gate, out: Path, suffix: str) -> None:
+        self.app, self.parts, self.gate, self.out, self.suffix = app, parts, gate, out, suffix
+        self._gen = None
+        self._frames = 0
+        self._nowait = False
+        self._waited = 0
+        self.shots: list[str] = []
+
+    # -- scheduling: each `yield` waits for the worker's results and two drawn frames --------
+
+    def start(self, gen) -> None:
+        from kivy.clock import Clock
+
+        self._gen = gen
+        Clock.schedule_interval(self._tick, 0)
+
+    def _tick(self, _dt):
+        if self.app.runner.pending and not self._nowait:
+            self._frames = 0
+            self._waited += 1
+            if self._waited % 120 == 0:
+                print(f"driver: waiting for {self.app.runner.pending} jobs on {self.app.screen_name}", file=sys.__stderr__)
+            return
+        self._waited = 0
+        self._frames += 1
+        if self._frames < 3:
+            return
+        self._frames = 0
+        try:
+            self._nowait = next(self._gen) == "nowait"
+        except StopIteration:
+            return False
+
+    # -- what the screen shows -----------------------------------------------------------------
+
+    def widgets(self):
+        stack = [self.app.root]
+        while stack:
+            w = stack.pop()
+            yield w
+            stack.extend(w.children)
+
+    def find(self, name: str):
+        found = [w for w in self.widgets() if getattr(w, "name", None) == name]
+        if not found:
+            raise AssertionError(f"no widget named {name!r} on screen {self.app.screen_name}; "
+                                 f"names: {sorted(n for w in self.widgets() if (n := getattr(w, 'name', '')))}")
+        return found[0]
+
+    def texts(self) -> str:
+        from kivy.uix.label import Label
+
+        return "\n".join(w.text for w in self.widgets() if isinstance(w, Label) and w.text)
+
+    def see(self, *fragments: str) -> None:
+        shown = self.texts()
+        for f in fragments:
+            assert f in shown, f"{f!r} not on screen {self.app.screen_name}:\n{shown}"
+
+    def not_see(self, fragment: str) -> None:
+        assert fragment not in self.texts(), f"{fragment!r} unexpectedly on screen {self.app.screen_name}"
+
+    def on(self, screen: str) -> None:
+        assert self.app.screen_name == screen, f"expected screen {screen}, got {self.app.screen_name}: {self.texts()[:400]}"
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def tap(self, name: str, wait: bool = True):
+        from kivy.tests.common import UnitTestTouch
+        from kivy.uix.scrollview import ScrollView
+
+        w = self.find(name)
+        assert not w.disabled, f"button {name!r} is disabled"
+        sv, hops = w.parent, 0
+        while sv is not None and not isinstance(sv, ScrollView) and hops < 40:
+            sv, hops = sv.parent, hops + 1
+        if not isinstance(sv, ScrollView):
+            sv = None
+        if sv is not None:  # scroll it into view first, as a cashier would
+            sv.scroll_to(w, padding=10, animate=False)
+            yield "nowait"
+            yield "nowait"
+        x, y = w.to_window(w.center_x, w.center_y)
+        if DEBUG:
+            print(f"driver: tap {name} at {x:.0f},{y:.0f} on {self.app.screen_name}", file=sys.__stderr__, flush=True)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        yield None if wait else "nowait"
+
+    def taps(self, *names: str):
+        for n in names:
+            yield from self.tap(n)
+
+    def type_pin(self, prefix: str, pin: str, ok: bool = True):
+        for d in pin:
+            yield from self.tap(f"{prefix}-{d}")
+        if ok:
+            yield from self.tap(f"{prefix}-ok")
+
+    def wait(self):
+        yield
+
+    def shot(self, name: str, wait: bool = True):
+        yield None if wait else "nowait"
+        path = self.out / f"{name}{self.suffix}.png"
+        self.app.screenshot(path)
+        self.shots.append(path.name)
+        yield None if wait else "nowait"
+
+    def recover(self):
+        """After a failed flow: pull the card and get back to idle."""
+        s = self.app.session
+        self.gate.event.set()
+        self.parts.printer.fault = ""
+        if not self.parts.reader.connected:
+            self.parts.reader.plug()
+        self.parts.reader.pull()
+        yield
+        for action in ("cancel", "acknowledge", "finish", "close_technician"):
+            if s.state.value in ("idle", "signed_out"):
+                break
+            getattr(s, action)()
+            yield
+
+
+def deck_index(parts, label_start: str) -> str:
+    for i, c in enumerate(parts.deck):
+        if c.label.startswith(label_start):
+            return f"deck-{i}"
+    raise AssertionError(label_start)
+
+
+# -- flows --------------------------------------------------------------------------------------
+
+
+def flow_sign_in(d: Driver):
+    d.on("signin")
+    d.see("Masuk kasir", "Rina Kasir")
+    yield from d.shot("01-signin")
+    yield from d.tap("cashier-kasir1")
+    yield from d.type_pin("signin", "0000")
+    d.on("signin")
+    d.see("PIN kasir salah")
+    yield from d.tap("cashier-kasir1")
+    yield from d.tap("shift-pagi")
+    yield from d.type_pin("signin", "1234")
+    d.on("idle")
+    d.see("Masukkan kartu SSN", "Rina Kasir")
+    yield from d.shot("02-idle")
+
+
+def flow_holder_sale(d: Driver):
+    d.gate.event.clear()
+    yield from d.tap(deck_index(d.parts, "Pemegang"), wait=False)
+    yield "nowait"
+    d.on("verifying")
+    d.see("Memeriksa kartu")
+    yield from d.shot("03-verifying", wait=False)
+    d.gate.event.set()
+    yield
+    d.on("household")
+    d.see("Sisa bantuan", "Rp 200.000", "Siapa yang mengambil")
+    yield from d.shot("04-household")
+    yield from d.tap("collector-holder")
+    d.on("pin")
+    d.see("Sisa percobaan: 3")
+    yield from d.type_pin("pin", "12", ok=False)
+    yield from d.shot("05-pin")
+    yield from d.type_pin("pin", "34")
+    d.on("basket")
+    yield from d.taps("plus-BERAS5", "plus-TELUR10", "plus-TELUR10", "minus-TELUR10")
+    d.see("Keranjang: Rp 99.500", "Sisa setelah: Rp 100.500")
+    yield from d.shot("06-basket")
+    yield from d.tap("to-confirm")
+    d.on("confirm")
+    d.see("1 x Beras medium 5 kg", "Rp 99.500", "tidak dapat ditukar")
+    yield from d.shot("07-confirm")
+    yield from d.tap("confirm")
+    d.on("done")
+    d.see("Rp 100.500", "Ambil kartu Anda")
+    assert len(d.parts.printer.printed) == 1, d.parts.printer.printed
+    d.see("TIDAK DAPAT")  # the receipt in the field tester's panel
+    yield from d.shot("08-done")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+
+
+def flow_wrong_pin(d: Driver):
+    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    yield from d.tap("collector-holder")
+    yield from d.type_pin("pin", "9999")
+    d.on("pin")
+    d.see("PIN salah", "Sisa percobaan: 2")
+    yield from d.shot("09-pin-wrong")
+    yield from d.type_pin("pin", "1234")
+    d.on("basket")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+    d.see("Kartu dicabut")
+
+
+def flow_representative(d: Driver):
+    yield from d.tap(deck_index(d.parts, "Dengan wakil"))
+    d.on("household")
+    d.see("Wakil:")
+    rep = [w for w in d.widgets() if getattr(w, "name", "").startswith("collector-") and w.name != "collector-holder"]
+    assert rep, "no representative button"
+    yield from d.tap(rep[0].name)
+    yield from d.type_pin("pin", "1234")
+    yield from d.tap("plus-MINYAK1")
+    yield from d.tap("to-confirm")
+    d.see("Diambil oleh:")
+    yield from d.tap("confirm")
+    d.on("done")
+    yield from d.tap("deck-pull")
+
+
+def flow_quota_and_pull(d: Driver):
+    yield from d.tap(deck_index(d.parts, "Jatah"))
+    yield from d.tap("collector-holder")
+    yield from d.type_pin("pin", "1234")
+    yield from d.taps("plus-BERAS5", "plus-BERAS5")
+    d.see("sisa jatah 0")
+    assert d.find("plus-BERAS5").disabled, "the + of a used-up quota must be disabled"
+    yield from d.shot("10-basket-quota")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+    d.see("Kartu dicabut", "keranjang dikosongkan")
+    yield from d.shot("11-idle-card-pulled")
+    assert d.app.session.basket == {}
+
+
+def flow_refusals(d: Driver):
+    for label, shot, text in (("Bantuan habis", "12-error-used-up", "sudah habis"),
+                              ("Kartu palsu", "13-error-forged", "Kartu tidak sah"),
+                              ("Kartu diblokir", "14-error-hotlist", "diblokir"),
+                              ("Keluarga dicabut", "15-error-household-revoked", "tidak lagi terdaftar")):
+        yield from d.tap(deck_index(d.parts, label))
+        d.on("error")
+        d.see(text, "Tidak bisa dilayani")
+        yield from d.shot(shot)
+        yield from d.tap("acknowledge")
+        d.on("idle")
+        yield from d.tap("deck-pull")
+
+
+def flow_printer_fault(d: Driver):
+    yield from d.tap("printer-paper_out")
+    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    yield from d.tap("collector-holder")
+    yield from d.type_pin("pin", "1234")
+    yield from d.tap("plus-GULA1")
+    yield from d.tap("to-confirm")
+    yield from d.tap("confirm")
+    d.on("done")
+    d.see("Struk tidak tercetak", "Kertas printer habis", "Printer: Kertas habis")
+    yield from d.shot("16-done-printer-fault")
+    n = len(d.parts.printer.printed)
+    yield from d.tap("printer-ok")
+    yield from d.tap("reprint")
+    assert len(d.parts.printer.printed) == n + 1
+    d.see("Struk tercetak")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+
+
+def flow_history_void(d: Driver):
+    yield from d.tap("history")
+    d.on("history")
+    d.see("Riwayat penjualan", "#1")
+    yield from d.shot("17-history")
+    yield from d.tap("reprint-1")
+    assert d.parts.printer.printed[-1][1].copy
+    yield from d.tap("void-1")
+    yield from d.tap("reason-wrong_items")
+    yield from d.tap("supervisor-spv1")
+    yield from d.type_pin("spv", "9999", ok=False)
+    yield from d.shot("18-void")
+    yield from d.tap("spv-ok")
+    d.on("history")
+    d.see("DIBATALKAN", "dibatalkan")
+    assert d.parts.printer.printed[-1][1].kind == "void"
+    yield from d.tap("back")
+    d.on("idle")
+
+
+def flow_end_of_day(d: Driver):
+    yield from d.tap("end-of-day")
+    d.on("end_of_day")
+    d.see("Tutup hari", "Penjualan", "Penjualan dibatalkan")
+    yield from d.shot("19-end-of-day")
+    yield from d.tap("back")
+
+
+def flow_flag(d: Driver):
+    from pos.db import OutboxMessage
+
+    before = OutboxMessage.select().where(OutboxMessage.kind == "event").count()
+    yield from d.tap("flag")
+    d.on("flag")
+    yield from d.type_pin("flag", "3", ok=False)
+    yield from d.tap("problem-moved")
+    d.see("SSN-6472-0000003")
+    yield from d.shot("20-flag")
+    yield from d.tap("flag-ok")
+    d.on("idle")
+    d.see("Dilaporkan ke Dinas")
+    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
+
+
+def flow_override(d: Driver):
+    yield from d.tap("override")
+    d.on("override")
+    yield from d.type_pin("hh", "1", ok=False)
+    yield from d.tap("override-card_damaged")
+    yield from d.shot("21-override")
+    yield from d.tap("hh-ok")
+    yield from d.tap("supervisor-spv1")
+    yield from d.type_pin("spv", "9999")
+    d.on("household")
+    d.see("TANPA KARTU")
+    yield from d.shot("22-override-household")
+    yield from d.tap("collector-holder")
+    d.on("basket")
+    yield from d.tap("plus-TAHU")
+    yield from d.tap("to-confirm")
+    yield from d.tap("confirm")
+    d.on("done")
+    yield from d.tap("finish")
+    d.on("idle")
+
+
+def flow_reader_unplugged(d: Driver):
+    yield from d.tap("deck-reader")
+    d.on("error")
+    d.see("Pembaca kartu tidak terhubung", "Pembaca: TIDAK ADA")
+    yield from d.shot("23-error-reader")
+    yield from d.tap("deck-reader")
+    d.on("idle")
+
+
+def flow_technician_language(d: Driver):
+    yield from d.tap("technician")
+    d.on("technician")
+    yield from d.tap("test-reader")
+    yield from d.tap("test-printer")
+    d.see("EW-DEMO-0001", "Tes printer")
+    yield from d.shot("24-technician")
+    yield from d.tap("language")
+    d.see("Technician", "Test printer")
+    yield from d.tap("back")
+    d.on("idle")
+    d.see("Insert the SSN card")
+    yield from d.shot("25-idle-english")
+    yield from d.tap("technician")
+    yield from d.tap("language")
+    yield from d.tap("back")
+    d.see("Masukkan kartu SSN")
+
+
+def flow_ledger_progress(d: Driver):
+    from pos import settings
+    from pos.status import LEDGER_PROGRESS
+
+    app = d.app
+    app.runner.submit(lambda: settings.put(LEDGER_PROGRESS, json.dumps({"received": 40, "total": 100})),
+                      lambda _r, _e: app.poll_status())
+    yield
+    yield
+    d.see("Memuat data 40%")
+    assert app.status_bar.progress.value == 40
+    yield from d.shot("26-ledger-loading")
+    app.runner.submit(lambda: settings.put(LEDGER_PROGRESS, "{}"), lambda _r, _e: app.poll_status())
+    yield
+    yield
+    d.not_see("Memuat data")
+
+
+def flow_sign_out(d: Driver):
+    yield from d.tap("sign-out")
+    d.on("signin")
+
+
+def flow_big_screen(d: Driver):
+    d.on("signin")
+    yield from d.shot("01-signin")
+    yield from d.tap("cashier-kasir2")
+    yield from d.type_pin("signin", "2345")
+    d.on("idle")
+    yield from d.shot("02-idle")
+    yield from d.tap(deck_index(d.parts, "Jatah"))
+    yield from d.shot("04-household")
+    yield from d.tap("collector-holder")
+    yield from d.type_pin("pin", "1234")
+    yield from d.taps("plus-BERAS5", "plus-AYAM1")
+    d.see("Keranjang: Rp 111.500")
+    yield from d.shot("06-basket")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+
+
+FLOWS_800 = [
+    ("sign_in", flow_sign_in), ("holder_sale", flow_holder_sale), ("wrong_pin", flow_wrong_pin),
+    ("representative", flow_representative), ("quota_and_pull", flow_quota_and_pull), ("refusals", flow_refusals),
+    ("printer_fault", flow_printer_fault), ("history_void", flow_history_void), ("end_of_day", flow_end_of_day),
+    ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
+    ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
+    ("sign_out", flow_sign_out),
+]
+FLOWS_1024 = [("big_screen", flow_big_screen)]
+
+
+def flows_for(size: str, which: str = "all"):
+    flows = FLOWS_800 if size == "800x480" else FLOWS_1024
+    if which != "all":
+        wanted = set(which.split(","))
+        flows = [f for f in flows if f[0] in wanted]
+    return flows

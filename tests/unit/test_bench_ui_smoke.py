@@ -1,0 +1,23 @@
+"""The UI benchmark runs and reports well-formed rows (numbers are for bench/results, not asserted)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb")
+def test_bench_ui_quick_rows_are_well_formed(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    from bench import bench_ui
+
+    rows = bench_ui.run(quick=True)
+    keys = {"name", "p50", "p99", "value", "unit", "budget", "baseline", "baseline_name", "ok", "notes"}
+    assert [r["name"] for r in rows] == ["ui_cold_start_to_first_screen", "ui_peak_rss", "ui_private_memory"]
+    for r in rows:
+        assert set(r) == keys and isinstance(r["ok"], bool) and r["baseline"] > 0
+    assert 0 < rows[0]["p50"] <= rows[0]["p99"] < 60
+    assert rows[1]["value"] > rows[2]["value"] > 0

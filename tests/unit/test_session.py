@@ -1,0 +1,473 @@
+"""The counter session state machine, without Kivy: every flow, refusal and card pull."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pos.db import JournalEntry, OutboxMessage, Redemption, Void
+from pos.refusals import Reason
+from pos.session import CounterSession, DeferredRunner, InlineRunner, State
+from tests.fakes import FakeCard, FakeCardReader, FakePrinter
+
+
+@pytest.fixture
+def reader():
+    return FakeCardReader()
+
+
+@pytest.fixture
+def printer():
+    return FakePrinter()
+
+
+def make_session(service, reader, printer, runner=None, sign_in=True):
+    s = CounterSession(service=service, reader=reader, printer=printer, runner=runner or InlineRunner())
+    reader.subscribe(s.card_event)
+    if sign_in:
+        assert s.sign_in("kasir1", "1234", "pagi")
+        if isinstance(s.runner, DeferredRunner):
+            s.runner.run_all()
+        assert s.state == State.IDLE
+    return s
+
+
+@pytest.fixture
+def session(service, reader, printer):
+    return make_session(service, reader, printer)
+
+
+def card_for(city, role, **kw):
+    hid = city.notable[role]
+    return FakeCard(f"CARD-{hid}", hid, **kw)
+
+
+def to_basket(session, reader, card, collector=("holder", "")):
+    reader.insert(card)
+    assert session.state == State.HOUSEHOLD, (session.state, session.error)
+    assert session.choose_collector(*collector)
+    assert session.state == State.PIN
+    assert session.submit_pin(card.pin)
+    assert session.state == State.BASKET
+
+
+def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
+    s = make_session(service, reader, printer, sign_in=False)
+    assert s.state == State.SIGNED_OUT
+    s.sign_in("kasir1", "0000", "pagi")
+    assert s.state == State.SIGNED_OUT
+    assert "PIN kasir salah" in s.notice
+    s.sign_in("kasir1", "1234", "siang")
+    assert s.state == State.IDLE and s.cashier_name == "Rina Kasir" and s.shift == "siang"
+    assert JournalEntry.select().where(JournalEntry.kind == "shift_start").count() == 1
+
+
+def test_card_before_sign_in_is_refused(service, reader, printer, city):
+    s = make_session(service, reader, printer, sign_in=False)
+    reader.insert(card_for(city, "holder"))
+    assert s.state == State.SIGNED_OUT and "Sign in first" in s.notice
+
+
+def test_holder_full_flow_commits_prints_and_updates_card(session, reader, printer, city):
+    card = card_for(city, "holder")
+    reader.insert(card)
+    assert session.state == State.HOUSEHOLD
+    ent = session.entitlement
+    assert ent.household.id == city.notable["holder"] and ent.remaining == 200_000
+    session.choose_collector("holder")
+    session.submit_pin("1234")
+    assert session.add("BERAS5") and session.add("TELUR10") and session.add("TELUR10")
+    assert session.remove("TELUR10")
+    assert session.basket == {"BERAS5": 1, "TELUR10": 1}
+    assert session.basket_total == 72_500 + 27_000
+    assert session.to_confirm() and session.state == State.CONFIRM
+    assert session.confirm()
+    assert session.state == State.DONE
+    sale = session.sale
+    assert sale.total == 99_500 and sale.remaining_after == 100_500 and sale.printed
+    assert Redemption.get_by_id(sale.redemption_id).collected_by == "holder"
+    assert card.spend.spent == 99_500 and card.spend.counter == 1
+    assert len(printer.printed) == 1 and printer.printed[0][1].total == 99_500
+    reader.pull()
+    assert session.state == State.IDLE and session.basket == {} and session.sale is None
+
+
+def test_second_visit_sees_card_spend(session, reader, city):
+    card = card_for(city, "holder")
+    to_basket(session, reader, card)
+    session.add("BERAS5")
+    session.to_confirm()
+    session.confirm()
+    reader.pull()
+    reader.insert(card)
+    assert session.entitlement.remaining == 200_000 - 72_500
+
+
+def test_representative_collects(session, reader, city):
+    card = card_for(city, "representative")
+    reader.insert(card)
+    reps = session.entitlement.household.representatives
+    assert reps
+    assert not session.choose_collector("representative", "NOT-A-REP")
+    assert session.state == State.HOUSEHOLD and "wakil terdaftar" in session.notice
+    assert session.choose_collector("representative", reps[0].id)
+    session.submit_pin("1234")
+    session.add("MINYAK1")
+    session.to_confirm()
+    session.confirm()
+    row = Redemption.get_by_id(session.sale.redemption_id)
+    assert row.collected_by == "representative" and row.collector_name == reps[0].name
+
+
+def test_wrong_pin_counts_down_then_blocks(session, reader, city):
+    card = card_for(city, "holder")
+    reader.insert(card)
+    session.choose_collector("holder")
+    assert session.pin_tries_left == 3
+    session.submit_pin("9999")
+    assert session.state == State.PIN and session.pin_tries_left == 2 and "PIN salah" in session.notice
+    session.submit_pin("9998")
+    assert session.pin_tries_left == 1
+    session.submit_pin("9997")
+    assert session.state == State.ERROR and session.error.reason == Reason.PIN_BLOCKED
+    assert Redemption.select().count() == 0
+    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == 1
+
+
+def test_pin_format_checked_before_the_card(session, reader, city):
+    card = card_for(city, "holder")
+    reader.insert(card)
+    session.choose_collector("holder")
+    assert not session.submit_pin("12")
+    assert card.pin_tries_left == 3
+
+
+@pytest.mark.parametrize(
+    "make_card, reason",
+    [
+        (lambda c: card_for(c, "used_up"), Reason.ALLOWANCE_USED_UP),
+        (lambda c: card_for(c, "revoked"), Reason.HOUSEHOLD_REVOKED),
+        (lambda c: card_for(c, "expired"), Reason.HOUSEHOLD_EXPIRED),
+        (lambda c: card_for(c, "not_yet_valid"), Reason.HOUSEHOLD_NOT_YET_VALID),
+        (lambda c: FakeCard("CARD-REVOKED-DEMO", c.notable["holder"]), Reason.CARD_REVOKED),
+        (lambda c: card_for(c, "holder", behaviour="forged"), Reason.CARD_FORGED),
+        (lambda c: card_for(c, "holder", behaviour="cloned"), Reason.CARD_CLONED),
+        (lambda c: card_for(c, "holder", behaviour="unreadable"), Reason.CARD_UNREADABLE),
+        (lambda c: card_for(c, "holder", valid_until=date(2026, 1, 31)), Reason.CARD_EXPIRED),
+        (lambda c: card_for(c, "holder", valid_from=date(2027, 1, 1)), Reason.CARD_NOT_YET_VALID),
+        (lambda c: FakeCard("CARD-NOBODY", "SSN-6472-9999999"), Reason.HOUSEHOLD_UNKNOWN),
+    ],
+)
+def test_refusals_show_error_with_message(session, reader, city, make_card, reason):
+    reader.insert(make_card(city))
+    assert session.state == State.ERROR
+    assert session.error.reason == reason
+    assert session.error.message("id") and session.error.message("en") != session.error.message("id")
+    assert session.acknowledge() and session.state == State.IDLE
+
+
+def test_forged_and_revoked_cards_are_reported_to_the_city(session, reader, city):
+    before = OutboxMessage.select().where(OutboxMessage.kind == "event").count()
+    reader.insert(card_for(city, "holder", behaviour="forged"))
+    assert session.error.reason == Reason.CARD_FORGED
+    session.acknowledge()
+    assert "Cabut kartu" not in session.notice and "Take the card out" in session.notice
+    reader.pull()
+    reader.insert(card_for(city, "used_up"))  # an ordinary refusal: the screen only
+    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
+
+
+def test_ledger_too_old_refuses(session, reader, city, clock):
+    from datetime import timedelta
+
+    clock.advance(timedelta(days=8))
+    reader.insert(card_for(city, "holder"))
+    assert session.error.reason == Reason.LEDGER_TOO_OLD
+
+
+def test_quota_and_allowance_limits(session, reader, city):
+    to_basket(session, reader, card_for(city, "quotas"))
+    assert session.add("BERAS5") and session.add("BERAS5")
+    assert not session.add("BERAS5")
+    assert "jatah" in session.notice and session.basket["BERAS5"] == 2
+    assert not session.can_add("BERAS5")
+    for _ in range(10):
+        session.add("AYAM1")
+    assert session.basket_total <= session.remaining
+    assert not session.can_add("AYAM1") or session.basket_total + 39_000 <= session.remaining
+
+
+def test_over_allowance_refused(session, reader, city):
+    to_basket(session, reader, card_for(city, "partly_spent"))
+    assert session.remaining == 55_000
+    assert not session.add("BERAS5") and "melebihi sisa" in session.notice
+    assert session.basket == {}
+
+
+def test_empty_basket_cannot_confirm(session, reader, city):
+    to_basket(session, reader, card_for(city, "holder"))
+    assert not session.to_confirm() and session.state == State.BASKET
+
+
+@pytest.mark.parametrize("step", ["household", "pin", "basket", "confirm"])
+def test_card_pulled_at_every_step_returns_to_idle(session, reader, city, step):
+    card = card_for(city, "holder")
+    reader.insert(card)
+    if step != "household":
+        session.choose_collector("holder")
+    if step in ("basket", "confirm"):
+        session.submit_pin("1234")
+        session.add("BERAS5")
+    if step == "confirm":
+        session.to_confirm()
+    assert session.state == State(step)
+    reader.pull()
+    assert session.state == State.IDLE
+    assert session.basket == {} and session.entitlement is None
+    assert "dicabut" in session.notice or "pulled" in session.notice
+    assert Redemption.select().count() == 0
+
+
+def test_card_pulled_while_verifying_drops_late_result(service, reader, printer, city):
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    reader.insert(card_for(city, "holder"))
+    assert s.state == State.VERIFYING
+    reader.pull()
+    assert s.state == State.IDLE
+    runner.run_all()
+    assert s.state == State.IDLE and s.entitlement is None
+
+
+def test_card_pulled_while_pin_check_pending(service, reader, printer, city):
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    reader.insert(card_for(city, "holder"))
+    runner.run_all()
+    s.choose_collector("holder")
+    s.submit_pin("1234")
+    reader.pull()
+    runner.run_all()
+    assert s.state == State.IDLE
+
+
+def test_card_pulled_while_committing_keeps_the_sale(service, reader, printer, city):
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    card = card_for(city, "holder")
+    reader.insert(card)
+    runner.run_all()
+    s.choose_collector("holder")
+    s.submit_pin("1234")
+    runner.run_all()
+    s.add("BERAS5")
+    s.to_confirm()
+    s.confirm()
+    assert s.state == State.COMMITTING
+    reader.pull()
+    assert s.state == State.COMMITTING
+    runner.run_all()
+    assert s.state == State.DONE
+    assert not s.sale.card_updated and "card was pulled" in s.notice
+    assert Redemption.select().count() == 1
+    assert card.spend.spent == 0
+    s.finish()
+    assert s.state == State.IDLE
+
+
+def test_printer_fault_keeps_sale_and_reprint_works(session, reader, printer, city):
+    printer.fault = "paper_out"
+    to_basket(session, reader, card_for(city, "holder"))
+    session.add("GULA1")
+    session.to_confirm()
+    session.confirm()
+    assert session.state == State.DONE
+    assert session.sale.print_fault == "paper_out" and not session.sale.printed
+    assert Redemption.select().count() == 1 and printer.printed == []
+    session.reprint()
+    assert "Kertas printer habis" in session.notice
+    printer.fault = ""
+    session.reprint()
+    assert session.sale.printed and len(printer.printed) == 1
+    assert not printer.printed[0][1].copy  # the first successful print is the original
+    assert Redemption.select().count() == 1
+
+
+def test_illegal_touches_change_nothing(session, reader, city):
+    assert not session.confirm() and session.state == State.IDLE
+    assert not session.add("BERAS5") and "not possible" in session.notice
+    assert not session.choose_collector("holder")
+    assert not session.submit_pin("1234")
+    assert not session.finish()
+    reader.insert(card_for(city, "holder"))
+    assert not session.confirm() and not session.add("BERAS5") and session.state == State.HOUSEHOLD
+    assert not session.open_history() and session.state == State.HOUSEHOLD
+    assert Redemption.select().count() == 0
+
+
+def _sell(session, reader, card, item="BERAS5"):
+    to_basket(session, reader, card)
+    session.add(item)
+    session.to_confirm()
+    session.confirm()
+    sale = session.sale
+    reader.pull()
+    return sale
+
+
+def test_history_reprint_and_void_with_supervisor(session, reader, printer, city):
+    sale = _sell(session, reader, card_for(city, "holder"))
+    assert session.open_history() and session.state == State.HISTORY
+    assert [r.redemption_id for r in session.history] == [sale.redemption_id]
+    session.reprint(sale.redemption_id)
+    assert printer.printed[-1][1].copy
+    assert not session.void(sale.redemption_id, "", "spv1", "9999")
+    session.void(sale.redemption_id, "salah barang", "kasir1", "1234")
+    assert "penyelia" in session.notice and Void.select().count() == 0
+    session.void(sale.redemption_id, "salah barang", "spv1", "0000")
+    assert Void.select().count() == 0
+    session.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    assert Void.select().count() == 1 and session.history[0].voided
+    assert printer.printed[-1][1].kind == "void"
+    session.void(sale.redemption_id, "lagi", "spv1", "9999")
+    assert "sudah dibatalkan" in session.notice
+    session.cancel()
+    assert session.state == State.IDLE
+
+
+def test_end_of_day(session, reader, city):
+    _sell(session, reader, card_for(city, "holder"))
+    _sell(session, reader, card_for(city, "representative"), "MINYAK1")
+    session.open_end_of_day()
+    rep = session.day_report
+    assert rep.sales == 2 and rep.total == 72_500 + 17_500 and rep.by_cashier["kasir1"] == (2, 90_000)
+
+
+def test_flag_data_problem_reaches_outbox(session, reader, city):
+    hid = city.notable["revoked"]
+    reader.insert(card_for(city, "revoked"))
+    assert session.state == State.ERROR
+    session.open_flag(hid)
+    assert session.state == State.FLAG and session.flag_household == hid
+    assert not session.flag_problem(hid, "nonsense")
+    assert session.flag_problem(hid, "not_eligible", "pindah ke Balikpapan")
+    msg = OutboxMessage.select().where(OutboxMessage.kind == "event").order_by(OutboxMessage.seq.desc()).get()
+    assert b"." in msg.payload
+    assert session.state == State.IDLE and "Reported" in session.notice
+
+
+def test_override_flow_is_capped_and_journaled(session, reader, printer, city, service):
+    assert session.open_override()
+    assert not session.start_override(city.notable["holder"], "because", "spv1", "9999")
+    session.start_override(city.notable["holder"], "card_damaged", "kasir1", "1234")
+    assert session.state == State.OVERRIDE and "penyelia" in session.notice
+    session.start_override(city.notable["holder"], "card_damaged", "spv1", "9999")
+    assert session.state == State.HOUSEHOLD and session.mode == "override"
+    session.choose_collector("holder")
+    assert session.state == State.BASKET  # no card, no card PIN
+    session.add("TELUR10")
+    session.to_confirm()
+    session.confirm()
+    red = Redemption.get_by_id(session.sale.redemption_id)
+    assert red.mode == "override" and red.override_reason == "card_damaged"
+    assert JournalEntry.select().where(JournalEntry.kind == "override_start").count() == 1
+    session.finish()
+    # the policy cap
+    import dataclasses
+
+    service.policy = dataclasses.replace(service.policy, override_cap_per_period=1)
+    session.policy = service.policy
+    session.open_override()
+    session.start_override(city.notable["representative"], "card_forgotten", "spv1", "9999")
+    assert session.state == State.ERROR and session.error.reason == Reason.OVERRIDE_CAP_REACHED
+
+
+def test_reader_lost_and_back(session, reader, city):
+    to_basket(session, reader, card_for(city, "holder"))
+    session.add("BERAS5")
+    reader.unplug()
+    assert session.state == State.ERROR and session.error.fault == "reader_lost"
+    assert "Pembaca kartu" in session.error.message("id")
+    assert not session.acknowledge()
+    reader.plug()
+    assert session.state == State.IDLE and session.basket == {}
+
+
+def test_technician_and_language(session, printer):
+    assert session.open_technician()
+    session.test_reader()
+    assert session.tech_results["reader"] == ("connected", "no card")
+    printer.fault = "offline"
+    session.test_printer()
+    assert session.tech_results["printer"][0] == "offline" and session.printer_fault == "offline"
+    session.set_language("en")
+    assert session.language == "en"
+    session.close_technician()
+    assert session.state == State.IDLE
+
+
+ACTIONS = st.sampled_from(
+    ["insert_holder", "insert_used", "insert_forged", "pull", "holder", "rep", "pin_ok", "pin_bad",
+     "add_rice", "add_eggs", "add_oil", "remove_rice", "to_confirm", "back", "confirm", "cancel",
+     "finish", "ack", "reprint", "history", "eod", "run", "run", "unplug", "plug"]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(ACTIONS, min_size=1, max_size=40))
+def test_random_touches_never_crash_or_commit_without_confirm(service, city, steps):
+    reader, printer = FakeCardReader(), FakePrinter()
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    cards = {
+        "insert_holder": card_for(city, "holder"),
+        "insert_used": card_for(city, "used_up"),
+        "insert_forged": card_for(city, "holder", behaviour="forged"),
+    }
+    before = Redemption.select().count()
+    confirms = 0
+    for step in steps:
+        state_before = s.state
+        if step in cards:
+            reader.insert(cards[step])
+        elif step == "pull":
+            reader.pull()
+        elif step == "holder":
+            s.choose_collector("holder")
+        elif step == "rep":
+            s.choose_collector("representative", "X")
+        elif step == "pin_ok":
+            s.submit_pin("1234")
+        elif step == "pin_bad":
+            s.submit_pin("0000")
+        elif step.startswith("add_"):
+            s.add({"rice": "BERAS5", "eggs": "TELUR10", "oil": "MINYAK1"}[step[4:]])
+        elif step == "remove_rice":
+            s.remove("BERAS5")
+        elif step == "confirm":
+            if s.confirm():
+                assert state_before == State.CONFIRM
+                confirms += 1
+        elif step == "run":
+            runner.run_next()
+        elif step == "unplug":
+            reader.unplug()
+        elif step == "plug":
+            reader.plug()
+        else:
+            getattr(s, {"to_confirm": "to_confirm", "back": "back", "cancel": "cancel", "finish": "finish",
+                        "ack": "acknowledge", "reprint": "reprint", "history": "open_history",
+                        "eod": "open_end_of_day"}[step])()
+        assert Redemption.select().count() - before <= confirms
+        if s.state == State.BASKET:
+            assert s.basket_total <= s.remaining
+        if s.state == State.IDLE:
+            assert s.basket == {}
+    runner.run_all()
+    assert Redemption.select().count() - before <= confirms
+    for c in cards.values():
+        if c.pin_tries_left == 0:
+            c.pin_tries_left = 3
