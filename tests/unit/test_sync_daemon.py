@@ -22,6 +22,7 @@ class FakeLink:
         self.events = Events(connected=True, just_connected=True)
         self.sent: list[tuple[str, bytes, int]] = []
         self.mid = 0
+        self.acked: list[int] = []
 
     def poll(self, timeout: float = 0) -> None:
         pass
@@ -30,6 +31,9 @@ class FakeLink:
         self.mid += 1
         self.sent.append((topic, payload, self.mid))
         return self.mid
+
+    def ack(self, mid, qos) -> None:
+        self.acked.append(mid)
 
     def close(self, *a) -> None:
         pass
@@ -84,18 +88,19 @@ def test_acks_duplicate_ranges_forged_and_resend(daemon, clock, device):
     assert states().count("published") == 10
     ack = build_ack(device.device_id, iso(clock.now()), central, ranges=[[1, 6]])
     topic = f"ewarung/v1/devices/{device.device_id}/ack"
-    link.events.messages += [(topic, ack), (topic, ack)]  # duplicate ack
+    link.events.messages += [(topic, ack, 1, 1), (topic, ack, 2, 1)]  # duplicate ack
     d.step()
     assert states()[:6] == ["acked"] * 6 and states()[6:10] == ["published"] * 4
     forged = build_ack(device.device_id, iso(clock.now()), EcdsaSigner(demo_key("device"), "central"), ranges=[[7, 10]])
     other = build_ack("EW-OTHER", iso(clock.now()), central, ranges=[[7, 10]])
-    link.events.messages += [(topic, forged), (topic, other)]
+    link.events.messages += [(topic, forged, 3, 1), (topic, other, 4, 1)]
     d.step()
     assert states()[6:10] == ["published"] * 4
+    assert link.acked == [1, 2, 3, 4], "every incoming message is PUBACKed after it was handled"
     events = OutboxMessage.select().where(OutboxMessage.kind == "event")
     assert events.count() == 2, "each refused ack is reported to the city"
     resend = build_ack(device.device_id, iso(clock.now()), central, ranges=[[7, 8]], schema=RESEND_SCHEMA)
-    link.events.messages.append((f"ewarung/v1/devices/{device.device_id}/resend", resend))
+    link.events.messages.append((f"ewarung/v1/devices/{device.device_id}/resend", resend, 5, 1))
     before = len(outbox_sent(link))
     d.step()
     assert OutboxMessage.get(OutboxMessage.seq == 7).state in ("queued", "published")

@@ -147,8 +147,10 @@ class CityStub:
                 client.publish(f"ewarung/v1/devices/{self.device_id}/ack", token, qos=1)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
 
 
 def start_sync(env: dict, *extra: str) -> subprocess.Popen:

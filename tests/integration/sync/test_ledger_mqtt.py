@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_test_support import CityStub, start_sync, validate_token, wait_for
+from mqtt_test_support import start_sync, validate_token, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pos.clock import iso
@@ -48,9 +48,9 @@ def ledger_version(db_path) -> int:
         conn.close()
 
 
-def test_bad_ledger_updates_refused_with_events(sync_env, schemas):
+def test_bad_ledger_updates_refused_with_events(sync_env, schemas, city_stub):
     port = sync_env["broker"].port
-    city_side = CityStub(port, DEVICE, client_id="city-ledger-refusals", ack=False)
+    city_side = city_stub(client_id="city-ledger-refusals", ack=False)
     pub = Publisher(port)
     proc = start_sync(sync_env)
     db_path = sync_env["dir"] / "ewarung.db"
@@ -82,7 +82,6 @@ def test_bad_ledger_updates_refused_with_events(sync_env, schemas):
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         pub.close()
-        city_side.close()
     events = [validate_token(t, schemas)["body"] for t in city_side.raw["event"]]
     codes = sorted(e["code"] for e in events if e["event"] == "ledger_refused")
     assert codes == sorted(["bad_signature", "bad_signature", "bad_signature", "old_version", "expired", "wrong_city"])
@@ -139,3 +138,29 @@ def test_snapshot_resumes_after_kill_and_swaps_atomically(sync_env, schemas):
     assert conn.execute("SELECT count(*) FROM household").fetchone() == (60,)
     assert not conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'stage_%'").fetchall()
     conn.close()
+
+
+def test_device_without_ledger_requests_a_snapshot(sync_env, schemas, city_stub):
+    db_path = sync_env["dir"] / "ewarung.db"
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("DELETE FROM ledger_state")
+    conn.close()
+    city_side = city_stub(client_id="city-request", ack=False)
+    proc = start_sync(sync_env)
+    try:
+        wait_for(lambda: city_side.raw.get("request"), 15, what="a snapshot request")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    req = validate_token(city_side.raw["request"][0], schemas)
+    assert req["seq"] is None and req["body"] == {"request": "snapshot", "have_version": 0, "reason": "no ledger on this device"}
+
+
+def test_ack_tokens_match_schema(schemas):
+    from sync.acks import RESEND_SCHEMA, build_ack
+
+    central = EcdsaSigner(demo_key("central"), "central")
+    validate_token(build_ack(DEVICE, iso(now()), central, ids=["7c0e2a4e-1f7b-4b8e-9a55-3f1c2d7e9b10"], ranges=[[1, 5]]),
+                   schemas)
+    validate_token(build_ack(DEVICE, iso(now()), central, ranges=[[3, 3]], schema=RESEND_SCHEMA), schemas)
