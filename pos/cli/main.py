@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "pos.cli.doctor_cmd",
     "pos.cli.backup_cmd",
     "pos.cli.counter_cmd",
+    "pos.cli.sync_cmd",
 ]
 
 

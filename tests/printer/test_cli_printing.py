@@ -86,6 +86,7 @@ def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     _wait_for(out / "receipt-0002.png")
     quota_text = (out / "receipt-0002.txt").read_text()
     assert "Sisa jatah" in quota_text and "pemegang kartu" in quota_text, quota_text
+    (artifacts / "receipts").mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "receipt-0002.png", artifacts / "receipts" / "receipt-sample-city-quotas.png")
     text = (out / "receipt-0001.txt").read_text()
     for needle in ("E-Warung Mawar (DEMO)", "Jl. Pahlawan No. 12", "STRUK BANTUAN PANGAN", f"No {sale.seq:06d}",
