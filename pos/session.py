@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from pos import cashiers, journal
 from pos.clock import Clock, iso
-from pos.db import Redemption, Void, durable_transaction
+from pos.db import PrintJob, Redemption, Void, durable_transaction
 from pos.entitlement import Entitlement, assess
 from pos.ledger import CatalogEntry, Ledger
 from pos.period import WITA, Period
@@ -40,7 +40,7 @@ from pos.ports import (
     PrinterFault,
     PrinterPort,
 )
-from pos.receipt import build_receipt
+from pos.printing import PrintService
 from pos.redemption import DATA_PROBLEMS, Collector, RedemptionRequest, RedemptionService
 from pos.refusals import Reason, Refusal
 from pos.risk import assess_device
@@ -254,6 +254,10 @@ class CounterSession:
         self.clock = clock or service.clock
         self.reader = reader
         self.printer = printer
+        self.printing = PrintService(
+            service.db, printer, device=service.device, signer=service.signer, ledger=service.ledger,
+            clock=self.clock, language=language or service.policy.language,
+        )
         self.runner: Runner = runner or InlineRunner()
         self.language = language or self.policy.language
         self._decide = decide
@@ -664,15 +668,20 @@ class CounterSession:
         return True
 
     def _print(self, sale: Sale, language: str, copy: bool = False) -> None:
-        """On the worker thread: build and print; a fault leaves the sale committed."""
-        receipt = build_receipt(sale.redemption_id, device=self.service.device, signer=self.service.signer,
-                                language=language, copy=copy)
-        self.last_receipt = receipt
-        try:
-            self.printer.print_receipt(receipt, sale.print_job_id)
+        """On the worker thread: print through the print-job lifecycle (at most once per job);
+        a fault leaves the sale committed and the job marked for reprint."""
+        self.printing.language = language
+        if copy:
+            outcome = self.printing.reprint(sale.redemption_id)
+        else:
+            outcome = self.printing.print_job(sale.print_job_id)
+        job = PrintJob.get_or_none(PrintJob.id == outcome.job_id)
+        if job is not None:
+            self.last_receipt = self.printing.receipt_for(job)
+        if outcome.state == "failed":
+            sale.printed, sale.print_fault = False, outcome.kind
+        else:
             sale.printed, sale.print_fault = True, ""
-        except PrinterFault as exc:
-            sale.printed, sale.print_fault = False, exc.kind
 
     def reprint(self, redemption_id: str | None = None) -> bool:
         """Reprint the last sale (done screen) or any sale from history, marked as a copy."""
@@ -680,13 +689,11 @@ class CounterSession:
             return self._refuse_touch("Reprinting")
         if self.state == State.DONE:
             sale = self.sale
-            copy = bool(sale and sale.printed)
         else:
             row = next((r for r in self.history if r.redemption_id == redemption_id), None)
             if row is None:
                 return self._refuse_touch("Reprinting")
-            sale = Sale(row.redemption_id, row.receipt_no, row.total, 0, row.collector_name, f"copy-{row.redemption_id}")
-            copy = True
+            sale = Sale(row.redemption_id, row.receipt_no, row.total, 0, row.collector_name, "")
         assert sale is not None
         language = self.language
         self.busy = True
@@ -704,7 +711,7 @@ class CounterSession:
                 self._say("Receipt printed.")
             self._changed()
 
-        self.runner.submit(lambda: self._print(sale, language, copy=copy), done)
+        self.runner.submit(lambda: self._print(sale, language, copy=True), done)
         return True
 
     def finish(self) -> bool:
@@ -781,15 +788,10 @@ class CounterSession:
         def work():
             spv = cashiers.authenticate(supervisor_id, supervisor_pin, supervisor=True)
             result = self.service.void(redemption_id, reason, cashier, spv.id)
-            receipt = build_receipt(redemption_id, device=self.service.device, signer=self.service.signer,
-                                    language=language, void=True)
-            self.last_receipt = receipt
-            try:
-                self.printer.print_receipt(receipt, result.print_job_id)
-                fault = ""
-            except PrinterFault as exc:
-                fault = exc.kind
-            return result, fault
+            self.printing.language = language
+            outcome = self.printing.print_job(result.print_job_id)
+            self.last_receipt = self.printing.receipt_for(PrintJob.get_by_id(result.print_job_id))
+            return result, outcome.kind if outcome.state == "failed" else ""
 
         def done(res, exc):
             self.busy = False

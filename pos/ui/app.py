@@ -149,6 +149,16 @@ class CounterApp(App):
         self.refresh()
         return root
 
+    def on_start(self):
+        """Tell systemd (Type=notify) the counter is up; ping its watchdog from the UI clock,
+        so a hung UI thread stops the pings and systemd restarts the app."""
+        from firmware_config import systemd_notify
+
+        systemd_notify.ready("counter app on screen")
+        interval = systemd_notify.watchdog_interval_s()
+        if interval:
+            Clock.schedule_interval(lambda _dt: systemd_notify.watchdog(), interval)
+
     def _load_cashiers(self):
         return [(c.id, c.name, c.role) for c in Cashier.select().where(Cashier.active == True).order_by(Cashier.id)]  # noqa: E712
 
@@ -225,6 +235,9 @@ class CounterApp(App):
         return path
 
     def on_stop(self):
+        from firmware_config import systemd_notify
+
+        systemd_notify.stopping()
         try:
             self.parts.reader.stop()
         finally:
