@@ -1,0 +1,454 @@
+"""The reference central consumer: verify, de-duplicate, store durably, then acknowledge.
+
+`CentralConsumer.process(batch)` is transport-free (tests and the benchmark drive it directly);
+`serve()` attaches it to an MQTT 5 broker with shared subscriptions and manual PUBACKs, so the
+broker keeps a message until its row is committed, and the device's end-to-end ack goes out only
+after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pos.clock import Clock, SystemClock, iso, parse_iso
+from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
+from pos.signing import BadSignature, Signer, canonical_json, jws_sign, jws_verify, load_public_key
+from sync.central.store import (
+    Device,
+    DeviceState,
+    EventRecord,
+    Message,
+    RedemptionRecord,
+    Rejected,
+    SequenceGap,
+    VoidRecord,
+    central_db,
+)
+
+log = logging.getLogger("ewarung.central")
+
+ACK_TYP = "ewarung-ack+jws"
+RESEND_TYP = "ewarung-resend+jws"
+ACK_SCHEMA = "ewarung.ack/1"
+RESEND_SCHEMA = "ewarung.resend/1"
+DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat")
+MAX_GAP_REQUEST = 500
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0
+
+
+@dataclass
+class Outcome:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    status_updates: int = 0
+    acks: list[tuple[str, bytes]] = field(default_factory=list)  # (topic, signed ack) to publish
+    resends: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+class CentralConsumer:
+    def __init__(self, ack_signer: Signer, clock: Clock | None = None) -> None:
+        self.signer = ack_signer
+        self.clock = clock or SystemClock()
+        self._keys: dict[str, object] = {}
+        self._keys_loaded_at = 0.0
+
+    # --- registry -------------------------------------------------------------------
+    def device_key(self, device_id: str):
+        key = self._keys.get(device_id)
+        if key is None and time.monotonic() - self._keys_loaded_at > 0:
+            row = Device.get_or_none((Device.id == device_id) & (Device.status == "active"))
+            if row is None:
+                return None
+            key = load_public_key(row.public_key_pem.encode())
+            self._keys[device_id] = key
+        return key
+
+    def forget_keys(self) -> None:
+        self._keys.clear()
+
+    # --- processing -----------------------------------------------------------------
+    def process(self, batch: list[Incoming]) -> Outcome:
+        """Verify and store a batch in ONE transaction; return the acks to send after commit."""
+        out = Outcome()
+        now = iso(self.clock.now())
+        accepted: list[tuple[str, int, str, dict, str]] = []  # device, seq, kind, envelope, token
+        statuses: list[tuple[str, str, dict]] = []
+        rejected: list[tuple[str, str, bytes]] = []
+        for msg in batch:
+            parts = msg.topic.split("/")
+            if len(parts) != 5 or "/".join(parts[:3]) != f"{TOPIC_ROOT}/devices" or parts[4] not in DEVICE_LEAVES:
+                rejected.append((msg.topic, "not a device topic this consumer handles", msg.payload))
+                continue
+            device_id, leaf = parts[3], parts[4]
+            if leaf in ("status", "heartbeat"):
+                try:
+                    statuses.append((device_id, leaf, self._status_payload(device_id, msg.payload)))
+                except (BadSignature, ValueError) as exc:
+                    rejected.append((msg.topic, str(exc), msg.payload))
+                continue
+            try:
+                env = self._verify(device_id, leaf, msg.payload)
+            except (BadSignature, ValueError) as exc:
+                rejected.append((msg.topic, str(exc), msg.payload))
+                continue
+            accepted.append((device_id, env["seq"], leaf, env, msg.payload.decode("ascii")))
+
+        with central_db.atomic():
+            new, dup_ids = self._dedupe(accepted, rejected)
+            if new:
+                self._store(new, now)
+            for device_id, leaf, data in statuses:
+                self._update_status(device_id, leaf, data, now)
+            touched = sorted({d for d, *_ in accepted})
+            resend_plan = {d: self._advance(d, now) for d in touched}
+            for topic, reason, payload in rejected:
+                Rejected.insert(topic=topic[:255], reason=reason[:2000], received_at=now,
+                                payload_head=payload[:200].decode("ascii", "replace")).execute()
+        # committed: now the acks may go out
+        out.stored, out.duplicates, out.rejected, out.status_updates = len(new), len(dup_ids), len(rejected), len(statuses)
+        by_device: dict[str, list[tuple[str, int]]] = {}
+        for device_id, seq, _kind, env, _tok in new:
+            by_device.setdefault(device_id, []).append((env["id"], seq))
+        for device_id, msg_id, seq in dup_ids:
+            by_device.setdefault(device_id, []).append((msg_id, seq))
+        for device_id, items in by_device.items():
+            out.acks.append((device_topic(device_id, "ack"), self.ack_token(device_id, items, now)))
+        for device_id, missing in resend_plan.items():
+            if missing:
+                out.resends.append((device_topic(device_id, "resend"), self.resend_token(device_id, missing, now)))
+        return out
+
+    def _verify(self, device_id: str, leaf: str, token: bytes) -> dict:
+        key = self.device_key(device_id)
+        if key is None:
+            raise ValueError(f"device {device_id} is not in the registry (or retired): `ewarung central device add`")
+        header_kid = _peek_kid(token)
+        verified = jws_verify(token, {header_kid: key}, MESSAGE_TYP)
+        env = verified.json()
+        if env.get("device") != device_id:
+            raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
+        if env.get("schema") != f"ewarung.{leaf}/1":
+            raise ValueError(f"schema {env.get('schema')!r} on a {leaf} topic; expected ewarung.{leaf}/1")
+        if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
+            raise ValueError("envelope id must be a non-empty string")
+        if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
+            raise ValueError("envelope seq must be a positive integer")
+        if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
+            raise ValueError("envelope needs a body object and created_at")
+        _check_body(leaf, env["body"])
+        return env
+
+    def _status_payload(self, device_id: str, payload: bytes) -> dict:
+        text = payload.strip()
+        if not text:
+            return {"state": "offline"}  # a cleared retained status
+        if text[:1] == b"{":
+            data = json.loads(text)
+        else:
+            key = self.device_key(device_id)
+            if key is None:
+                raise ValueError(f"status from unregistered device {device_id}")
+            data = jws_verify(text, {_peek_kid(text): key}).json()
+        if not isinstance(data, dict):
+            raise ValueError("status must be a JSON object")
+        return {**data, **data.get("body", {})} if isinstance(data.get("body"), dict) else data
+
+    def _dedupe(self, accepted, rejected):
+        ids = [env["id"] for _, _, _, env, _ in accepted]
+        known: dict[str, tuple[str, int]] = {}
+        for i in range(0, len(ids), 500):
+            for mid, dev, seq in Message.select(Message.id, Message.device, Message.seq).where(
+                Message.id.in_(ids[i:i + 500])
+            ).tuples():
+                known[mid] = (dev, seq)
+        new, dups, seen = [], [], set()
+        taken: dict[tuple[str, int], str] = {}
+        pairs = [(d, s) for d, s, *_ in accepted]
+        devices = {d for d, _ in pairs}
+        for dev in devices:
+            seqs = [s for d, s in pairs if d == dev]
+            for i in range(0, len(seqs), 500):
+                for mid, seq in Message.select(Message.id, Message.seq).where(
+                    (Message.device == dev) & Message.seq.in_(seqs[i:i + 500])
+                ).tuples():
+                    taken[(dev, seq)] = mid
+        for item in accepted:
+            dev, seq, _kind, env, tok = item
+            mid = env["id"]
+            if mid in known or mid in seen:
+                dups.append((dev, mid, seq))
+                continue
+            if (dev, seq) in taken:
+                rejected.append((device_topic(dev, _kind), f"seq {seq} already used by message {taken[(dev, seq)]}; "
+                                 "the device's sequence was reset (restored from a backup?)", tok.encode()))
+                continue
+            seen.add(mid)
+            taken[(dev, seq)] = mid
+            new.append(item)
+        return new, dups
+
+    def _store(self, new, now: str) -> None:
+        msgs, reds, voids, events = [], [], [], []
+        for dev, seq, kind, env, tok in new:
+            body = env["body"]
+            msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
+            if kind == "redemption":
+                items: dict[str, int] = {}
+                for ln in body.get("lines", []):
+                    items[ln["item"]] = items.get(ln["item"], 0) + int(ln["qty"])
+                cb = body.get("collected_by") or {}
+                reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
+                             body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
+                             cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
+                             body.get("mode", "card"), int(body["total"]), json.dumps(items, sort_keys=True),
+                             env["created_at"]))
+            elif kind == "void":
+                voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),
+                              body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""),
+                              env["created_at"]))
+            else:
+                events.append((env["id"], dev, str(body.get("event", "")), str(body.get("household", "")),
+                               str(body.get("problem", "")), str(body.get("note", "")),
+                               canonical_json(body).decode(), env["created_at"]))
+        _bulk(Message, ["id", "device", "seq", "kind", "created_at", "received_at", "token"], msgs)
+        _bulk(RedemptionRecord, ["id", "msg_id", "device", "seq", "shop_id", "household", "period", "card_id", "cashier",
+                                 "collected_by", "collector_name", "ledger_version", "mode", "total", "items",
+                                 "created_at"], reds, ignore_conflicts=True)
+        _bulk(VoidRecord, ["id", "msg_id", "device", "redemption_id", "household", "period", "amount", "reason",
+                           "created_at"], voids, ignore_conflicts=True)
+        _bulk(EventRecord, ["id", "device", "event", "household", "problem", "note", "body", "created_at"], events)
+
+    def _state(self, device_id: str) -> DeviceState:
+        state = DeviceState.get_or_none(DeviceState.device == device_id)
+        if state is None:
+            state = DeviceState.create(device=device_id)
+        return state
+
+    def _update_status(self, device_id: str, leaf: str, data: dict, now: str) -> None:
+        state = self._state(device_id)
+        state.last_seen = now
+        if leaf == "status":
+            state.online = str(data.get("state", data.get("status", "online"))) == "online"
+        else:
+            state.online = True
+        for name, attr, conv in (("queue_depth", "queue_depth", int), ("ledger_version", "ledger_version", int),
+                                 ("software_version", "software_version", str), ("reader", "reader", str),
+                                 ("printer", "printer", str), ("version", "software_version", str)):
+            value = data.get(name)
+            if isinstance(value, dict):
+                value = value.get("state") or value.get("status") or json.dumps(value)
+            if value is not None:
+                try:
+                    setattr(state, attr, conv(value))
+                except (TypeError, ValueError):
+                    pass
+        state.save()
+
+    def _advance(self, device_id: str, now: str) -> list[int]:
+        """Move the device's contiguous mark; record gaps; return newly missing seqs to request."""
+        state = self._state(device_id)
+        seqs = [s for (s,) in Message.select(Message.seq).where(
+            (Message.device == device_id) & (Message.seq > state.contiguous_seq)).order_by(Message.seq).tuples()]
+        contiguous = state.contiguous_seq
+        for s in seqs:
+            if s != contiguous + 1:
+                break
+            contiguous = s
+        highest = max([state.highest_seq, *seqs]) if seqs else state.highest_seq
+        present = set(seqs)
+        missing = [s for s in range(contiguous + 1, highest) if s not in present][:MAX_GAP_REQUEST]
+        SequenceGap.delete().where((SequenceGap.device == device_id) & (
+            (SequenceGap.seq <= contiguous) | SequenceGap.seq.in_(list(present) or [0]))).execute()
+        known = {s for (s,) in SequenceGap.select(SequenceGap.seq).where(SequenceGap.device == device_id).tuples()}
+        fresh = [s for s in missing if s not in known]
+        if fresh:
+            _bulk(SequenceGap, ["device", "seq", "detected_at", "resend_requested_at", "resend_count"],
+                  [(device_id, s, now, now, 1) for s in fresh])
+        state.contiguous_seq, state.highest_seq, state.last_seen = contiguous, highest, now
+        if not state.online:
+            state.online = True
+        state.save()
+        return fresh
+
+    def overdue_gaps(self, older_than: timedelta, max_requests: int = 5) -> list[tuple[str, bytes]]:
+        """Ask again for gaps nobody filled; after max_requests they stay reported as missing."""
+        now = self.clock.now()
+        cutoff = iso(now - older_than)
+        plan: dict[str, list[int]] = {}
+        with central_db.atomic():
+            rows = list(SequenceGap.select().where((SequenceGap.resend_requested_at < cutoff) &
+                                                   (SequenceGap.resend_count < max_requests)))
+            for g in rows:
+                plan.setdefault(g.device, []).append(g.seq)
+                SequenceGap.update(resend_requested_at=iso(now), resend_count=g.resend_count + 1).where(
+                    (SequenceGap.device == g.device) & (SequenceGap.seq == g.seq)).execute()
+        return [(device_topic(d, "resend"), self.resend_token(d, seqs, iso(now))) for d, seqs in plan.items()]
+
+    # --- downlink -----------------------------------------------------------------------
+    def ack_token(self, device_id: str, items: list[tuple[str, int]], now: str) -> bytes:
+        payload = {"schema": ACK_SCHEMA, "device": device_id, "acked_at": now,
+                   "ids": [i for i, _ in items], "seqs": [s for _, s in items]}
+        return jws_sign(canonical_json(payload), self.signer, ACK_TYP)
+
+    def resend_token(self, device_id: str, seqs: list[int], now: str) -> bytes:
+        payload = {"schema": RESEND_SCHEMA, "device": device_id, "requested_at": now, "seqs": sorted(seqs)}
+        return jws_sign(canonical_json(payload), self.signer, RESEND_TYP)
+
+
+def _peek_kid(token: bytes) -> str:
+    from pos.signing import jws_peek
+
+    return jws_peek(token)["kid"]
+
+
+def _check_body(kind: str, body: dict) -> None:
+    def need(name: str, typ) -> None:
+        if not isinstance(body.get(name), typ) or isinstance(body.get(name), bool):
+            raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
+
+    if kind == "redemption":
+        for name in ("redemption_id", "household", "period"):
+            need(name, str)
+        need("total", int)
+        lines = body.get("lines")
+        if not isinstance(lines, list) or not all(
+            isinstance(ln, dict) and isinstance(ln.get("item"), str) and isinstance(ln.get("qty"), int) for ln in lines
+        ):
+            raise ValueError("redemption body needs lines [{item, qty, ...}]")
+    elif kind == "void":
+        for name in ("void_id", "redemption_id"):
+            need(name, str)
+
+
+def _bulk(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
+    fields = [getattr(model, c) for c in columns]
+    for i in range(0, len(rows), 400):
+        q = model.insert_many(rows[i:i + 400], fields=fields)
+        if ignore_conflicts:
+            q = q.on_conflict_ignore()
+        q.execute()
+
+
+# --- MQTT ------------------------------------------------------------------------------------
+
+
+def subscriptions(group: str | None) -> list[str]:
+    topics = [f"{TOPIC_ROOT}/devices/+/{leaf}" for leaf in DEVICE_LEAVES]
+    return [f"$share/{group}/{t}" for t in topics] if group else topics
+
+
+class MqttRunner:
+    """Runs a CentralConsumer against a broker: manual PUBACK after commit, then signed acks."""
+
+    def __init__(self, consumer: CentralConsumer, host: str, port: int, *, client_id: str, group: str | None = "ewarung-central",
+                 batch_max: int = 500, gap_retry: timedelta = timedelta(seconds=30),
+                 on_batch: Callable[[Outcome], None] | None = None, tls: dict | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        self.consumer, self.batch_max, self.gap_retry, self.on_batch = consumer, batch_max, gap_retry, on_batch
+        self.queue: queue.Queue[Incoming] = queue.Queue()
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.group = group
+        self.totals = Outcome()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv5, manual_ack=True)
+        if username:
+            self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set(**tls)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 7 * 24 * 3600
+        props.ReceiveMaximum = 1000
+        self.client.reconnect_delay_set(1, 30)
+        self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        client.subscribe([(t, 1) for t in subscriptions(self.group)])
+        self.connected.set()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        self.queue.put(Incoming(msg.topic, msg.payload, msg.mid, msg.qos))
+
+    def start(self) -> None:
+        self.client.loop_start()
+        self.worker = threading.Thread(target=self._work, name="central-store", daemon=True)
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.worker.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _work(self) -> None:
+        last_gap_check = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                first = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                first = None
+            batch = [first] if first else []
+            while first and len(batch) < self.batch_max:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    outcome = self.consumer.process(batch)
+                except Exception:
+                    # nothing committed: no PUBACK, the broker redelivers after reconnect
+                    log.exception("storing a batch of %d failed; dropping the connection for redelivery", len(batch))
+                    self.client.reconnect()
+                    continue
+                for m in batch:
+                    if m.qos > 0:
+                        self.client.ack(m.mid, m.qos)
+                for topic, token in outcome.acks + outcome.resends:
+                    self.client.publish(topic, token, qos=1)
+                self.totals.stored += outcome.stored
+                self.totals.duplicates += outcome.duplicates
+                self.totals.rejected += outcome.rejected
+                if self.on_batch:
+                    self.on_batch(outcome)
+            if time.monotonic() - last_gap_check > 5:
+                last_gap_check = time.monotonic()
+                for topic, token in self.consumer.overdue_gaps(self.gap_retry):
+                    self.client.publish(topic, token, qos=1)
+
+
+def gap_summary() -> list[tuple[str, int, str, int]]:
+    """(device, seq, detected_at, resend requests) of every sequence number still missing."""
+    return list(SequenceGap.select(SequenceGap.device, SequenceGap.seq, SequenceGap.detected_at,
+                                   SequenceGap.resend_count).order_by(SequenceGap.device, SequenceGap.seq).tuples())
+
+
+def parse_when(text: str):
+    return parse_iso(text)
