@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from pos.clock import FixedClock
 from pos.db import OutboxMessage, database, open_database
 from pos.device import DeviceIdentity
@@ -14,7 +16,6 @@ from pos.policy import Policy
 from pos.redemption import Collector, RedemptionRequest, RedemptionService
 from pos.sample_city import build_sample_city
 from pos.signing import EcdsaSigner, public_pem
-from cryptography.hazmat.primitives.asymmetric import ec
 
 
 class SimDevice:
