@@ -35,7 +35,7 @@ from sync.central.store import (
 log = logging.getLogger("ewarung.central")
 
 ACK_TYP = "ewarung-ack+jws"
-RESEND_TYP = "ewarung-resend+jws"
+RESEND_TYP = ACK_TYP  # the contract signs resend requests as ack-typed tokens
 ACK_SCHEMA = "ewarung.ack/1"
 RESEND_SCHEMA = "ewarung.resend/1"
 DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat")
@@ -246,12 +246,18 @@ class CentralConsumer:
             state.online = str(data.get("state", data.get("status", "online"))) == "online"
         else:
             state.online = True
+        ledger = data.get("ledger")
+        if isinstance(ledger, dict) and isinstance(ledger.get("version"), int):
+            data = {**data, "ledger_version": ledger["version"]}
         for name, attr, conv in (("queue_depth", "queue_depth", int), ("ledger_version", "ledger_version", int),
+                                 ("software", "software_version", str),
                                  ("software_version", "software_version", str), ("reader", "reader", str),
                                  ("printer", "printer", str), ("version", "software_version", str)):
             value = data.get(name)
             if isinstance(value, dict):
-                value = value.get("state") or value.get("status") or json.dumps(value)
+                state_text = str(value.get("state") or value.get("status") or "unknown")
+                detail = str(value.get("detail") or "")
+                value = f"{state_text}: {detail}"[:120] if detail and state_text != "ok" else state_text
             if value is not None:
                 try:
                     setattr(state, attr, conv(value))
@@ -301,13 +307,26 @@ class CentralConsumer:
 
     # --- downlink -----------------------------------------------------------------------
     def ack_token(self, device_id: str, items: list[tuple[str, int]], now: str) -> bytes:
+        """The sync contract's ack (sync/acks.py): ids plus the same messages as seq ranges."""
         payload = {"schema": ACK_SCHEMA, "device": device_id, "acked_at": now,
-                   "ids": [i for i, _ in items], "seqs": [s for _, s in items]}
+                   "ids": [i for i, _ in items], "ranges": seq_ranges([s for _, s in items])}
         return jws_sign(canonical_json(payload), self.signer, ACK_TYP)
 
     def resend_token(self, device_id: str, seqs: list[int], now: str) -> bytes:
-        payload = {"schema": RESEND_SCHEMA, "device": device_id, "requested_at": now, "seqs": sorted(seqs)}
-        return jws_sign(canonical_json(payload), self.signer, RESEND_TYP)
+        payload = {"schema": RESEND_SCHEMA, "device": device_id, "acked_at": now, "ids": [],
+                   "ranges": seq_ranges(seqs)}
+        return jws_sign(canonical_json(payload), self.signer, ACK_TYP)
+
+
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
+    """[3, 1, 2, 7] -> [[1, 3], [7, 7]]"""
+    out: list[list[int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1][1] = s
+        else:
+            out.append([s, s])
+    return out
 
 
 def _peek_kid(token: bytes) -> str:

@@ -24,7 +24,7 @@ def test_stores_once_and_acks_every_delivery(make_device, consumer, city):
     topic, token = out.acks[0]
     assert topic == "ewarung/v1/devices/EW-A-0001/ack"
     ack = jws_verify(token, CENTRAL_KEYS, ACK_TYP).json()
-    assert ack["ids"] == [dev.outbox()[0].msg_id] and ack["seqs"] == [res.seq]
+    assert ack["ids"] == [dev.outbox()[0].msg_id] and ack["ranges"] == [[res.seq, res.seq]]
     again = consumer.process(msgs + msgs)  # redelivery, twice
     assert (again.stored, again.duplicates) == (0, 2)
     assert len(again.acks) == 1 and jws_verify(again.acks[0][1], CENTRAL_KEYS).json()["ids"] == ack["ids"] * 2
@@ -70,11 +70,12 @@ def test_gap_detected_resend_requested_then_filled(make_device, consumer, clock,
     assert [(g.device, g.seq) for g in SequenceGap.select()] == [("EW-A-0001", 2)]
     topic, token = out.resends[0]
     assert topic.endswith("/EW-A-0001/resend")
-    assert jws_verify(token, CENTRAL_KEYS, RESEND_TYP).json()["seqs"] == [2]
+    resend = jws_verify(token, CENTRAL_KEYS, RESEND_TYP).json()
+    assert resend["schema"] == "ewarung.resend/1" and resend["ranges"] == [[2, 2]]
     # still missing later: asked again
     clock.advance(timedelta(minutes=2))
     again = consumer.overdue_gaps(timedelta(seconds=30))
-    assert [jws_verify(t, CENTRAL_KEYS).json()["seqs"] for _, t in again] == [[2]]
+    assert [jws_verify(t, CENTRAL_KEYS).json()["ranges"] for _, t in again] == [[[2, 2]]]
     assert "missing_seq" in {f.kind for f in reconcile(now=clock.now())}
     out = consumer.process([m2])
     assert out.stored == 1 and out.resends == [] and SequenceGap.select().count() == 0
