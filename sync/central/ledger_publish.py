@@ -38,6 +38,12 @@ class Published:
     token: bytes
     sha256: str
 
+    def messages(self, city: str) -> list[tuple[str, bytes]]:
+        """(topic, payload) pairs to publish, retained, in order."""
+        from pos.messages import ledger_topic
+
+        return [(ledger_topic(city, self.kind), self.token)]
+
 
 def _row_hash(r: BeneficiaryRow) -> str:
     text = "\x1f".join([r.household_id, r.name, r.area, r.plan, r.status, r.valid_from, r.valid_until, r.reps_text()])
