@@ -29,7 +29,7 @@ from sync.central.store import (
     Rejected,
     SequenceGap,
     VoidRecord,
-    central_db,
+    write_transaction,
 )
 
 log = logging.getLogger("ewarung.central")
@@ -108,7 +108,7 @@ class CentralConsumer:
                 continue
             accepted.append((device_id, env["seq"], leaf, env, msg.payload.decode("ascii")))
 
-        with central_db.atomic():
+        with write_transaction():
             new, dup_ids = self._dedupe(accepted, rejected)
             if new:
                 self._store(new, now)
@@ -296,7 +296,7 @@ class CentralConsumer:
         now = self.clock.now()
         cutoff = iso(now - older_than)
         plan: dict[str, list[int]] = {}
-        with central_db.atomic():
+        with write_transaction():
             rows = list(SequenceGap.select().where((SequenceGap.resend_requested_at < cutoff) &
                                                    (SequenceGap.resend_count < max_requests)))
             for g in rows:

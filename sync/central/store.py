@@ -233,3 +233,12 @@ _SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "
 
 def is_sqlite(db) -> bool:
     return isinstance(db, SqliteDatabase)
+
+
+def write_transaction():
+    """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE), so two
+    consumers on one file wait for each other (busy_timeout) instead of failing a lock upgrade."""
+    db = central_db.obj
+    if isinstance(db, SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
