@@ -79,6 +79,8 @@ class MqttSection(_Section):
     inflight: Annotated[int, Field(ge=1, le=1000)] = 64
     heartbeat_s: Annotated[int, Field(ge=5, le=3600)] = 60
     retention_days: Annotated[int, Field(ge=0, le=3650)] = 90
+    ack_timeout_s: Annotated[int, Field(ge=5, le=7 * 24 * 3600)] = 300
+    """Republish a message the city has not acknowledged this long after its PUBACK."""
     username: str = ""
     password: str = ""
 

@@ -1,0 +1,59 @@
+"""Health and progress values shared between the counter app and the sync daemon.
+
+The database is the only channel between the two processes, so each side writes small JSON
+values into `Setting` rows:
+
+- ``health.reader`` / ``health.printer``: written by the counter app,
+  ``{"state": "ok"|"degraded"|"fault"|"unknown", "detail": "...", "at": "<ISO UTC>"}``;
+  the sync daemon copies them into the heartbeat.
+- ``sync.status``: written by the sync daemon (connected, queue depth, ledger snapshot
+  progress ``{"version", "received", "total"}``); the counter app shows it, e.g. as a
+  progress bar while a new ledger streams in.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pos import settings
+
+HEALTH_READER = "health.reader"
+HEALTH_PRINTER = "health.printer"
+SYNC_STATUS = "sync.status"
+STATES = ("ok", "degraded", "fault", "unknown")
+
+
+def put_health(key: str, state: str, detail: str = "", at: str = "") -> None:
+    if key not in (HEALTH_READER, HEALTH_PRINTER):
+        raise ValueError(f"unknown health key {key!r}")
+    if state not in STATES:
+        raise ValueError(f"health state must be one of {', '.join(STATES)}")
+    settings.put(key, json.dumps({"state": state, "detail": detail[:200], "at": at}))
+
+
+def get_json(key: str) -> dict:
+    raw = settings.get(key)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def health(key: str) -> dict:
+    value = get_json(key)
+    return {
+        "state": value.get("state") if value.get("state") in STATES else "unknown",
+        "detail": str(value.get("detail", ""))[:200],
+        "at": str(value.get("at", "")),
+    }
+
+
+def put_sync_status(status: dict) -> None:
+    settings.put(SYNC_STATUS, json.dumps(status, sort_keys=True))
+
+
+def sync_status() -> dict:
+    return get_json(SYNC_STATUS)

@@ -1,0 +1,274 @@
+"""`ewarung sync`: the store-and-forward daemon (a separate process sharing the database).
+
+One thread, one loop: poll the MQTT link, apply what arrived (acks, ledger updates), publish
+queued outbox messages in sequence order within a bounded in-flight window, record PUBACKs,
+heartbeat, requeue what the city has not acknowledged, purge old acknowledged messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from peewee import SqliteDatabase
+
+from firmware_config import systemd_notify
+from firmware_config.config import Config
+from pos import health, journal, settings
+from pos.clock import Clock, SystemClock, iso
+from pos.db import durable_transaction
+from pos.device import DeviceIdentity
+from pos.messages import device_topic, ledger_topic
+from pos.outbox import enqueue
+from pos.signing import Signer
+from sync.acks import RESEND_SCHEMA, AckRefused, parse_ack
+from sync.ledger_intake import LedgerIntake, LedgerRefused
+from sync.mqtt_client import MqttLink, MqttSettings
+from sync.outbox_drain import OutboxDrain
+from sync.status import heartbeat_body, signed, status_body
+
+log = logging.getLogger("ewarung.sync")
+
+
+@dataclass
+class SyncOptions:
+    inflight: int = 64
+    heartbeat_s: float = 60
+    ack_timeout_s: float = 300
+    retention_days: int = 90
+    status_every_s: float = 1.0
+
+
+class SyncDaemon:
+    def __init__(self, db: SqliteDatabase, device: DeviceIdentity, signer: Signer, link: MqttLink,
+                 central_keys: dict, ledger_keys: dict, opts: SyncOptions, clock: Clock | None = None) -> None:
+        self.db, self.device, self.signer, self.link, self.opts = db, device, signer, link, opts
+        self.clock = clock or SystemClock()
+        self.central_keys = central_keys
+        self.drain = OutboxDrain(db)
+        self.intake = LedgerIntake(db, ledger_keys, device.city, self.clock)
+        self.inflight: dict[int, int] = {}  # mid -> seq
+        self.cursor = 0
+        self.started = self.clock.now()
+        self.connected_since = ""
+        self._last_heartbeat = 0.0
+        self._last_status = 0.0
+        self._last_housekeeping = 0.0
+        self.stop = False
+        self.topics = {
+            "ack": device_topic(device.device_id, "ack"),
+            "resend": device_topic(device.device_id, "resend"),
+            "status": device_topic(device.device_id, "status"),
+            "heartbeat": device_topic(device.device_id, "heartbeat"),
+            "request": device_topic(device.device_id, "request"),
+        }
+        self.ledger_topics = {ledger_topic(device.city, leaf): leaf for leaf in ("snapshot", "delta", "hotlist")}
+
+    @staticmethod
+    def subscriptions(device: DeviceIdentity) -> list[tuple[str, int]]:
+        subs = [(device_topic(device.device_id, "ack"), 1), (device_topic(device.device_id, "resend"), 1)]
+        subs += [(ledger_topic(device.city, leaf), 1) for leaf in ("snapshot", "delta", "hotlist")]
+        return subs
+
+    # --- one turn of the loop ---------------------------------------------------------------
+
+    def step(self, timeout: float = 0.02) -> None:
+        self.link.poll(timeout)
+        ev = self.link.events
+        now = self.clock.now()
+        if ev.just_connected:
+            ev.just_connected = False
+            self._on_connected(now)
+        if ev.messages:
+            msgs, ev.messages = ev.messages, []
+            for topic, payload in msgs:
+                self._on_message(topic, payload, now)
+        if ev.pubacks:
+            acks, ev.pubacks = ev.pubacks, []
+            self._on_pubacks(acks, now)
+        if not ev.connected and self.inflight:
+            # paho keeps and resends its own in-flight messages; we republish from the outbox too
+            self.inflight.clear()
+            self.cursor = 0
+        if ev.connected:
+            self._publish_window()
+        mono = time.monotonic()
+        if ev.connected and mono - self._last_heartbeat >= self.opts.heartbeat_s:
+            self._last_heartbeat = mono
+            self.publish_heartbeat(now)
+        if mono - self._last_status >= self.opts.status_every_s:
+            self._last_status = mono
+            self._write_status(now)
+        if mono - self._last_housekeeping >= 30:
+            self._last_housekeeping = mono
+            self._housekeeping(now)
+
+    def run(self, once: bool = False, max_seconds: float | None = None) -> None:
+        """Run until stopped; `once` drains what is queued now and returns (cron / tests)."""
+        systemd_notify.ready("sync started")
+        wd = systemd_notify.watchdog_interval_s()
+        last_wd = 0.0
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        try:
+            while not self.stop:
+                self.step()
+                if wd and time.monotonic() - last_wd >= wd:
+                    last_wd = time.monotonic()
+                    systemd_notify.watchdog()
+                if once and self.link.events.connected and self.idle():
+                    break
+                if deadline and time.monotonic() > deadline:
+                    break
+        finally:
+            systemd_notify.stopping()
+            self.link.close(self.topics["status"], signed("status", self.device.device_id, status_body("offline"),
+                                                           self.signer, self.clock.now()))
+
+    def idle(self) -> bool:
+        return not self.inflight and not self.drain.next_batch(self.cursor, 1)
+
+    # --- handlers -------------------------------------------------------------------------
+
+    def _on_connected(self, now: datetime) -> None:
+        self.connected_since = iso(now)
+        self.inflight.clear()
+        self.cursor = 0
+        n = self.drain.requeue_unacked()
+        log.info("connected (session present: %s); %d unacknowledged messages requeued",
+                 self.link.events.session_present, n)
+        self.link.publish(self.topics["status"], signed("status", self.device.device_id, status_body("online"),
+                                                         self.signer, now), retain=True)
+        self.publish_heartbeat(now)
+        self._last_heartbeat = time.monotonic()
+        if self.intake.live_version() == 0 and not self.intake.staging():
+            self.request_snapshot(now, "no ledger on this device")
+
+    def _publish_window(self) -> None:
+        room = self.opts.inflight - len(self.inflight)
+        if room <= 0:
+            return
+        for seq, _msg_id, topic, payload in self.drain.next_batch(self.cursor, room):
+            mid = self.link.publish(topic, bytes(payload), qos=1)
+            if mid is None:
+                break
+            self.inflight[mid] = seq
+            self.cursor = seq
+
+    def _on_pubacks(self, acks: list[tuple[int, bool, str]], now: datetime) -> None:
+        ok = []
+        for mid, good, reason in acks:
+            seq = self.inflight.pop(mid, None)
+            if seq is None:
+                continue  # a duplicate PUBACK, a resent message from before a reconnect, or status
+            if good:
+                ok.append(seq)
+            else:
+                # refused by the broker (e.g. not authorized): stays queued, retried next reconnect
+                self.drain.mark_failed(seq, f"broker refused: {reason}")
+                log.warning("broker refused message seq %d: %s", seq, reason)
+        self.drain.mark_published(ok, now)
+
+    def _on_message(self, topic: str, payload: bytes, now: datetime) -> None:
+        if topic in (self.topics["ack"], self.topics["resend"]):
+            try:
+                ack = parse_ack(payload, self.central_keys, self.device.device_id)
+            except AckRefused as exc:
+                self.emit_event("ack_refused", {"reason": str(exc)[:300], "topic": topic})
+                return
+            if ack.schema == RESEND_SCHEMA:
+                n = self.drain.requeue_ranges(ack.ranges)
+                self.cursor = 0
+                log.info("city asked to resend %s: %d requeued", ack.ranges, n)
+            else:
+                self.drain.mark_acked(ack.ids, ack.ranges, now)
+            settings.put(settings.LAST_CITY_CONTACT, iso(now))
+            return
+        leaf = self.ledger_topics.get(topic)
+        if leaf is None:
+            return
+        try:
+            result = self.intake.handle(payload)
+            log.info("ledger %s: %s", leaf, result.detail)
+        except LedgerRefused as exc:
+            log.warning("ledger update refused (%s): %s", exc.code, exc)
+            self.emit_event("ledger_refused", {"code": exc.code, "reason": str(exc)[:300], "topic": topic})
+            if exc.code in ("base_mismatch", "snapshot_mismatch"):
+                self.request_snapshot(now, str(exc)[:200])
+
+    def emit_event(self, event: str, detail: dict) -> None:
+        """A signed, sequenced event for the city (queued in the outbox like a redemption)."""
+        created_at = iso(self.clock.now())
+        with durable_transaction(self.db):
+            msg = enqueue("event", {"event": event, **detail}, device=self.device, signer=self.signer,
+                          created_at=created_at)
+            journal.append(created_at, event, "", {"seq": msg.seq, **{k: str(v)[:200] for k, v in detail.items()}})
+
+    def request_snapshot(self, now: datetime, reason: str) -> None:
+        body = {"request": "snapshot", "have_version": self.intake.live_version(), "reason": reason}
+        self.link.publish(self.topics["request"], signed("request", self.device.device_id, body, self.signer, now))
+
+    def publish_heartbeat(self, now: datetime) -> None:
+        body = heartbeat_body(self.drain.stats(now), now, self.started, self.intake.progress(), self.connected_since)
+        self.link.publish(self.topics["heartbeat"], signed("heartbeat", self.device.device_id, body, self.signer, now),
+                          qos=0)
+
+    def _write_status(self, now: datetime) -> None:
+        stats = self.drain.stats(now)
+        status = {"at": iso(now), "connected": self.link.events.connected, "last_error": self.link.events.last_error,
+                  "inflight": len(self.inflight), **stats, "ledger_version": self.intake.live_version(),
+                  "snapshot_progress": self.intake.progress() or None}
+        health.put_sync_status(status)
+        systemd_notify.status(f"{'online' if status['connected'] else 'offline'}; queued {stats['queued']}, "
+                              f"unacked {stats['published']}; ledger v{status['ledger_version']}")
+
+    def _housekeeping(self, now: datetime) -> None:
+        n = self.drain.requeue_unacked(now - timedelta(seconds=self.opts.ack_timeout_s))
+        if n:
+            self.cursor = 0
+        self.drain.purge_acked(now, self.opts.retention_days)
+
+
+def build_daemon(config: Config, clock: Clock | None = None) -> SyncDaemon:
+    """The daemon from the device configuration (the composition root for `ewarung sync`)."""
+    from pos.appliance import load_device_signer, load_public_keys
+    from pos.db import open_database
+
+    m = config.mqtt
+    device = config.identity()
+    signer = load_device_signer(config)
+    central = load_public_keys(config, [config.keys.central_public_key], "central")
+    ledger = load_public_keys(config, [config.keys.ledger_public_key], "ledger")
+    db = open_database(config.database_path)
+    clock = clock or SystemClock()
+    will = signed("status", device.device_id, status_body("offline"), signer, clock.now())
+    link = MqttLink(
+        MqttSettings(
+            client_id=device.device_id, host=m.host, port=m.port, keepalive_s=m.keepalive_s,
+            session_expiry_s=m.session_expiry_s, inflight=m.inflight, tls=m.tls,
+            ca_file=str(m.ca_file) if m.ca_file else None,
+            cert_file=str(config.key_path(m.cert_file)) if m.cert_file else None,
+            key_file=str(config.key_path(m.key_file)) if m.key_file else None,
+            username=m.username, password=m.password,
+            will_topic=device_topic(device.device_id, "status"), will_payload=will,
+        ),
+        SyncDaemon.subscriptions(device),
+    )
+    opts = SyncOptions(inflight=m.inflight, heartbeat_s=m.heartbeat_s, ack_timeout_s=m.ack_timeout_s,
+                       retention_days=m.retention_days)
+    return SyncDaemon(db, device, signer, link, central, ledger, opts, clock)
+
+
+def status_summary(config: Config) -> dict:
+    from pos.db import open_database
+
+    db = open_database(config.database_path)
+    try:
+        return {"sync": health.sync_status(), "outbox": OutboxDrain(db).stats(SystemClock().now()),
+                "last_city_contact": settings.get(settings.LAST_CITY_CONTACT)}
+    finally:
+        db.close()
+
+
+

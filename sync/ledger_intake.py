@@ -1,0 +1,301 @@
+"""Applying signed ledger updates from the city: snapshots (chunked, staged, swapped), deltas, hotlist.
+
+Checks on everything: the ledger key's signature, the city, a version newer than the live one
+(rollback protection), an expiry in the future. A snapshot's chunks are written into staging
+tables (``stage_<table>``) in the same database as they arrive; progress survives a restart
+(the staging tables and ``ledger_stage_chunk`` are on disk). Only when the signed manifest and
+every chunk it lists (by sha256) are present does one transaction drop the live tables and
+rename the staging tables into their place. A half-received snapshot never touches the live
+ledger. Rows stream chunk by chunk: a 1,000,000-household ledger never sits in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from peewee import SqliteDatabase
+
+from pos import journal, settings
+from pos.clock import Clock, iso, parse_iso
+from pos.db import LEDGER_MODELS, LedgerState
+from pos.signing import BadSignature, jws_verify
+from sync.ledger_format import (
+    CHUNK,
+    DELTA,
+    HOTLIST,
+    LEDGER_TYP,
+    MANIFEST,
+    REQUIRED,
+    TABLES,
+    decode_rows,
+    token_hash,
+)
+
+STAGING_KEY = "ledger.staging"  # {"version": v, "manifest": "<token>" | null}
+HOTLIST_SERIAL_KEY = "ledger.hotlist_serial"
+MODEL_BY_TABLE = {m._meta.table_name: m for m in LEDGER_MODELS}
+
+
+class LedgerRefused(ValueError):
+    """A ledger update that must not be applied; `code` is machine-readable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    kind: str  # manifest | chunk | delta | hotlist
+    version: int
+    applied: bool  # True when the live ledger (or hotlist) changed
+    detail: str = ""
+
+
+class LedgerIntake:
+    def __init__(self, db: SqliteDatabase, keys: dict, city: str, clock: Clock,
+                 on_applied: Callable[[IntakeResult], None] | None = None) -> None:
+        self.db, self.keys, self.city, self.clock = db, keys, city, clock
+        self.on_applied = on_applied
+
+    # --- entry point ---------------------------------------------------------------------
+
+    def handle(self, token: bytes) -> IntakeResult:
+        """Verify and apply one ledger token; raise LedgerRefused (nothing applied) if it is bad."""
+        try:
+            obj = jws_verify(token, self.keys, LEDGER_TYP).json()
+        except BadSignature as exc:
+            raise LedgerRefused("bad_signature", f"ledger update refused: {exc}") from None
+        schema = obj.get("schema")
+        if obj.get("city") != self.city:
+            raise LedgerRefused("wrong_city", f"ledger update for city {obj.get('city')!r}, this device serves {self.city!r}")
+        try:
+            if schema == MANIFEST:
+                return self._manifest(token, obj)
+            if schema == CHUNK:
+                return self._chunk(token, obj)
+            if schema == DELTA:
+                return self._delta(obj)
+            if schema == HOTLIST:
+                return self._hotlist(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, LedgerRefused):
+                raise
+            raise LedgerRefused("malformed", f"ledger update {schema} is malformed: {exc!r}") from None
+        raise LedgerRefused("unknown_schema", f"unknown ledger schema {schema!r}")
+
+    # --- checks --------------------------------------------------------------------------
+
+    def live_version(self) -> int:
+        return LedgerState.select(LedgerState.version).where(LedgerState.id == 1).scalar() or 0
+
+    def _check_version(self, version: object) -> int:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise LedgerRefused("malformed", f"ledger version must be a positive integer, got {version!r}")
+        live = self.live_version()
+        if version <= live:
+            raise LedgerRefused("old_version", f"ledger version {version} is not newer than the live version {live} (rollback refused)")
+        return version
+
+    def _check_expiry(self, obj: dict) -> tuple[datetime, datetime]:
+        issued, expires = parse_iso(obj["issued_at"]), parse_iso(obj["expires_at"])
+        now = self.clock.now()
+        if expires <= now:
+            raise LedgerRefused("expired", f"ledger update expired at {obj['expires_at']} (now {iso(now)})")
+        if expires <= issued:
+            raise LedgerRefused("malformed", "expires_at must be after issued_at")
+        return issued, expires
+
+    # --- snapshot ------------------------------------------------------------------------
+
+    def staging(self) -> dict:
+        raw = settings.get(STAGING_KEY)
+        return json.loads(raw) if raw else {}
+
+    def progress(self) -> dict:
+        """{"version", "received", "total"} of a snapshot being received, or {}."""
+        st = self.staging()
+        if not st:
+            return {}
+        total = None
+        if st.get("manifest"):
+            total = self._manifest_obj(st["manifest"])["chunks"]
+        self._ensure_chunk_table()
+        received = self.db.execute_sql("SELECT count(*) FROM ledger_stage_chunk").fetchone()[0]
+        return {"version": st["version"], "received": received, "total": total}
+
+    def _manifest_obj(self, token: str) -> dict:
+        return jws_verify(token.encode(), self.keys, LEDGER_TYP).json()
+
+    def _ensure_chunk_table(self) -> None:
+        self.db.execute_sql(
+            "CREATE TABLE IF NOT EXISTS ledger_stage_chunk (idx INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, "
+            "tbl TEXT NOT NULL, count INTEGER NOT NULL)"
+        )
+
+    def _reset_staging(self, version: int) -> None:
+        """Drop whatever was staged and start staging `version` (inside a transaction)."""
+        conn = self.db.connection()
+        for table, _, _ in TABLES.values():
+            conn.execute(f'DROP TABLE IF EXISTS "stage_{table}"')
+        conn.execute("DROP TABLE IF EXISTS ledger_stage_chunk")
+        self._ensure_chunk_table()
+        settings.put(STAGING_KEY, json.dumps({"version": version, "manifest": None}))
+
+    def _stage_for(self, version: int) -> dict:
+        """Make the staging area hold `version`, or refuse an older one."""
+        st = self.staging()
+        if st and version < st["version"]:
+            raise LedgerRefused("old_version", f"snapshot {version} is older than the snapshot {st['version']} being received")
+        if not st or version > st["version"]:
+            self._reset_staging(version)
+            st = self.staging()
+        return st
+
+    def _stage_table(self, table: str) -> str:
+        stage = f"stage_{table}"
+        conn = self.db.connection()
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (stage,)).fetchone():
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0]
+            conn.execute(sql.replace(f'"{table}"', f'"{stage}"', 1))
+        return stage
+
+    def _manifest(self, token: bytes, obj: dict) -> IntakeResult:
+        version = self._check_version(obj["version"])
+        self._check_expiry(obj)
+        if not isinstance(obj["chunks"], int) or len(obj["chunk_sha256"]) != obj["chunks"]:
+            raise LedgerRefused("malformed", "manifest chunk count does not match its list of chunk hashes")
+        missing = [t for t in REQUIRED if t not in obj["rows"]]
+        if missing or any(t not in TABLES for t in obj["rows"]):
+            raise LedgerRefused("malformed", f"manifest tables wrong (missing {missing})")
+        with self.db.atomic("IMMEDIATE"):
+            st = self._stage_for(version)
+            st["manifest"] = token.decode("ascii")
+            settings.put(STAGING_KEY, json.dumps(st))
+        return self._try_complete(version) or IntakeResult("manifest", version, False, "waiting for chunks")
+
+    def _chunk(self, token: bytes, obj: dict) -> IntakeResult:
+        version = self._check_version(obj["version"])
+        wire = obj["table"]
+        if wire not in TABLES:
+            raise LedgerRefused("malformed", f"unknown ledger table {wire!r}")
+        table, known_cols, _ = TABLES[wire]
+        columns = obj["columns"]
+        if not columns or any(c not in known_cols for c in columns) or len(set(columns)) != len(columns):
+            raise LedgerRefused("malformed", f"chunk columns {columns!r} are not columns of {wire}")
+        rows = decode_rows(obj["data"])
+        if len(rows) != obj["count"] or any(not isinstance(r, list) or len(r) != len(columns) for r in rows):
+            raise LedgerRefused("malformed", f"chunk {obj['index']} rows do not match its count/columns")
+        with self.db.atomic("IMMEDIATE"):
+            self._stage_for(version)
+            conn = self.db.connection()
+            if conn.execute("SELECT 1 FROM ledger_stage_chunk WHERE idx=?", (obj["index"],)).fetchone():
+                return IntakeResult("chunk", version, False, "duplicate chunk ignored")
+            stage = self._stage_table(table)
+            cols = ", ".join(f'"{c}"' for c in columns)
+            conn.executemany(f'INSERT INTO "{stage}" ({cols}) VALUES ({", ".join("?" * len(columns))})', rows)
+            conn.execute("INSERT INTO ledger_stage_chunk (idx, sha256, tbl, count) VALUES (?,?,?,?)",
+                         (obj["index"], token_hash(token), wire, len(rows)))
+        del rows
+        return self._try_complete(version) or IntakeResult("chunk", version, False, f"chunk {obj['index']} staged")
+
+    def _try_complete(self, version: int) -> IntakeResult | None:
+        st = self.staging()
+        if not st or st["version"] != version or not st.get("manifest"):
+            return None
+        manifest = self._manifest_obj(st["manifest"])
+        conn = self.db.connection()
+        have = conn.execute("SELECT idx, sha256, tbl, count FROM ledger_stage_chunk ORDER BY idx").fetchall()
+        if len(have) < manifest["chunks"]:
+            return None
+        problems = []
+        counts: dict[str, int] = {}
+        for idx, sha, wire, count in have:
+            if idx >= manifest["chunks"] or manifest["chunk_sha256"][idx] != sha:
+                problems.append(f"chunk {idx} does not match the manifest")
+            counts[wire] = counts.get(wire, 0) + count
+        if counts != {w: n for w, n in manifest["rows"].items() if n or w in counts}:
+            problems.append(f"row counts {counts} differ from the manifest {manifest['rows']}")
+        if problems:
+            with self.db.atomic("IMMEDIATE"):
+                self._reset_staging(version)
+                settings.put(STAGING_KEY, "")
+            raise LedgerRefused("snapshot_mismatch", "snapshot refused: " + "; ".join(problems[:3]))
+        now = iso(self.clock.now())
+        with self.db.atomic("IMMEDIATE"):
+            if self.live_version() >= version:  # another process applied something newer meanwhile
+                raise LedgerRefused("old_version", f"snapshot {version} is no longer newer than the live ledger")
+            for wire, (table, _, _) in TABLES.items():
+                stage = self._stage_table(table)  # tables absent from the snapshot become empty
+                conn.execute(f'DROP TABLE "{table}"')
+                conn.execute(f'ALTER TABLE "{stage}" RENAME TO "{table}"')
+                MODEL_BY_TABLE[table]._schema.create_indexes(safe=True)
+                del wire
+            conn.execute("DROP TABLE ledger_stage_chunk")
+            self._set_state(version, manifest, "snapshot", now)
+            settings.put(STAGING_KEY, "")
+            journal.append(now, "ledger_applied", str(version), {"kind": "snapshot", "rows": manifest["rows"]})
+        return self._done(IntakeResult("snapshot", version, True, f"snapshot {version} applied: {manifest['rows']}"))
+
+    def _set_state(self, version: int, obj: dict, kind: str, now: str) -> None:
+        LedgerState.insert(id=1, version=version, issued_at=obj["issued_at"], expires_at=obj["expires_at"],
+                           applied_at=now, kind=kind, signer="ledger").on_conflict_replace().execute()
+        settings.put(settings.LAST_CITY_CONTACT, now)
+
+    def _done(self, result: IntakeResult) -> IntakeResult:
+        if self.on_applied:
+            self.on_applied(result)
+        return result
+
+    # --- delta and hotlist ---------------------------------------------------------------
+
+    def _delta(self, obj: dict) -> IntakeResult:
+        version = self._check_version(obj["version"])
+        self._check_expiry(obj)
+        live = self.live_version()
+        if obj["base_version"] != live:
+            raise LedgerRefused("base_mismatch", f"delta {version} applies to version {obj['base_version']}, "
+                                "the live ledger is {live}; a snapshot is needed")
+        now = iso(self.clock.now())
+        conn = self.db.connection()
+        with self.db.atomic("IMMEDIATE"):
+            if self.live_version() != live:
+                raise LedgerRefused("base_mismatch", "the live ledger changed while the delta was checked")
+            for wire, keys in obj["deletes"].items():
+                table, _, key_cols = TABLES[wire]
+                where = " AND ".join(f'"{k}"=?' for k in key_cols)
+                conn.executemany(f'DELETE FROM "{table}" WHERE {where}', [list(k) for k in keys])
+            for wire, part in obj["upserts"].items():
+                table, known, _ = TABLES[wire]
+                cols = part["columns"]
+                if any(c not in known for c in cols):
+                    raise LedgerRefused("malformed", f"delta columns {cols!r} are not columns of {wire}")
+                names = ", ".join(f'"{c}"' for c in cols)
+                conn.executemany(f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({", ".join("?" * len(cols))})',
+                                 part["rows"])
+            self._set_state(version, obj, "delta", now)
+            journal.append(now, "ledger_applied", str(version), {"kind": "delta", "base": live})
+        return self._done(IntakeResult("delta", version, True, f"delta {live} -> {version} applied"))
+
+    def _hotlist(self, obj: dict) -> IntakeResult:
+        serial = obj["serial"]
+        if not isinstance(serial, int) or isinstance(serial, bool):
+            raise LedgerRefused("malformed", "hotlist serial must be an integer")
+        self._check_expiry(obj)
+        now = iso(self.clock.now())
+        with self.db.atomic("IMMEDIATE"):
+            last = int(settings.get(HOTLIST_SERIAL_KEY, "0") or 0)
+            if serial <= last:
+                raise LedgerRefused("old_version", f"hotlist serial {serial} is not newer than {last} (replay refused)")
+            conn = self.db.connection()
+            live = self.live_version()
+            conn.executemany("INSERT OR REPLACE INTO hotlist_entry (card_id, reason, listed_at, ledger_version) VALUES (?,?,?,?)",
+                             [(c, r, at, live) for c, r, at in obj["add"]])
+            conn.executemany("DELETE FROM hotlist_entry WHERE card_id=?", [(c,) for c in obj["remove"]])
+            settings.put(HOTLIST_SERIAL_KEY, str(serial))
+            settings.put(settings.LAST_CITY_CONTACT, now)
+            journal.append(now, "hotlist_applied", str(serial), {"add": len(obj["add"]), "remove": len(obj["remove"])})
+        return self._done(IntakeResult("hotlist", serial, True, f"hotlist {serial}: +{len(obj['add'])} -{len(obj['remove'])}"))

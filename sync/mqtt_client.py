@@ -1,0 +1,165 @@
+"""A thin paho-mqtt 2.x wrapper for the sync daemon: MQTT 5, persistent session, TLS, backoff.
+
+Single-threaded by design: the daemon calls `poll()` in its loop; callbacks only append to
+lists that the daemon drains on the same thread, so no lock is ever held across a callback
+(see DESIGN.md, paho pitfalls). Reconnects use exponential backoff with full jitter.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+@dataclass
+class MqttSettings:
+    client_id: str
+    host: str
+    port: int
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    inflight: int = 64
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str = ""
+    password: str = ""
+    will_topic: str = ""
+    will_payload: bytes = b""
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 60.0
+
+
+@dataclass
+class Events:
+    pubacks: list[tuple[int, bool, str]] = field(default_factory=list)  # (mid, ok, reason)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    connected: bool = False
+    just_connected: bool = False
+    session_present: bool = False
+    last_error: str = ""
+
+
+class MqttLink:
+    def __init__(self, s: MqttSettings, subscriptions: list[tuple[str, int]],
+                 rand: Callable[[], float] = random.random) -> None:
+        self.s = s
+        self.subscriptions = subscriptions
+        self.events = Events()
+        self._rand = rand
+        self._attempt = 0
+        self._next_try = 0.0
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(s.inflight)
+        c.max_queued_messages_set(0)
+        if s.username:
+            c.username_pw_set(s.username, s.password or None)
+        if s.tls:
+            c.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
+                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if s.will_topic:
+            c.will_set(s.will_topic, s.will_payload, qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        self.client = c
+
+    # --- callbacks: record only ------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.events.last_error = f"broker refused the connection: {reason_code}"
+            return
+        self.events.connected = True
+        self.events.just_connected = True
+        self.events.session_present = bool(flags.session_present)
+        self._attempt = 0
+        if self.subscriptions:
+            client.subscribe(self.subscriptions)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.events.connected = False
+        self.events.last_error = f"disconnected: {reason_code}"
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self.events.pubacks.append((mid, not reason_code.is_failure, str(reason_code)))
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.events.messages.append((message.topic, bytes(message.payload)))
+
+    # --- driving ---------------------------------------------------------------------------
+
+    def backoff_s(self) -> float:
+        """Full jitter: uniform in [min, min(max, min * 2**attempt)]."""
+        cap = min(self.s.backoff_max_s, self.s.backoff_min_s * (2 ** min(self._attempt, 16)))
+        return self.s.backoff_min_s + (cap - self.s.backoff_min_s) * self._rand()
+
+    def poll(self, timeout: float = 0.05) -> None:
+        """Connect if due, then run the network loop once."""
+        if not self.events.connected:
+            now = time.monotonic()
+            if now < self._next_try:
+                time.sleep(min(timeout, self._next_try - now))
+                return
+            try:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = self.s.session_expiry_s
+                self.client.connect(self.s.host, self.s.port, keepalive=self.s.keepalive_s,
+                                    clean_start=False, properties=props)
+            except (TimeoutError, OSError, ssl.SSLError) as exc:
+                self.events.last_error = f"cannot reach broker {self.s.host}:{self.s.port}: {exc}"
+                self._attempt += 1
+                self._next_try = time.monotonic() + self.backoff_s()
+                return
+            # wait for CONNACK through the loop below
+            deadline = time.monotonic() + 10
+            while not self.events.connected and time.monotonic() < deadline:
+                rc = self.client.loop(0.05)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+            if not self.events.connected:
+                self._attempt += 1
+                self._next_try = time.monotonic() + self.backoff_s()
+            return
+        rc = self.client.loop(timeout)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.events.connected = False
+            self.events.last_error = f"network loop: {mqtt.error_string(rc)}"
+            self._attempt += 1
+            self._next_try = time.monotonic() + self.backoff_s()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int | None:
+        """Publish; return the mid, or None if not connected (nothing is kept in paho then)."""
+        if not self.events.connected:
+            return None
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                self.events.connected = False
+            return None
+        return info.mid
+
+    def pending_out(self) -> int:
+        return len(self.client._out_messages)
+
+    def close(self, final_topic: str = "", final_payload: bytes = b"") -> None:
+        if self.events.connected and final_topic:
+            info = self.client.publish(final_topic, final_payload, qos=1, retain=True)
+            deadline = time.monotonic() + 2
+            while not info.is_published() and time.monotonic() < deadline:
+                self.client.loop(0.05)
+        try:
+            self.client.disconnect()
+            self.client.loop(0.1)
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,50 @@
+"""Device status (retained, last will "offline"), heartbeat and device requests.
+
+These are not sequenced (``seq`` is null): they describe the device now, and are signed
+envelopes like every other message so the city can trust them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pos import __version__, health
+from pos.clock import iso, parse_iso
+from pos.db import LedgerState
+from pos.messages import build_envelope, sign_envelope
+from pos.signing import Signer
+
+
+def signed(kind: str, device_id: str, body: dict, signer: Signer, now: datetime) -> bytes:
+    env = build_envelope(kind, str(uuid.uuid4()), device_id, None, iso(now), body)  # type: ignore[arg-type]
+    return sign_envelope(env, signer)
+
+
+def status_body(state: str) -> dict:
+    return {"state": state, "software": __version__}
+
+
+def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapshot: dict, connected_since: str) -> dict:
+    ledger = LedgerState.get_or_none(LedgerState.id == 1)
+    from pos import settings
+
+    return {
+        "software": __version__,
+        "uptime_s": int((now - started).total_seconds()),
+        "queue_depth": outbox_stats["queued"] + outbox_stats["published"],
+        "queued": outbox_stats["queued"],
+        "published_unacked": outbox_stats["published"],
+        "oldest_unacked_age_s": outbox_stats["oldest_unacked_age_s"],
+        "last_seq": settings.last_sequence(),
+        "ledger": {
+            "version": ledger.version if ledger else 0,
+            "age_s": int((now - parse_iso(ledger.issued_at)).total_seconds()) if ledger else None,
+            "expires_at": ledger.expires_at if ledger else None,
+            "snapshot_progress": snapshot or None,
+        },
+        "reader": health.health(health.HEALTH_READER),
+        "printer": health.health(health.HEALTH_PRINTER),
+        "last_city_contact": settings.get(settings.LAST_CITY_CONTACT) or None,
+        "connected_since": connected_since or None,
+    }
