@@ -32,6 +32,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
                    help="fleet page address (default loopback 127.0.0.1:8470; 'off' to disable)")
     s.add_argument("--batch", type=int, default=500, help="messages stored per transaction (default 500)")
+    s.add_argument("--city", default="samarinda", help="city whose snapshot answers devices' requests")
     s.add_argument("--gap-retry", type=float, default=30.0, metavar="SECONDS", help="ask again for missing messages after this long")
     s.set_defaults(func=_serve)
 
@@ -43,7 +44,9 @@ def register(subs: argparse._SubParsersAction) -> None:
     pl.add_argument("--city", default="samarinda")
     pl.add_argument("--key", metavar="PEM", help="ledger private key (default: the DEMO ledger key)")
     pl.add_argument("--valid-days", type=int, default=30, help="days until the update expires on devices")
-    pl.add_argument("--broker", metavar="HOST:PORT", help="also publish it (retained, QoS 1) to this broker")
+    pl.add_argument("--broker", metavar="HOST:PORT",
+                    help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
+                         "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
     pl.set_defaults(func=_publish)
 
@@ -123,7 +126,7 @@ def _serve(args) -> int:
 
     runner = MqttRunner(consumer, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
                         gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
-                        username=args.username, password=password)
+                        username=args.username, password=password, city=args.city)
     fleet = None
     if args.http != "off":
         fhost, fport = _hostport(args.http)
@@ -166,13 +169,14 @@ def _publish(args) -> int:
     if result.skipped:
         print(f"skipped {result.skipped} bad row(s) (listed above with --skip-bad-rows)", file=sys.stderr)
     if args.out:
-        args.out.write_bytes(result.token)
+        args.out.write_bytes(b"\n".join(result.tokens) + b"\n")
     if args.broker:
         from sync.central.publish import publish_retained
 
         publish_retained(args.broker, args.city, result)
-    print(f"ledger v{result.version} ({result.kind}): {result.households} household rows, "
-          f"{len(result.token):,} bytes, sha256 {result.sha256[:16]}")
+    what = f"hotlist serial {result.version}" if result.kind == "hotlist" else f"ledger v{result.version} ({result.kind})"
+    print(f"{what}: {result.households} household rows, {len(result.tokens)} token(s), "
+          f"{result.size:,} bytes, sha256 {result.sha256[:16]}")
     return 0
 
 

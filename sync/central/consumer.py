@@ -38,7 +38,7 @@ ACK_TYP = "ewarung-ack+jws"
 RESEND_TYP = ACK_TYP  # the contract signs resend requests as ack-typed tokens
 ACK_SCHEMA = "ewarung.ack/1"
 RESEND_SCHEMA = "ewarung.resend/1"
-DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat")
+DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat", "request")
 MAX_GAP_REQUEST = 500
 
 
@@ -56,6 +56,7 @@ class Outcome:
     duplicates: int = 0
     rejected: int = 0
     status_updates: int = 0
+    snapshot_requests: list[str] = field(default_factory=list)  # devices that asked for a snapshot
     acks: list[tuple[str, bytes]] = field(default_factory=list)  # (topic, signed ack) to publish
     resends: list[tuple[str, bytes]] = field(default_factory=list)
 
@@ -95,6 +96,15 @@ class CentralConsumer:
                 rejected.append((msg.topic, "not a device topic this consumer handles", msg.payload))
                 continue
             device_id, leaf = parts[3], parts[4]
+            if leaf == "request":
+                try:
+                    body = self._status_payload(device_id, msg.payload, signed_only=True)
+                except (BadSignature, ValueError) as exc:
+                    rejected.append((msg.topic, str(exc), msg.payload))
+                    continue
+                if body.get("request") == "snapshot":
+                    out.snapshot_requests.append(device_id)
+                continue
             if leaf in ("status", "heartbeat"):
                 try:
                     statuses.append((device_id, leaf, self._status_payload(device_id, msg.payload)))
@@ -153,17 +163,19 @@ class CentralConsumer:
         _check_body(leaf, env["body"])
         return env
 
-    def _status_payload(self, device_id: str, payload: bytes) -> dict:
+    def _status_payload(self, device_id: str, payload: bytes, signed_only: bool = False) -> dict:
         text = payload.strip()
-        if not text:
+        if not text and not signed_only:
             return {"state": "offline"}  # a cleared retained status
-        if text[:1] == b"{":
+        if text[:1] == b"{" and not signed_only:
             data = json.loads(text)
         else:
             key = self.device_key(device_id)
             if key is None:
                 raise ValueError(f"status from unregistered device {device_id}")
-            data = jws_verify(text, {_peek_kid(text): key}).json()
+            data = jws_verify(text, {_peek_kid(text): key}, MESSAGE_TYP).json()
+            if data.get("device") != device_id:
+                raise ValueError(f"signed for device {data.get('device')!r}, published on {device_id}'s topic")
         if not isinstance(data, dict):
             raise ValueError("status must be a JSON object")
         return {**data, **data.get("body", {})} if isinstance(data.get("body"), dict) else data
@@ -377,7 +389,8 @@ class MqttRunner:
     def __init__(self, consumer: CentralConsumer, host: str, port: int, *, client_id: str, group: str | None = "ewarung-central",
                  batch_max: int = 500, gap_retry: timedelta = timedelta(seconds=30),
                  on_batch: Callable[[Outcome], None] | None = None, tls: dict | None = None,
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None, city: str | None = "samarinda",
+                 snapshot_every: float = 10.0) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -387,6 +400,8 @@ class MqttRunner:
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.group = group
+        self.city, self.snapshot_every, self._last_snapshot = city, snapshot_every, -1e9
+        self._snapshot_wanted: set[str] = set()
         self.totals = Outcome()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
@@ -426,6 +441,23 @@ class MqttRunner:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def _answer_snapshot_requests(self) -> None:
+        """Republish the newest snapshot (broadcast) for devices that asked; requests arriving within
+        `snapshot_every` seconds of the last republish wait for the next one (one answer serves all)."""
+        from sync.central.ledger_publish import latest_snapshot
+
+        if not self._snapshot_wanted or time.monotonic() - self._last_snapshot < self.snapshot_every:
+            return
+        devices, self._snapshot_wanted = sorted(self._snapshot_wanted), set()
+        snap = latest_snapshot()
+        if snap is None or not self.city:
+            log.warning("devices %s asked for a snapshot; none published yet (ewarung central publish-ledger)", devices)
+            return
+        self._last_snapshot = time.monotonic()
+        for topic, token in snap.messages(self.city):
+            self.client.publish(topic, token, qos=1)
+        log.info("snapshot v%d republished for %s", snap.version, ", ".join(devices))
+
     def _work(self) -> None:
         last_gap_check = time.monotonic()
         while not self.stop_event.is_set():
@@ -452,11 +484,13 @@ class MqttRunner:
                         self.client.ack(m.mid, m.qos)
                 for topic, token in outcome.acks + outcome.resends:
                     self.client.publish(topic, token, qos=1)
+                self._snapshot_wanted.update(outcome.snapshot_requests)
                 self.totals.stored += outcome.stored
                 self.totals.duplicates += outcome.duplicates
                 self.totals.rejected += outcome.rejected
                 if self.on_batch:
                     self.on_batch(outcome)
+            self._answer_snapshot_requests()
             if time.monotonic() - last_gap_check > 5:
                 last_gap_check = time.monotonic()
                 for topic, token in self.consumer.overdue_gaps(self.gap_retry):

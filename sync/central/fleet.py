@@ -91,7 +91,7 @@ def fleet_data(now: datetime, days: int = 14, offline_after: timedelta = timedel
             n, amount = RedemptionRecord.select(fn.COUNT(RedemptionRecord.id), fn.SUM(RedemptionRecord.total)).where(
                 (RedemptionRecord.created_at >= a) & (RedemptionRecord.created_at < b)).tuples().get()
             chart.append({"day": day.isoformat(), "redemptions": n, "amount": int(amount or 0)})
-        latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).scalar() or 0
+        latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
     return {
         "generated_at": iso(now), "today": today.isoformat(), "ledger_version": latest,
         "devices": [asdict(r) for r in rows], "per_day": chart,

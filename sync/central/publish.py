@@ -1,8 +1,10 @@
-"""Publishing a ledger update to the broker: retained, QoS 1, on ewarung/v1/ledger/{city}/{kind}."""
+"""Publishing a ledger update to the broker, QoS 1, on ewarung/v1/ledger/{city}/{kind}.
+
+Deltas and hotlists are retained (a device connecting later gets the newest at once); a
+snapshot is many chunk tokens on one topic, so it is not retained: devices without a ledger
+ask for it on their request topic and `central serve` republishes it."""
 
 from __future__ import annotations
-
-from pos.messages import ledger_topic
 
 
 def publish_retained(broker: str, city: str, result, timeout: float = 30.0) -> None:
@@ -15,14 +17,10 @@ def publish_retained(broker: str, city: str, result, timeout: float = 30.0) -> N
     client.loop_start()
     try:
         for topic, payload in result.messages(city):
-            info = client.publish(topic, payload, qos=1, retain=True)
+            info = client.publish(topic, payload, qos=1, retain=result.kind != "snapshot")
             info.wait_for_publish(timeout)
             if not info.is_published():
                 raise RuntimeError(f"the broker at {broker} did not take {topic} within {timeout} s")
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-def ledger_messages(city: str, kind: str, token: bytes) -> list[tuple[str, bytes]]:
-    return [(ledger_topic(city, kind), token)]

@@ -100,7 +100,7 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
     for dev, seqs in gaps.items():
         findings.append(Finding("missing_seq", "critical", dev, "", dev, None,
                                 f"{len(seqs)} message(s) never received: seq {_ranges(seqs)} (resend requested)"))
-    latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).scalar() or 0
+    latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
     cutoff = now - offline_after
     for s in DeviceState.select().order_by(DeviceState.device):
         seen = parse_iso(s.last_seen) if s.last_seen else None

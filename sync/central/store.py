@@ -182,17 +182,19 @@ class CityHousehold(CentralModel):
 
 
 class LedgerRelease(CentralModel):
-    version = IntegerField(primary_key=True)
+    id = AutoField()
+    version = IntegerField()  # ledger version (snapshot, delta) or hotlist serial
     kind = CharField()  # snapshot | delta | hotlist
     issued_at = CharField()
     expires_at = CharField()
     households = IntegerField(default=0)
     sha256 = CharField()
     size = IntegerField(default=0)
-    token = TextField()  # the signed update as published
+    token = TextField()  # the signed tokens as published, newline-separated
 
     class Meta:
         table_name = "central_ledger_release"
+        indexes = ((("kind", "version"), True),)
 
 
 class HotlistCard(CentralModel):
