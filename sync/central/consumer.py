@@ -17,9 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from peewee import SqliteDatabase
+
 from pos.clock import Clock, SystemClock, iso, parse_iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
-from pos.signing import BadSignature, Signer, canonical_json, jws_sign, jws_verify, load_public_key
+from pos.signing import (
+    MAX_TOKEN_BYTES,
+    BadSignature,
+    Signer,
+    b64url_decode,
+    canonical_json,
+    jws_peek,
+    jws_sign,
+    jws_verify,
+    load_public_key,
+    verify_raw,
+)
 from sync.central.store import (
     Device,
     DeviceState,
@@ -29,6 +42,7 @@ from sync.central.store import (
     Rejected,
     SequenceGap,
     VoidRecord,
+    central_db,
     write_transaction,
 )
 
@@ -67,6 +81,7 @@ class CentralConsumer:
         self.clock = clock or SystemClock()
         self._keys: dict[str, object] = {}
         self._keys_loaded_at = 0.0
+        self._headers: dict[bytes, dict] = {}
 
     # --- registry -------------------------------------------------------------------
     def device_key(self, device_id: str):
@@ -147,9 +162,7 @@ class CentralConsumer:
         key = self.device_key(device_id)
         if key is None:
             raise ValueError(f"device {device_id} is not in the registry (or retired): `ewarung central device add`")
-        header_kid = _peek_kid(token)
-        verified = jws_verify(token, {header_kid: key}, MESSAGE_TYP)
-        env = verified.json()
+        env = self._verify_token(device_id, key, token)
         if env.get("device") != device_id:
             raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
         if env.get("schema") != f"ewarung.{leaf}/1":
@@ -161,6 +174,39 @@ class CentralConsumer:
         if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
             raise ValueError("envelope needs a body object and created_at")
         _check_body(leaf, env["body"])
+        return env
+
+    def _verify_token(self, device_id: str, key, token: bytes) -> dict:
+        """jws_verify's checks on the hot path: the header (constant per device) is parsed once and
+        cached; the key is the registered key of the topic's device, and the kid must name it."""
+        if not isinstance(token, bytes) or len(token) > MAX_TOKEN_BYTES:
+            raise BadSignature(f"token is not bytes or larger than {MAX_TOKEN_BYTES} bytes")
+        parts = token.split(b".")
+        if len(parts) != 3 or not all(parts):
+            raise BadSignature("not a JWS compact token (three base64url parts joined by dots)")
+        header = self._headers.get(parts[0])
+        if header is None:
+            header = jws_peek(token)
+            if header.get("typ") != MESSAGE_TYP:
+                raise BadSignature(f"expected a {MESSAGE_TYP} token, got {header.get('typ')!r}")
+            if len(self._headers) > 100_000:
+                self._headers.clear()
+            self._headers[parts[0]] = header
+        if header["kid"] != device_id:
+            raise BadSignature(f"signed with kid {header['kid']!r}, not by device {device_id}")
+        try:
+            signature = b64url_decode(parts[2].decode("ascii"))
+            payload = b64url_decode(parts[1].decode("ascii"))
+        except UnicodeDecodeError:
+            raise BadSignature("token is not ASCII") from None
+        if not verify_raw(key, parts[0] + b"." + parts[1], signature):
+            raise BadSignature(f"signature by {device_id!r} does not verify (tampered or forged)")
+        try:
+            env = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadSignature(f"payload is not JSON: {exc}") from None
+        if not isinstance(env, dict):
+            raise BadSignature("payload is not a JSON object")
         return env
 
     def _status_payload(self, device_id: str, payload: bytes, signed_only: bool = False) -> dict:
@@ -184,9 +230,8 @@ class CentralConsumer:
         ids = [env["id"] for _, _, _, env, _ in accepted]
         known: dict[str, tuple[str, int]] = {}
         for i in range(0, len(ids), 500):
-            for mid, dev, seq in Message.select(Message.id, Message.device, Message.seq).where(
-                Message.id.in_(ids[i:i + 500])
-            ).tuples():
+            for mid, dev, seq in _select_in("SELECT id, device, seq FROM central_message WHERE id IN ({})",
+                                            ids[i:i + 500]):
                 known[mid] = (dev, seq)
         new, dups, seen = [], [], set()
         taken: dict[tuple[str, int], str] = {}
@@ -195,9 +240,8 @@ class CentralConsumer:
         for dev in devices:
             seqs = [s for d, s in pairs if d == dev]
             for i in range(0, len(seqs), 500):
-                for mid, seq in Message.select(Message.id, Message.seq).where(
-                    (Message.device == dev) & Message.seq.in_(seqs[i:i + 500])
-                ).tuples():
+                for mid, seq in _select_in("SELECT id, seq FROM central_message WHERE device = {p} AND seq IN ({})",
+                                           seqs[i:i + 500], dev):
                     taken[(dev, seq)] = mid
         for item in accepted:
             dev, seq, _kind, env, tok = item
@@ -342,8 +386,6 @@ def seq_ranges(seqs: list[int]) -> list[list[int]]:
 
 
 def _peek_kid(token: bytes) -> str:
-    from pos.signing import jws_peek
-
     return jws_peek(token)["kid"]
 
 
@@ -366,7 +408,28 @@ def _check_body(kind: str, body: dict) -> None:
             need(name, str)
 
 
+def _select_in(sql: str, values: list, first=None) -> list[tuple]:
+    """A parameterised `... IN (...)` query on either backend, without the query builder."""
+    db = central_db.obj
+    mark = "?" if isinstance(db, SqliteDatabase) else "%s"
+    params = ([first] if first is not None else []) + list(values)
+    text = sql.replace("{p}", mark).replace("({})", "(" + ", ".join(mark for _ in values) + ")")
+    return list(db.execute_sql(text, params).fetchall()) if values else []
+
+
 def _bulk(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
+    """Insert many rows in the current transaction. On SQLite a plain executemany (peewee's
+    query builder costs more than the insert itself at thousands of rows a second)."""
+    if not rows:
+        return
+    db = central_db.obj
+    if isinstance(db, SqliteDatabase):
+        table = model._meta.table_name
+        names = ", ".join(model._meta.fields[c].column_name for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
+        db.connection().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})".replace("INSERT", verb, 1), rows)
+        return
     fields = [getattr(model, c) for c in columns]
     for i in range(0, len(rows), 400):
         q = model.insert_many(rows[i:i + 400], fields=fields)
