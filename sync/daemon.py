@@ -83,8 +83,9 @@ class SyncDaemon:
             self._on_connected(now)
         if ev.messages:
             msgs, ev.messages = ev.messages, []
-            for topic, payload in msgs:
-                self._on_message(topic, payload, now)
+            for topic, payload, mid, qos in msgs:
+                self._on_message(topic, payload, now)  # commits before the PUBACK below
+                self.link.ack(mid, qos)
         if ev.pubacks:
             acks, ev.pubacks = ev.pubacks, []
             self._on_pubacks(acks, now)

@@ -42,7 +42,7 @@ class MqttSettings:
 @dataclass
 class Events:
     pubacks: list[tuple[int, bool, str]] = field(default_factory=list)  # (mid, ok, reason)
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    messages: list[tuple[str, bytes, int, int]] = field(default_factory=list)  # (topic, payload, mid, qos)
     connected: bool = False
     just_connected: bool = False
     session_present: bool = False
@@ -58,7 +58,9 @@ class MqttLink:
         self._rand = rand
         self._attempt = 0
         self._next_try = 0.0
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5)
+        # manual_ack: an incoming message is PUBACKed only after it is applied and committed, so a
+        # crash in between makes the broker deliver it again (the session is persistent).
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         c.max_inflight_messages_set(s.inflight)
         c.max_queued_messages_set(0)
         if s.username:
@@ -95,7 +97,7 @@ class MqttLink:
         self.events.pubacks.append((mid, not reason_code.is_failure, str(reason_code)))
 
     def _on_message(self, client, userdata, message) -> None:
-        self.events.messages.append((message.topic, bytes(message.payload)))
+        self.events.messages.append((message.topic, bytes(message.payload), message.mid, message.qos))
 
     # --- driving ---------------------------------------------------------------------------
 
@@ -148,6 +150,11 @@ class MqttLink:
                 self.events.connected = False
             return None
         return info.mid
+
+    def ack(self, mid: int, qos: int) -> None:
+        """PUBACK an incoming message once it has been handled (manual_ack)."""
+        if qos and self.events.connected:
+            self.client.ack(mid, qos)
 
     def pending_out(self) -> int:
         return len(self.client._out_messages)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mqtt_test_support import Broker, load_schemas
+from mqtt_test_support import Broker, CityStub, load_schemas
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,18 @@ def sync_env(tmp_path, db, city, service, live_broker):
     return {"dir": tmp_path, "config": conf, "broker": live_broker}
 
 
+
+
+@pytest.fixture
+def city_stub(live_broker):
+    """Make CityStubs on the session broker; all are disconnected at teardown, even if a test fails."""
+    made = []
+
+    def make(**kw):
+        stub = CityStub(live_broker.port, "EW-TEST-0001", **kw)
+        made.append(stub)
+        return stub
+
+    yield make
+    for stub in made:
+        stub.close()

@@ -52,7 +52,7 @@ class Broker:
         )
         if not self.extra:
             base += f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-        self.conf.write_text(base + self.extra)
+        self.conf.write_text(base + (self.extra if self.extra != "-" else ""))
 
     def start(self) -> None:
         self.write_conf()
@@ -147,8 +147,10 @@ class CityStub:
                 client.publish(f"ewarung/v1/devices/{self.device_id}/ack", token, qos=1)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
 
 
 def start_sync(env: dict, *extra: str) -> subprocess.Popen:
@@ -158,6 +160,14 @@ def start_sync(env: dict, *extra: str) -> subprocess.Popen:
     log = open(env["dir"] / "sync.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen([sys.executable, "-m", "pos.cli.main", "--config", str(env["config"]), "sync", "-v", *extra],
                             env=full_env, stdout=log, stderr=log, cwd=ROOT)
+
+
+def run_sync_once(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    import sys
+
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pos.cli.main", "--config", str(env["config"]), "sync", "--once",
+                           "--max-seconds", "30"], env=full_env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def outbox_states(db_path: Path) -> dict:
