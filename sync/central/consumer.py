@@ -139,8 +139,10 @@ class CentralConsumer:
                 self._store(new, now)
             for device_id, leaf, data in statuses:
                 self._update_status(device_id, leaf, data, now)
-            touched = sorted({d for d, *_ in accepted})
-            resend_plan = {d: self._advance(d, now) for d in touched}
+            new_seqs: dict[str, list[int]] = {}
+            for d, seq, *_ in new:
+                new_seqs.setdefault(d, []).append(seq)
+            resend_plan = self._advance_all(new_seqs, now)
             for topic, reason, payload in rejected:
                 Rejected.insert(topic=topic[:255], reason=reason[:2000], received_at=now,
                                 payload_head=payload[:200].decode("ascii", "replace")).execute()
@@ -321,9 +323,48 @@ class CentralConsumer:
                     pass
         state.save()
 
-    def _advance(self, device_id: str, now: str) -> list[int]:
+    def _advance_all(self, new_seqs: dict[str, list[int]], now: str) -> dict[str, list[int]]:
+        """Move each device's contiguous mark. Fast path (the usual case): the batch extends a
+        gap-free sequence by the next numbers, so no query is needed beyond one state load."""
+        if not new_seqs:
+            return {}
+        devices = sorted(new_seqs)
+        states: dict[str, DeviceState] = {}
+        for i in range(0, len(devices), 500):
+            for st in DeviceState.select().where(DeviceState.device.in_(devices[i:i + 500])):
+                states[st.device] = st
+        missing_states = [d for d in devices if d not in states]
+        if missing_states:
+            _bulk(DeviceState, ["device", "online", "last_seen", "queue_depth", "ledger_version", "software_version",
+                                "reader", "printer", "contiguous_seq", "highest_seq"],
+                  [(d, True, now, 0, 0, "", "", "", 0, 0) for d in missing_states])
+            for st in DeviceState.select().where(DeviceState.device.in_(missing_states)):
+                states[st.device] = st
+        plan: dict[str, list[int]] = {}
+        updates = []
+        for d in devices:
+            st = states[d]
+            seqs = sorted(new_seqs[d])
+            base = st.contiguous_seq
+            if st.highest_seq == base and seqs == list(range(base + 1, base + 1 + len(seqs))):
+                updates.append((seqs[-1], seqs[-1], now, d))
+            else:
+                plan[d] = self._advance(d, now, st)
+        if updates:
+            db = central_db.obj
+            mark = "?" if isinstance(db, SqliteDatabase) else "%s"
+            sql = (f"UPDATE central_device_state SET contiguous_seq = {mark}, highest_seq = {mark}, "
+                   f"last_seen = {mark}, online = {'1' if mark == '?' else 'TRUE'} WHERE device = {mark}")
+            if isinstance(db, SqliteDatabase):
+                db.connection().executemany(sql, updates)
+            else:
+                for u in updates:
+                    db.execute_sql(sql, u)
+        return plan
+
+    def _advance(self, device_id: str, now: str, state: DeviceState | None = None) -> list[int]:
         """Move the device's contiguous mark; record gaps; return newly missing seqs to request."""
-        state = self._state(device_id)
+        state = state or self._state(device_id)
         seqs = [s for (s,) in Message.select(Message.seq).where(
             (Message.device == device_id) & (Message.seq > state.contiguous_seq)).order_by(Message.seq).tuples()]
         contiguous = state.contiguous_seq
