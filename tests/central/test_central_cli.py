@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import public_pem
 from tests.conftest import NOW, run_ewarung
@@ -51,3 +53,62 @@ def test_device_registry_and_report_cli(tmp_path):
     r = run_ewarung("central", "--db", db, "report", "--csv", "-")
     assert r.stdout.startswith("severity,kind,subject,period,devices,amount,detail")
     assert run_ewarung("central", "--help").returncode == 0
+
+
+@pytest.mark.mqtt
+def test_serve_stores_acks_and_serves_the_fleet_page(tmp_path, mosquitto, make_device, clock):
+    """`ewarung central serve` as a process: a signed redemption in, a signed ack out, the page up."""
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import paho.mqtt.client as mqtt
+
+    from pos.signing import jws_verify
+    from tests.central.servers import free_port
+    from tests.conftest import ROOT
+
+    db = str(tmp_path / "serve.db")
+    dev = make_device("EW-SRV-0001", register=False)
+    pub = tmp_path / "dev.pub.pem"
+    pub.write_bytes(dev.public_pem())
+    assert run_ewarung("central", "--db", db, "device", "add", "EW-SRV-0001", "--key", str(pub)).returncode == 0
+    http = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pos.cli.main", "central", "--db", db, "serve", "--broker", f"127.0.0.1:{mosquitto.port}",
+         "--http", f"127.0.0.1:{http}", "--client-id", "central-cli-test", "--group", "cli"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    acks: queue.Queue = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="dev-srv", protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, m: acks.put(m.payload)
+    try:
+        dev.redeem(dev.city.notable["holder"], {"BERAS5": 1})
+        client.connect("127.0.0.1", mosquitto.port)
+        client.subscribe("ewarung/v1/devices/EW-SRV-0001/ack", qos=1)
+        client.loop_start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=1).read() == b"ok\n":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(0.5)  # the consumer's subscriptions are in place once the page is up and a moment passed
+        msg = dev.outbox()[0]
+        client.publish(msg.topic, bytes(msg.payload), qos=1).wait_for_publish(10)
+        ack = jws_verify(acks.get(timeout=20), {"central": demo_key("central").public_key()}, "ewarung-ack+jws").json()
+        assert ack["ids"] == [msg.msg_id]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
+        assert "EW-SRV-0001" in page
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "stopped: stored 1, duplicates 0, rejected 0" in out
+    assert "DEMO central key" in out
