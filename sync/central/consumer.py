@@ -70,6 +70,7 @@ class Outcome:
     duplicates: int = 0
     rejected: int = 0
     status_updates: int = 0
+    failures: int = 0
     snapshot_requests: list[str] = field(default_factory=list)  # devices that asked for a snapshot
     acks: list[tuple[str, bytes]] = field(default_factory=list)  # (topic, signed ack) to publish
     resends: list[tuple[str, bytes]] = field(default_factory=list)
@@ -523,7 +524,7 @@ class MqttRunner:
         props.ReceiveMaximum = 1000
         self.client.reconnect_delay_set(1, 30)
         self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
-        self._backoff = 1.0
+        self._backoff = self._db_backoff = 1.0
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -602,11 +603,24 @@ class MqttRunner:
             if batch:
                 try:
                     outcome = self.consumer.process(batch)
-                except Exception:
-                    # nothing committed: no PUBACK, the broker redelivers after reconnect
-                    log.exception("storing a batch of %d failed; dropping the connection for redelivery", len(batch))
-                    self.client.reconnect()
+                except Exception as exc:
+                    # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
+                    log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
+                              len(batch), exc, self._db_backoff)
+                    self.totals.failures += 1
+                    try:
+                        central_db.close()  # a fresh connection next time (database restarted)
+                    except Exception:  # noqa: BLE001 - already broken
+                        pass
+                    self.stop_event.wait(self._db_backoff)
+                    self._db_backoff = min(self._db_backoff * 2, 30.0)
+                    self.connected.clear()
+                    try:
+                        self.client.reconnect()
+                    except OSError:
+                        pass
                     continue
+                self._db_backoff = 1.0
                 for m in batch:
                     if m.qos > 0:
                         self.client.ack(m.mid, m.qos)

@@ -53,11 +53,18 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "ewarung", "--auth=trust",
                   "-E", "UTF8", "--no-sync")
+        self.resume()
+        self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "ewarung", "central")
+        return self
+
+    def resume(self) -> None:
         opts = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on -c listen_addresses=127.0.0.1"
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-o", opts, "-w", "start")
         wait_port(self.port)
-        self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "ewarung", "central")
-        return self
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a database outage)."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout=60)
 
     def url(self, db: str = "central") -> str:
         return f"postgresql://ewarung@127.0.0.1:{self.port}/{db}"

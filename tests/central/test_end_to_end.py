@@ -210,3 +210,46 @@ def test_shared_subscription_splits_load_and_nothing_is_lost(mosquitto, make_dev
         for r in runners:
             r.stop()
         db.close()
+
+
+def test_no_ack_until_durable_database_outage(pg_server, mosquitto, make_device, central_signer, clock):
+    """PostgreSQL down: the message is neither acknowledged to the device nor PUBACKed; once the
+    database is back, the broker's redelivery is stored once and acknowledged."""
+    import paho.mqtt.client as mqtt
+
+    from pos.signing import jws_verify
+
+    db = open_central(pg_server.createdb("outage"))
+    dev = make_device("EW-OUT-0001")
+    dev.redeem(dev.city.notable["holder"], {"BERAS5": 1})
+    runner = MqttRunner(CentralConsumer(central_signer, clock), "127.0.0.1", mosquitto.port,
+                        client_id="central-outage", group="outage")
+    acks: queue.Queue = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="dev-outage", protocol=mqtt.MQTTv5)
+    client.on_message = lambda c, u, m: acks.put(m.payload)
+    try:
+        runner.start()
+        assert runner.connected.wait(10)
+        client.connect("127.0.0.1", mosquitto.port)
+        client.subscribe("ewarung/v1/devices/EW-OUT-0001/ack", qos=1)
+        client.loop_start()
+        time.sleep(0.3)
+        pg_server.pause()
+        try:
+            msg = dev.outbox()[0]
+            client.publish(msg.topic, bytes(msg.payload), qos=1).wait_for_publish(10)
+            wait_for(lambda: runner.totals.failures >= 1, 15, what="the failed store")
+            with pytest.raises(queue.Empty):
+                acks.get(timeout=2)
+        finally:
+            pg_server.resume()
+        ack = jws_verify(acks.get(timeout=30), {"central": demo_key("central").public_key()}, "ewarung-ack+jws").json()
+        assert ack["ids"] == [msg.msg_id]
+        db.close()  # this thread's connection died with the server; reconnect
+        db.connect()
+        assert RedemptionRecord.select().count() == 1 and runner.totals.stored == 1
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        runner.stop()
+        db.close()
