@@ -12,6 +12,7 @@ ledger. Rows stream chunk by chunk: a 1,000,000-household ledger never sits in m
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,7 +82,7 @@ class LedgerIntake:
                 return self._delta(obj)
             if schema == HOTLIST:
                 return self._hotlist(obj)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, zlib.error) as exc:
             if isinstance(exc, LedgerRefused):
                 raise
             raise LedgerRefused("malformed", f"ledger update {schema} is malformed: {exc!r}") from None

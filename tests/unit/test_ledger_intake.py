@@ -101,3 +101,14 @@ def test_delta_in_order_and_hotlist(db, city, clock, intake, ledger_signer):
     assert Ledger().hotlist_reason("CARD-X") == "lost" and Ledger().hotlist_reason("CARD-REVOKED-DEMO") is None
     with pytest.raises(LedgerRefused):
         intake.handle(h)
+
+
+def test_corrupt_chunk_data_refused_even_when_signed(db, city, clock, intake, ledger_signer):
+    from pos.signing import canonical_json, jws_sign
+
+    payload = {"schema": "ewarung.ledger-chunk/1", "city": "samarinda", "version": 9, "index": 0, "table": "households",
+               "columns": ["id"], "count": 1, "data": "bm90LXpsaWI"}
+    with pytest.raises(LedgerRefused) as exc:
+        intake.handle(jws_sign(canonical_json(payload), ledger_signer, "ewarung-ledger+jws"))
+    assert exc.value.code == "malformed"
+    assert intake.live_version() == 1

@@ -145,3 +145,53 @@ def test_sync_daemon_over_tls(tls_broker, sync_env, service):
     result = run_sync_once(sync_env)
     assert result.returncode == 0, result.stderr
     assert outbox_states(sync_env["dir"] / "ewarung.db") == {"published": 5}, "PUBACKed over TLS; awaiting the city's ack"
+
+
+def test_shop_bridge_carries_messages_and_acks(tls_broker, sync_env, service, tmp_path):
+    """sync/broker/shop-bridge.conf: device -> shop broker -> (TLS bridge) -> city broker, and acks back."""
+    import time
+
+    from mqtt_test_support import start_sync, wait_for
+
+    from pos.redemption import RedemptionRequest
+    from pos.sample_city import demo_key
+    from pos.signing import EcdsaSigner, jws_verify
+    from sync.acks import build_ack
+
+    city_broker, certs = tls_broker
+    shop = Broker(tmp_path / "shop", extra="-")
+    conf = (BROKER_DIR / "shop-bridge.conf").read_text()
+    conf = (conf.replace("EW-SMD-0001", "EW-TEST-0001").replace("/etc/mosquitto/certs/", f"{certs}/")
+            .replace("city-broker.example.id:8883", f"127.0.0.1:{city_broker.port}")
+            .replace("listener 1883 127.0.0.1", f"listener {shop.port} 127.0.0.1"))
+    shop.extra = "\n".join(line for line in conf.splitlines() if not line.startswith(("persistence", "autosave"))) + "\n"
+    shop.start()
+    central = EcdsaSigner(demo_key("central"), "central")
+    device_pub = {"EW-TEST-0001": demo_key("device").public_key()}
+    city_client, got = client(city_broker.port, certs, "central")
+
+    def on_message(cl, ud, m):
+        if m.topic.endswith("/redemption"):
+            obj = jws_verify(bytes(m.payload), device_pub, "ewarung-msg+jws").json()
+            got.append(obj["seq"])
+            cl.publish("ewarung/v1/devices/EW-TEST-0001/ack", build_ack("EW-TEST-0001", obj["created_at"], central,
+                                                                       ids=[obj["id"]]), qos=1)
+
+    city_client.on_message = on_message
+    city_client.subscribe("ewarung/v1/devices/+/redemption", qos=1)
+    time.sleep(1)  # let the bridge connect
+    for i in range(5):
+        service.redeem(RedemptionRequest(f"SSN-6472-00000{20 + i}", "kasir1", {"TAHU": 1}))
+    sync_env["config"].write_text(sync_env["config"].read_text().replace(f"port = {sync_env['broker'].port}",
+                                                                          f"port = {shop.port}"))
+    proc = start_sync(sync_env)
+    try:
+        wait_for(lambda: outbox_states(sync_env["dir"] / "ewarung.db") == {"acked": 5}, 30,
+                 what="acks from the city through the bridge")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        city_client.loop_stop()
+        city_client.disconnect()
+        shop.stop()
+    assert sorted(set(got)) == [1, 2, 3, 4, 5]
