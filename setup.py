@@ -30,6 +30,7 @@ setup(
         "tzdata",
         "jsonschema>=4.20",
         "tqdm>=4.66",
+        "psycopg2-binary>=2.9",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "ruff>=0.5"],

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "pos.cli.backup_cmd",
     "pos.cli.counter_cmd",
     "pos.cli.sync_cmd",
+    "pos.cli.central_cmd",
 ]
 
 

@@ -1,0 +1,240 @@
+"""`ewarung central ...`: the city's reference consumer, ledger publisher, reconciliation, registry.
+
+No paho import at module level (the MQTT client loads inside `serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+DEFAULT_DB = "central.db"
+
+
+def register(subs: argparse._SubParsersAction) -> None:
+    p = subs.add_parser("central", help="the city's side: consume device messages, publish ledgers, reconcile")
+    p.add_argument("--db", default=os.environ.get("EWARUNG_CENTRAL_DB", DEFAULT_DB), metavar="PATH|URL",
+                   help="central database: a SQLite file or a URL such as postgresql://user@host:5432/ewarung "
+                        "(default $EWARUNG_CENTRAL_DB or ./central.db)")
+    inner = p.add_subparsers(dest="central_command", metavar="ACTION", required=True)
+
+    s = inner.add_parser("serve", help="consume devices' messages from the broker, store, acknowledge; serve the fleet page")
+    s.add_argument("--broker", default="127.0.0.1:1883", metavar="HOST:PORT", help="MQTT 5 broker (default 127.0.0.1:1883)")
+    s.add_argument("--group", default="ewarung-central",
+                   help="shared-subscription group; instances in one group split the load ('' = plain subscriptions)")
+    s.add_argument("--client-id", default=None, help="MQTT client id (default central-<hostname>-<pid>); keep it stable across restarts")
+    s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
+    s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
+    s.add_argument("--cafile", metavar="PEM", help="CA for TLS to the broker (enables TLS)")
+    s.add_argument("--certfile", metavar="PEM"), s.add_argument("--keyfile", metavar="PEM")
+    s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
+                   help="fleet page address (default loopback 127.0.0.1:8470; 'off' to disable)")
+    s.add_argument("--batch", type=int, default=500, help="messages stored per transaction (default 500)")
+    s.add_argument("--city", default="samarinda", help="city whose snapshot answers devices' requests")
+    s.add_argument("--gap-retry", type=float, default=30.0, metavar="SECONDS", help="ask again for missing messages after this long")
+    s.set_defaults(func=_serve)
+
+    pl = inner.add_parser("publish-ledger", help="validate the beneficiary list CSV and publish a signed ledger update")
+    pl.add_argument("csv", nargs="?", type=Path, help="beneficiary list: household_id,name,area,plan,status,valid_from,valid_until,representatives")
+    pl.add_argument("--kind", choices=["snapshot", "delta", "hotlist"], default="snapshot")
+    pl.add_argument("--hotlist", type=Path, metavar="CSV", help="cards to block: card_id,reason")
+    pl.add_argument("--skip-bad-rows", action="store_true", help="publish the good rows even if some rows are bad (they are listed)")
+    pl.add_argument("--city", default="samarinda")
+    pl.add_argument("--key", metavar="PEM", help="ledger private key (default: the DEMO ledger key)")
+    pl.add_argument("--valid-days", type=int, default=30, help="days until the update expires on devices")
+    pl.add_argument("--broker", metavar="HOST:PORT",
+                    help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
+                         "a running `central serve` also answers devices' snapshot requests")
+    pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    pl.set_defaults(func=_publish)
+
+    r = inner.add_parser("report", help="reconciliation: overspend across devices, voids, data problems, gaps, offline devices")
+    r.add_argument("--period", help="only this period (YYYY-MM)")
+    r.add_argument("--csv", dest="csv_out", metavar="FILE", help="write CSV to FILE ('-' for stdout) instead of the table")
+    r.add_argument("--offline-hours", type=float, default=24.0, help="device counts as long offline after this (default 24)")
+    r.add_argument("--queue", type=int, default=100, help="queue depth that counts as big (default 100)")
+    r.add_argument("--stale-versions", type=int, default=1, help="ledger versions behind that count as stale (default 1)")
+    r.set_defaults(func=_report)
+
+    d = inner.add_parser("device", help="device registry: which devices may send, with which key")
+    dsub = d.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    da = dsub.add_parser("add", help="register a device and its public key")
+    da.add_argument("device_id"), da.add_argument("--key", required=True, type=Path, metavar="PUB.pem")
+    da.add_argument("--shop", default=""), da.add_argument("--replace", action="store_true", help="replace the key of a known device")
+    da.set_defaults(func=_device_add)
+    dl = dsub.add_parser("list", help="registered devices")
+    dl.set_defaults(func=_device_list)
+    dr = dsub.add_parser("retire", help="stop accepting new messages from a device")
+    dr.add_argument("device_id")
+    dr.set_defaults(func=_device_retire)
+
+
+def _open(args):
+    from sync.central.store import open_central
+
+    try:
+        return open_central(args.db)
+    except Exception as exc:  # peewee/psycopg errors vary by backend; say which database
+        raise SystemExit(f"ewarung: cannot open the central database {args.db}: {exc}") from None
+
+
+def _signer(path: str | None, role: str):
+    from pos.sample_city import demo_key
+    from pos.signing import EcdsaSigner, load_private_key
+
+    if path:
+        try:
+            return EcdsaSigner(load_private_key(Path(path).read_bytes()), role)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"ewarung: cannot load the {role} key {path}: {exc}") from None
+    print(f"ewarung: WARNING: signing with the DEMO {role} key (pass --key for a real city)", file=sys.stderr)
+    return EcdsaSigner(demo_key(role), role)
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"ewarung: {text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _serve(args) -> int:
+    import logging
+    import signal
+    import socket
+    import threading
+
+    from pos.clock import SystemClock
+    from sync.central.consumer import CentralConsumer, MqttRunner
+    from sync.central.fleet import FleetServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _open(args)
+    consumer = CentralConsumer(_signer(args.key, "central"), SystemClock())
+    host, port = _hostport(args.broker)
+    tls = None
+    if args.cafile:
+        tls = {"ca_certs": args.cafile, "certfile": args.certfile, "keyfile": args.keyfile}
+    password = Path(args.password_file).read_text().strip() if args.password_file else None
+    client_id = args.client_id or f"central-{socket.gethostname()}-{os.getpid()}"
+
+    def on_batch(out) -> None:
+        logging.info("stored %d, duplicates %d, rejected %d, status %d, resend requests %d",
+                     out.stored, out.duplicates, out.rejected, out.status_updates, len(out.resends))
+
+    runner = MqttRunner(consumer, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
+                        gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
+                        username=args.username, password=password, city=args.city)
+    fleet = None
+    if args.http != "off":
+        fhost, fport = _hostport(args.http)
+        fleet = FleetServer(fhost, fport).start()
+        print(f"fleet page: http://{fhost}:{fleet.port}/", flush=True)
+    runner.start()
+    print(f"central consumer {client_id} on {host}:{port} (group {args.group or '-'}); Ctrl-C to stop", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    runner.stop()
+    if fleet:
+        fleet.stop()
+    print(f"stopped: stored {runner.totals.stored}, duplicates {runner.totals.duplicates}, rejected {runner.totals.rejected}")
+    return 0
+
+
+def _publish(args) -> int:
+    from pos.clock import SystemClock
+    from sync.central.beneficiaries import CsvRejected
+    from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
+
+    _open(args)
+    if args.kind != "hotlist" and args.csv is None:
+        raise SystemExit("ewarung: give the beneficiary list CSV (see `ewarung central publish-ledger --help`)")
+    try:
+        hotlist = read_hotlist_csv(args.hotlist) if args.hotlist else []
+        result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
+                                kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
+                                valid_days=args.valid_days)
+    except CsvRejected as exc:
+        print(f"ewarung: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"ewarung: {exc}", file=sys.stderr)
+        return 1
+    if result.skipped:
+        print(f"skipped {result.skipped} bad row(s) (listed above with --skip-bad-rows)", file=sys.stderr)
+    if args.out:
+        args.out.write_bytes(b"\n".join(result.tokens) + b"\n")
+    if args.broker:
+        from sync.central.publish import publish_retained
+
+        publish_retained(args.broker, args.city, result)
+    what = f"hotlist serial {result.version}" if result.kind == "hotlist" else f"ledger v{result.version} ({result.kind})"
+    print(f"{what}: {result.households} household rows, {len(result.tokens)} token(s), "
+          f"{result.size:,} bytes, sha256 {result.sha256[:16]}")
+    return 0
+
+
+def _report(args) -> int:
+    from pos.clock import SystemClock
+    from sync.central.report import reconcile, to_csv, to_table
+
+    _open(args)
+    now = SystemClock().now()
+    findings = reconcile(now=now, period=args.period, offline_after=timedelta(hours=args.offline_hours),
+                         queue_threshold=args.queue, stale_versions=args.stale_versions)
+    if args.csv_out:
+        text = to_csv(findings)
+        if args.csv_out == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.csv_out).write_text(text, encoding="utf-8")
+            print(f"{len(findings)} finding(s) written to {args.csv_out}")
+    else:
+        print(to_table(findings, now))
+    return 1 if any(f.severity == "critical" for f in findings) else 0
+
+
+def _device_add(args) -> int:
+    from pos.clock import SystemClock
+    from sync.central.registry import add_device
+
+    _open(args)
+    try:
+        pem = args.key.read_bytes()
+        add_device(args.device_id, pem, shop_id=args.shop, now=SystemClock().now(), replace=args.replace)
+    except (OSError, ValueError) as exc:
+        print(f"ewarung: {exc}", file=sys.stderr)
+        return 1
+    print(f"device {args.device_id} registered")
+    return 0
+
+
+def _device_list(args) -> int:
+    from sync.central.registry import list_devices
+
+    _open(args)
+    rows = list_devices()
+    if not rows:
+        print("no devices registered; add one with `ewarung central device add ID --key PUB.pem`")
+    for d in rows:
+        print(f"{d.id:<20} {d.shop_id:<14} {d.status:<8} since {d.added_at}")
+    return 0
+
+
+def _device_retire(args) -> int:
+    from sync.central.registry import set_status
+
+    _open(args)
+    try:
+        set_status(args.device_id, "retired")
+    except ValueError as exc:
+        print(f"ewarung: {exc}", file=sys.stderr)
+        return 1
+    print(f"device {args.device_id} retired: its new messages are refused")
+    return 0

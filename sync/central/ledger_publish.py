@@ -1,0 +1,205 @@
+"""Turn the city's beneficiary list into a signed ledger update with a monotonic version.
+
+The wire format is the sync contract's (sync/ledger_format.py, docs/mqtt-contract.md):
+a snapshot is chunk tokens plus a manifest on ``ewarung/v1/ledger/{city}/snapshot``; a delta
+(upserts/deletes against ``base_version``) on ``.../delta``; a hotlist (own monotonic serial) on
+``.../hotlist``. Every update is recorded in the central database with its exact tokens, so a
+device that asks for a snapshot gets the very bytes that were published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from peewee import fn
+
+from pos.clock import iso
+from pos.messages import ledger_topic
+from pos.sample_city import CATALOG, PLANS
+from pos.signing import Signer
+from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
+from sync.central.store import CityHousehold, CityPlan, HotlistCard, LedgerRelease, central_db
+from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
+
+__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot"]
+
+
+@dataclass(frozen=True)
+class Published:
+    version: int  # ledger version (snapshot/delta) or hotlist serial
+    kind: str
+    households: int
+    skipped: int
+    tokens: tuple[bytes, ...]  # in publishing order (snapshot: chunks, then the manifest)
+    sha256: str
+
+    @property
+    def token(self) -> bytes:
+        return self.tokens[-1]
+
+    @property
+    def size(self) -> int:
+        return sum(len(t) for t in self.tokens)
+
+    def messages(self, city: str) -> list[tuple[str, bytes]]:
+        """(topic, payload) pairs to publish, in order."""
+        topic = ledger_topic(city, self.kind)
+        return [(topic, t) for t in self.tokens]
+
+
+def _row_hash(r: BeneficiaryRow) -> str:
+    text = "\x1f".join([r.household_id, r.name, r.area, r.plan, r.status, r.valid_from, r.valid_until, r.reps_text()])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _household(r: BeneficiaryRow) -> list:
+    return [r.household_id, r.name, r.area, r.plan, r.status, r.valid_from, r.valid_until]
+
+
+def _reps(rows: list[BeneficiaryRow]) -> list[list]:
+    return [[rid, r.household_id, name, rel] for r in rows for rid, name, rel in r.representatives]
+
+
+def _plans() -> list[list]:
+    return [[c, n, a, bool(rb)] for c, n, a, rb, _ in PLANS]
+
+
+def _quotas() -> list[list]:
+    return [[c, item, q] for c, _, _, _, qs in PLANS for item, q in qs.items()]
+
+
+def _catalog() -> list[list]:
+    return [[*c, True] for c in CATALOG]
+
+
+def _last(kinds: tuple[str, ...]) -> int:
+    return int(LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind.in_(kinds)).scalar() or 0)
+
+
+def publish_ledger(
+    csv_path: Path | None,
+    *,
+    signer: Signer,
+    city: str,
+    now: datetime,
+    kind: str = "snapshot",
+    skip_bad_rows: bool = False,
+    hotlist: list[tuple[str, str]] = (),
+    unlist: list[str] = (),
+    valid_days: int = 30,
+    chunk_rows: int = 20_000,
+) -> Published:
+    """Validate, diff against the last release, sign and record. Raises CsvRejected with line numbers."""
+    if kind not in ("snapshot", "delta", "hotlist"):
+        raise ValueError("kind must be snapshot, delta or hotlist")
+    plans = {code for code, *_ in PLANS}
+    rows: list[BeneficiaryRow] = []
+    skipped = 0
+    if kind != "hotlist":
+        if csv_path is None:
+            raise ValueError(f"a {kind} needs the beneficiary list CSV")
+        rows, errors = parse_beneficiaries(Path(csv_path), plans)
+        if errors and not (skip_bad_rows and rows):
+            raise CsvRejected(errors)
+        skipped = len(errors)
+    issued, expires = iso(now), iso(now + timedelta(days=valid_days))
+    with central_db.atomic():
+        if kind == "hotlist":
+            if not hotlist and not unlist:
+                raise ValueError("a hotlist update needs cards to add (--hotlist FILE) or to remove")
+            serial = _last(("hotlist",)) + 1
+            for card_id, reason in hotlist:
+                HotlistCard.delete().where(HotlistCard.card_id == card_id).execute()
+                HotlistCard.insert(card_id=card_id, reason=reason, listed_at=issued, version=serial).execute()
+            if unlist:
+                HotlistCard.delete().where(HotlistCard.card_id.in_(list(unlist))).execute()
+            tokens = (build_hotlist(city, serial, issued, expires, signer,
+                                    add=[(c, r, issued) for c, r in hotlist], remove=list(unlist)),)
+            return _record(serial, kind, 0, skipped, tokens, issued, expires)
+        version = _last(("snapshot", "delta")) + 1
+        hashes = {r.household_id: _row_hash(r) for r in rows}
+        hot = [[h.card_id, h.reason, h.listed_at, version] for h in HotlistCard.select().order_by(HotlistCard.card_id)]
+        if kind == "snapshot":
+            builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows)
+            tables = {"plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog(),
+                      "households": (_household(r) for r in rows), "representatives": _reps(rows), "hotlist": hot}
+            chunks = list(builder.chunks(tables))
+            tokens = (*chunks, builder.manifest())
+            count = len(rows)
+        else:
+            if not LedgerRelease.select().where(LedgerRelease.kind == "snapshot").exists():
+                raise ValueError("no snapshot published yet: publish a snapshot before any delta")
+            previous = dict(CityHousehold.select(CityHousehold.id, CityHousehold.row_hash).tuples())
+            old_reps = {h: reps for h, reps in CityHousehold.select(CityHousehold.id, CityHousehold.representatives).tuples()}
+            changed = [r for r in rows if previous.get(r.household_id) != hashes[r.household_id]]
+            removed = sorted(set(previous) - set(hashes))
+            gone_reps = []
+            for r in changed:
+                now_ids = {rid for rid, _, _ in r.representatives}
+                for entry in filter(None, (old_reps.get(r.household_id) or "").split(";")):
+                    rid = entry.split("|")[0]
+                    if rid not in now_ids:
+                        gone_reps.append([rid])
+            for hid in removed:
+                gone_reps += [[e.split("|")[0]] for e in filter(None, (old_reps.get(hid) or "").split(";"))]
+            tokens = (build_delta(
+                city, version, version - 1, issued, expires, signer,
+                upserts={"households": [_household(r) for r in changed], "representatives": _reps(changed),
+                         "plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog()},
+                deletes={"households": [[h] for h in removed], "representatives": gone_reps},
+            ),)
+            count = len(changed) + len(removed)
+        CityHousehold.delete().execute()
+        for i in range(0, len(rows), 500):
+            CityHousehold.insert_many([
+                {"id": r.household_id, "name": r.name, "area": r.area, "plan": r.plan, "status": r.status,
+                 "valid_from": r.valid_from, "valid_until": r.valid_until,
+                 "representatives": r.reps_text(), "row_hash": hashes[r.household_id]}
+                for r in rows[i:i + 500]
+            ]).execute()
+        CityPlan.delete().execute()
+        CityPlan.insert_many([
+            {"code": c, "name": n, "allowance": a, "rollover": r, "quotas": json.dumps(q)} for c, n, a, r, q in PLANS
+        ]).execute()
+        return _record(version, kind, count, skipped, tokens, issued, expires)
+
+
+def _record(version, kind, count, skipped, tokens, issued, expires) -> Published:
+    digest = hashlib.sha256(b"".join(tokens)).hexdigest()
+    LedgerRelease.create(version=version, kind=kind, issued_at=issued, expires_at=expires, households=count,
+                         sha256=digest, size=sum(len(t) for t in tokens),
+                         token="\n".join(t.decode("ascii") for t in tokens))
+    return Published(version, kind, count, skipped, tuple(tokens), digest)
+
+
+def latest_snapshot() -> Published | None:
+    """The newest snapshot, exactly as published (to answer a device's snapshot request)."""
+    row = (LedgerRelease.select().where(LedgerRelease.kind == "snapshot")
+           .order_by(LedgerRelease.version.desc()).first())
+    if row is None:
+        return None
+    tokens = tuple(t.encode("ascii") for t in row.token.split("\n"))
+    return Published(row.version, "snapshot", row.households, 0, tokens, row.sha256)
+
+
+def read_hotlist_csv(path: Path) -> list[tuple[str, str]]:
+    """card_id,reason per line (header required)."""
+    import csv
+
+    out, errors = [], []
+    with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "card_id" not in reader.fieldnames or "reason" not in reader.fieldnames:
+            raise ValueError(f"{path}: header must be card_id,reason")
+        for row in reader:
+            if not (row.get("card_id") or "").strip() or not (row.get("reason") or "").strip():
+                errors.append(f"line {reader.line_num}: card_id and reason are required")
+            else:
+                out.append((row["card_id"].strip(), row["reason"].strip()))
+    if errors:
+        raise ValueError("bad hotlist rows:\n  " + "\n  ".join(errors))
+    return out

@@ -1,0 +1,164 @@
+"""Reconciliation over everything central has stored: what a city auditor must look at.
+
+Findings: households whose redemptions across devices exceed their allowance or item quotas
+(the offline double spend), voids, data problems flagged by cashiers, redemptions for households
+not on the list, sequence numbers still missing, devices long offline, big queues, stale ledgers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from peewee import fn
+
+from pos.clock import iso, parse_iso
+from sync.central.store import (
+    CityHousehold,
+    CityPlan,
+    DeviceState,
+    EventRecord,
+    LedgerRelease,
+    RedemptionRecord,
+    SequenceGap,
+    VoidRecord,
+)
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | offline | big_queue | stale_ledger
+    severity: str
+    subject: str  # household or device
+    period: str
+    devices: str
+    amount: int | None
+    detail: str
+
+
+def reconcile(*, now: datetime, period: str | None = None, offline_after: timedelta = timedelta(hours=24),
+              queue_threshold: int = 100, stale_versions: int = 1) -> list[Finding]:
+    findings: list[Finding] = []
+    plans = {p.code: p for p in CityPlan.select()}
+    voided = {r: a for r, a in VoidRecord.select(VoidRecord.redemption_id, VoidRecord.amount).tuples()}
+    q = RedemptionRecord.select(RedemptionRecord.household, RedemptionRecord.period, RedemptionRecord.id,
+                                RedemptionRecord.device, RedemptionRecord.total, RedemptionRecord.items)
+    if period:
+        q = q.where(RedemptionRecord.period == period)
+    totals: dict[tuple[str, str], dict] = {}
+    for hh, per, rid, dev, total, items in q.tuples().iterator():
+        if rid in voided:
+            continue
+        agg = totals.setdefault((hh, per), {"total": 0, "devices": set(), "items": {}, "count": 0})
+        agg["total"] += total
+        agg["count"] += 1
+        agg["devices"].add(dev)
+        for item, qty in json.loads(items).items():
+            agg["items"][item] = agg["items"].get(item, 0) + qty
+    households = {}
+    if totals:
+        ids = list({hh for hh, _ in totals})
+        for i in range(0, len(ids), 500):
+            for h in CityHousehold.select(CityHousehold.id, CityHousehold.plan).where(CityHousehold.id.in_(ids[i:i + 500])):
+                households[h.id] = h.plan
+    for (hh, per), agg in sorted(totals.items()):
+        devices = ",".join(sorted(agg["devices"]))
+        several = len(agg["devices"]) > 1
+        plan = plans.get(households.get(hh, ""))
+        if hh not in households:
+            findings.append(Finding("unknown_household", "warning", hh, per, devices, agg["total"],
+                                    f"{agg['count']} redemption(s) for a household not on the published list"))
+            continue
+        if plan is None:
+            continue
+        if not plan.rollover and agg["total"] > plan.allowance:
+            findings.append(Finding(
+                "overspend", "critical", hh, per, devices, agg["total"] - plan.allowance,
+                f"redeemed Rp {agg['total']:,} of an allowance of Rp {plan.allowance:,} in {agg['count']} sale(s)"
+                + (f" on {len(agg['devices'])} devices (offline double spend)" if several else " on one device")))
+        for item, max_qty in json.loads(plan.quotas).items():
+            got = agg["items"].get(item, 0)
+            if got > max_qty:
+                findings.append(Finding("quota_exceeded", "critical", hh, per, devices, None,
+                                        f"{item}: {got} taken, quota {max_qty}" + (" across devices" if several else "")))
+    for v in VoidRecord.select().order_by(VoidRecord.created_at):
+        if period and v.period != period:
+            continue
+        findings.append(Finding("void", "info", v.household, v.period, v.device, v.amount,
+                                f"sale {v.redemption_id} voided: {v.reason}"))
+    for e in EventRecord.select().where(EventRecord.event == "data_problem").order_by(EventRecord.created_at):
+        findings.append(Finding("data_problem", "warning", e.household, "", e.device, None,
+                                f"cashier flagged '{e.problem}'" + (f": {e.note}" if e.note else "")))
+    gaps: dict[str, list[int]] = {}
+    for g in SequenceGap.select().order_by(SequenceGap.device, SequenceGap.seq):
+        gaps.setdefault(g.device, []).append(g.seq)
+    for dev, seqs in gaps.items():
+        findings.append(Finding("missing_seq", "critical", dev, "", dev, None,
+                                f"{len(seqs)} message(s) never received: seq {_ranges(seqs)} (resend requested)"))
+    latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
+    cutoff = now - offline_after
+    for s in DeviceState.select().order_by(DeviceState.device):
+        seen = parse_iso(s.last_seen) if s.last_seen else None
+        if seen is None or seen < cutoff:
+            ago = f"last seen {s.last_seen}" if seen else "never seen"
+            findings.append(Finding("offline", "warning", s.device, "", s.device, None,
+                                    f"{ago} (more than {_hours(offline_after)} ago)"))
+        if s.queue_depth >= queue_threshold:
+            findings.append(Finding("big_queue", "warning", s.device, "", s.device, None,
+                                    f"{s.queue_depth} messages waiting on the device"))
+        if latest and s.ledger_version and latest - s.ledger_version >= stale_versions:
+            findings.append(Finding("stale_ledger", "warning", s.device, "", s.device, None,
+                                    f"ledger v{s.ledger_version}, city is at v{latest}"))
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.subject, f.period))
+    return findings
+
+
+def _hours(td: timedelta) -> str:
+    h = td.total_seconds() / 3600
+    return f"{h:g} h"
+
+
+def _ranges(seqs: list[int]) -> str:
+    out, start, prev = [], seqs[0], seqs[0]
+    for s in seqs[1:] + [None]:
+        if s is not None and s == prev + 1:
+            prev = s
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if s is not None:
+            start = prev = s
+    return ",".join(out)
+
+
+CSV_FIELDS = ["severity", "kind", "subject", "period", "devices", "amount", "detail"]
+
+
+def to_csv(findings: list[Finding]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for f in findings:
+        row = asdict(f)
+        w.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def to_table(findings: list[Finding], generated_at: datetime) -> str:
+    if not findings:
+        return f"Reconciliation at {iso(generated_at)}: nothing to report."
+    rows = [["SEVERITY", "KIND", "SUBJECT", "PERIOD", "DEVICES", "AMOUNT", "DETAIL"]]
+    for f in findings:
+        rows.append([f.severity, f.kind, f.subject, f.period, f.devices,
+                     "" if f.amount is None else f"Rp {f.amount:,}", f.detail])
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + "  " + r[6] for r in rows]
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.kind] = counts.get(f.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return f"Reconciliation at {iso(generated_at)}: {summary}\n" + "\n".join(lines)

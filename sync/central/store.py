@@ -1,0 +1,246 @@
+"""Central storage: peewee models bound to the city's own database (SQLite or PostgreSQL).
+
+`open_central(url)` takes a path (SQLite file) or a database URL understood by
+`playhouse.db_url` (``sqlite:///path``, ``postgresql://user:pw@host:port/db``). Nothing here
+touches the device database models in pos/db.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DatabaseProxy,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+central_db = DatabaseProxy()
+
+
+class CentralModel(Model):
+    class Meta:
+        database = central_db
+        legacy_table_names = False
+
+
+class Device(CentralModel):
+    """Device registry: who may send, and with which key."""
+
+    id = CharField(primary_key=True)
+    public_key_pem = TextField()
+    shop_id = CharField(default="")
+    status = CharField(default="active")  # active | retired
+    added_at = CharField()
+
+    class Meta:
+        table_name = "central_device"
+
+
+class DeviceState(CentralModel):
+    """What central last heard from a device, and how far its sequence is complete."""
+
+    device = CharField(primary_key=True)
+    online = BooleanField(default=False)
+    last_seen = CharField(default="")
+    queue_depth = IntegerField(default=0)
+    ledger_version = IntegerField(default=0)
+    software_version = CharField(default="")
+    reader = CharField(default="")
+    printer = CharField(default="")
+    contiguous_seq = IntegerField(default=0)  # every seq 1..n is stored
+    highest_seq = IntegerField(default=0)
+
+    class Meta:
+        table_name = "central_device_state"
+
+
+class Message(CentralModel):
+    """Every sequenced message stored once (id = idempotency key), with its exact signed bytes."""
+
+    id = CharField(primary_key=True)
+    device = CharField()
+    seq = IntegerField()
+    kind = CharField()
+    created_at = CharField()
+    received_at = CharField()
+    token = TextField()
+
+    class Meta:
+        table_name = "central_message"
+        indexes = ((("device", "seq"), True),)
+
+
+class RedemptionRecord(CentralModel):
+    id = CharField(primary_key=True)  # redemption_id
+    msg_id = CharField()
+    device = CharField(index=True)
+    seq = IntegerField()
+    shop_id = CharField(default="")
+    household = CharField(index=True)
+    period = CharField(index=True)
+    card_id = CharField(default="")
+    cashier = CharField(default="")
+    collected_by = CharField(default="holder")
+    collector_name = CharField(default="")
+    ledger_version = IntegerField(default=0)
+    mode = CharField(default="card")
+    total = IntegerField()
+    items = TextField(default="{}")  # JSON {item: qty}
+    created_at = CharField(index=True)
+
+    class Meta:
+        table_name = "central_redemption"
+
+
+class VoidRecord(CentralModel):
+    id = CharField(primary_key=True)  # void_id
+    msg_id = CharField()
+    device = CharField()
+    redemption_id = CharField(index=True)
+    household = CharField(default="")
+    period = CharField(default="")
+    amount = IntegerField(default=0)
+    reason = CharField(default="")
+    created_at = CharField()
+
+    class Meta:
+        table_name = "central_void"
+
+
+class EventRecord(CentralModel):
+    id = CharField(primary_key=True)  # msg_id
+    device = CharField(index=True)
+    event = CharField()
+    household = CharField(default="")
+    problem = CharField(default="")
+    note = TextField(default="")
+    body = TextField(default="{}")
+    created_at = CharField()
+
+    class Meta:
+        table_name = "central_event"
+
+
+class SequenceGap(CentralModel):
+    device = CharField()
+    seq = IntegerField()
+    detected_at = CharField()
+    resend_requested_at = CharField(default="")
+    resend_count = IntegerField(default=0)
+
+    class Meta:
+        table_name = "central_gap"
+        primary_key = CompositeKey("device", "seq")
+
+
+class Rejected(CentralModel):
+    """Messages refused (bad signature, unknown device, malformed): kept for the operator."""
+
+    id = AutoField()
+    topic = CharField()
+    reason = TextField()
+    received_at = CharField()
+    payload_head = TextField(default="")
+
+    class Meta:
+        table_name = "central_rejected"
+
+
+class CityPlan(CentralModel):
+    code = CharField(primary_key=True)
+    name = CharField()
+    allowance = IntegerField()
+    rollover = BooleanField(default=False)
+    quotas = TextField(default="{}")
+
+    class Meta:
+        table_name = "central_plan"
+
+
+class CityHousehold(CentralModel):
+    """The beneficiary list as last published (what reconciliation checks against)."""
+
+    id = CharField(primary_key=True)
+    name = CharField()
+    area = CharField(default="")
+    plan = CharField()
+    status = CharField(default="active")
+    valid_from = CharField()
+    valid_until = CharField()
+    representatives = TextField(default="")  # id|name|relation;...
+    row_hash = CharField(default="")
+
+    class Meta:
+        table_name = "central_household"
+
+
+class LedgerRelease(CentralModel):
+    id = AutoField()
+    version = IntegerField()  # ledger version (snapshot, delta) or hotlist serial
+    kind = CharField()  # snapshot | delta | hotlist
+    issued_at = CharField()
+    expires_at = CharField()
+    households = IntegerField(default=0)
+    sha256 = CharField()
+    size = IntegerField(default=0)
+    token = TextField()  # the signed tokens as published, newline-separated
+
+    class Meta:
+        table_name = "central_ledger_release"
+        indexes = ((("kind", "version"), True),)
+
+
+class HotlistCard(CentralModel):
+    card_id = CharField(primary_key=True)
+    reason = CharField()
+    listed_at = CharField()
+    version = IntegerField()
+
+    class Meta:
+        table_name = "central_hotlist"
+
+
+MODELS = [
+    Device, DeviceState, Message, RedemptionRecord, VoidRecord, EventRecord, SequenceGap, Rejected,
+    CityPlan, CityHousehold, LedgerRelease, HotlistCard,
+]
+
+
+def open_central(url: str | Path):
+    """Open (and create the tables of) the central database: a file path or a database URL."""
+    text = str(url)
+    if "://" in text:
+        from playhouse.db_url import connect
+
+        db = connect(text, pragmas=_SQLITE_PRAGMAS) if text.startswith("sqlite") else connect(text)
+    else:
+        Path(text).parent.mkdir(parents=True, exist_ok=True)
+        db = SqliteDatabase(text, pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
+    central_db.initialize(db)
+    db.connect(reuse_if_open=True)
+    db.create_tables(MODELS, safe=True)
+    return db
+
+
+# WAL with synchronous=FULL: a committed batch survives a power cut before its acks go out.
+_SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10000}
+
+
+def is_sqlite(db) -> bool:
+    return isinstance(db, SqliteDatabase)
+
+
+def write_transaction():
+    """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE), so two
+    consumers on one file wait for each other (busy_timeout) instead of failing a lock upgrade."""
+    db = central_db.obj
+    if isinstance(db, SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
