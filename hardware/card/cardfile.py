@@ -63,7 +63,7 @@ class CardFile:
         try:
             doc = json.loads(path.read_text())
         except FileNotFoundError:
-            raise CardFileError(f"no card file at {path}; make one with `ewarung card issue` or `ewarung card deck`")
+            raise CardFileError(f"no card file at {path}; make one with `ewarung card issue` or `ewarung card deck`") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise CardFileError(f"{path} is not a readable card file: {exc}") from exc
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "pos.cli.demo_data_cmd",
     "pos.cli.journal_cmd",
     "pos.cli.demo_cmd",
+    "pos.cli.card_cmd",
 ]
 
 

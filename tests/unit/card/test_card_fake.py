@@ -11,7 +11,7 @@ from hardware.card.fake import FakeReader
 from pos.card_decision import decide
 from pos.ledger import Ledger
 from pos.refusals import Reason, Refusal
-from tests.card_fixtures import deck, issuer_keys, today_and_period  # noqa: F401
+from tests.card_fixtures import issuer_keys, today_and_period
 
 
 def _session(path):
