@@ -77,27 +77,31 @@ class VirtualCard:
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.1
-            self.connected.set()
-            self.log("card inserted")
-            if on_connected:
-                on_connected()
             try:
-                self._serve(self._sock)
+                self._serve(self._sock, on_connected)
             except Pulled:
                 self.log("card pulled (test hook)")
                 self._close()
                 return
             except OSError as exc:
-                self.log(f"connection lost: {exc}")
+                if not self._stop.is_set():
+                    self.log(f"connection lost: {exc}; reconnecting")
             finally:
                 self.connected.clear()
                 self._close()
             self.applet.power_on()
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sock: socket.socket, on_connected: Callable[[], None] | None) -> None:
+        first = True
         while not self._stop.is_set():
             (length,) = struct.unpack(">H", _recv_exact(sock, 2))
             frame = _recv_exact(sock, length) if length else b""
+            if first:  # vpcd accepted us and pcscd is powering the card: it is in the reader now
+                first = False
+                self.connected.set()
+                self.log("card inserted")
+                if on_connected:
+                    on_connected()
             if length == 1:
                 ctrl = frame[0]
                 if ctrl in (CTRL_ON, CTRL_RESET):
