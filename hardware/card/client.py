@@ -141,7 +141,9 @@ class CardClient:
             raise Refusal(Reason.PIN_WRONG, f"the PIN is {apdu.PIN_MIN} to {apdu.PIN_MAX} digits")
         if self._card_key is None:
             raise RuntimeError("authenticate() first")
-        _, sw = self._send(apdu.verify_pin(pin), "verify PIN")
+        data, sw = self._send(apdu.verify_pin(pin), "verify PIN")
+        if data:
+            raise Refusal(Reason.CARD_UNREADABLE, "verify PIN: unexpected data in the answer")
         if sw == apdu.SW_PIN_BLOCKED:
             raise Refusal(Reason.PIN_BLOCKED, "tries left 0")
         if sw & 0xFFF0 == apdu.SW_PIN_WRONG_BASE:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable
 
 from hardware.card import apdu as apdu_mod
@@ -53,6 +52,7 @@ class VirtualCard:
         self.pull_at_apdu = pull_at_apdu  # close before processing APDU n (1-based, counted from insert)
         self.pull_after_apdu = pull_after_apdu  # process APDU n, then close without answering
         self.log = log
+        self.response_filter: Callable[[bytes, bytes], bytes] | None = None  # tests: (command, response) -> sent
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self.connected = threading.Event()
@@ -117,6 +117,8 @@ class VirtualCard:
             response = self.applet.process(frame)
             if self.pull_after_apdu == self.apdus:
                 raise Pulled()
+            if self.response_filter is not None:
+                response = self.response_filter(frame, response)
             sock.sendall(struct.pack(">H", len(response)) + response)
 
     def _close(self) -> None:

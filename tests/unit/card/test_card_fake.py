@@ -174,3 +174,34 @@ def test_tlv_rejects_malformed():
         with pytest.raises(tlv.TlvError):
             tlv.parse(bad)
     assert tlv.parse(tlv.encode(0xD0, b"x" * 300)) == [(0xD0, b"x" * 300)]
+
+
+def test_any_response_never_crashes_the_client(deck, city):
+    """Every kind of bad answer, any size (0..700 bytes), at every step: a Refusal, never a crash."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(step=st.integers(1, 6), junk=st.binary(max_size=700), keep=st.integers(0, 300))
+    def run(step, junk, keep):
+        reader, s, _ = _session(deck["holder"])
+        n = {"i": 0}
+
+        def hook(cmd, resp):
+            n["i"] += 1
+            return resp[:keep] + junk if n["i"] == step else resp
+
+        reader.transmit_hook = hook
+        before = reader.applet.card.memory.counter
+        try:
+            s.authenticate()
+            s.verify_pin("123456")
+            s.record_spend(city.period, before * 1000 + 1000)
+            ok = True
+        except Refusal:
+            ok = False
+        if step < 6 and not ok:
+            assert reader.applet.card.memory.counter == before
+        reader.applet.card.memory.pin_tries_left = 3
+
+    run()
