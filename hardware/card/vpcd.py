@@ -13,6 +13,7 @@ vpcd binds every interface: this is a test and field-tester tool, never for a pr
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -124,10 +125,8 @@ class VirtualCard:
     def _close(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def stop(self) -> None:
