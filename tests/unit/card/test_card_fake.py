@@ -205,3 +205,25 @@ def test_any_response_never_crashes_the_client(deck, city):
         reader.applet.card.memory.pin_tries_left = 3
 
     run()
+
+
+def test_decision_not_yet_valid_and_old_period_spend(tmp_path, city, clock):
+    from datetime import timedelta
+
+    from hardware.card.issuing import IssueRequest, issue
+    from pos.ports import AuthenticatedCard, CardCertificate, SpendRecord
+    from pos.sample_city import demo_key
+
+    today, period = today_and_period(clock)
+    path = tmp_path / "future.json"
+    issue(path, IssueRequest("CARD-F", city.notable["holder"], today + timedelta(days=3), today + timedelta(days=400)),
+          demo_key("issuer"))
+    _, s, _ = _session(path)
+    with pytest.raises(Refusal) as e:
+        decide(s.authenticate(), Ledger(), period, today)
+    assert e.value.reason is Reason.CARD_NOT_YET_VALID
+    cert = CardCertificate("CARD-X", city.notable["holder"], today, today, "k")
+    old = AuthenticatedCard(cert, SpendRecord(str(period.previous()), 200_000, 4), 3)
+    assert decide(old, Ledger(), period, today).card_spent == 0  # last month's record does not count
+    now = AuthenticatedCard(cert, SpendRecord(str(period), 150_000, 5), 3)
+    assert decide(now, Ledger(), period, today).remaining == 50_000
