@@ -1,0 +1,92 @@
+"""The virtual card's persistent memory: a JSON file, written atomically (temp + fsync + rename).
+
+It holds what a real card keeps in EEPROM: the card's private key (it is a virtual card), the
+certificate, the PIN (salted hash), the PIN try counter, the spend record and the transaction
+counter. A kill at any moment leaves either the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FORMAT = "ewarung-ssn-card/1"
+
+
+class CardFileError(ValueError):
+    pass
+
+
+@dataclass
+class CardMemory:
+    card_private_key_pem: str
+    certificate_hex: str
+    pin_salt_hex: str
+    pin_hash_hex: str
+    pin_tries_max: int
+    pin_tries_left: int
+    spend_period: str  # "" before the first spend
+    spent: int
+    counter: int
+    label: str = ""
+
+    def pin_matches(self, pin: bytes) -> bool:
+        return hmac.compare_digest(_pin_hash(bytes.fromhex(self.pin_salt_hex), pin).hex(), self.pin_hash_hex)
+
+
+def _pin_hash(salt: bytes, pin: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", pin, salt, 1000)
+
+
+def new_pin(pin: str) -> tuple[str, str]:
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise CardFileError("the PIN must be 4 to 12 digits")
+    salt = secrets.token_bytes(16)
+    return salt.hex(), _pin_hash(salt, pin.encode()).hex()
+
+
+class CardFile:
+    """A card file on disk plus its loaded memory; save() is atomic and durable."""
+
+    def __init__(self, path: Path, memory: CardMemory) -> None:
+        self.path = Path(path)
+        self.memory = memory
+
+    @classmethod
+    def load(cls, path: Path) -> CardFile:
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CardFileError(f"no card file at {path}; make one with `ewarung card issue` or `ewarung card deck`") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CardFileError(f"{path} is not a readable card file: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise CardFileError(f"{path} is not an SSN card file (format {FORMAT!r} expected)")
+        doc.pop("format")
+        try:
+            memory = CardMemory(**doc)
+        except TypeError as exc:
+            raise CardFileError(f"{path}: {exc}") from exc
+        return cls(path, memory)
+
+    def save(self) -> None:
+        data = json.dumps({"format": FORMAT, **asdict(self.memory)}, indent=1).encode()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)

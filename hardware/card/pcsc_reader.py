@@ -1,0 +1,177 @@
+"""PC/SC reader adapter over pyscard's low-level scard API (implements pos.ports.CardReaderPort).
+
+We own the monitoring loop (pyscard's CardMonitor/ReaderMonitor die for good when pcscd
+restarts, pyscard issues #82/#128): SCardGetStatusChange with a short timeout on our own
+thread, the context re-established with backoff after any error. Events (inserted, removed,
+reader_lost, reader_back) are delivered on that thread. Card I/O runs on a separate "card-io"
+worker (`submit`), never on the UI thread; each session has its own PC/SC context.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hardware.card.client import CardClient, CardGone, TransportError
+from pos.ports import CardEvent
+from pos.refusals import Reason, Refusal
+
+log = logging.getLogger(__name__)
+
+
+def _sc():
+    from smartcard import scard
+
+    return scard
+
+
+class PcscReader:
+    def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], name: str = "",
+                 poll_ms: int = 200, max_backoff: float = 2.0) -> None:
+        self.issuer_keys = issuer_keys
+        self.name_filter = name
+        self.poll_ms = poll_ms
+        self.max_backoff = max_backoff
+        self._subs: list[Callable[[CardEvent], None]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="card-io")
+        self.reader: str | None = None
+        self.card_present = False
+        self._lost_reported = False
+
+    # --- port ------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[CardEvent], None]) -> None:
+        self._subs.append(callback)
+
+    def start(self) -> None:
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._monitor, name="pcsc-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2 + self.poll_ms / 1000)
+        self._io.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, fn: Callable[[], object]) -> Future:
+        """Run card I/O on the card-io worker thread."""
+        return self._io.submit(fn)
+
+    def open_session(self) -> CardClient:
+        sc = _sc()
+        reader = self.reader
+        if reader is None:
+            raise Refusal(Reason.CARD_UNREADABLE, "no PC/SC reader")
+        rc, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        if rc != sc.SCARD_S_SUCCESS:
+            raise Refusal(Reason.CARD_UNREADABLE, f"PC/SC: {sc.SCardGetErrorMessage(rc)}")
+        rc, card, proto = sc.SCardConnect(ctx, reader, sc.SCARD_SHARE_SHARED,
+                                          sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+        if rc != sc.SCARD_S_SUCCESS:
+            sc.SCardReleaseContext(ctx)
+            if rc in (sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_REMOVED_CARD):
+                raise Refusal(Reason.CARD_REMOVED, "no card in the reader")
+            raise Refusal(Reason.CARD_UNREADABLE, f"connect: {sc.SCardGetErrorMessage(rc)}")
+        gone = {sc.SCARD_W_REMOVED_CARD, sc.SCARD_E_NO_SMARTCARD, sc.SCARD_W_RESET_CARD,
+                sc.SCARD_E_READER_UNAVAILABLE, sc.SCARD_E_NO_SERVICE, sc.SCARD_E_SERVICE_STOPPED,
+                sc.SCARD_W_UNPOWERED_CARD, sc.SCARD_E_INVALID_HANDLE}
+
+        def transmit(command: bytes) -> bytes:
+            rc, resp = sc.SCardTransmit(card, proto, list(command))
+            if rc in gone:
+                raise CardGone(sc.SCardGetErrorMessage(rc))
+            if rc != sc.SCARD_S_SUCCESS:
+                raise TransportError(sc.SCardGetErrorMessage(rc))
+            return bytes(resp)
+
+        def close() -> None:
+            sc.SCardDisconnect(card, sc.SCARD_LEAVE_CARD)
+            sc.SCardReleaseContext(ctx)
+
+        return CardClient(transmit, self.issuer_keys, on_close=close)
+
+    # --- monitoring ------------------------------------------------------------------
+    def _emit(self, kind: str) -> None:
+        event = CardEvent(kind, self.reader or "")  # type: ignore[arg-type]
+        for cb in list(self._subs):
+            try:
+                cb(event)
+            except Exception:  # a subscriber's bug must not kill the monitor
+                log.exception("card event subscriber failed")
+
+    def _lost(self) -> None:
+        if self.card_present:
+            self.card_present = False
+            self._emit("removed")
+        if not self._lost_reported:
+            self._lost_reported = True
+            self._emit("reader_lost")
+
+    def _pick(self, readers: list[str]) -> str | None:
+        for r in readers:
+            if self.name_filter in r:
+                return r
+        return None
+
+    def _monitor(self) -> None:
+        sc = _sc()
+        backoff = 0.05
+        ctx = None
+        first = True
+        while not self._stop.is_set():
+            if ctx is None:
+                rc, new_ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+                if rc != sc.SCARD_S_SUCCESS:
+                    self._lost()
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                ctx, backoff = new_ctx, 0.05
+            rc, readers = sc.SCardListReaders(ctx, [])
+            reader = self._pick(readers) if rc == sc.SCARD_S_SUCCESS else None
+            if reader is None:
+                if rc not in (sc.SCARD_S_SUCCESS, sc.SCARD_E_NO_READERS_AVAILABLE):
+                    sc.SCardReleaseContext(ctx)
+                    ctx = None
+                self._lost()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if reader != self.reader or self._lost_reported or first:
+                self.reader = reader
+                if self._lost_reported:
+                    self._lost_reported = False
+                    self._emit("reader_back")
+                first = False
+            state = sc.SCARD_STATE_UNAWARE
+            while not self._stop.is_set():
+                rc, states = sc.SCardGetStatusChange(ctx, self.poll_ms, [(reader, state)])
+                if rc == sc.SCARD_E_TIMEOUT:
+                    continue
+                if rc != sc.SCARD_S_SUCCESS:
+                    break
+                _, event_state, _atr = states[0]
+                if event_state & (sc.SCARD_STATE_UNKNOWN | sc.SCARD_STATE_IGNORE | sc.SCARD_STATE_UNAVAILABLE):
+                    rc = sc.SCARD_E_READER_UNAVAILABLE
+                    break
+                present = bool(event_state & sc.SCARD_STATE_PRESENT) and not (event_state & sc.SCARD_STATE_MUTE)
+                if present != self.card_present:
+                    self.card_present = present
+                    self._emit("inserted" if present else "removed")
+                state = event_state & ~sc.SCARD_STATE_CHANGED
+            if self._stop.is_set():
+                break
+            log.info("PC/SC monitor: %s; re-establishing", sc.SCardGetErrorMessage(rc))
+            sc.SCardReleaseContext(ctx)
+            ctx = None
+            self._lost()
+        if ctx is not None:
+            sc.SCardReleaseContext(ctx)

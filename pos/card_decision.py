@@ -1,0 +1,28 @@
+"""The counter's decision on an authenticated SSN card (pure domain logic).
+
+Certificate dates, then the hotlist, then the household and its entitlement, with what the
+card itself records as spent this period (the card's record only counts in its own period).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pos.entitlement import Entitlement, assess
+from pos.ledger import Ledger
+from pos.period import Period
+from pos.ports import AuthenticatedCard
+from pos.refusals import Reason, Refusal
+
+
+def decide(card: AuthenticatedCard, ledger: Ledger, period: Period, today: date) -> Entitlement:
+    cert = card.certificate
+    if today < cert.valid_from:
+        raise Refusal(Reason.CARD_NOT_YET_VALID, f"{cert.card_id} valid from {cert.valid_from}")
+    if today > cert.valid_until:
+        raise Refusal(Reason.CARD_EXPIRED, f"{cert.card_id} valid until {cert.valid_until}")
+    hot = ledger.hotlist_reason(cert.card_id)
+    if hot is not None:
+        raise Refusal(Reason.CARD_REVOKED, f"{cert.card_id}: {hot}")
+    card_spent = card.spend.spent if card.spend.period == str(period) else 0
+    return assess(ledger, cert.household_id, period, today, card_spent=card_spent)

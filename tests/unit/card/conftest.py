@@ -1,0 +1,3 @@
+"""Card test fixtures."""
+
+from tests.card_fixtures import deck  # noqa: F401
