@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from pos import cashiers, journal
+from pos.card_decision import decide as decide_card
 from pos.clock import Clock, iso
 from pos.db import PrintJob, Redemption, Void, durable_transaction
 from pos.entitlement import Entitlement, assess
@@ -217,21 +218,11 @@ class DayReport:
 def _decide(ledger: Ledger, policy: Policy, card: AuthenticatedCard, now: datetime) -> Entitlement:
     """May this authenticated card be served now, and with what? Raises Refusal.
 
-    Minimal private version; the lead switches it to pos.card_decision at merge.
+    The device's own risk caps first (ledger age, offline caps), then the card decision
+    (certificate dates, hotlist, household entitlement with the card's spend record).
     """
-    today = now.astimezone(WITA).date()
-    cert = card.certificate
-    if today < cert.valid_from:
-        raise Refusal(Reason.CARD_NOT_YET_VALID, f"{cert.card_id} valid from {cert.valid_from}")
-    if today > cert.valid_until:
-        raise Refusal(Reason.CARD_EXPIRED, f"{cert.card_id} valid until {cert.valid_until}")
-    hot = ledger.hotlist_reason(cert.card_id)
-    if hot is not None:
-        raise Refusal(Reason.CARD_REVOKED, f"{cert.card_id}: {hot}")
     assess_device(ledger.info(), policy, now)
-    period = Period.of(now)
-    card_spent = card.spend.spent if card.spend.period == str(period) else 0
-    return assess(ledger, cert.household_id, period, today, card_spent=card_spent)
+    return decide_card(card, ledger, Period.of(now), now.astimezone(WITA).date())
 
 
 class CounterSession:

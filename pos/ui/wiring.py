@@ -28,11 +28,25 @@ class CounterParts:
 
 
 def real_devices(config: Config) -> tuple[CardReaderPort, PrinterPort]:
-    """The production adapters (hardware/). Wired at merge with the card and printer branches."""
-    raise SetupError(
-        "the real card reader and printer adapters are not wired into the counter app yet: "
-        "run `ewarung counter --demo` (or `ewarung demo`) to use the demo card deck and printer"
-    )
+    """The production adapters: the PC/SC reader (pcscd) and the ESC/POS printer from config."""
+    from hardware.card.keys import issuer_public_keys
+    from hardware.printer.factory import build_printer
+
+    keys = issuer_public_keys(config)
+    if not keys:
+        raise SetupError(
+            "no card issuer public key is installed (keys.issuer_public_keys): "
+            "install the city's issuer key with `ewarung provision`, then start again"
+        )
+    if config.reader.kind == "fake":
+        from hardware.card.fake import FakeReader
+
+        reader: CardReaderPort = FakeReader(keys)
+    else:
+        from hardware.card.pcsc_reader import PcscReader
+
+        reader = PcscReader(keys, name=config.reader.name)
+    return reader, build_printer(config)
 
 
 def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,

@@ -1,0 +1,31 @@
+"""The composition root picks the real adapters from config (no hardware needed to build them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware_config.config import demo_config, parse_config
+from pos.appliance import SetupError
+from pos.ui.wiring import real_devices
+
+
+def test_pcsc_reader_and_escpos_printer_from_config(tmp_path):
+    from hardware.card.pcsc_reader import PcscReader
+    from hardware.printer.adapter import EscposPrinter
+
+    reader, printer = real_devices(demo_config(tmp_path))
+    assert isinstance(reader, PcscReader) and isinstance(printer, EscposPrinter)
+
+
+def test_fake_reader_by_config(tmp_path):
+    from hardware.card.fake import FakeReader
+
+    cfg = parse_config(f'[device]\ndata_dir = "{tmp_path}"\n[reader]\nkind = "fake"\n[printer]\nkind = "dummy"\n[demo]\n')
+    reader, _ = real_devices(cfg)
+    assert isinstance(reader, FakeReader)
+
+
+def test_missing_issuer_key_says_what_to_do(tmp_path):
+    cfg = parse_config(f'[device]\ndata_dir = "{tmp_path}"\n')
+    with pytest.raises(SetupError, match="ewarung provision"):
+        real_devices(cfg)
