@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from peewee import SqliteDatabase
 
 from firmware_config.config import Config
 from pos import sample_city
-from pos.clock import Clock, SystemClock
+from pos.clock import Clock, SystemClock, parse_iso
 from pos.db import LedgerState, open_database
 from pos.ledger import Ledger
 from pos.redemption import RedemptionService
@@ -70,16 +71,28 @@ def load_public_keys(config: Config, paths: list[Path], role: str) -> dict:
 def ensure_demo_data(
     config: Config, clock: Clock, progress: Callable[[int], None] | None = None
 ) -> sample_city.SampleCity | None:
-    """In demo mode, create the sample city and DEMO keys once; return it if created now."""
+    """In demo mode, create the sample city and DEMO keys once; return it if (re)built now.
+
+    A sample ledger more than a day old is rebuilt in place (ledger tables only: sales, the
+    journal and cashiers stay), so a demo laptop never ends up refusing "ledger too old" and the
+    sample households stay in the states their names promise for the current month.
+    """
     if config.demo is None:
         return None
     db = open_database(config.database_path)
     try:
-        if LedgerState.select().exists() and config.key_path(config.keys.device_key).exists():
+        state = LedgerState.get_or_none(LedgerState.id == 1)
+        keys_there = config.key_path(config.keys.device_key).exists()
+        fresh = state is not None and (
+            state.kind != "sample" or clock.now() - parse_iso(state.issued_at) < timedelta(days=1)
+        )
+        if fresh and keys_there:
             return None
-        sample_city.write_demo_keys(config.data_dir / "keys")
+        if not keys_there:
+            sample_city.write_demo_keys(config.data_dir / "keys")
         return sample_city.build_sample_city(
-            db, households=config.demo.households, seed=config.demo.seed, now=clock.now(), progress=progress
+            db, households=config.demo.households, seed=config.demo.seed, now=clock.now(), progress=progress,
+            ledger_version=(state.version + 1) if state is not None else 1,
         )
     finally:
         db.close()

@@ -52,3 +52,28 @@ def test_scripted_demo_runs_end_to_end(tmp_path):
         assert expected in out
     again = run_ewarung("demo", "--scripted", "--data-dir", str(tmp_path / "demo"), "--language", "en")
     assert again.returncode == 0 and "already there" in again.stdout and "CANNOT be exchanged" in again.stdout
+
+
+def test_demo_ledger_is_refreshed_when_a_day_old(tmp_path):
+    from datetime import timedelta
+
+    from firmware_config.config import demo_config
+    from pos.appliance import ensure_demo_data
+    from pos.clock import FixedClock
+    from pos.db import LedgerState, Redemption, open_database
+    from tests.conftest import NOW
+
+    cfg = demo_config(tmp_path)
+    clock = FixedClock(NOW)
+    assert ensure_demo_data(cfg, clock) is not None
+    assert ensure_demo_data(cfg, clock) is None  # same day: untouched
+    db = open_database(cfg.database_path)
+    Redemption.create(id="r1", seq=1, device_id="d", household="h", period="2026-11", cashier_id="k",
+                      ledger_version=1, total=1, remaining_after=1, created_at="t")
+    db.close()
+    clock.advance(timedelta(days=8))
+    rebuilt = ensure_demo_data(cfg, clock)
+    assert rebuilt is not None and rebuilt.ledger_version == 2 and rebuilt.period == "2026-11"
+    db = open_database(cfg.database_path)
+    assert LedgerState.get_by_id(1).version == 2 and Redemption.select().count() == 1
+    db.close()
