@@ -64,18 +64,10 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
             parts = build_counter(config, demo=args.demo, progress=lambda n: bar.update(n - bar.n))
         total_width = width + (demo_panel_width(height) if parts.demo else 0)
         configure_kivy(total_width, height, fullscreen=args.fullscreen)
-        from kivy.clock import Clock
-
         from pos.ui.app import CounterApp
 
-        app = CounterApp(parts, size=(width, height), language=language, headless_shot=shot)
-        if args.exit_after:
-            def _stop(_dt):
-                if shot:
-                    app.screenshot(shot)
-                app.stop()
-
-            Clock.schedule_once(_stop, args.exit_after)
+        app = CounterApp(parts, size=(width, height), language=language, headless_shot=shot,
+                         exit_after=args.exit_after)
         app.run()
         parts.appliance.close()
         return 0

@@ -101,9 +101,10 @@ class CounterApp(App):
     title = "E-Warung POS"
 
     def __init__(self, parts, *, size: tuple[int, int], language: str = "id", headless_shot: Path | None = None,
-                 on_ready=None, **kw):
+                 on_ready=None, exit_after: float | None = None, **kw):
         super().__init__(**kw)
         self.parts = parts
+        self.exit_after = exit_after
         self.size = size
         self.language = language
         self.headless_shot = headless_shot
@@ -158,6 +159,14 @@ class CounterApp(App):
         interval = systemd_notify.watchdog_interval_s()
         if interval:
             Clock.schedule_interval(lambda _dt: systemd_notify.watchdog(), interval)
+        if self.exit_after:
+            Clock.schedule_once(lambda _dt: self._shoot_and_stop(), self.exit_after)
+
+    def _shoot_and_stop(self) -> None:
+        """`--exit-after`: leave a last screenshot (headless) and quit."""
+        if self.headless_shot:
+            self.screenshot(self.headless_shot)
+        self.stop()
 
     def _load_cashiers(self):
         return [(c.id, c.name, c.role) for c in Cashier.select().where(Cashier.active == True).order_by(Cashier.id)]  # noqa: E712
