@@ -30,13 +30,9 @@ def _run(args: argparse.Namespace) -> int:
     keys = sample_city.write_demo_keys(out / "keys")
     db = open_database(out / "ewarung.db")
     with progress_bar(args.households, "households") as bar:
-        last = [0]
-
-        def tick(done: int) -> None:
-            bar.update(done - last[0])
-            last[0] = done
-
-        city = sample_city.build_sample_city(db, households=args.households, seed=args.seed, now=now, progress=tick)
+        city = sample_city.build_sample_city(
+            db, households=args.households, seed=args.seed, now=now, progress=lambda n: bar.update(n - bar.n)
+        )
     db.close()
     if not args.no_csv:
         sample_city.write_beneficiary_csv(out / "households.csv", households=args.households, seed=args.seed, now=now)
