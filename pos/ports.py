@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pos.receipt import Receipt
+
+if TYPE_CHECKING:
+    from pos.end_of_day import EndOfDayReport
 
 # --- SSN card -------------------------------------------------------------------------
 
@@ -109,6 +112,10 @@ class PrinterStatus:
 class PrinterPort(Protocol):
     def print_receipt(self, receipt: Receipt, job_id: str) -> None:
         """Print one receipt; raise PrinterFault if it did not print."""
+        ...
+
+    def print_end_of_day(self, report: EndOfDayReport, job_id: str, language: str = "id") -> None:
+        """Print the day's report; raise PrinterFault if it did not print."""
         ...
 
     def status(self) -> PrinterStatus: ...

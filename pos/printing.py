@@ -32,6 +32,7 @@ from pos import journal
 from pos.clock import Clock, iso
 from pos.db import PrintJob, Redemption, RedemptionLine, Void, durable_transaction
 from pos.device import DeviceIdentity
+from pos.end_of_day import EndOfDayReport
 from pos.entitlement import Entitlement, QuotaState, known_spending
 from pos.ledger import Ledger
 from pos.period import Period
@@ -214,6 +215,23 @@ class PrintService:
             return self._emit(
                 PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, self.language, sent))
             )
+        self.mark_printed(job_id)
+        return self._emit(PrintOutcome(job_id, "printed"))
+
+    def print_end_of_day(self, report: EndOfDayReport, language: str | None = None) -> PrintOutcome:
+        """Print an end-of-day report as its own job (journaled like receipts, at most once)."""
+        job_id = str(uuid.uuid4())
+        with durable_transaction(self.db):
+            PrintJob.create(id=job_id, kind="end_of_day", created_at=iso(self.clock.now()))
+        if not self.claim(job_id):
+            return self._emit(PrintOutcome(job_id, "skipped", message="job already taken"))
+        lang = language or self.language
+        try:
+            self.printer.print_end_of_day(report, job_id, language=lang)
+        except PrinterFault as fault:
+            self.mark_failed(job_id, fault)
+            sent = getattr(fault, "sent", False)
+            return self._emit(PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, lang, sent)))
         self.mark_printed(job_id)
         return self._emit(PrintOutcome(job_id, "printed"))
 

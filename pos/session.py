@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from pos import cashiers, journal
 from pos.card_decision import decide as decide_card
 from pos.clock import Clock, iso
 from pos.db import PrintJob, Redemption, Void, durable_transaction
+from pos.end_of_day import EndOfDayReport, build_end_of_day
 from pos.entitlement import Entitlement, assess
 from pos.ledger import CatalogEntry, Ledger
 from pos.period import WITA, Period
@@ -204,17 +205,6 @@ class HistoryRow:
     mode: str
 
 
-@dataclass
-class DayReport:
-    day: str
-    sales: int
-    total: int
-    voids: int
-    voided_total: int
-    overrides: int
-    by_cashier: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
 def _decide(ledger: Ledger, policy: Policy, card: AuthenticatedCard, now: datetime) -> Entitlement:
     """May this authenticated card be served now, and with what? Raises Refusal.
 
@@ -267,7 +257,7 @@ class CounterSession:
         self.error: ErrorInfo | None = None
         self.sale: Sale | None = None
         self.history: list[HistoryRow] = []
-        self.day_report: DayReport | None = None
+        self.day_report: EndOfDayReport | None = None
         self.last_receipt = None
         self.busy = False
         self._pulled_while_committing = False
@@ -807,25 +797,13 @@ class CounterSession:
         if self.state != State.IDLE:
             return self._refuse_touch("Opening the end of day")
         self._go(State.END_OF_DAY)
+        self.day_report = None
         now = self.clock.now()
+        device = self.service.device
 
         def work():
             day = now.astimezone(WITA).date()
-            start = datetime(day.year, day.month, day.day, tzinfo=WITA)
-            start_iso = iso(start)
-            rep = DayReport(day.isoformat(), 0, 0, 0, 0, 0)
-            voided = {v.redemption_id: v for v in Void.select()}
-            for r in Redemption.select().where(Redemption.created_at >= start_iso):
-                if r.id in voided:
-                    rep.voids += 1
-                    rep.voided_total += r.total
-                    continue
-                rep.sales += 1
-                rep.total += r.total
-                rep.overrides += r.mode == "override"
-                n, t = rep.by_cashier.get(r.cashier_id, (0, 0))
-                rep.by_cashier[r.cashier_id] = (n + 1, t + r.total)
-            return rep
+            return build_end_of_day(day, device_id=device.device_id, shop_name=device.shop_name, now=now)
 
         def done(rep, exc):
             if exc is not None:
@@ -836,6 +814,29 @@ class CounterSession:
 
         self.runner.submit(work, done)
         self._changed()
+        return True
+
+    def print_end_of_day(self) -> bool:
+        """Print the shown end-of-day report (a PrintJob row like every receipt, so it is journaled)."""
+        if self.state != State.END_OF_DAY or self.busy or self.day_report is None:
+            return self._refuse_touch("Printing the end of day")
+        report, language = self.day_report, self.language
+        self.busy = True
+        self._changed()
+
+        def done(outcome, exc):
+            self.busy = False
+            if exc is not None:
+                self._say("The device hit an internal error: {detail}", detail=str(exc))
+            elif outcome.state == "printed":
+                self.printer_fault = ""
+                self._say("End-of-day report printed.")
+            else:
+                self.printer_fault = outcome.kind
+                self._say(fault_message(outcome.kind, self.language))
+            self._changed()
+
+        self.runner.submit(lambda: self.printing.print_end_of_day(report, language), done)
         return True
 
     # -- flag a data problem -----------------------------------------------------------------

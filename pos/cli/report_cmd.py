@@ -20,11 +20,8 @@ def register(subs: argparse._SubParsersAction) -> None:
 
 
 def _end_of_day(args: argparse.Namespace) -> int:
-    import uuid
 
     from pos.appliance import build_appliance
-    from pos.clock import iso
-    from pos.db import PrintJob
     from pos.end_of_day import build_end_of_day, write_csv
     from pos.money import format_rupiah
     from pos.period import WITA
@@ -56,17 +53,13 @@ def _end_of_day(args: argparse.Namespace) -> int:
             print(f"  CSV written to {args.csv}")
         if args.do_print:
             from hardware.printer.factory import build_printer
-            from pos.ports import PrinterFault
-            from pos.printing import cashier_message
+            from pos.printing import PrintService
 
-            job_id = str(uuid.uuid4())
-            PrintJob.create(id=job_id, kind="end_of_day", created_at=iso(now), state="printing", attempts=1)
-            try:
-                build_printer(config).print_end_of_day(rep, job_id, language=config.device.language)
-            except PrinterFault as fault:
-                PrintJob.update(state="failed", last_error=f"{'sent' if fault.sent else 'not_sent'}|{fault.kind}|{fault.detail}").where(PrintJob.id == job_id).execute()
-                return fail(f"report not printed: {cashier_message(fault.kind, config.device.language)}")
-            PrintJob.update(state="printed", printed_at=iso(app.clock.now())).where(PrintJob.id == job_id).execute()
+            printing = PrintService(app.db, build_printer(config), device=app.redemptions.device, signer=app.signer,
+                                    ledger=app.ledger, clock=app.clock, language=config.device.language)
+            outcome = printing.print_end_of_day(rep)
+            if not outcome.ok:
+                return fail(f"report not printed: {outcome.message}")
             print("  printed")
         return 0
     finally:

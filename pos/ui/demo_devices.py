@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from pos.end_of_day import EndOfDayReport
 from pos.ports import (
     AuthenticatedCard,
     CardCertificate,
@@ -160,6 +161,7 @@ class FakePrinter:
 
     def __init__(self) -> None:
         self.printed: list[tuple[str, Receipt]] = []
+        self.reports: list[tuple[str, EndOfDayReport]] = []
         self.fault: str = ""  # "" | offline | paper_out | cover_open | error
         self._listeners: list[Callable[[Receipt], None]] = []
 
@@ -172,6 +174,11 @@ class FakePrinter:
         self.printed.append((job_id, receipt))
         for cb in list(self._listeners):
             cb(receipt)
+
+    def print_end_of_day(self, report: EndOfDayReport, job_id: str, language: str = "id") -> None:
+        if self.fault:
+            raise PrinterFault(self.fault, "demo printer")  # type: ignore[arg-type]
+        self.reports.append((job_id, report))
 
     def status(self) -> PrinterStatus:
         if self.fault == "offline":

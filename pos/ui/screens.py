@@ -19,6 +19,7 @@ from pos.redemption import DATA_PROBLEMS
 from pos.refusals import Reason
 from pos.session import OVERRIDE_REASONS, SHIFTS, State, fault_message
 from pos.ui.i18n import _
+from pos.ui.keyboard import TextKeys
 from pos.ui.widgets import (
     DANGER,
     MUTED,
@@ -36,6 +37,7 @@ from pos.ui.widgets import (
 )
 
 HOUSEHOLD_PREFIX = "SSN-6472-"
+NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
 
 
 def rp(amount: int) -> str:
@@ -476,16 +478,21 @@ class EndOfDayView(View):
         if rep is None:
             body.add_widget(Text(_("Counting..."), "big"))
         else:
-            for label, value in ((_("Date"), rep.day), (_("Sales"), str(rep.sales)), (_("Total given"), rp(rep.total)),
-                                 (_("Voided sales"), f"{rep.voids} ({rp(rep.voided_total)})"),
-                                 (_("Without card (override)"), str(rep.overrides))):
+            for label, value in ((_("Date"), rep.day.isoformat()), (_("Sales"), str(rep.sales_count)),
+                                 (_("Total given"), rp(rep.sales_total)),
+                                 (_("Voided sales"), f"{rep.void_count} ({rp(rep.void_total)})"),
+                                 (_("Without card (override)"), str(rep.overrides)),
+                                 (_("Still to send to the city"), str(rep.queued_for_city))):
                 body.add_widget(row(Text(label, "big"), Text(value, "big", bold=True, halign="right"),
                                     height=Theme.px(40)))
-            for cid, (n, total) in rep.by_cashier.items():
-                body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=cid, n=n, amount=rp(total)), "body"))
+            for c in rep.cashiers:
+                body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=c.name, n=c.count, amount=rp(c.total)),
+                                     "body"))
         buttons = [BigButton(_("Back"), s.cancel, "neutral", name="back"),
+                   BigButton(_("Print"), s.print_end_of_day, "primary", name="print-report",
+                             disabled=rep is None or s.busy),
                    BigButton(_("Sign out"), s.sign_out, "danger", name="sign-out")]
-        return self.page(_("End of day"), body, buttons)
+        return self.page(_("End of day"), scroller(body), buttons)
 
 
 class FlagView(View):
@@ -495,9 +502,13 @@ class FlagView(View):
         hid = getattr(self.session, "flag_household", "")
         self.digits = hid[len(HOUSEHOLD_PREFIX):] if hid.startswith(HOUSEHOLD_PREFIX) else ""
         self.problem = ""
+        self.note = ""
+        self.writing = False
 
     def render(self):
         s = self.session
+        if self.writing:
+            return self._note_page()
         left = column(spacing=4)
         self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
         left.add_widget(self.hid_label)
@@ -508,13 +519,40 @@ class FlagView(View):
             grid.add_widget(BigButton(_(p), lambda x=p: self._problem(x), "ok" if p == self.problem else "neutral",
                                       name=f"problem-{p}", role="body"))
         left.add_widget(grid)
+        if self.note:
+            left.add_widget(Text(_("Note: {note}", note=self.note), "body", shorten=True, max_lines=1))
         pad = KeyPad(self._typed, self._send, max_len=7, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
         pad.value = self.digits
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
         body.add_widget(pad)
         return self.page(_("Report a data problem to the city"), body,
-                         [BigButton(_("Cancel"), s.cancel, "neutral", name="cancel")])
+                         [BigButton(_("Cancel"), s.cancel, "neutral", name="cancel"),
+                          BigButton(_("Write a note"), self._write, "primary", name="write-note")])
+
+    def _note_page(self):
+        self.note_label = Text(self._shown(self.note), "big", bold=True)
+        keys = TextKeys(self._noted, self._note_done, value=self.note, max_len=NOTE_MAX, done_text=_("Done"),
+                        erase_text=_("Erase"), space_text=_("space"))
+        body = column(self.note_label, keys, spacing=4)
+        return self.page(_("A note for the city (optional)"), body, notice="")
+
+    @staticmethod
+    def _shown(note: str) -> str:
+        return (note or _("Type what the city should know, e.g. the new address.")) + " |"
+
+    def _write(self):
+        self.writing = True
+        self.app.refresh()
+
+    def _noted(self, value):
+        self.note = value
+        self.note_label.text = self._shown(value)
+
+    def _note_done(self, value):
+        self.note = value.strip()
+        self.writing = False
+        self.app.refresh()
 
     def _typed(self, value):
         self.digits = value
@@ -526,7 +564,7 @@ class FlagView(View):
 
     def _send(self, value):
         hid = HOUSEHOLD_PREFIX + value.zfill(7) if value else ""
-        self.session.flag_problem(hid, self.problem, "")
+        self.session.flag_problem(hid, self.problem, self.note)
 
 
 class OverrideView(View, _SupervisorPad):

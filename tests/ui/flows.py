@@ -306,11 +306,16 @@ def flow_end_of_day(d: Driver):
     d.on("end_of_day")
     d.see("Tutup hari", "Penjualan", "Penjualan dibatalkan")
     yield from d.shot("19-end-of-day")
+    before = len(d.parts.printer.reports)
+    yield from d.tap("print-report")
+    d.see("Laporan tutup hari sudah dicetak.")
+    assert len(d.parts.printer.reports) == before + 1
     yield from d.tap("back")
 
 
 def flow_flag(d: Driver):
     from pos.db import OutboxMessage
+    from pos.signing import b64url_decode
 
     before = OutboxMessage.select().where(OutboxMessage.kind == "event").count()
     yield from d.tap("flag")
@@ -319,10 +324,22 @@ def flow_flag(d: Driver):
     yield from d.tap("problem-moved")
     d.see("SSN-6472-0000003")
     yield from d.shot("20-flag")
+    yield from d.tap("write-note")
+    d.see("Catatan untuk Dinas")
+    for key in ("kb-p", "kb-i", "kb-n", "kb-d", "kb-a", "kb-h", "kb-space", "kb-r", "kb-t", "kb-space", "kb-3",
+                "kb-x", "kb-erase"):
+        yield from d.tap(key)
+    d.see("Pindah rt 3 |")
+    yield from d.shot("20b-flag-note")
+    yield from d.tap("kb-done")
+    d.see("Catatan: Pindah rt 3")
     yield from d.tap("flag-ok")
     d.on("idle")
     d.see("Dilaporkan ke Dinas")
-    assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
+    events = OutboxMessage.select().where(OutboxMessage.kind == "event").order_by(OutboxMessage.seq)
+    assert events.count() == before + 1
+    token = bytes(events[-1].payload).decode()
+    assert json.loads(b64url_decode(token.split(".")[1]))["body"]["note"] == "Pindah rt 3"
 
 
 def flow_override(d: Driver):

@@ -343,7 +343,26 @@ def test_end_of_day(session, reader, city):
     _sell(session, reader, card_for(city, "representative"), "MINYAK1")
     session.open_end_of_day()
     rep = session.day_report
-    assert rep.sales == 2 and rep.total == 72_500 + 17_500 and rep.by_cashier["kasir1"] == (2, 90_000)
+    assert rep.sales_count == 2 and rep.sales_total == 72_500 + 17_500
+    assert [(c.cashier_id, c.count, c.total) for c in rep.cashiers] == [("kasir1", 2, 90_000)]
+
+
+def test_end_of_day_printed_from_the_screen(session, reader, printer, city):
+    from pos.db import PrintJob
+
+    _sell(session, reader, card_for(city, "holder"))
+    assert not session.print_end_of_day()  # not on the end-of-day screen yet
+    session.open_end_of_day()
+    printer.fault = "paper_out"
+    assert session.print_end_of_day()
+    assert "Kertas" in session.notice and session.printer_fault == "paper_out" and not printer.reports
+    failed = PrintJob.get(PrintJob.kind == "end_of_day")
+    assert failed.state == "failed" and failed.last_error.startswith("not_sent|paper_out")
+    printer.fault = ""
+    assert session.print_end_of_day()
+    assert session.state == State.END_OF_DAY and not session.printer_fault
+    [(job_id, report)] = printer.reports
+    assert report.sales_total == 72_500 and PrintJob.get_by_id(job_id).state == "printed"
 
 
 def test_flag_data_problem_reaches_outbox(session, reader, city):
