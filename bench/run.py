@@ -43,12 +43,55 @@ def main() -> int:
                   f"value {fmt(r['value'])} {r['unit']} (budget {r['budget']}; {r['baseline_name']} {fmt(r['baseline'])})",
                   flush=True)
             failed |= not r["ok"]
+    report["design_budgets"] = design_budgets(report)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if args.quick else ""
     (RESULTS / f"report{suffix}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"report{suffix}.md").write_text(markdown(report))
     print(f"report: {RESULTS / f'report{suffix}.md'}")
     return 1 if failed else 0
+
+
+# The budget table of ../shared/DESIGN.md, each matched to the benchmark rows that measure it.
+DESIGN_BUDGETS = [
+    ("card-present event -> authenticated decision (pcscd+vpcd)", "p99 <= 100 ms", ("card tap",)),
+    ("confirm -> redemption durable + receipt bytes ready", "p99 <= 50 ms", ("confirm -> redemption durable",)),
+    ("1M-household snapshot verify+apply", "<= 2.5x raw sqlite3; peak RSS <= 200 MB",
+     ("snapshot verify+stage+swap", "snapshot apply peak RSS")),
+    ("ledger lookup with 1M households", "p99 <= 1 ms", ("ledger lookup",)),
+    ("drain 20,000 queued redemptions to a local broker", ">= 0.5x raw paho QoS 1", ("outbox drain",)),
+    ("counter app cold start to idle screen (Xvfb)", "<= 3 s; RSS <= 150 MB", ("cold_start", "peak_rss")),
+    ("central consumer: verified, stored, acknowledged", ">= 5,000/s on SQLite", ("redemptions verified + stored",)),
+]
+
+
+def design_budgets(report: dict) -> list[dict]:
+    """Each DESIGN.md budget: met or not, with the benchmark rows (and baselines) that measure it."""
+    rows = [r for data in report["areas"].values() for r in data.get("rows", [])]
+    out = []
+    for what, target, keys in DESIGN_BUDGETS:
+        found = [next((r for r in rows if key in r["name"]), None) for key in keys]
+        measured = None if any(r is None for r in found) else found
+        out.append({"budget": what, "target": target, "rows": [r["name"] for r in measured or []],
+                    "met": None if measured is None else all(r["ok"] for r in measured)})
+    return out
+
+
+def design_summary(report: dict) -> list[str]:
+    rows = {r["name"]: r for data in report["areas"].values() for r in data.get("rows", [])}
+    lines = ["", "## DESIGN.md budgets", "", "| budget | target | measured (same-run baseline) | met |", "|---|---|---|---|"]
+    budgets = design_budgets(report)
+    for b in budgets:
+        if b["met"] is None:
+            lines.append(f"| {b['budget']} | {b['target']} | not measured in this run | - |")
+            continue
+        shown = "; ".join(
+            f"{fmt(r['p99'] if r['p99'] is not None else r['value'])} {r['unit']}"
+            f" ({r['baseline_name'] or 'no baseline'}: {fmt(r['baseline'])})" for r in (rows[n] for n in b["rows"])
+        )
+        lines.append(f"| {b['budget']} | {b['target']} | {shown} | {'yes' if b['met'] else 'NO'} |")
+    lines += ["", f"{sum(1 for b in budgets if b['met'])} of {len(budgets)} budgets met."]
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -70,6 +113,7 @@ def markdown(report: dict) -> str:
                 f"| {area} | {r['name']} | {fmt(r['p50'])} | {fmt(r['p99'])} | {fmt(r['value'])} | {r['unit']} | "
                 f"{r['budget']} | {r['baseline_name']}: {fmt(r['baseline'])} | {'yes' if r['ok'] else 'NO'} |"
             )
+    lines += design_summary(report)
     return "\n".join(lines) + "\n"
 
 
