@@ -19,19 +19,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pos import journal, settings
 from pos.db import StorageFault, open_database
-from pos.device import DeviceIdentity
-from pos.ledger import Ledger
-from pos.policy import Policy
-from pos.redemption import RedemptionRequest, RedemptionService
-from pos.sample_city import build_sample_city, demo_key, household_id
-from pos.signing import EcdsaSigner
+from pos.redemption import RedemptionRequest
+from pos.sample_city import build_sample_city, household_id
+from tests.integration.test_storage_faults import _service
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("EWARUNG_EIO_ROUNDS", "24"))
@@ -89,14 +85,6 @@ def eio(tmp_path):
     m.mount()
     yield m
     m.unmount()
-
-
-def _service(path, clock):
-    db = open_database(path)
-    device = DeviceIdentity("EW-EIO-0001", "S", "Shop", "Addr")
-    svc = RedemptionService(db, Ledger(), device, EcdsaSigner(demo_key("device"), device.device_id), clock,
-                            replace(Policy(), offline_max_value=10**12))
-    return db, svc
 
 
 def _check_whole(path, returned: set[str], raised: int):
