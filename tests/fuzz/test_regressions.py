@@ -54,3 +54,13 @@ def test_hostile_signed_ledger_fields_are_refused_as_malformed(db, city, clock, 
         intake.handle(jws_sign(canonical_json({"city": "samarinda", **payload}), LEDGER, LEDGER_TYP))
     assert exc.value.code in ("malformed", "expired")
     assert intake.live_version() == before
+
+
+@pytest.mark.parametrize("text", ['[device]\ndata_dir = "~nobody-such-user/x"\n',
+                                  '[keys]\nissuer_public_keys = ["~nobody-such-user/issuer.pem"]\n'])
+def test_config_home_of_unknown_user_is_a_config_error(text):
+    # parsed fine, then config.data_dir raised RuntimeError("Could not determine home directory.")
+    from firmware_config.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="write the full path"):
+        parse_config(text)
