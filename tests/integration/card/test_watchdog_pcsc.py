@@ -67,3 +67,33 @@ def test_stalled_card_gives_up_in_time_and_reader_recovers(stack, slow_reader, d
     slow_reader.events.wait("inserted")
     rec = _serve(slow_reader, city.period, before.spent + 30_000)
     assert rec.spent == before.spent + 30_000 and rec.counter == before.counter + 1
+
+
+def test_empty_vpcd_frame_no_longer_hangs_the_counter(stack, slow_reader, deck, city):
+    """An empty answer frame leaves pcscd's vpcd driver waiting for ever (the stall the card fuzz
+    had to avoid); with the watchdog the counter gets its refusal and the next card works."""
+    import shutil
+    import threading
+
+    from hardware.card.applet import Applet
+    from hardware.card.vpcd import VirtualCard
+    from tests.integration.pcsc_stack import wait_for
+
+    path = deck["holder"].with_name("empty-frame.card.json")
+    shutil.copy(deck["holder"], path)
+    vc = VirtualCard(Applet(CardFile.load(path)))
+    vc.response_filter = lambda command, response: b"" if vc.apdus == 3 else response
+    t = threading.Thread(target=vc.serve_forever, daemon=True)
+    t.start()
+    wait_for(vc.connected.is_set, 10, "in-process virtual card connected")
+    slow_reader.events.wait("inserted")
+    t0 = time.monotonic()
+    with pytest.raises(Refusal) as e:
+        _serve(slow_reader, city.period, 30_000)
+    assert "not answering" in e.value.detail and time.monotonic() - t0 < DEADLINE + 1.5
+    vc.stop()
+    t.join(timeout=5)
+    slow_reader.events.wait("removed")
+    stack.insert(deck["holder"])
+    slow_reader.events.wait("inserted")
+    assert _serve(slow_reader, city.period, 30_000).spent == 30_000
