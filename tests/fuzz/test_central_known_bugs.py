@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from pos.signing import canonical_json
+from pos.messages import MESSAGE_TYP
+from pos.signing import canonical_json, jws_sign
 from sync.central.consumer import Incoming
 from sync.status import signed
 from tests.conftest import NOW
 from tests.fuzz.test_fuzz_central import DEVICE, SIGNERS, consumer, topic  # noqa: F401
 
-BUG = "consumer stores status/heartbeat numbers unchecked; a non-JSON-object or huge value raises"
+BUG = "consumer stores status/heartbeat numbers unchecked and parses JSON without a depth guard"
 
 
 def _unsigned(leaf: str, text: bytes) -> Incoming:
@@ -29,6 +30,9 @@ CASES = {
     "heartbeat queue_depth 2**63": _unsigned("heartbeat", canonical_json({"queue_depth": 2**63})),
     "status nested 5000 deep": _unsigned("status", b'{"a":' * 5000 + b"1" + b"}" * 5000),
     # signed by the registered device itself
+    # _verify_token parses the verified payload itself, without the RecursionError guard of jws_verify
+    "signed redemption nested 5000 deep": Incoming(topic(DEVICE, "redemption"), jws_sign(
+        ("[" * 5000 + "]" * 5000).encode(), SIGNERS[DEVICE], MESSAGE_TYP), 1, 1),
     "signed heartbeat queue_depth 2**64": Incoming(topic(DEVICE, "heartbeat"),
                                                    signed("heartbeat", DEVICE, {"queue_depth": 2**64},
                                                           SIGNERS[DEVICE], NOW), 1, 1),
