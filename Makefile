@@ -32,3 +32,7 @@ demo:
 
 soak: bootstrap
 	EWARUNG_CRASH_ROUNDS=500 $(PY) -m pytest -q tests/integration/test_crash_redemption.py
+
+.PHONY: fuzz
+fuzz: bootstrap  ## the fuzz tests at 10,000 inputs each (hypothesis profile "soak")
+	EWARUNG_FUZZ_PROFILE=soak $(PY) -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/fuzz

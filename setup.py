@@ -33,7 +33,7 @@ setup(
         "psycopg2-binary>=2.9",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "ruff>=0.5", "fusepy>=3.0"],
     },
     entry_points={"console_scripts": ["ewarung = pos.cli.main:main"]},
 )

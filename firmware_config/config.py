@@ -25,6 +25,19 @@ SECRET_KEYS = {"password", "pin"}
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _paths_expand(cls, value: object) -> object:
+        # "~someone/..." for a user this device lacks made Path.expanduser() raise RuntimeError later
+        for p in value if isinstance(value, list) else [value]:
+            if isinstance(p, Path):
+                try:
+                    p.expanduser()
+                except RuntimeError:
+                    raise ValueError(f"{str(p)!r} starts with ~user for a user this device does not have; "
+                                     "write the full path") from None
+        return value
+
 
 class DeviceSection(_Section):
     id: Annotated[str, Field(pattern=ID_PATTERN)] = "EW-DEMO-0001"

@@ -20,11 +20,11 @@ from peewee import (
     BooleanField,
     CharField,
     CompositeKey,
+    DatabaseError,
     DatabaseProxy,
     ForeignKeyField,
     IntegerField,
     Model,
-    OperationalError,
     SqliteDatabase,
     TextField,
 )
@@ -267,7 +267,7 @@ def open_database(path: str | Path, *, migrate: bool = True) -> SqliteDatabase:
             from pos.migrations import migrate as run_migrations
 
             run_migrations(db)
-    except (OperationalError, sqlite3.OperationalError) as exc:
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
         fault = classify_storage_error(exc)
         if fault is None:
             raise
@@ -280,13 +280,15 @@ def open_database(path: str | Path, *, migrate: bool = True) -> SqliteDatabase:
 class StorageFault(RuntimeError):
     """The database could not be written (disk full, read-only, I/O error). Nothing was saved.
 
-    `kind` is one of disk_full, read_only, io_error, locked; the message says what to do.
+    `kind` is one of disk_full, read_only, io_error, corrupt, locked, cannot_open; the message says what to do.
     """
 
     ADVICE = {
         "disk_full": "the data partition is full: free space (ewarung doctor shows what uses it), then try again",
         "read_only": "the data partition is read-only: check the SD card or disk and remount it read-write",
         "io_error": "the storage reported an I/O error: the SD card may be failing; run ewarung doctor and back up",
+        # SQLite says "malformed" when a read under it fails part-way (a failing SD card), too
+        "corrupt": "the database could not be read back intact: the SD card may be failing; run ewarung doctor and back up",
         "locked": "the database is busy for too long: check that only one counter app runs, then try again",
         "cannot_open": "the database cannot be opened: check that the data partition is mounted and writable",
     }
@@ -311,6 +313,7 @@ def classify_storage_error(exc: BaseException | None) -> StorageFault | None:
             ("readonly", "read_only"),
             ("read-only", "read_only"),
             ("disk i/o error", "io_error"),
+            ("disk image is malformed", "corrupt"),
             ("database is locked", "locked"),
             ("unable to open database", "cannot_open"),
         ):
@@ -336,7 +339,7 @@ def durable_transaction(db: SqliteDatabase) -> Iterator[None]:
                 yield
         finally:
             db.execute_sql("PRAGMA synchronous=NORMAL")
-    except (OperationalError, sqlite3.OperationalError) as exc:
+    except (DatabaseError, sqlite3.DatabaseError) as exc:  # OperationalError, and "malformed" on a failing read
         fault = classify_storage_error(exc)
         if fault is None:
             raise

@@ -49,7 +49,8 @@ class AuthenticatedCard:
     pin_tries_left: int
 
 
-CardEventKind = Literal["inserted", "removed", "reader_lost", "reader_back"]
+# card_not_answering: a transmit passed the reader's deadline; the session is abandoned
+CardEventKind = Literal["inserted", "removed", "reader_lost", "reader_back", "card_not_answering"]
 
 
 @dataclass(frozen=True)

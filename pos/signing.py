@@ -112,6 +112,8 @@ class VerifiedToken:
             obj = json.loads(self.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadSignature(f"payload is not JSON: {exc}") from None
+        except RecursionError:  # "[[[[..." thousands deep: json.loads gives up on the stack
+            raise BadSignature("payload JSON is nested too deeply") from None
         if not isinstance(obj, dict):
             raise BadSignature("payload is not a JSON object")
         return obj
@@ -124,6 +126,8 @@ def jws_peek(token: bytes | str) -> dict:
         header = json.loads(b64url_decode(parts[0]))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadSignature(f"header is not JSON: {exc}") from None
+    except RecursionError:  # unsigned input: a header nested thousands deep must not crash a reader
+        raise BadSignature("header JSON is nested too deeply") from None
     if not isinstance(header, dict) or header.get("alg") != "ES256" or not isinstance(header.get("kid"), str):
         raise BadSignature("header must be a JSON object with alg ES256 and a string kid")
     return header

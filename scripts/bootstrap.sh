@@ -11,6 +11,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients
   xvfb xauth libgl1 libgl1-mesa-dri libmtdev1 libegl1
   sqlite3 systemd udev postgresql chromium
+  libfuse2
   fonts-dejavu-core
 )
 

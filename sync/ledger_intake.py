@@ -12,6 +12,7 @@ ledger. Rows stream chunk by chunk: a 1,000,000-household ledger never sits in m
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,13 @@ from sync.ledger_format import (
 STAGING_KEY = "ledger.staging"  # {"version": v, "manifest": "<token>" | null}
 HOTLIST_SERIAL_KEY = "ledger.hotlist_serial"
 MODEL_BY_TABLE = {m._meta.table_name: m for m in LEDGER_MODELS}
+
+
+# What hostile content in a well-signed message can raise below: refused as "malformed". A
+# wrongly typed field (None.replace), a huge integer (OverflowError binding it), a row SQLite will
+# not take (wrong number of values, a list in a column, NOT NULL).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError, zlib.error,
+             sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError)
 
 
 class LedgerRefused(ValueError):
@@ -82,7 +90,7 @@ class LedgerIntake:
                 return self._delta(obj)
             if schema == HOTLIST:
                 return self._hotlist(obj)
-        except (KeyError, TypeError, ValueError, zlib.error) as exc:
+        except MALFORMED as exc:  # rolled back: every write above runs in one transaction
             if isinstance(exc, LedgerRefused):
                 raise
             raise LedgerRefused("malformed", f"ledger update {schema} is malformed: {exc!r}") from None

@@ -5,6 +5,15 @@ restarts, pyscard issues #82/#128): SCardGetStatusChange with a short timeout on
 thread, the context re-established with backoff after any error. Events (inserted, removed,
 reader_lost, reader_back) are delivered on that thread. Card I/O runs on a separate "card-io"
 worker (`submit`), never on the UI thread; each session has its own PC/SC context.
+
+Watchdog: a card or reader that stops answering would leave SCardTransmit blocked for good
+(pcsc-lite has no transmit timeout, and SCardCancel does not cancel a transmit). Every transmit
+therefore runs on its own daemon thread with a deadline (`transmit_timeout`). Past it the session
+is dead: the subscribers get a "card_not_answering" event, the caller gets
+TransportError -> Refusal(CARD_UNREADABLE, "card not answering ... pull and re-insert the card"),
+and the session's handle and context are reset and released on a background thread (pcsc-lite
+serialises calls per context, so that clean-up waits behind the stuck transmit; it cannot block
+the counter). The next session opens a fresh context; pulling the card ends the stuck call.
 """
 
 from __future__ import annotations
@@ -16,11 +25,53 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hardware.card.client import CardClient, CardGone, TransportError
+from hardware.card.client import CardClient, CardGone, Transmit, TransportError
 from pos.ports import CardEvent
 from pos.refusals import Reason, Refusal
 
 log = logging.getLogger(__name__)
+
+NOT_ANSWERING = "card not answering: pull and re-insert the card"
+
+
+class CardNotAnswering(TransportError):
+    """A transmit passed its deadline: the session is abandoned (maps to CARD_UNREADABLE)."""
+
+
+def with_deadline(transmit: Transmit, timeout: float, on_stall: Callable[[], None]) -> Transmit:
+    """Wrap a blocking transmit so no call waits longer than `timeout` seconds.
+
+    The call runs on a fresh daemon thread (a stuck C call cannot be interrupted, only abandoned).
+    After the first stall every further call fails at once: the card's state is unknown.
+    """
+    stalled = threading.Event()
+
+    def guarded(command: bytes) -> bytes:
+        if stalled.is_set():
+            raise CardNotAnswering(NOT_ANSWERING)
+        box: dict[str, object] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["ok"] = transmit(command)
+            except BaseException as exc:  # handed to the caller's thread below
+                box["err"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="pcsc-transmit", daemon=True).start()
+        if not done.wait(timeout):
+            stalled.set()
+            log.warning("card did not answer within %.1f s; session abandoned", timeout)
+            on_stall()
+            raise CardNotAnswering(f"no answer within {timeout:g} s; {NOT_ANSWERING}")
+        if "err" in box:
+            raise box["err"]  # type: ignore[misc]
+        return box["ok"]  # type: ignore[return-value]
+
+    guarded.stalled = stalled  # type: ignore[attr-defined]
+    return guarded
 
 
 def _sc():
@@ -31,11 +82,12 @@ def _sc():
 
 class PcscReader:
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], name: str = "",
-                 poll_ms: int = 200, max_backoff: float = 2.0) -> None:
+                 poll_ms: int = 200, max_backoff: float = 2.0, transmit_timeout: float = 5.0) -> None:
         self.issuer_keys = issuer_keys
         self.name_filter = name
         self.poll_ms = poll_ms
         self.max_backoff = max_backoff
+        self.transmit_timeout = transmit_timeout  # seconds; a real card's slowest APDU (ECDSA) is ~1 s
         self._subs: list[Callable[[CardEvent], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -92,11 +144,23 @@ class PcscReader:
                 raise TransportError(sc.SCardGetErrorMessage(rc))
             return bytes(resp)
 
-        def close() -> None:
-            sc.SCardDisconnect(card, sc.SCARD_LEAVE_CARD)
+        def release(disposition: int) -> None:
+            sc.SCardDisconnect(card, disposition)
             sc.SCardReleaseContext(ctx)
 
-        return CardClient(transmit, self.issuer_keys, on_close=close)
+        def on_stall() -> None:
+            # reset the card (its RAM state, e.g. PIN verified, is void) and drop the context; this
+            # waits behind the stuck transmit inside pcsc-lite, so it runs on its own thread
+            threading.Thread(target=release, args=(sc.SCARD_RESET_CARD,), name="pcsc-reset", daemon=True).start()
+            self._emit("card_not_answering")
+
+        guarded = with_deadline(transmit, self.transmit_timeout, on_stall)
+
+        def close() -> None:
+            if not guarded.stalled.is_set():  # type: ignore[attr-defined]
+                release(sc.SCARD_LEAVE_CARD)
+
+        return CardClient(guarded, self.issuer_keys, on_close=close)
 
     # --- monitoring ------------------------------------------------------------------
     def _emit(self, kind: str) -> None:

@@ -47,11 +47,14 @@ class VirtualCard:
 
     def __init__(self, applet: Applet, *, host: str = "127.0.0.1", slot: int = 0,
                  pull_at_apdu: int | None = None, pull_after_apdu: int | None = None,
+                 stall_at_apdu: int | None = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
         self.applet = applet
         self.address = (host, BASE_PORT + slot)
         self.pull_at_apdu = pull_at_apdu  # close before processing APDU n (1-based, counted from insert)
         self.pull_after_apdu = pull_after_apdu  # process APDU n, then close without answering
+        self.stall_at_apdu = stall_at_apdu  # APDU n is never answered (a hung chip) until stop()
+        self.stalled = threading.Event()  # set once the stall began
         self.log = log
         self.response_filter: Callable[[bytes, bytes], bytes] | None = None  # tests: (command, response) -> sent
         self._stop = threading.Event()
@@ -115,6 +118,11 @@ class VirtualCard:
             self.apdus += 1
             if self.pull_at_apdu == self.apdus:
                 raise Pulled()
+            if self.stall_at_apdu == self.apdus:
+                self.log(f"stalling on APDU {self.apdus} (test hook)")
+                self.stalled.set()
+                self._stop.wait()  # hold the connection open and say nothing
+                return
             response = self.applet.process(frame)
             if self.pull_after_apdu == self.apdus:
                 raise Pulled()

@@ -61,6 +61,8 @@ def register(subs: argparse._SubParsersAction) -> None:
     ins.add_argument("--pull-at-apdu", type=int, metavar="N", help="testing: pull the card when APDU N arrives")
     ins.add_argument("--pull-after-apdu", type=int, metavar="N",
                      help="testing: process APDU N, then pull the card before answering")
+    ins.add_argument("--stall-at-apdu", type=int, metavar="N",
+                     help="testing: never answer APDU N (a hung chip), until the card is removed")
     ins.add_argument("--quiet", action="store_true")
     ins.set_defaults(func=_insert)
 
@@ -133,7 +135,7 @@ def _insert(args: argparse.Namespace) -> int:
         return _detach(args, pid_path)
     log = (lambda s: None) if args.quiet else (lambda s: print(f"virtual card: {s}", file=sys.stderr, flush=True))
     vc = VirtualCard(Applet(card), host=args.host, slot=args.reader, pull_at_apdu=args.pull_at_apdu,
-                     pull_after_apdu=args.pull_after_apdu, log=log)
+                     pull_after_apdu=args.pull_after_apdu, stall_at_apdu=args.stall_at_apdu, log=log)
 
     def on_term(signum, frame):
         vc.stop()
