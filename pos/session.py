@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from pos import cashiers, journal
 from pos.card_decision import decide as decide_card
 from pos.clock import Clock, iso
-from pos.db import PrintJob, Redemption, Void, durable_transaction
+from pos.db import PrintJob, Redemption, StorageFault, Void, durable_transaction
 from pos.end_of_day import EndOfDayReport, build_end_of_day
 from pos.entitlement import Entitlement, assess
 from pos.ledger import CatalogEntry, Ledger
@@ -94,6 +94,12 @@ FAULTS: dict[str, tuple[str, str]] = {
     "error": (
         "Printer bermasalah. Matikan dan nyalakan lagi printer, lalu tekan Cetak Ulang.",
         "The printer reported an error. Switch it off and on again, then press Reprint.",
+    ),
+    "storage": (
+        "Penyimpanan perangkat bermasalah (kartu SD penuh, rusak atau hanya-baca). Tidak ada transaksi yang tercatat. "
+        "Jangan lanjut melayani; hubungi teknisi.",
+        "The device's storage failed (SD card full, failing or read-only). Nothing was sold. "
+        "Stop serving and call the technician.",
     ),
     "internal": (
         "Terjadi kesalahan pada perangkat. Tidak ada transaksi yang tercatat. Coba lagi; jika berulang, hubungi teknisi.",
@@ -308,6 +314,8 @@ class CounterSession:
             self.error = ErrorInfo(reason=exc.reason, detail=exc.detail, back_to=back_to)
         elif isinstance(exc, PrinterFault):
             self.error = ErrorInfo(fault=exc.kind, detail=exc.detail, back_to=back_to)
+        elif isinstance(exc, StorageFault):  # the advice for the technician rides in the detail
+            self.error = ErrorInfo(fault="storage", detail=str(exc), back_to=back_to)
         else:
             self.error = ErrorInfo(fault="internal", detail=f"{type(exc).__name__}: {exc}", back_to=back_to)
         self._go(State.ERROR)

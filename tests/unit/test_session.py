@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pos.db import JournalEntry, OutboxMessage, Redemption, Void
 from pos.refusals import Reason
-from pos.session import CounterSession, DeferredRunner, InlineRunner, State
+from pos.session import CounterSession, DeferredRunner, InlineRunner, State, fault_message
 from tests.fakes import FakeCard, FakeCardReader, FakePrinter
 
 
@@ -490,3 +490,19 @@ def test_random_touches_never_crash_or_commit_without_confirm(service, city, ste
     for c in cards.values():
         if c.pin_tries_left == 0:
             c.pin_tries_left = 3
+
+
+def test_storage_fault_on_confirm_says_stop_and_call_the_technician(session, reader, city, monkeypatch):
+    from pos.db import StorageFault
+
+    def full_disk(_req):
+        raise StorageFault("disk_full", "database or disk is full")
+
+    monkeypatch.setattr(session.service, "redeem", full_disk)
+    to_basket(session, reader, card_for(city, "holder"))
+    session.add("GULA1")
+    session.to_confirm()
+    session.confirm()
+    assert session.state == State.ERROR and session.error.fault == "storage"
+    assert "hubungi teknisi" in fault_message("storage") and "free space" in session.error.detail
+    assert Redemption.select().count() == 0
