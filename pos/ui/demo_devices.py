@@ -222,6 +222,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_COMMAND = ("pcscd", "-f")
 BOOTSTRAP_FIX = "run `sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again"
 
 
@@ -287,9 +288,11 @@ class Pcscd:
     """pcscd with the vpcd reader: a running daemon is reused; otherwise `pcscd -f` runs as our child
     (its own process group, stopped by stop() and if the demo dies)."""
 
-    def __init__(self, port: int, log_path: Path, socket_path: Path = PCSCD_SOCKET,
-                 command: tuple[str, ...] = ("pcscd", "-f"), timeout: float = 10.0) -> None:
-        self.port, self.log_path, self.socket_path, self.command, self.timeout = port, log_path, socket_path, command, timeout
+    def __init__(self, port: int, log_path: Path, socket_path: Path | None = None,
+                 command: tuple[str, ...] | None = None, timeout: float = 10.0) -> None:
+        self.port, self.log_path, self.timeout = port, log_path, timeout
+        self.socket_path = socket_path or PCSCD_SOCKET
+        self.command = command or PCSCD_COMMAND
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -304,12 +307,12 @@ class Pcscd:
                                       "install vsmartcard-vpcd (`sudo ./scripts/bootstrap.sh`), then restart pcscd "
                                       "(`sudo systemctl restart pcscd`)")
             return
-        if _tcp_listening(self.port):
-            raise DeckUnavailable(f"pcscd is not running and port {self.port} (vpcd's) is used by another program",
-                                  f"stop that program (`sudo ss -ltnp 'sport = :{self.port}'` names it)")
         exe = shutil.which(self.command[0])
         if exe is None:
             raise DeckUnavailable("pcscd is not installed", BOOTSTRAP_FIX)
+        if _tcp_listening(self.port):
+            raise DeckUnavailable(f"pcscd is not running and port {self.port} (vpcd's) is used by another program",
+                                  f"stop that program (`sudo ss -ltnp 'sport = :{self.port}'` names it)")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen([exe, *self.command[1:]], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,

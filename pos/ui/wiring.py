@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -98,6 +99,7 @@ def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:
             why, fix = (exc.why, exc.fix) if isinstance(exc, DeckUnavailable) else (str(exc), "see the log")
             note = f"Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
             log.warning("demo: %s", note)
+            print(f"ewarung demo: {note}", file=sys.stderr, flush=True)
         else:
             reader = pcsc_reader(config, issuer_public_keys(config), name=config.reader.name or deck.reader_name)
             log.info("demo: card deck through pcscd + vpcd (%s)", deck.reader_name)
