@@ -387,12 +387,14 @@ class PcscDeck:
         self._notes: list[Callable[[str], None]] = []
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-deck")
         self._closed = False
+        self.can_unplug = False
 
     def start(self) -> None:
         """Write the card files and make pcscd + vpcd usable (raises DeckUnavailable). Blocking."""
         self.paths = write_card_files(self.cards, self.directory / "cards")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.pcscd.ensure()
+        self.can_unplug = self.pcscd.owned
         atexit.register(self.close)
 
     def on_note(self, callback: Callable[[str], None]) -> None:
@@ -424,7 +426,8 @@ class PcscDeck:
         return self._submit(self._pull)
 
     def unplug(self) -> Future | None:
-        if not self.pcscd.owned:
+        """The reader cable: stops the pcscd the demo started (every PC/SC client sees the reader go)."""
+        if not self.can_unplug:
             self._note("the reader cable is pcscd itself, and this pcscd was not started by the demo: "
                        "stop it yourself (`sudo systemctl stop pcscd.socket pcscd`) to unplug the reader")
             return None
@@ -432,8 +435,11 @@ class PcscDeck:
         return self._submit(self.pcscd.stop)
 
     def plug(self) -> Future | None:
-        self.connected = True
-        return self._submit(self.pcscd.ensure)
+        def start() -> None:
+            self.pcscd.ensure()
+            self.connected = True
+
+        return self._submit(start)
 
     # --- on the worker -----------------------------------------------------------------------
     @property

@@ -95,6 +95,15 @@ def flow_pcsc(d, stats: dict):
     yield from _until(d, lambda: d.app.screen_name == "idle", "idle after the card was pulled")
     d.see("Masukkan kartu SSN")
     assert deck.proc is None
+    stats["pcscd_owned"] = deck.can_unplug
+    stats["cable_tap_s"] = _tap_timed(d, "deck-reader")
+    if deck.can_unplug:  # the demo's own pcscd: the cable stops it, the counter sees the reader go and come back
+        yield from _until(d, lambda: d.app.screen_name == "error", "the reader-lost error")
+        d.see("Pembaca: TIDAK ADA")
+        yield from d.tap("deck-reader")
+        yield from _until(d, lambda: d.app.screen_name == "idle", "idle once pcscd is back")
+    else:  # someone else's pcscd: the panel says it will not stop it
+        yield from _until(d, lambda: "not started by the demo" in d.texts(), "the panel's note")
 
 
 def flow_fallback(d, stats: dict):
@@ -197,9 +206,13 @@ def test_demo_deck_inserts_serves_and_pulls_through_pcscd_and_vpcd(ui_env, artif
     assert res["flow"] == "ok", res["flow"]
     stats = res["stats"]
     # the UI thread only hands the card work to the deck's worker
-    assert stats["insert_tap_s"] < 0.1 and stats["pull_tap_s"] < 0.1, stats
+    assert max(stats["insert_tap_s"], stats["pull_tap_s"], stats["cable_tap_s"]) < 0.1, stats
     assert not _card_processes(res["deck_dir"]), "a virtual card process outlived the demo"
     assert res["pcscd_owned_after_stop"] is False, "the demo left its own pcscd running"
+    if stats["pcscd_owned"]:
+        from pos.ui.demo_devices import PCSCD_SOCKET, _socket_alive
+
+        assert not _socket_alive(PCSCD_SOCKET), "the pcscd the demo started is still answering"
 
 
 @pytest.mark.ui
@@ -238,6 +251,38 @@ def test_vpcd_port_in_use_by_another_program_is_reported(tmp_path):
         with pytest.raises(DeckUnavailable) as info:
             daemon.ensure()
     assert f"port {port}" in info.value.why and "ss -ltnp" in info.value.fix
+
+
+STAND_IN_DAEMON = """
+import signal, socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("127.0.0.1", int(sys.argv[2]))); t.listen()
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+while True:
+    time.sleep(1)
+"""
+
+
+def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
+    """Start/stop bookkeeping with a stand-in daemon (the real pcscd has one fixed socket per machine)."""
+    from pos.ui.demo_devices import Pcscd, _socket_alive
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sock = tmp_path / "daemon.comm"
+    daemon = Pcscd(port, tmp_path / "pcscd.log", socket_path=sock,
+                   command=(sys.executable, "-c", STAND_IN_DAEMON, str(sock), str(port)))
+    daemon.ensure()
+    assert daemon.owned and _socket_alive(sock)
+    pid = daemon.proc.pid
+    assert os.getpgid(pid) == pid  # its own process group: stopped as a group, never our terminal's Ctrl-C
+    daemon.ensure()  # running now: reused, not started twice
+    assert daemon.proc.pid == pid
+    daemon.stop()
+    assert not daemon.owned and not _socket_alive(sock)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_deck_card_files_act_like_the_fake_deck(tmp_path):
