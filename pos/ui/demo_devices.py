@@ -479,6 +479,9 @@ class PcscDeck:
                 start_new_session=True, preexec_fn=_die_with_parent)
         self.proc, self.card = proc, card
 
+        if not self.connected:  # into an unplugged reader: the card connects once pcscd is back
+            return
+
         def connected() -> bool:
             return pid_path.exists() and pid_path.read_text().strip() == str(proc.pid)
 
