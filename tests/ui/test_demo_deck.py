@@ -74,8 +74,10 @@ def flow_pcsc(d, stats: dict):
     assert isinstance(d.parts.reader, PcscReader)
     yield from _sign_in(d)
     d.see("pcscd + vpcd (Virtual PCD 00 00)")
+    t0 = time.perf_counter()
     stats["insert_tap_s"] = _tap_timed(d, deck_index(d.parts, "Pemegang"))
     yield from _until(d, lambda: d.app.screen_name == "household", "the holder's card to be read via pcscd")
+    stats["insert_to_household_s"] = time.perf_counter() - t0
     assert deck.proc is not None and deck.proc.poll() is None, "no virtual card process"
     stats["card_pid"] = deck.proc.pid
     d.see("Sisa bantuan", "Rp 200.000")
@@ -91,8 +93,10 @@ def flow_pcsc(d, stats: dict):
     assert len(d.parts.printer.printed) == 1, d.parts.printer.printed
     yield from _until(d, lambda: "TIDAK DAPAT" in d.panel_receipt(), "the receipt in the panel")
     yield from d.shot("demo-pcsc-done")
+    t0 = time.perf_counter()
     stats["pull_tap_s"] = _tap_timed(d, "deck-pull")
     yield from _until(d, lambda: d.app.screen_name == "idle", "idle after the card was pulled")
+    stats["pull_to_idle_s"] = time.perf_counter() - t0
     d.see("Masukkan kartu SSN")
     assert deck.proc is None
     stats["pcscd_owned"] = deck.can_unplug
@@ -114,10 +118,14 @@ def flow_fallback(d, stats: dict):
     yield from _sign_in(d)
     d.see("NOT through pcscd + vpcd: pcscd is not installed", "sudo ./scripts/bootstrap.sh")
     yield from d.shot("demo-fallback")
-    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    t0 = time.perf_counter()
+    _tap_timed(d, deck_index(d.parts, "Pemegang"))
     yield from _until(d, lambda: d.app.screen_name == "household", "the fake deck's card to be read")
-    yield from d.tap("deck-pull")
+    stats["insert_to_household_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _tap_timed(d, "deck-pull")
     yield from _until(d, lambda: d.app.screen_name == "idle", "idle after the pull")
+    stats["pull_to_idle_s"] = time.perf_counter() - t0
 
 
 def main() -> int:
