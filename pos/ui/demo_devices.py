@@ -1,18 +1,33 @@
-"""In-process stand-ins for the card reader and the printer, faithful to pos.ports.
+"""The field tester's card deck and demo printer.
 
-Used by the counter app's demo mode and by the tests (tests/fakes.py) until the lead wires the
-real adapters (hardware/: pcscd + vpcd virtual card, python-escpos printer). They raise the same
+In-process stand-ins for the card reader and the printer, faithful to pos.ports: used by the
+tests (tests/fakes.py) and by demo mode when pcscd + vpcd cannot be used. They raise the same
 refusals the real adapters raise: CARD_REMOVED when the card left mid-call, PIN_WRONG (with
 `tries_left`), PIN_BLOCKED, CARD_FORGED, CARD_CLONED, CARD_UNREADABLE; PrinterFault for printers.
+
+PcscDeck: the same deck as real card files inserted through pcscd + vsmartcard's vpcd (one
+`ewarung card insert` child process per inserted card), read by the production PcscReader.
 No kivy import here.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from pos.end_of_day import EndOfDayReport
 from pos.ports import (
@@ -206,3 +221,296 @@ def demo_deck(notable: dict[str, str]) -> list[FakeCard]:
                  valid_until=date(2025, 12, 31)),
     ]
     return deck
+
+
+# --- the same deck through the real PC/SC stack (pcscd + vsmartcard's vpcd) -------------------
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+PCSCD_COMMAND = ("pcscd", "-f")
+BOOTSTRAP_FIX = "run `sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again"
+
+
+class DeckUnavailable(Exception):
+    """pcscd + vpcd cannot be used: `why` it cannot, and how to `fix` it."""
+
+    def __init__(self, why: str, fix: str) -> None:
+        super().__init__(f"{why}; {fix}")
+        self.why, self.fix = why, fix
+
+
+def _die_with_parent() -> None:  # preexec_fn: SIGTERM to the child when the demo dies, even by SIGKILL
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the demo died before prctl took effect
+        os._exit(1)
+
+
+def _socket_alive(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _tcp_listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def _stop_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM the child's process group (it runs in its own session), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Pcscd:
+    """pcscd with the vpcd reader: a running daemon is reused; otherwise `pcscd -f` runs as our child
+    (its own process group, stopped by stop() and if the demo dies)."""
+
+    def __init__(self, port: int, log_path: Path, socket_path: Path | None = None,
+                 command: tuple[str, ...] | None = None, timeout: float = 10.0) -> None:
+        self.port, self.log_path, self.timeout = port, log_path, timeout
+        self.socket_path = socket_path or PCSCD_SOCKET
+        self.command = command or PCSCD_COMMAND
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.proc is not None
+
+    def ensure(self) -> None:
+        """Make pcscd + vpcd usable or raise DeckUnavailable. Blocks up to ~2 x timeout: not on the UI thread."""
+        if _socket_alive(self.socket_path):
+            if not _wait(lambda: _tcp_listening(self.port), 3):
+                raise DeckUnavailable(f"pcscd is running but vpcd is not listening on port {self.port}",
+                                      "install vsmartcard-vpcd (`sudo ./scripts/bootstrap.sh`), then restart pcscd "
+                                      "(`sudo systemctl restart pcscd`)")
+            return
+        exe = shutil.which(self.command[0])
+        if exe is None:
+            raise DeckUnavailable("pcscd is not installed", BOOTSTRAP_FIX)
+        if _tcp_listening(self.port):
+            raise DeckUnavailable(f"pcscd is not running and port {self.port} (vpcd's) is used by another program",
+                                  f"stop that program (`sudo ss -ltnp 'sport = :{self.port}'` names it)")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as logf:
+            self.proc = subprocess.Popen([exe, *self.command[1:]], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
+        proc = self.proc
+        if not _wait(lambda: proc.poll() is not None or _socket_alive(self.socket_path), self.timeout):
+            self.stop()
+            raise DeckUnavailable(f"pcscd did not open {self.socket_path} within {self.timeout:.0f} s",
+                                  f"see {self.log_path}; or start it yourself: `sudo systemctl start pcscd`")
+        if proc.poll() is not None:
+            self.proc = None
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            fix = ("pcscd needs root: run `sudo ./scripts/demo.sh`, or start it once with `sudo systemctl start pcscd`"
+                   if os.geteuid() != 0 else f"see {self.log_path}")
+            raise DeckUnavailable(f"pcscd could not start (exit {proc.returncode}: {tail[0][-160:]})", fix)
+        if not _wait(lambda: _tcp_listening(self.port), self.timeout):
+            self.stop()
+            raise DeckUnavailable(f"pcscd started but vpcd is not listening on port {self.port}",
+                                  "install vsmartcard-vpcd: " + BOOTSTRAP_FIX)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            _stop_group(proc, 10)
+            _wait(lambda: not _socket_alive(self.socket_path), 5)
+
+
+def write_card_files(cards: list[FakeCard], directory: Path) -> dict[str, Path]:
+    """One card file (hardware/card/cardfile.py) per deck card, issued by the DEMO issuer: the same
+    household, card id, PIN and validity; forged cards signed by another key, cloned cards carrying
+    the genuine card's certificate in a chip with another key. Fresh at every start, as the fake deck."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from hardware.card.cardfile import CardFile
+    from hardware.card.issuing import IssueRequest, issue
+    from pos.sample_city import demo_key
+
+    issuer = demo_key("issuer")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    genuine: dict[str, CardFile] = {}
+    for i, card in enumerate(cards):
+        path = directory / f"deck-{i}.card.json"
+        req = IssueRequest(card.card_id, card.household_id, card.valid_from, card.valid_until, card.pin,
+                           card.pin_tries_max, card.label)
+        forged = ec.generate_private_key(ec.SECP256R1()) if card.behaviour == "forged" else None
+        written = issue(path, req, issuer, sign_with=forged)
+        if card.behaviour == "genuine":
+            genuine.setdefault(card.household_id, written)
+        elif card.behaviour == "cloned":
+            written.memory.certificate_hex = genuine[card.household_id].memory.certificate_hex
+            written.save()
+        elif card.behaviour != "forged":
+            raise ValueError(f"{card.card_id}: a virtual card cannot act {card.behaviour!r}")
+        paths[card.card_id] = path
+    return paths
+
+
+class PcscDeck:
+    """The field tester's deck inserted through the real PC/SC stack: `insert` starts the virtual
+    card process (`ewarung card insert FILE`, vpcd slot `slot`) for that card, `pull` stops it, and
+    the counter's PcscReader sees it arrive and leave through pcscd. Process work runs on the
+    "demo-deck" worker thread, never on the caller's (UI) thread. Problems go to `on_note`."""
+
+    def __init__(self, cards: list[FakeCard], directory: Path, pcscd: Pcscd, slot: int = 0) -> None:
+        self.cards, self.directory, self.pcscd, self.slot = cards, directory, pcscd, slot
+        self.run_dir = directory / "run"
+        self.paths: dict[str, Path] = {}
+        self.connected = True
+        self.card: FakeCard | None = None
+        self.proc: subprocess.Popen | None = None
+        self._notes: list[Callable[[str], None]] = []
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-deck")
+        self._closed = False
+        self.can_unplug = False
+
+    def start(self) -> None:
+        """Write the card files and make pcscd + vpcd usable (raises DeckUnavailable). Blocking."""
+        self.paths = write_card_files(self.cards, self.directory / "cards")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.pcscd.ensure()
+        self.can_unplug = self.pcscd.owned
+        atexit.register(self.close)
+
+    def on_note(self, callback: Callable[[str], None]) -> None:
+        self._notes.append(callback)
+
+    def _note(self, text: str) -> None:
+        log.warning("demo card deck: %s", text)
+        for cb in list(self._notes):
+            cb(text)
+
+    def _submit(self, fn: Callable[[], None]) -> Future | None:
+        if self._closed:
+            return None
+
+        def job() -> None:
+            try:
+                fn()
+            except Exception as exc:  # shown on the panel; the deck stays usable
+                log.exception("demo card deck")
+                self._note(f"{type(exc).__name__}: {exc}")
+
+        return self._io.submit(job)
+
+    # --- what the panel calls (returns at once) ----------------------------------------------
+    def insert(self, card: FakeCard) -> Future | None:
+        return self._submit(lambda: self._insert(card))
+
+    def pull(self) -> Future | None:
+        return self._submit(self._pull)
+
+    def unplug(self) -> Future | None:
+        """The reader cable: stops the pcscd the demo started (every PC/SC client sees the reader go)."""
+        if not self.can_unplug:
+            self._note("the reader cable is pcscd itself, and this pcscd was not started by the demo: "
+                       "stop it yourself (`sudo systemctl stop pcscd.socket pcscd`) to unplug the reader")
+            return None
+        self.connected = False
+        return self._submit(self.pcscd.stop)
+
+    def plug(self) -> Future | None:
+        def start() -> None:
+            self.pcscd.ensure()
+            self.connected = True
+
+        return self._submit(start)
+
+    # --- on the worker -----------------------------------------------------------------------
+    @property
+    def reader_name(self) -> str:
+        return f"Virtual PCD 00 {self.slot:02d}"
+
+    def _wait_absent(self, timeout: float = 3.0) -> None:
+        """Until pcscd itself reports no card (vpcd polls about every 0.4 s): a card swapped faster
+        would look to pcscd like one card that never left."""
+        from smartcard import scard as sc
+
+        rc, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        if rc != sc.SCARD_S_SUCCESS:
+            return
+        try:
+            def absent() -> bool:
+                rc, states = sc.SCardGetStatusChange(ctx, 0, [(self.reader_name, sc.SCARD_STATE_UNAWARE)])
+                return rc != sc.SCARD_S_SUCCESS or not states[0][1] & sc.SCARD_STATE_PRESENT
+
+            _wait(absent, timeout)
+        finally:
+            sc.SCardReleaseContext(ctx)
+
+    def _insert(self, card: FakeCard) -> None:
+        if self.proc is not None:
+            self._pull()
+            self._wait_absent()
+        pid_path = self.run_dir / f"virtual-card-slot{self.slot}.pid"
+        pid_path.unlink(missing_ok=True)
+        env = dict(os.environ, EWARUNG_RUN_DIR=str(self.run_dir),
+                   PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+        with open(self.directory / "virtual-card.log", "ab") as logf:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pos.cli.main", "card", "insert", str(self.paths[card.card_id]),
+                 "--reader", str(self.slot)],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                start_new_session=True, preexec_fn=_die_with_parent)
+        self.proc, self.card = proc, card
+
+        if not self.connected:  # into an unplugged reader: the card connects once pcscd is back
+            return
+
+        def connected() -> bool:
+            return pid_path.exists() and pid_path.read_text().strip() == str(proc.pid)
+
+        if not _wait(lambda: connected() or proc.poll() is not None, 15):
+            self._pull()
+            raise DeckUnavailable("the virtual card did not reach vpcd within 15 s",
+                                  f"is another card in reader slot {self.slot}? see {self.directory / 'virtual-card.log'}")
+        if proc.poll() is not None:
+            self.proc = self.card = None
+            raise DeckUnavailable(f"the virtual card process stopped (exit {proc.returncode})",
+                                  f"see {self.directory / 'virtual-card.log'}")
+
+    def _pull(self) -> None:
+        proc, self.proc, self.card = self.proc, None, None
+        if proc is not None:
+            _stop_group(proc)
+
+    def close(self) -> None:
+        """Pull the card and stop a pcscd we started (app stop, atexit). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._io.shutdown(wait=True, cancel_futures=True)
+        self._pull()
+        self.pcscd.stop()

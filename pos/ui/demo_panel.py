@@ -1,5 +1,9 @@
 """The field tester's panel beside the counter screen in demo mode: the virtual card deck
-(insert, pull), the reader cable, the printer's state, and the receipts the demo printer printed."""
+(insert, pull), the reader cable, the printer's state, and the receipts the demo printer printed.
+
+The deck buttons drive `parts.deck_control`: a PcscDeck (virtual card processes on pcscd + vpcd;
+it does its process work on its own thread and returns at once) or the in-process FakeCardReader.
+A line under the title says which, and why the demo fell back to the in-process deck."""
 
 from __future__ import annotations
 
@@ -22,18 +26,33 @@ class DemoPanel(GridLayout):
                          padding=Theme.px(5), **kw)
         paint(self, PANEL_BG)
         self.app = app
-        reader, printer = app.parts.reader, app.parts.printer
+        printer = app.parts.printer
+        self.deck = deck_control = app.parts.deck_control or app.parts.reader
         self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
                              size_hint_y=None))
+        self.note = Label(text="", font_size=Theme.px(11), color=(1, 1, 1, 1), halign="left", valign="top",
+                          size_hint_y=None)
+        self.note.name = "deck-note"
+        self.note.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
+                       width=lambda w, v: setattr(w, "text_size", (v, None)))
+        self.add_widget(self.note)
+        if app.parts.deck_note:
+            self.show_note(app.parts.deck_note, warning=True)
+        elif hasattr(deck_control, "reader_name"):
+            self.show_note(f"Cards go through pcscd + vpcd ({deck_control.reader_name}).")
+        if hasattr(deck_control, "on_note"):
+            deck_control.on_note(lambda text: Clock.schedule_once(lambda _dt: self.show_note(text, warning=True), 0))
+        if hasattr(deck_control, "close"):
+            app.bind(on_stop=lambda *_a: deck_control.close())
         self.add_widget(Text(_("Virtual SSN cards (PIN 1234):"), "small", color=(1, 1, 1, 1), size_hint_y=None))
         deck = GridLayout(cols=2, spacing=Theme.px(3), size_hint_y=None, row_default_height=Theme.px(40),
                           row_force_default=True)
         deck.bind(minimum_height=deck.setter("height"))
         for i, card in enumerate(app.parts.deck):
-            deck.add_widget(BigButton(card.label, lambda c=card: reader.insert(c), "primary", name=f"deck-{i}",
+            deck.add_widget(BigButton(card.label, lambda c=card: deck_control.insert(c), "primary", name=f"deck-{i}",
                                       role="small", height=Theme.px(40)))
         self.add_widget(deck)
-        self.add_widget(row(BigButton(_("Pull card"), reader.pull, "danger", name="deck-pull", role="small",
+        self.add_widget(row(BigButton(_("Pull card"), deck_control.pull, "danger", name="deck-pull", role="small",
                                       height=Theme.px(40)),
                             BigButton(_("Reader cable"), self._toggle_reader, "neutral", name="deck-reader",
                                       role="small", height=Theme.px(40)), height=Theme.px(40)))
@@ -57,8 +76,12 @@ class DemoPanel(GridLayout):
         if hasattr(printer, "on_print"):
             printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
 
+    def show_note(self, text: str, warning: bool = False) -> None:
+        self.note.text = text
+        self.note.color = (1, 0.6, 0.4, 1) if warning else (0.7, 0.95, 0.75, 1)
+
     def _toggle_reader(self):
-        reader = self.app.parts.reader
+        reader = self.deck
         if reader.connected:
             reader.unplug()
         else:

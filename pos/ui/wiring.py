@@ -1,12 +1,19 @@
 """Builds what the counter app needs from the device configuration (no kivy here).
 
-Demo mode: the sample city, the in-process demo card deck and demo printer
-(pos.ui.demo_devices). Production: the real adapters from hardware/ (wired by the lead at
-merge; until then `ewarung counter` without --demo says so and stops).
+Demo mode: the sample city, the field tester's card deck and the demo printer
+(pos.ui.demo_devices). The deck (`deck=`, else $EWARUNG_DEMO_DECK, else "fake"):
+  "auto": real card files inserted through pcscd + vsmartcard's vpcd, read by the production
+          PcscReader; if pcscd/vpcd cannot be used, the in-process deck plus `deck_note` saying
+          why and how to fix it (./scripts/demo.sh asks for this one);
+  "fake": the in-process deck (FakeCardReader), no pcscd.
+Production: the real adapters from hardware/.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +22,9 @@ from pos.appliance import Appliance, SetupError, build_appliance, ensure_demo_da
 from pos.clock import Clock, SystemClock
 from pos.ports import CardReaderPort, PrinterPort
 from pos.sample_city import NOTABLE, household_id
+
+log = logging.getLogger(__name__)
+DECK_MODES = ("auto", "fake")
 
 
 @dataclass
@@ -25,6 +35,10 @@ class CounterParts:
     printer: PrinterPort
     demo: bool = False
     deck: list = field(default_factory=list)
+    deck_control: object = None
+    """What the panel's insert/pull/reader-cable buttons drive: the FakeCardReader or a PcscDeck."""
+    deck_note: str = ""
+    """Why the demo fell back to the in-process deck, and how to fix it ("" when it did not)."""
 
 
 def real_devices(config: Config) -> tuple[CardReaderPort, PrinterPort]:
@@ -43,14 +57,59 @@ def real_devices(config: Config) -> tuple[CardReaderPort, PrinterPort]:
 
         reader: CardReaderPort = FakeReader(keys)
     else:
-        from hardware.card.pcsc_reader import PcscReader
-
-        reader = PcscReader(keys, name=config.reader.name)
+        reader = pcsc_reader(config, keys)
     return reader, build_printer(config)
 
 
+def pcsc_reader(config: Config, keys, name: str | None = None) -> CardReaderPort:
+    """The production PC/SC adapter (pyscard over pcscd)."""
+    from hardware.card.pcsc_reader import PcscReader
+
+    return PcscReader(keys, name=config.reader.name if name is None else name)
+
+
+def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:
+    from pos.ui.demo_devices import (
+        DeckUnavailable,
+        FakeCardReader,
+        FakePrinter,
+        Pcscd,
+        PcscDeck,
+        demo_deck,
+    )
+
+    if mode not in DECK_MODES:
+        raise SetupError(f"unknown demo card deck {mode!r} (EWARUNG_DEMO_DECK): use one of {', '.join(DECK_MODES)}")
+    cards = demo_deck({role: household_id(i) for i, role in NOTABLE.items()})
+    note = ""
+    if mode == "auto":
+        from hardware.card.keys import issuer_public_keys
+        from hardware.card.vpcd import BASE_PORT
+
+        directory = config.data_dir / "card-deck"
+        port = config.reader.vpcd_port
+        deck = PcscDeck(cards, directory, Pcscd(port, directory / "pcscd.log"), slot=max(0, min(1, port - BASE_PORT)))
+        try:
+            if port - BASE_PORT not in (0, 1):
+                raise DeckUnavailable(f"[reader] vpcd_port {port} is not one of vpcd's ports {BASE_PORT}, {BASE_PORT + 1}",
+                                      "remove vpcd_port from the configuration")
+            deck.start()
+        except (DeckUnavailable, OSError) as exc:
+            deck.close()
+            why, fix = (exc.why, exc.fix) if isinstance(exc, DeckUnavailable) else (str(exc), "see the log")
+            note = f"Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
+            log.warning("demo: %s", note)
+            print(f"ewarung demo: {note}", file=sys.stderr, flush=True)
+        else:
+            reader = pcsc_reader(config, issuer_public_keys(config), name=config.reader.name or deck.reader_name)
+            log.info("demo: card deck through pcscd + vpcd (%s)", deck.reader_name)
+            return CounterParts(config, appliance, reader, FakePrinter(), True, cards, deck, "")
+    reader = FakeCardReader()
+    return CounterParts(config, appliance, reader, FakePrinter(), True, cards, reader, note)
+
+
 def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,
-                  progress: Callable[[int], None] | None = None) -> CounterParts:
+                  progress: Callable[[int], None] | None = None, deck: str | None = None) -> CounterParts:
     clock = clock or SystemClock()
     if demo:
         if config.demo is None:
@@ -60,8 +119,9 @@ def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,
         reader, printer = real_devices(config)
     appliance = build_appliance(config, clock)
     if demo:
-        from pos.ui.demo_devices import FakeCardReader, FakePrinter, demo_deck
-
-        notable = {role: household_id(i) for i, role in NOTABLE.items()}
-        return CounterParts(config, appliance, FakeCardReader(), FakePrinter(), True, demo_deck(notable))
+        try:
+            return demo_parts(config, appliance, deck or os.environ.get("EWARUNG_DEMO_DECK") or "fake")
+        except BaseException:
+            appliance.close()
+            raise
     return CounterParts(config, appliance, reader, printer)

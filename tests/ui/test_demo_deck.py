@@ -1,0 +1,327 @@
+"""Demo mode's card deck through the real pcscd + vpcd, and its fallback to the in-process deck.
+
+The UI tests run the real counter app (demo mode, deck "auto") under Xvfb in a subprocess:
+    python -m tests.ui.test_demo_deck --expect pcsc|fallback --out DIR --results FILE
+and drive it with simulated touches (tests/ui/flows.Driver). With pcscd + vpcd the panel's
+insert starts an `ewarung card insert` child, the counter reads the card through PcscReader,
+serves it to a printed receipt, and "pull" stops the child. The fallback run hides pcscd (no
+such program, no daemon socket) and expects the in-process deck plus the reason on screen.
+Run under `flock /tmp/ewarung-pcscd.lock` (they may start pcscd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)
+
+
+# --- the app side (subprocess) -------------------------------------------------------------------
+
+def _until(d, predicate, what: str, timeout: float = 15.0):
+    """Yield frames until predicate() holds (card events come from pcscd, not the worker)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; screen {d.app.screen_name}")
+        yield "nowait"
+    yield
+
+
+def _tap_timed(d, name: str) -> float:
+    """Tap like Driver.tap, returning how long the UI thread spent in the button's handler."""
+    from kivy.tests.common import UnitTestTouch
+
+    w = d.find(name)
+    x, y = w.to_window(w.center_x, w.center_y)
+    touch = UnitTestTouch(x, y)
+    t0 = time.perf_counter()
+    touch.touch_down()
+    touch.touch_up()
+    return time.perf_counter() - t0
+
+
+def _sign_in(d):
+    yield from d.tap("cashier-kasir1")
+    yield from d.tap("shift-pagi")
+    yield from d.type_pin("signin", "1234")
+    d.on("idle")
+
+
+def flow_pcsc(d, stats: dict):
+    from hardware.card.pcsc_reader import PcscReader
+    from pos.ui.demo_devices import PcscDeck
+    from tests.ui.flows import deck_index
+
+    deck = d.parts.deck_control
+    assert isinstance(deck, PcscDeck), f"not the pcscd deck: {d.parts.deck_note}"
+    assert isinstance(d.parts.reader, PcscReader)
+    yield from _sign_in(d)
+    d.see("pcscd + vpcd (Virtual PCD 00 00)")
+    t0 = time.perf_counter()
+    stats["insert_tap_s"] = _tap_timed(d, deck_index(d.parts, "Pemegang"))
+    yield from _until(d, lambda: d.app.screen_name == "household", "the holder's card to be read via pcscd")
+    stats["insert_to_household_s"] = time.perf_counter() - t0
+    assert deck.proc is not None and deck.proc.poll() is None, "no virtual card process"
+    stats["card_pid"] = deck.proc.pid
+    d.see("Sisa bantuan", "Rp 200.000")
+    yield from d.shot("demo-pcsc-household")
+    yield from d.tap("collector-holder")
+    d.on("pin")
+    yield from d.type_pin("pin", "1234")
+    d.on("basket")
+    yield from d.taps("plus-BERAS5", "to-confirm")
+    d.on("confirm")
+    yield from d.tap("confirm")
+    d.on("done")
+    assert len(d.parts.printer.printed) == 1, d.parts.printer.printed
+    yield from _until(d, lambda: "TIDAK DAPAT" in d.panel_receipt(), "the receipt in the panel")
+    yield from d.shot("demo-pcsc-done")
+    t0 = time.perf_counter()
+    stats["pull_tap_s"] = _tap_timed(d, "deck-pull")
+    yield from _until(d, lambda: d.app.screen_name == "idle", "idle after the card was pulled")
+    stats["pull_to_idle_s"] = time.perf_counter() - t0
+    d.see("Masukkan kartu SSN")
+    assert deck.proc is None
+    stats["pcscd_owned"] = deck.can_unplug
+    stats["cable_tap_s"] = _tap_timed(d, "deck-reader")
+    if deck.can_unplug:  # the demo's own pcscd: the cable stops it, the counter sees the reader go and come back
+        yield from _until(d, lambda: d.app.screen_name == "error", "the reader-lost error")
+        d.see("Pembaca: TIDAK ADA")
+        yield from d.tap("deck-reader")
+        yield from _until(d, lambda: d.app.screen_name == "idle", "idle once pcscd is back")
+    else:  # someone else's pcscd: the panel says it will not stop it
+        yield from _until(d, lambda: "not started by the demo" in d.texts(), "the panel's note")
+
+
+def flow_fallback(d, stats: dict):
+    from pos.ui.demo_devices import FakeCardReader
+    from tests.ui.flows import deck_index
+
+    assert isinstance(d.parts.reader, FakeCardReader)
+    yield from _sign_in(d)
+    d.see("NOT through pcscd + vpcd: pcscd is not installed", "sudo ./scripts/bootstrap.sh")
+    yield from d.shot("demo-fallback")
+    t0 = time.perf_counter()
+    _tap_timed(d, deck_index(d.parts, "Pemegang"))
+    yield from _until(d, lambda: d.app.screen_name == "household", "the fake deck's card to be read")
+    stats["insert_to_household_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _tap_timed(d, "deck-pull")
+    yield from _until(d, lambda: d.app.screen_name == "idle", "idle after the pull")
+    stats["pull_to_idle_s"] = time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--expect", choices=["pcsc", "fallback"], required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--results", type=Path, required=True)
+    args = ap.parse_args()
+    import faulthandler
+
+    faulthandler.dump_traceback_later(100, exit=True)
+    from firmware_config.config import DemoSection, demo_config
+    from pos.clock import FixedClock
+    from pos.ui import demo_devices
+    from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
+    from pos.ui.wiring import build_counter
+
+    if args.expect == "fallback":  # this machine's pcscd made invisible: not installed, not running
+        demo_devices.PCSCD_COMMAND = ("ewarung-test-no-such-pcscd", "-f")
+        demo_devices.PCSCD_SOCKET = Path(tempfile.mkdtemp()) / "no-pcscd.comm"
+    data = Path(tempfile.mkdtemp(prefix="ewarung-ui-deck-"))
+    config = demo_config(data).model_copy(update={"demo": DemoSection(households=60)})
+    parts = build_counter(config, demo=True, clock=FixedClock(NOW), deck="auto")
+    results: dict = {"deck_dir": str(data / "card-deck"), "stats": {}}
+    width, height = parse_size("800x480")
+    configure_kivy(width + demo_panel_width(height), height)
+    from kivy.clock import Clock
+
+    from pos.ui.app import CounterApp
+    from tests.ui.flows import Driver
+
+    gate = SimpleNamespace(event=threading.Event())  # Driver.recover sets it; nothing waits on it here
+
+    def ready(app):
+        driver = Driver(app, parts, gate, args.out, "")
+        driver.panel_receipt = lambda: app.demo_panel.receipt.text
+        app.test_driver = driver
+        flow = flow_pcsc if args.expect == "pcsc" else flow_fallback
+
+        def run():
+            try:
+                yield from flow(driver, results["stats"])
+                results["flow"] = "ok"
+            except Exception:
+                results["flow"] = traceback.format_exc(limit=8)
+            app.stop()
+
+        driver.start(run())
+
+    app = CounterApp(parts, size=(width, height), language="id", on_ready=ready)
+    Clock.schedule_once(lambda _dt: (results.setdefault("flow", "app did not finish in time"), app.stop()), 80)
+    app.run()
+    results["pcscd_owned_after_stop"] = getattr(getattr(parts.deck_control, "pcscd", None), "owned", None)
+    args.results.write_text(json.dumps(results, indent=1))
+    parts.appliance.close()
+    return 0
+
+
+# --- the tests (pytest side) ---------------------------------------------------------------------
+
+def _run_app(expect: str, env: dict, artifacts: Path) -> dict:
+    results = artifacts / f"ui-demo-deck-{expect}.json"
+    results.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.ui.test_demo_deck", "--expect", expect, "--out", str(artifacts / "screens"),
+         "--results", str(results)],
+        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=150)
+    if not results.exists():
+        pytest.fail(f"the demo app crashed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(results.read_text())
+
+
+def _card_processes(deck_dir: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-af", "card insert"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if deck_dir in line]
+
+
+@pytest.mark.ui
+@pytest.mark.pcsc
+def test_demo_deck_inserts_serves_and_pulls_through_pcscd_and_vpcd(ui_env, artifacts):
+    import shutil
+
+    if shutil.which("pcscd") is None:
+        pytest.skip("pcscd is not installed (apt-get install pcscd vsmartcard-vpcd)")
+    res = _run_app("pcsc", ui_env, artifacts)
+    assert res["flow"] == "ok", res["flow"]
+    stats = res["stats"]
+    # the UI thread only hands the card work to the deck's worker
+    assert max(stats["insert_tap_s"], stats["pull_tap_s"], stats["cable_tap_s"]) < 0.1, stats
+    assert not _card_processes(res["deck_dir"]), "a virtual card process outlived the demo"
+    assert res["pcscd_owned_after_stop"] is False, "the demo left its own pcscd running"
+    if stats["pcscd_owned"]:
+        from pos.ui.demo_devices import PCSCD_SOCKET, _socket_alive
+
+        assert not _socket_alive(PCSCD_SOCKET), "the pcscd the demo started is still answering"
+
+
+@pytest.mark.ui
+@pytest.mark.pcsc
+def test_demo_without_pcscd_falls_back_to_the_in_process_deck_and_says_why(ui_env, artifacts):
+    res = _run_app("fallback", ui_env, artifacts)
+    assert res["flow"] == "ok", res["flow"]
+    assert not _card_processes(res["deck_dir"])
+
+
+# --- pcscd problems, without a screen ------------------------------------------------------------
+
+def test_pcscd_that_cannot_start_names_the_reason_and_the_fix(tmp_path):
+    from pos.ui.demo_devices import DeckUnavailable, Pcscd
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    daemon = Pcscd(free, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm",
+                   command=(sys.executable, "-c", "import sys; print('cannot create /run/pcscd: denied'); sys.exit(3)"))
+    with pytest.raises(DeckUnavailable) as info:
+        daemon.ensure()
+    assert "exit 3" in info.value.why and "denied" in info.value.why
+    assert "sudo" in info.value.fix or str(tmp_path) in info.value.fix
+    assert not daemon.owned
+
+
+def test_vpcd_port_in_use_by_another_program_is_reported(tmp_path):
+    from pos.ui.demo_devices import DeckUnavailable, Pcscd
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        daemon = Pcscd(port, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm", command=("true",))
+        with pytest.raises(DeckUnavailable) as info:
+            daemon.ensure()
+    assert f"port {port}" in info.value.why and "ss -ltnp" in info.value.fix
+
+
+STAND_IN_DAEMON = """
+import signal, socket, sys, time
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("127.0.0.1", int(sys.argv[2]))); t.listen()
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+while True:
+    time.sleep(1)
+"""
+
+
+def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
+    """Start/stop bookkeeping with a stand-in daemon (the real pcscd has one fixed socket per machine)."""
+    from pos.ui.demo_devices import Pcscd, _socket_alive
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sock = tmp_path / "daemon.comm"
+    daemon = Pcscd(port, tmp_path / "pcscd.log", socket_path=sock,
+                   command=(sys.executable, "-c", STAND_IN_DAEMON, str(sock), str(port)))
+    daemon.ensure()
+    assert daemon.owned and _socket_alive(sock)
+    pid = daemon.proc.pid
+    assert os.getpgid(pid) == pid  # its own process group: stopped as a group, never our terminal's Ctrl-C
+    daemon.ensure()  # running now: reused, not started twice
+    assert daemon.proc.pid == pid
+    daemon.stop()
+    assert not daemon.owned and not _socket_alive(sock)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_deck_card_files_act_like_the_fake_deck(tmp_path):
+    """Each card file answers the real card client as its in-process twin does."""
+    from firmware_config.config import demo_config
+    from hardware.card.applet import Applet
+    from hardware.card.cardfile import CardFile
+    from hardware.card.client import CardClient
+    from hardware.card.keys import issuer_public_keys
+    from pos.refusals import Reason, Refusal
+    from pos.sample_city import NOTABLE, household_id
+    from pos.ui.demo_devices import demo_deck, write_card_files
+
+    cards = demo_deck({role: household_id(i) for i, role in NOTABLE.items()})
+    paths = write_card_files(cards, tmp_path)
+    keys = issuer_public_keys(demo_config(tmp_path))
+    for card in cards:
+        applet = Applet(CardFile.load(paths[card.card_id]))
+        applet.power_on()
+        client = CardClient(applet.process, keys)
+        if card.behaviour == "genuine":
+            auth = client.authenticate()
+            assert (auth.certificate.card_id, auth.certificate.household_id) == (card.card_id, card.household_id)
+            assert auth.certificate.valid_until == card.valid_until
+            client.verify_pin(card.pin)
+        else:
+            with pytest.raises(Refusal) as info:
+                client.authenticate()
+            assert info.value.reason == {"forged": Reason.CARD_FORGED, "cloned": Reason.CARD_CLONED}[card.behaviour]
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="ewarung-kivy-"))
+    sys.exit(main())
