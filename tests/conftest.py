@@ -16,6 +16,9 @@ ARTIFACTS = ROOT / "artifacts"
 os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(ROOT / ".venv" / "escpos-cache"))
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+# Demo mode's card deck goes through pcscd + vpcd by default; the machine has one pcscd socket, so
+# tests use the in-process deck unless they hold the pcscd lock and ask for deck="auto" themselves.
+os.environ.setdefault("EWARUNG_DEMO_DECK", "fake")
 
 # 10:00 WITA on 15 November 2026
 NOW = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)

@@ -1,11 +1,12 @@
 """Builds what the counter app needs from the device configuration (no kivy here).
 
 Demo mode: the sample city, the field tester's card deck and the demo printer
-(pos.ui.demo_devices). The deck (`deck=`, else $EWARUNG_DEMO_DECK, else "fake"):
+(pos.ui.demo_devices). The deck (`deck=`, else $EWARUNG_DEMO_DECK, else "auto"):
   "auto": real card files inserted through pcscd + vsmartcard's vpcd, read by the production
           PcscReader; if pcscd/vpcd cannot be used, the in-process deck plus `deck_note` saying
-          why and how to fix it (./scripts/demo.sh asks for this one);
-  "fake": the in-process deck (FakeCardReader), no pcscd.
+          why and how to fix it (what `ewarung demo` and ./scripts/demo.sh use);
+  "fake": the in-process deck (FakeCardReader), no pcscd (the test suite's default, since only
+          tests holding the pcscd lock may touch the machine's one pcscd socket).
 Production: the real adapters from hardware/.
 """
 
@@ -120,7 +121,7 @@ def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,
     appliance = build_appliance(config, clock)
     if demo:
         try:
-            return demo_parts(config, appliance, deck or os.environ.get("EWARUNG_DEMO_DECK") or "fake")
+            return demo_parts(config, appliance, deck or os.environ.get("EWARUNG_DEMO_DECK") or "auto")
         except BaseException:
             appliance.close()
             raise
