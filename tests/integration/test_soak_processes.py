@@ -33,7 +33,8 @@ from tests.soak_rig import (
 ROUNDS = int(os.environ.get("EWARUNG_SOAK_ROUNDS", "20"))
 VICTIMS = ("counter", "sync", "central")
 
-pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow]
+# about 0.6 s a round here; the suite's 300 s default timeout would cut `make soak` short
+pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(max(300, 180 + 3 * ROUNDS))]
 
 
 @pytest.fixture
