@@ -209,7 +209,10 @@ class PrintService:
         try:
             receipt = self.receipt_for(job)
             self.printer.print_receipt(receipt, job_id)
-        except PrinterFault as fault:
+        except Exception as exc:
+            # anything else from the adapter (a bug, a missing file) is a printer fault too: the
+            # sale is committed and must stay visible. Bytes may have left, so only a copy reprints.
+            fault = exc if isinstance(exc, PrinterFault) else PrinterFault("error", f"{type(exc).__name__}: {exc}", sent=True)
             self.mark_failed(job_id, fault)
             sent = getattr(fault, "sent", False)
             return self._emit(
