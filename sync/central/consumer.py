@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,7 +43,7 @@ from sync.central.store import (
     central_db,
     write_transaction,
 )
-from sync.central.verify import Verifier
+from sync.central.verify import Verifier, verify_batch
 
 log = logging.getLogger("ewarung.central")
 
@@ -471,7 +473,9 @@ class MqttRunner:
                  batch_max: int = 500, gap_retry: timedelta = timedelta(seconds=30),
                  on_batch: Callable[[Outcome], None] | None = None, tls: dict | None = None,
                  username: str | None = None, password: str | None = None, city: str | None = "samarinda",
-                 snapshot_every: float = 10.0) -> None:
+                 snapshot_every: float = 10.0, verify_workers: int | None = None) -> None:
+        """`verify_workers`: processes that check signatures while this thread receives and stores
+        (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -484,6 +488,9 @@ class MqttRunner:
         self.city, self.snapshot_every, self._last_snapshot = city, snapshot_every, -1e9
         self._snapshot_wanted: set[str] = set()
         self.totals = Outcome()
+        self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
+                               else max(0, verify_workers))
+        self._pool = None
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
         if username:
@@ -514,7 +521,13 @@ class MqttRunner:
 
     def start(self) -> None:
         """One thread does both network and storage: no GIL convoy between a paho network thread
-        and the CPU-bound verify/store (measured: about 3x the throughput of two threads)."""
+        and the CPU-bound store (measured: about 3x the throughput of two threads). Signatures are
+        checked in `verify_workers` processes, started (and warmed up) here."""
+        if self.verify_workers:
+            try:
+                self._new_pool().submit(verify_batch, [], {}).result(timeout=60)
+            except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
+                self._no_workers(f"did not start ({exc})")
         self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
         self.worker.start()
 
@@ -556,63 +569,51 @@ class MqttRunner:
         log.info("snapshot v%d republished for %s", snap.version, ", ".join(devices))
 
     def _work(self) -> None:
+        """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
+        With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
+        batches in the pipeline); batches are stored and acknowledged strictly in order."""
         last_gap_check = time.monotonic()
         self._backoff = 1.0
         try:
             self.client.reconnect()
         except OSError as exc:
             log.warning("broker unreachable: %s", exc)
-        while not self.stop_event.is_set():
-            self._pump(0.2 if self.queue.empty() else 0.0)
-            # keep reading while packets are waiting, up to one batch
-            while 0 < self.queue.qsize() < self.batch_max:
-                before = self.queue.qsize()
-                self._pump(0.0)
-                if self.queue.qsize() == before:
-                    break
-            batch = []
-            while len(batch) < self.batch_max:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    outcome = self.consumer.process(batch)
-                except Exception as exc:
-                    # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
-                    log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
-                              len(batch), exc, self._db_backoff)
-                    self.totals.failures += 1
-                    try:
-                        central_db.close()  # a fresh connection next time (database restarted)
-                    except Exception:  # noqa: BLE001 - already broken
-                        pass
-                    self.stop_event.wait(self._db_backoff)
-                    self._db_backoff = min(self._db_backoff * 2, 30.0)
-                    self.connected.clear()
-                    try:
-                        self.client.reconnect()
-                    except OSError:
-                        pass
-                    continue
-                self._db_backoff = 1.0
-                for m in batch:
-                    if m.qos > 0:
-                        self.client.ack(m.mid, m.qos)
-                for topic, token in outcome.acks + outcome.resends:
-                    self.client.publish(topic, token, qos=1)
-                self._snapshot_wanted.update(outcome.snapshot_requests)
-                self.totals.stored += outcome.stored
-                self.totals.duplicates += outcome.duplicates
-                self.totals.rejected += outcome.rejected
-                if self.on_batch:
-                    self.on_batch(outcome)
-            self._answer_snapshot_requests()
-            if time.monotonic() - last_gap_check > 5:
-                last_gap_check = time.monotonic()
-                for topic, token in self.consumer.overdue_gaps(self.gap_retry):
-                    self.client.publish(topic, token, qos=1)
+        pending: deque[tuple[list[Incoming], tuple | None]] = deque()
+        depth = 2 if self.verify_workers else 1
+        try:
+            while not self.stop_event.is_set():
+                self._pump(0.2 if self.queue.empty() and not pending else 0.0)
+                # keep reading while packets are waiting, up to one batch
+                while 0 < self.queue.qsize() < self.batch_max:
+                    before = self.queue.qsize()
+                    self._pump(0.0)
+                    if self.queue.qsize() == before:
+                        break
+                formed = False
+                if len(pending) < depth:
+                    batch = []
+                    while len(batch) < self.batch_max:
+                        try:
+                            batch.append(self.queue.get_nowait())
+                        except queue.Empty:
+                            break
+                    if batch:
+                        pending.append((batch, self._submit(batch)))
+                        formed = True
+                # store the oldest batch once its verification is done, or when there is nothing
+                # else to overlap it with (pipeline full, or no new batch this round)
+                if pending and (len(pending) >= depth or not formed or _done(pending[0][1])):
+                    batch, job = pending.popleft()
+                    if not self._store_and_ack(batch, self._verdicts(batch, job)):
+                        pending.clear()  # not acknowledged either: the broker redelivers them
+                        continue
+                self._answer_snapshot_requests()
+                if time.monotonic() - last_gap_check > 5:
+                    last_gap_check = time.monotonic()
+                    for topic, token in self.consumer.overdue_gaps(self.gap_retry):
+                        self.client.publish(topic, token, qos=1)
+        finally:
+            self._drop_pool()
         try:
             self.client.disconnect()
             for _ in range(20):
@@ -620,6 +621,92 @@ class MqttRunner:
                     break
         except OSError:
             pass
+
+    def _store_and_ack(self, batch: list[Incoming], verdicts) -> bool:
+        try:
+            outcome = self.consumer.process(batch, verdicts)
+        except Exception as exc:
+            # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
+            log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
+                      len(batch), exc, self._db_backoff)
+            self.totals.failures += 1
+            try:
+                central_db.close()  # a fresh connection next time (database restarted)
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self.stop_event.wait(self._db_backoff)
+            self._db_backoff = min(self._db_backoff * 2, 30.0)
+            self.connected.clear()
+            try:
+                self.client.reconnect()
+            except OSError:
+                pass
+            return False
+        # committed: now the broker may forget the messages and the devices may too
+        self._db_backoff = 1.0
+        for m in batch:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+        for topic, token in outcome.acks + outcome.resends:
+            self.client.publish(topic, token, qos=1)
+        self._snapshot_wanted.update(outcome.snapshot_requests)
+        self.totals.stored += outcome.stored
+        self.totals.duplicates += outcome.duplicates
+        self.totals.rejected += outcome.rejected
+        if self.on_batch:
+            self.on_batch(outcome)
+        return True
+
+    # --- signature verification in a worker process ---------------------------------------
+    def _submit(self, batch: list[Incoming]) -> tuple | None:
+        """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
+        if not self.verify_workers:
+            return None
+        jobs, where, pems = self.consumer.verify_jobs(batch)
+        if not jobs:
+            return None
+        try:
+            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems), where
+        except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
+            self._no_workers(f"unavailable ({exc})")
+            return None
+
+    def _verdicts(self, batch: list[Incoming], job: tuple | None) -> list | None:
+        if job is None:
+            return None
+        future, where = job
+        try:
+            results = future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: verify this batch here instead
+            self._no_workers(f"failed ({exc})")
+            return None
+        verdicts: list = [None] * len(batch)
+        for i, v in zip(where, results, strict=True):
+            verdicts[i] = v
+        return verdicts
+
+    def _new_pool(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: this process has threads (paho, the fleet page)
+        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def _no_workers(self, why: str) -> None:
+        """Verify in the consumer thread from now on (slower, never wrong)."""
+        log.warning("signature worker %s; verifying in the consumer thread from now on", why)
+        self.verify_workers = 0
+        self._drop_pool()
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _done(job: tuple | None) -> bool:
+    return job is None or job[0].done()
 
 
 def gap_summary() -> list[tuple[str, int, str, int]]:
