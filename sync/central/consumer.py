@@ -662,7 +662,10 @@ class MqttRunner:
         """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
         if not self.verify_workers:
             return None
-        jobs, where, pems = self.consumer.verify_jobs(batch)
+        try:
+            jobs, where, pems = self.consumer.verify_jobs(batch)
+        except Exception:  # noqa: BLE001 - registry unreadable (database down): process() fails the same way and retries
+            return None
         if not jobs:
             return None
         try:
