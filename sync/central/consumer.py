@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,16 +24,12 @@ from peewee import SqliteDatabase
 from pos.clock import Clock, SystemClock, iso, parse_iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
 from pos.signing import (
-    MAX_TOKEN_BYTES,
     BadSignature,
     Signer,
-    b64url_decode,
     canonical_json,
     jws_peek,
     jws_sign,
     jws_verify,
-    load_public_key,
-    verify_raw,
 )
 from sync.central.store import (
     Device,
@@ -45,6 +43,7 @@ from sync.central.store import (
     central_db,
     write_transaction,
 )
+from sync.central.verify import Verifier, verify_batch
 
 log = logging.getLogger("ewarung.central")
 
@@ -82,7 +81,8 @@ class CentralConsumer:
         self.clock = clock or SystemClock()
         self._keys: dict[str, object] = {}
         self._keys_loaded_at = 0.0
-        self._headers: dict[bytes, dict] = {}
+        self._pems: dict[str, str] = {}
+        self._verifier = Verifier()
 
     # --- registry -------------------------------------------------------------------
     def device_key(self, device_id: str):
@@ -91,22 +91,27 @@ class CentralConsumer:
             row = Device.get_or_none((Device.id == device_id) & (Device.status == "active"))
             if row is None:
                 return None
-            key = load_public_key(row.public_key_pem.encode())
-            self._keys[device_id] = key
+            key = self._verifier.key_for(row.public_key_pem)
+            self._keys[device_id], self._pems[device_id] = key, row.public_key_pem
         return key
 
     def forget_keys(self) -> None:
         self._keys.clear()
+        self._pems.clear()
 
     # --- processing -----------------------------------------------------------------
-    def process(self, batch: list[Incoming]) -> Outcome:
-        """Verify and store a batch in ONE transaction; return the acks to send after commit."""
+    def process(self, batch: list[Incoming], verified: list[tuple[bool, object] | None] | None = None) -> Outcome:
+        """Verify and store a batch in ONE transaction; return the acks to send after commit.
+
+        `verified`, if given, is aligned with `batch`: the result of `verify.verify_batch` for the
+        messages `verify_jobs` handed out ((True, envelope) or (False, reason)), None for the rest,
+        which are verified here."""
         out = Outcome()
         now = iso(self.clock.now())
         accepted: list[tuple[str, int, str, dict, str]] = []  # device, seq, kind, envelope, token
         statuses: list[tuple[str, str, dict]] = []
         rejected: list[tuple[str, str, bytes]] = []
-        for msg in batch:
+        for i, msg in enumerate(batch):
             parts = msg.topic.split("/")
             if len(parts) != 5 or "/".join(parts[:3]) != f"{TOPIC_ROOT}/devices" or parts[4] not in DEVICE_LEAVES:
                 rejected.append((msg.topic, "not a device topic this consumer handles", msg.payload))
@@ -127,11 +132,19 @@ class CentralConsumer:
                 except (BadSignature, ValueError) as exc:
                     rejected.append((msg.topic, str(exc), msg.payload))
                 continue
-            try:
-                env = self._verify(device_id, leaf, msg.payload)
-            except (BadSignature, ValueError) as exc:
-                rejected.append((msg.topic, str(exc), msg.payload))
-                continue
+            done = verified[i] if verified is not None else None
+            if done is not None:
+                ok, value = done
+                if not ok:
+                    rejected.append((msg.topic, str(value), msg.payload))
+                    continue
+                env = value
+            else:
+                try:
+                    env = self._verify(device_id, leaf, msg.payload)
+                except (BadSignature, ValueError) as exc:
+                    rejected.append((msg.topic, str(exc), msg.payload))
+                    continue
             accepted.append((device_id, env["seq"], leaf, env, msg.payload.decode("ascii")))
 
         with write_transaction():
@@ -164,53 +177,24 @@ class CentralConsumer:
     def _verify(self, device_id: str, leaf: str, token: bytes) -> dict:
         key = self.device_key(device_id)
         if key is None:
-            raise ValueError(f"device {device_id} is not in the registry (or retired): `ewarung central device add`")
-        env = self._verify_token(device_id, key, token)
-        if env.get("device") != device_id:
-            raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
-        if env.get("schema") != f"ewarung.{leaf}/1":
-            raise ValueError(f"schema {env.get('schema')!r} on a {leaf} topic; expected ewarung.{leaf}/1")
-        if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
-            raise ValueError("envelope id must be a non-empty string")
-        if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
-            raise ValueError("envelope seq must be a positive integer")
-        if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
-            raise ValueError("envelope needs a body object and created_at")
-        _check_body(leaf, env["body"])
-        return env
+            raise ValueError(_unregistered(device_id))
+        return self._verifier.envelope(device_id, leaf, key, token)
 
-    def _verify_token(self, device_id: str, key, token: bytes) -> dict:
-        """jws_verify's checks on the hot path: the header (constant per device) is parsed once and
-        cached; the key is the registered key of the topic's device, and the kid must name it."""
-        if not isinstance(token, bytes) or len(token) > MAX_TOKEN_BYTES:
-            raise BadSignature(f"token is not bytes or larger than {MAX_TOKEN_BYTES} bytes")
-        parts = token.split(b".")
-        if len(parts) != 3 or not all(parts):
-            raise BadSignature("not a JWS compact token (three base64url parts joined by dots)")
-        header = self._headers.get(parts[0])
-        if header is None:
-            header = jws_peek(token)
-            if header.get("typ") != MESSAGE_TYP:
-                raise BadSignature(f"expected a {MESSAGE_TYP} token, got {header.get('typ')!r}")
-            if len(self._headers) > 100_000:
-                self._headers.clear()
-            self._headers[parts[0]] = header
-        if header["kid"] != device_id:
-            raise BadSignature(f"signed with kid {header['kid']!r}, not by device {device_id}")
-        try:
-            signature = b64url_decode(parts[2].decode("ascii"))
-            payload = b64url_decode(parts[1].decode("ascii"))
-        except UnicodeDecodeError:
-            raise BadSignature("token is not ASCII") from None
-        if not verify_raw(key, parts[0] + b"." + parts[1], signature):
-            raise BadSignature(f"signature by {device_id!r} does not verify (tampered or forged)")
-        try:
-            env = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadSignature(f"payload is not JSON: {exc}") from None
-        if not isinstance(env, dict):
-            raise BadSignature("payload is not a JSON object")
-        return env
+    def verify_jobs(self, batch: list[Incoming]) -> tuple[list[tuple[str, str, bytes]], list[int], dict[str, str]]:
+        """The sequenced messages of `batch` from registered devices, for `verify.verify_batch` in a
+        worker process: (jobs, their indexes in batch, {device: registered key PEM}). Everything
+        else (status, unknown topics and devices) is left to `process`."""
+        jobs, where, pems = [], [], {}
+        for i, msg in enumerate(batch):
+            parts = msg.topic.split("/")
+            if len(parts) != 5 or parts[4] not in SEQUENCED_KINDS or "/".join(parts[:3]) != f"{TOPIC_ROOT}/devices":
+                continue
+            if self.device_key(parts[3]) is None:
+                continue
+            jobs.append((parts[3], parts[4], msg.payload))
+            where.append(i)
+            pems[parts[3]] = self._pems[parts[3]]
+        return jobs, where, pems
 
     def _status_payload(self, device_id: str, payload: bytes, signed_only: bool = False) -> dict:
         text = payload.strip()
@@ -238,14 +222,10 @@ class CentralConsumer:
                 known[mid] = (dev, seq)
         new, dups, seen = [], [], set()
         taken: dict[tuple[str, int], str] = {}
-        pairs = [(d, s) for d, s, *_ in accepted]
-        devices = {d for d, _ in pairs}
-        for dev in devices:
-            seqs = [s for d, s in pairs if d == dev]
-            for i in range(0, len(seqs), 500):
-                for mid, seq in _select_in("SELECT id, seq FROM central_message WHERE device = {p} AND seq IN ({})",
-                                           seqs[i:i + 500], dev):
-                    taken[(dev, seq)] = mid
+        pairs = sorted({(d, s) for d, s, *_ in accepted})
+        for i in range(0, len(pairs), 400):  # one indexed join per 400 (device, seq) pairs, not one query per device
+            for mid, dev, seq in _select_pairs(pairs[i:i + 400]):
+                taken[(dev, seq)] = mid
         for item in accepted:
             dev, seq, _kind, env, tok = item
             mid = env["id"]
@@ -427,27 +407,12 @@ def seq_ranges(seqs: list[int]) -> list[list[int]]:
     return out
 
 
+def _unregistered(device_id: str) -> str:
+    return f"device {device_id} is not in the registry (or retired): `ewarung central device add`"
+
+
 def _peek_kid(token: bytes) -> str:
     return jws_peek(token)["kid"]
-
-
-def _check_body(kind: str, body: dict) -> None:
-    def need(name: str, typ) -> None:
-        if not isinstance(body.get(name), typ) or isinstance(body.get(name), bool):
-            raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
-
-    if kind == "redemption":
-        for name in ("redemption_id", "household", "period"):
-            need(name, str)
-        need("total", int)
-        lines = body.get("lines")
-        if not isinstance(lines, list) or not all(
-            isinstance(ln, dict) and isinstance(ln.get("item"), str) and isinstance(ln.get("qty"), int) for ln in lines
-        ):
-            raise ValueError("redemption body needs lines [{item, qty, ...}]")
-    elif kind == "void":
-        for name in ("void_id", "redemption_id"):
-            need(name, str)
 
 
 def _select_in(sql: str, values: list, first=None) -> list[tuple]:
@@ -457,6 +422,19 @@ def _select_in(sql: str, values: list, first=None) -> list[tuple]:
     params = ([first] if first is not None else []) + list(values)
     text = sql.replace("{p}", mark).replace("({})", "(" + ", ".join(mark for _ in values) + ")")
     return list(db.execute_sql(text, params).fetchall()) if values else []
+
+
+def _select_pairs(pairs: list[tuple[str, int]]) -> list[tuple]:
+    """(id, device, seq) of the stored messages with these (device, seq) pairs: a VALUES list joined
+    on the unique (device, seq) index (a row-value IN would scan the table on SQLite)."""
+    if not pairs:
+        return []
+    db = central_db.obj
+    mark = "?" if isinstance(db, SqliteDatabase) else "%s"
+    values = ", ".join(f"({mark}, {mark})" for _ in pairs)
+    sql = (f"SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
+           "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2")
+    return list(db.execute_sql(sql, [x for pair in pairs for x in pair]).fetchall())
 
 
 def _bulk(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
@@ -495,7 +473,9 @@ class MqttRunner:
                  batch_max: int = 500, gap_retry: timedelta = timedelta(seconds=30),
                  on_batch: Callable[[Outcome], None] | None = None, tls: dict | None = None,
                  username: str | None = None, password: str | None = None, city: str | None = "samarinda",
-                 snapshot_every: float = 10.0) -> None:
+                 snapshot_every: float = 10.0, verify_workers: int | None = None) -> None:
+        """`verify_workers`: processes that check signatures while this thread receives and stores
+        (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -508,6 +488,9 @@ class MqttRunner:
         self.city, self.snapshot_every, self._last_snapshot = city, snapshot_every, -1e9
         self._snapshot_wanted: set[str] = set()
         self.totals = Outcome()
+        self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
+                               else max(0, verify_workers))
+        self._pool = None
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
         if username:
@@ -538,7 +521,13 @@ class MqttRunner:
 
     def start(self) -> None:
         """One thread does both network and storage: no GIL convoy between a paho network thread
-        and the CPU-bound verify/store (measured: about 3x the throughput of two threads)."""
+        and the CPU-bound store (measured: about 3x the throughput of two threads). Signatures are
+        checked in `verify_workers` processes, started (and warmed up) here."""
+        if self.verify_workers:
+            try:
+                self._new_pool().submit(verify_batch, [], {}).result(timeout=60)
+            except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
+                self._no_workers(f"did not start ({exc})")
         self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
         self.worker.start()
 
@@ -580,63 +569,51 @@ class MqttRunner:
         log.info("snapshot v%d republished for %s", snap.version, ", ".join(devices))
 
     def _work(self) -> None:
+        """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
+        With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
+        batches in the pipeline); batches are stored and acknowledged strictly in order."""
         last_gap_check = time.monotonic()
         self._backoff = 1.0
         try:
             self.client.reconnect()
         except OSError as exc:
             log.warning("broker unreachable: %s", exc)
-        while not self.stop_event.is_set():
-            self._pump(0.2 if self.queue.empty() else 0.0)
-            # keep reading while packets are waiting, up to one batch
-            while 0 < self.queue.qsize() < self.batch_max:
-                before = self.queue.qsize()
-                self._pump(0.0)
-                if self.queue.qsize() == before:
-                    break
-            batch = []
-            while len(batch) < self.batch_max:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    outcome = self.consumer.process(batch)
-                except Exception as exc:
-                    # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
-                    log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
-                              len(batch), exc, self._db_backoff)
-                    self.totals.failures += 1
-                    try:
-                        central_db.close()  # a fresh connection next time (database restarted)
-                    except Exception:  # noqa: BLE001 - already broken
-                        pass
-                    self.stop_event.wait(self._db_backoff)
-                    self._db_backoff = min(self._db_backoff * 2, 30.0)
-                    self.connected.clear()
-                    try:
-                        self.client.reconnect()
-                    except OSError:
-                        pass
-                    continue
-                self._db_backoff = 1.0
-                for m in batch:
-                    if m.qos > 0:
-                        self.client.ack(m.mid, m.qos)
-                for topic, token in outcome.acks + outcome.resends:
-                    self.client.publish(topic, token, qos=1)
-                self._snapshot_wanted.update(outcome.snapshot_requests)
-                self.totals.stored += outcome.stored
-                self.totals.duplicates += outcome.duplicates
-                self.totals.rejected += outcome.rejected
-                if self.on_batch:
-                    self.on_batch(outcome)
-            self._answer_snapshot_requests()
-            if time.monotonic() - last_gap_check > 5:
-                last_gap_check = time.monotonic()
-                for topic, token in self.consumer.overdue_gaps(self.gap_retry):
-                    self.client.publish(topic, token, qos=1)
+        pending: deque[tuple[list[Incoming], tuple | None]] = deque()
+        depth = 2 if self.verify_workers else 1
+        try:
+            while not self.stop_event.is_set():
+                self._pump(0.2 if self.queue.empty() and not pending else 0.0)
+                # keep reading while packets are waiting, up to one batch
+                while 0 < self.queue.qsize() < self.batch_max:
+                    before = self.queue.qsize()
+                    self._pump(0.0)
+                    if self.queue.qsize() == before:
+                        break
+                formed = False
+                if len(pending) < depth:
+                    batch = []
+                    while len(batch) < self.batch_max:
+                        try:
+                            batch.append(self.queue.get_nowait())
+                        except queue.Empty:
+                            break
+                    if batch:
+                        pending.append((batch, self._submit(batch)))
+                        formed = True
+                # store the oldest batch once its verification is done, or when there is nothing
+                # else to overlap it with (pipeline full, or no new batch this round)
+                if pending and (len(pending) >= depth or not formed or _done(pending[0][1])):
+                    batch, job = pending.popleft()
+                    if not self._store_and_ack(batch, self._verdicts(batch, job)):
+                        pending.clear()  # not acknowledged either: the broker redelivers them
+                        continue
+                self._answer_snapshot_requests()
+                if time.monotonic() - last_gap_check > 5:
+                    last_gap_check = time.monotonic()
+                    for topic, token in self.consumer.overdue_gaps(self.gap_retry):
+                        self.client.publish(topic, token, qos=1)
+        finally:
+            self._drop_pool()
         try:
             self.client.disconnect()
             for _ in range(20):
@@ -644,6 +621,95 @@ class MqttRunner:
                     break
         except OSError:
             pass
+
+    def _store_and_ack(self, batch: list[Incoming], verdicts) -> bool:
+        try:
+            outcome = self.consumer.process(batch, verdicts)
+        except Exception as exc:
+            # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
+            log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
+                      len(batch), exc, self._db_backoff)
+            self.totals.failures += 1
+            try:
+                central_db.close()  # a fresh connection next time (database restarted)
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self.stop_event.wait(self._db_backoff)
+            self._db_backoff = min(self._db_backoff * 2, 30.0)
+            self.connected.clear()
+            try:
+                self.client.reconnect()
+            except OSError:
+                pass
+            return False
+        # committed: now the broker may forget the messages and the devices may too
+        self._db_backoff = 1.0
+        for m in batch:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+        for topic, token in outcome.acks + outcome.resends:
+            self.client.publish(topic, token, qos=1)
+        self._snapshot_wanted.update(outcome.snapshot_requests)
+        self.totals.stored += outcome.stored
+        self.totals.duplicates += outcome.duplicates
+        self.totals.rejected += outcome.rejected
+        if self.on_batch:
+            self.on_batch(outcome)
+        return True
+
+    # --- signature verification in a worker process ---------------------------------------
+    def _submit(self, batch: list[Incoming]) -> tuple | None:
+        """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
+        if not self.verify_workers:
+            return None
+        try:
+            jobs, where, pems = self.consumer.verify_jobs(batch)
+        except Exception:  # noqa: BLE001 - registry unreadable (database down): process() fails the same way and retries
+            return None
+        if not jobs:
+            return None
+        try:
+            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems), where
+        except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
+            self._no_workers(f"unavailable ({exc})")
+            return None
+
+    def _verdicts(self, batch: list[Incoming], job: tuple | None) -> list | None:
+        if job is None:
+            return None
+        future, where = job
+        try:
+            results = future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: verify this batch here instead
+            self._no_workers(f"failed ({exc})")
+            return None
+        verdicts: list = [None] * len(batch)
+        for i, v in zip(where, results, strict=True):
+            verdicts[i] = v
+        return verdicts
+
+    def _new_pool(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: this process has threads (paho, the fleet page)
+        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def _no_workers(self, why: str) -> None:
+        """Verify in the consumer thread from now on (slower, never wrong)."""
+        log.warning("signature worker %s; verifying in the consumer thread from now on", why)
+        self.verify_workers = 0
+        self._drop_pool()
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _done(job: tuple | None) -> bool:
+    return job is None or job[0].done()
 
 
 def gap_summary() -> list[tuple[str, int, str, int]]:

