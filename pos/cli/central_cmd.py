@@ -48,6 +48,8 @@ def register(subs: argparse._SubParsersAction) -> None:
                     help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
                          "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    pl.add_argument("--chunk-rows", type=int, default=20_000, metavar="N",
+                    help="rows per snapshot chunk (default 20000; smaller chunks suit slow links)")
     pl.set_defaults(func=_publish)
 
     r = inner.add_parser("report", help="reconciliation: overspend across devices, voids, data problems, gaps, offline devices")
@@ -153,13 +155,15 @@ def _publish(args) -> int:
     from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
 
     _open(args)
+    if args.chunk_rows < 1:
+        raise SystemExit("ewarung: --chunk-rows must be at least 1")
     if args.kind != "hotlist" and args.csv is None:
         raise SystemExit("ewarung: give the beneficiary list CSV (see `ewarung central publish-ledger --help`)")
     try:
         hotlist = read_hotlist_csv(args.hotlist) if args.hotlist else []
         result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
-                                valid_days=args.valid_days)
+                                valid_days=args.valid_days, chunk_rows=args.chunk_rows)
     except CsvRejected as exc:
         print(f"ewarung: {exc}", file=sys.stderr)
         return 1
