@@ -25,7 +25,7 @@ from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_benefi
 from sync.central.store import CityHousehold, CityPlan, HotlistCard, LedgerRelease, central_db
 from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
 
-__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot"]
+__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot", "hotlist_cards"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,7 @@ def publish_ledger(
         if kind == "hotlist":
             if not hotlist and not unlist:
                 raise ValueError("a hotlist update needs cards to add (--hotlist FILE) or to remove")
+            _check_unlist(hotlist, unlist)
             serial = _last(("hotlist",)) + 1
             for card_id, reason in hotlist:
                 HotlistCard.delete().where(HotlistCard.card_id == card_id).execute()
@@ -168,6 +169,28 @@ def publish_ledger(
         return _record(version, kind, count, skipped, tokens, issued, expires)
 
 
+def _check_unlist(hotlist, unlist) -> None:
+    """Only cards on the hotlist can come off it; say exactly what is wrong, publish nothing."""
+    both = sorted({c for c, _ in hotlist} & set(unlist))
+    if both:
+        raise ValueError(f"nothing published: {', '.join(both)} both added to and removed from the hotlist")
+    unlist = list(dict.fromkeys(unlist))
+    if not unlist:
+        return
+    listed = {c for (c,) in HotlistCard.select(HotlistCard.card_id).where(HotlistCard.card_id.in_(unlist)).tuples()}
+    missing = [c for c in unlist if c not in listed]
+    if not missing:
+        return
+    households = {h for (h,) in CityHousehold.select(CityHousehold.id).where(CityHousehold.id.in_(missing)).tuples()}
+    problems = [
+        f"{c} is a household, not a card: a household is revoked or restored by the status column of the "
+        "beneficiary list (set it to active and publish a delta)" if c in households else f"{c} is not on the hotlist"
+        for c in missing
+    ]
+    raise ValueError("nothing published:\n  " + "\n  ".join(problems)
+                     + "\n`ewarung central hotlist list` shows the cards on the hotlist")
+
+
 def _record(version, kind, count, skipped, tokens, issued, expires) -> Published:
     digest = hashlib.sha256(b"".join(tokens)).hexdigest()
     LedgerRelease.create(version=version, kind=kind, issued_at=issued, expires_at=expires, households=count,
@@ -203,3 +226,8 @@ def read_hotlist_csv(path: Path) -> list[tuple[str, str]]:
     if errors:
         raise ValueError("bad hotlist rows:\n  " + "\n  ".join(errors))
     return out
+
+
+def hotlist_cards() -> list[HotlistCard]:
+    """The cards on the city's hotlist now, by card id."""
+    return list(HotlistCard.select().order_by(HotlistCard.card_id))

@@ -66,12 +66,6 @@ class SimDevice:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ewarung(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the real CLI (`python -m pos.cli.main ...`) as the city or the technician would."""
-    return subprocess.run([sys.executable, "-m", "pos.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM (a clean stop, as systemd does), SIGKILL after 15 s."""
     if proc.poll() is None:

@@ -30,7 +30,8 @@ from pos.sample_city import demo_key, write_beneficiary_csv
 from sync.central.consumer import CentralConsumer, MqttRunner
 from sync.central.report import reconcile, to_table
 from sync.central.store import DeviceState, Message, RedemptionRecord, open_central
-from tests.central.devices import ROOT, Shop, clear_retained, ewarung, stop_process
+from tests.central.devices import ROOT, Shop, clear_retained, stop_process
+from tests.conftest import run_ewarung as ewarung
 
 pytestmark = pytest.mark.mqtt
 PIN = "123456"
