@@ -50,6 +50,11 @@ def register(subs: argparse._SubParsersAction) -> None:
                     help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
                          "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    pl.add_argument("--plans", type=Path, metavar="FILE",
+                    help="the programme's plans (allowance, rollover, quotas) from FILE.json or FILE.csv, and the "
+                         "catalog too if the JSON has \"catalog\"; default: the sample city's (docs/central.md)")
+    pl.add_argument("--catalog", type=Path, metavar="FILE",
+                    help="eligible items (code,name_id,name_en,unit,price) from FILE.json or FILE.csv")
     pl.add_argument("--chunk-rows", type=int, default=20_000, metavar="N",
                     help="rows per snapshot chunk (default 20000; smaller chunks suit slow links)")
     pl.set_defaults(func=_publish)
@@ -178,17 +183,21 @@ def _publish(args) -> int:
     from pos.clock import SystemClock
     from sync.central.beneficiaries import CsvRejected
     from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
+    from sync.central.programme import load_programme
 
     _open(args)
     if args.chunk_rows < 1:
         raise SystemExit("ewarung: --chunk-rows must be at least 1")
     if args.kind != "hotlist" and args.csv is None:
         raise SystemExit("ewarung: give the beneficiary list CSV (see `ewarung central publish-ledger --help`)")
+    if args.kind == "hotlist" and (args.plans or args.catalog):
+        raise SystemExit("ewarung: a hotlist update carries no plans or catalog; drop --plans/--catalog")
     try:
+        programme = load_programme(args.plans, args.catalog)
         hotlist = read_hotlist_csv(args.hotlist) if args.hotlist else []
         result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
-                                valid_days=args.valid_days, chunk_rows=args.chunk_rows)
+                                valid_days=args.valid_days, chunk_rows=args.chunk_rows, programme=programme)
     except CsvRejected as exc:
         print(f"ewarung: {exc}", file=sys.stderr)
         return 1

@@ -19,9 +19,9 @@ from peewee import fn
 
 from pos.clock import iso
 from pos.messages import ledger_topic
-from pos.sample_city import CATALOG, PLANS
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
+from sync.central.programme import Programme, sample_programme
 from sync.central.store import CityHousehold, CityPlan, HotlistCard, LedgerRelease, central_db
 from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
 
@@ -64,16 +64,27 @@ def _reps(rows: list[BeneficiaryRow]) -> list[list]:
     return [[rid, r.household_id, name, rel] for r in rows for rid, name, rel in r.representatives]
 
 
-def _plans() -> list[list]:
-    return [[c, n, a, bool(rb)] for c, n, a, rb, _ in PLANS]
+def _plans(prog: Programme) -> list[list]:
+    return [[p.code, p.name, p.allowance, p.rollover] for p in prog.plans]
 
 
-def _quotas() -> list[list]:
-    return [[c, item, q] for c, _, _, _, qs in PLANS for item, q in qs.items()]
+def _quotas(prog: Programme) -> list[list]:
+    return [[p.code, item, q] for p in prog.plans for item, q in p.quotas.items()]
 
 
-def _catalog() -> list[list]:
-    return [[*c, True] for c in CATALOG]
+def _catalog(prog: Programme) -> list[list]:
+    return [[i.code, i.name_id, i.name_en, i.unit, i.price, True] for i in prog.catalog]
+
+
+def _gone_plans(prog: Programme) -> dict[str, list]:
+    """Delta deletes for plans, and plan quotas, that the last release had and this one has not."""
+    now = {p.code: p.quotas for p in prog.plans}
+    plans, quotas = [], []
+    for code, text in CityPlan.select(CityPlan.code, CityPlan.quotas).tuples():
+        if code not in now:
+            plans.append([code])
+        quotas += [[code, item] for item in json.loads(text or "{}") if item not in now.get(code, {})]
+    return {"plans": plans, "plan_quotas": quotas}
 
 
 def _last(kinds: tuple[str, ...]) -> int:
@@ -92,11 +103,16 @@ def publish_ledger(
     unlist: list[str] = (),
     valid_days: int = 30,
     chunk_rows: int = 20_000,
+    programme: Programme | None = None,
 ) -> Published:
-    """Validate, diff against the last release, sign and record. Raises CsvRejected with line numbers."""
+    """Validate, diff against the last release, sign and record. Raises CsvRejected with line numbers.
+
+    `programme`: the plans and catalog (sync.central.programme.load_programme); default the
+    sample city's."""
     if kind not in ("snapshot", "delta", "hotlist"):
         raise ValueError("kind must be snapshot, delta or hotlist")
-    plans = {code for code, *_ in PLANS}
+    prog = programme or sample_programme()
+    plans = prog.codes
     rows: list[BeneficiaryRow] = []
     skipped = 0
     if kind != "hotlist":
@@ -126,7 +142,7 @@ def publish_ledger(
         hot = [[h.card_id, h.reason, h.listed_at, version] for h in HotlistCard.select().order_by(HotlistCard.card_id)]
         if kind == "snapshot":
             builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows)
-            tables = {"plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog(),
+            tables = {"plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog),
                       "households": (_household(r) for r in rows), "representatives": _reps(rows), "hotlist": hot}
             chunks = list(builder.chunks(tables))
             tokens = (*chunks, builder.manifest())
@@ -150,8 +166,8 @@ def publish_ledger(
             tokens = (build_delta(
                 city, version, version - 1, issued, expires, signer,
                 upserts={"households": [_household(r) for r in changed], "representatives": _reps(changed),
-                         "plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog()},
-                deletes={"households": [[h] for h in removed], "representatives": gone_reps},
+                         "plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog)},
+                deletes={"households": [[h] for h in removed], "representatives": gone_reps, **_gone_plans(prog)},
             ),)
             count = len(changed) + len(removed)
         CityHousehold.delete().execute()
@@ -164,7 +180,8 @@ def publish_ledger(
             ]).execute()
         CityPlan.delete().execute()
         CityPlan.insert_many([
-            {"code": c, "name": n, "allowance": a, "rollover": r, "quotas": json.dumps(q)} for c, n, a, r, q in PLANS
+            {"code": p.code, "name": p.name, "allowance": p.allowance, "rollover": p.rollover,
+             "quotas": json.dumps(p.quotas)} for p in prog.plans
         ]).execute()
         return _record(version, kind, count, skipped, tokens, issued, expires)
 

@@ -203,3 +203,14 @@ def clear_retained(port: int, device_ids: list[str]) -> None:
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def release_count(db: str) -> int:
+    """How many ledger/hotlist releases the central database at `db` has recorded."""
+    from sync.central.store import LedgerRelease, open_central
+
+    central = open_central(db)
+    try:
+        return LedgerRelease.select().count()
+    finally:
+        central.close()

@@ -10,6 +10,7 @@ from pos.ledger import Ledger
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import jws_verify
 from sync.ledger_format import LEDGER_TYP
+from tests.central.devices import release_count
 from tests.conftest import NOW, run_ewarung
 
 HOUSEHOLD = "SSN-6472-0000001"
@@ -17,16 +18,6 @@ HOUSEHOLD = "SSN-6472-0000001"
 
 def _tokens(path) -> list[bytes]:
     return [t for t in path.read_bytes().split(b"\n") if t]
-
-
-def _releases(db: str) -> int:
-    from sync.central.store import LedgerRelease, open_central
-
-    central = open_central(db)
-    try:
-        return LedgerRelease.select().count()
-    finally:
-        central.close()
 
 
 def test_hotlist_add_list_remove_and_the_device_accepts_the_card_again(tmp_path):
@@ -93,7 +84,7 @@ def test_hotlist_remove_refuses_what_is_not_on_it_and_publishes_nothing(tmp_path
     write_beneficiary_csv(csv_path, households=12, seed=2026, now=NOW)
     assert run_ewarung("central", "--db", db, "publish-ledger", str(csv_path)).returncode == 0
     assert run_ewarung("central", "--db", db, "hotlist", "add", "CARD-A", "--reason", "dicuri").returncode == 0
-    before = _releases(db)
+    before = release_count(db)
 
     r = run_ewarung("central", "--db", db, "hotlist", "remove", "CARD-A", "CARD-NOPE")
     assert r.returncode == 1
@@ -102,7 +93,7 @@ def test_hotlist_remove_refuses_what_is_not_on_it_and_publishes_nothing(tmp_path
     r = run_ewarung("central", "--db", db, "hotlist", "remove", HOUSEHOLD)
     assert r.returncode == 1
     assert f"{HOUSEHOLD} is a household, not a card" in r.stderr and "status column" in r.stderr
-    assert _releases(db) == before  # nothing recorded, the serial did not move
+    assert release_count(db) == before  # nothing recorded, the serial did not move
     assert "CARD-A" in run_ewarung("central", "--db", db, "hotlist", "list").stdout
 
     r = run_ewarung("central", "--db", db, "hotlist", "remove")
