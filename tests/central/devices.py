@@ -178,6 +178,16 @@ class HeadlessCounter:
                 continue
             job()
 
+    def ready(self) -> None:
+        """The reader found and its slot empty: vpcd takes one card per slot, so a card left in it
+        (or another test on the same pcscd without /tmp/ewarung-pcscd.lock) would hide ours."""
+        self.until(lambda s: s.reader_ok and self.reader.reader, 10, "the PC/SC reader")
+        end = time.monotonic() + 0.5  # the monitor's first status poll reports a card already there
+        self.until(lambda s: s.card_present or time.monotonic() > end, 2, "the reader's first status")
+        assert not self.session.card_present, (
+            f"a card is already in {self.reader.reader}: is another test using pcscd without "
+            "/tmp/ewarung-pcscd.lock, or a virtual card left running (`ewarung card remove`)?")
+
     def state(self, state, what: str = "", timeout: float = 15.0) -> None:
         self.until(lambda s: s.state == state and not s.busy, timeout, what or f"state {state}")
 

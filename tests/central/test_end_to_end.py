@@ -157,7 +157,7 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
         card_a = _issue(tmp_path / "card-a.json", f"CARD-{HOLDER}-A", HOLDER, today)
         counter = shops[0].counter()
         try:
-            counter.until(lambda s: s.reader_ok and counter.reader.reader, 10, "the PC/SC reader")
+            counter.ready()
             assert counter.session.sign_in("kasir1", "1234")
             counter.state(State.IDLE, "the cashier signed in")
             first = _serve(counter, pcsc, card_a, {"BERAS5": 2})
@@ -178,7 +178,7 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
             shop.stop_sync()
         counter = shops[1].counter()
         try:
-            counter.until(lambda s: s.reader_ok and counter.reader.reader, 10, "the PC/SC reader")
+            counter.ready()
             assert counter.session.sign_in("kasir1", "1234")
             counter.state(State.IDLE, "the cashier signed in")
             # the same card at another offline shop: its spend record says what shop 1 sold
