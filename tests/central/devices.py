@@ -188,6 +188,14 @@ class HeadlessCounter:
             f"a card is already in {self.reader.reader}: is another test using pcscd without "
             "/tmp/ewarung-pcscd.lock, or a virtual card left running (`ewarung card remove`)?")
 
+    def open_shift(self, cashier: str = "kasir1", pin: str = "1234") -> None:
+        """Reader ready and empty, the cashier signed in: the idle screen."""
+        from pos.session import State
+
+        self.ready()
+        assert self.session.sign_in(cashier, pin)
+        self.state(State.IDLE, f"{cashier} signed in")
+
     def state(self, state, what: str = "", timeout: float = 15.0) -> None:
         self.until(lambda s: s.state == state and not s.busy, timeout, what or f"state {state}")
 
@@ -197,19 +205,40 @@ class HeadlessCounter:
         self.appliance.close()
 
 
-def clear_retained(port: int, device_ids: list[str]) -> None:
-    """Delete the devices' retained status on the session's shared broker (an empty retained
-    message), so later tests' consumers do not receive unregistered devices' status."""
+def publish_status(port: int, shop: Shop, state: str = "offline") -> None:
+    """The shop's signed, retained status, as its sync daemon would publish it. Whenever central
+    subscribes, the broker hands it over: a readiness probe for `central serve` that needs no
+    hook in central (a device asks for its first snapshot once per connection, so the test must
+    not start devices before central listens)."""
     import paho.mqtt.client as mqtt
 
+    from pos.clock import SystemClock
     from pos.messages import device_topic
+    from sync.status import signed, status_body
+
+    payload = signed("status", shop.device_id, status_body(state), EcdsaSigner(shop.key, shop.device_id),
+                     SystemClock().now())
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{shop.device_id}", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(device_topic(shop.device_id, "status"), payload, qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def clear_retained(port: int, topics: list[str]) -> None:
+    """Delete retained messages (devices' status, ledger deltas and hotlists) on the session's
+    shared broker with empty retained messages, so later tests' clients do not receive them."""
+    import paho.mqtt.client as mqtt
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-cleanup", protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
-        for dev in device_ids:
-            client.publish(device_topic(dev, "status"), b"", qos=1, retain=True).wait_for_publish(10)
+        for topic in topics:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
     finally:
         client.loop_stop()
         client.disconnect()

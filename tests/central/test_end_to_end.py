@@ -15,7 +15,12 @@ its own device database, config and sync process. With ONE card the card's own s
 the double spend (the second shop sees what the first one wrote on the card). With TWO valid
 cards (a replacement card issued while the old one is still in the family's hands, not yet
 hotlisted) each shop stays within the allowance on its own; only central's reconciliation can
-find the overspend, and it does.
+find the overspend, and it does. The city then hotlists the old card (`ewarung central hotlist
+add --broker`): the counter refuses it as revoked; it lifts the block (`hotlist remove`): the
+counter serves the card again.
+
+Central is started and known to be subscribed (it stored a probe status) before any device
+connects: a device without a ledger asks for a snapshot once per connection.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from datetime import date
 
 import pytest
 
+from hardware.card.cardfile import CardFile
+from pos.messages import device_topic, ledger_topic
+from pos.refusals import Reason
 from pos.sample_city import demo_key, write_beneficiary_csv
 from sync.central.consumer import CentralConsumer, MqttRunner
 from sync.central.report import reconcile, to_table
 from sync.central.store import DeviceState, Message, RedemptionRecord, open_central
-from tests.central.devices import ROOT, Shop, clear_retained, stop_process
+from tests.central.devices import ROOT, Shop, clear_retained, publish_status, stop_process
 from tests.conftest import run_ewarung as ewarung
 
 pytestmark = pytest.mark.mqtt
@@ -114,6 +122,24 @@ def _serve(counter, pcsc, cardfile, basket: dict[str, int]):
     return sale
 
 
+def _refusal(shop, pcsc, cardfile):
+    """Sign in at the shop's counter, tap the card: (refusal reason or None if served, remaining)."""
+    from pos.session import State
+
+    counter = shop.counter()
+    try:
+        counter.open_shift()
+        card = pcsc.insert(cardfile)
+        try:
+            counter.until(lambda s: s.state in (State.HOUSEHOLD, State.ERROR) and not s.busy, 15, "the decision")
+            s = counter.session
+            return (s.error.reason if s.state == State.ERROR else None), s.remaining
+        finally:
+            pcsc.remove(card)
+    finally:
+        counter.close()
+
+
 @pytest.mark.pcsc
 @pytest.mark.slow
 def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, tmp_path):
@@ -141,7 +167,11 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
             out = ewarung("central", "--db", db_url, "device", "add", shop.device_id,
                           "--key", str(shop.dir / "device.pub.pem"), "--shop", f"SHOP-{shop.device_id[-4:]}")
             assert out.returncode == 0, out.stderr
+        db = open_central(db_url)
         central = CentralProcess(db_url, mosquitto.port, tmp_path / "central.log")
+        publish_status(mosquitto.port, shops[0])  # retained: central gets it once it has subscribed
+        wait_for(lambda: DeviceState.get_or_none(DeviceState.device == shops[0].device_id), 30,
+                 what="central serve subscribed and storing")
         # devices with no ledger connect, ask for a snapshot, central republishes it, sync applies it
         for shop in shops:
             shop.start_sync()
@@ -157,18 +187,16 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
         card_a = _issue(tmp_path / "card-a.json", f"CARD-{HOLDER}-A", HOLDER, today)
         counter = shops[0].counter()
         try:
-            counter.ready()
-            assert counter.session.sign_in("kasir1", "1234")
-            counter.state(State.IDLE, "the cashier signed in")
+            counter.open_shift()
             first = _serve(counter, pcsc, card_a, {"BERAS5": 2})
         finally:
             counter.close()
         assert first.total == 145_000 and first.remaining_after == 55_000
+        assert CardFile.load(card_a).memory.spent == 145_000  # the card's own spend record
         assert shops[0].receipts.stat().st_size > 0  # the receipt went to the configured printer
         wait_for(lambda: shops[0].outbox().get("acked", 0) >= 1, 40, what="EW-E2E-0001 outbox acked")
         row = shops[0].sql("SELECT state FROM outbox_message m WHERE m.kind = 'redemption'")
         assert row == [("acked",)], row
-        db = open_central(db_url)
         stored = RedemptionRecord.get_by_id(first.redemption_id)
         assert (stored.device, stored.card_id, stored.total, stored.household) == \
             ("EW-E2E-0001", f"CARD-{HOLDER}-A", 145_000, HOLDER)
@@ -178,9 +206,7 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
             shop.stop_sync()
         counter = shops[1].counter()
         try:
-            counter.ready()
-            assert counter.session.sign_in("kasir1", "1234")
-            counter.state(State.IDLE, "the cashier signed in")
+            counter.open_shift()
             # the same card at another offline shop: its spend record says what shop 1 sold
             card = pcsc.insert(card_a)
             try:
@@ -218,10 +244,26 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
         assert Message.select().where(Message.kind == "redemption").count() == 2
         out = ewarung("central", "--db", db_url, "report")
         assert HOLDER in out.stdout and out.returncode == 1, out.stdout + out.stderr  # overspend is critical
+
+        # the city blocks the old card, then lifts the block: both reach the counter through mosquitto
+        old_card = f"CARD-{HOLDER}-A"
+        hot = "SELECT reason FROM hotlist_entry WHERE card_id = ?"
+        out = ewarung("central", "--db", db_url, "hotlist", "add", old_card, "--reason", "kartu diganti",
+                      "--broker", f"127.0.0.1:{mosquitto.port}")
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: shops[1].sql(hot, old_card) == [("kartu diganti",)], 30, what="the hotlist at EW-E2E-0002")
+        assert _refusal(shops[1], pcsc, card_a) == (Reason.CARD_REVOKED, 0)
+        out = ewarung("central", "--db", db_url, "hotlist", "remove", old_card,
+                      "--broker", f"127.0.0.1:{mosquitto.port}")
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: shops[1].sql(hot, old_card) == [], 30, what="the block lifted at EW-E2E-0002")
+        # the card is served again: Rp 200,000 - max(this shop's Rp 163,000, the card's Rp 145,000)
+        assert _refusal(shops[1], pcsc, card_a) == (None, 37_000)
     finally:
         for shop in shops:
             shop.stop_sync()
-        clear_retained(mosquitto.port, [shop.device_id for shop in shops])
+        clear_retained(mosquitto.port, [device_topic(shop.device_id, "status") for shop in shops]
+                       + [ledger_topic("samarinda", leaf) for leaf in ("delta", "hotlist")])
         if central:
             central.stop()
         if db:
