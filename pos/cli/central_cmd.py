@@ -10,6 +10,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pos.cli.common import fail
+
 DEFAULT_DB = "central.db"
 
 
@@ -48,7 +50,37 @@ def register(subs: argparse._SubParsersAction) -> None:
                     help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
                          "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    pl.add_argument("--plans", type=Path, metavar="FILE",
+                    help="the programme's plans (allowance, rollover, quotas) from FILE.json or FILE.csv, and the "
+                         "catalog too if the JSON has \"catalog\"; default: the sample city's (docs/central.md)")
+    pl.add_argument("--catalog", type=Path, metavar="FILE",
+                    help="eligible items (code,name_id,name_en,unit,price) from FILE.json or FILE.csv")
+    pl.add_argument("--chunk-rows", type=int, default=20_000, metavar="N",
+                    help="rows per snapshot chunk (default 20000; smaller chunks suit slow links)")
     pl.set_defaults(func=_publish)
+
+    h = inner.add_parser("hotlist", help="blocked cards: list them, block cards, lift a block (un-revoke a card)",
+                         description="The hotlist blocks cards (by card id) on every device at once. A household "
+                                     "is revoked or restored by the status column of the beneficiary list instead "
+                                     "(publish-ledger --kind delta).")
+    hsub = h.add_subparsers(dest="hotlist_command", metavar="ACTION", required=True)
+    hl = hsub.add_parser("list", help="the cards on the hotlist, with reason, date and hotlist serial")
+    hl.set_defaults(func=_hotlist_list)
+    ha = hsub.add_parser("add", help="block cards: publish a signed hotlist update adding them")
+    ha.add_argument("card_ids", nargs="+", metavar="CARD_ID", help="card id(s) to block, e.g. CARD-SSN-6472-0000001")
+    ha.add_argument("--reason", required=True, help="why, e.g. lost, stolen, replaced (shown to the city, kept on devices)")
+    hr = hsub.add_parser("remove", help="lift the block on cards (un-revoke): publish a signed hotlist update removing them",
+                         description="Take cards off the hotlist: a signed hotlist update (next serial) tells every "
+                                     "device to accept them again. Only cards on the hotlist can be removed; "
+                                     "nothing is published if any given card is not on it.")
+    hr.add_argument("card_ids", nargs="+", metavar="CARD_ID", help="card id(s) to take off the hotlist")
+    for sp in (ha, hr):
+        sp.add_argument("--city", default="samarinda")
+        sp.add_argument("--key", metavar="PEM", help="ledger private key (default: the DEMO ledger key)")
+        sp.add_argument("--valid-days", type=int, default=30, help="days until the update expires on devices")
+        sp.add_argument("--broker", metavar="HOST:PORT", help="also publish it (QoS 1, retained) to this broker")
+        sp.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+        sp.set_defaults(func=_hotlist_change)
 
     r = inner.add_parser("report", help="reconciliation: overspend across devices, voids, data problems, gaps, offline devices")
     r.add_argument("--period", help="only this period (YYYY-MM)")
@@ -151,15 +183,21 @@ def _publish(args) -> int:
     from pos.clock import SystemClock
     from sync.central.beneficiaries import CsvRejected
     from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
+    from sync.central.programme import load_programme
 
     _open(args)
+    if args.chunk_rows < 1:
+        raise SystemExit("ewarung: --chunk-rows must be at least 1")
     if args.kind != "hotlist" and args.csv is None:
         raise SystemExit("ewarung: give the beneficiary list CSV (see `ewarung central publish-ledger --help`)")
+    if args.kind == "hotlist" and (args.plans or args.catalog):
+        raise SystemExit("ewarung: a hotlist update carries no plans or catalog; drop --plans/--catalog")
     try:
+        programme = load_programme(args.plans, args.catalog)
         hotlist = read_hotlist_csv(args.hotlist) if args.hotlist else []
         result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
-                                valid_days=args.valid_days)
+                                valid_days=args.valid_days, chunk_rows=args.chunk_rows, programme=programme)
     except CsvRejected as exc:
         print(f"ewarung: {exc}", file=sys.stderr)
         return 1
@@ -168,16 +206,52 @@ def _publish(args) -> int:
         return 1
     if result.skipped:
         print(f"skipped {result.skipped} bad row(s) (listed above with --skip-bad-rows)", file=sys.stderr)
+    return _emit(args, result)
+
+
+def _emit(args, result) -> int:
+    """Write (--out) and publish (--broker) a signed update, then say what it is."""
     if args.out:
         args.out.write_bytes(b"\n".join(result.tokens) + b"\n")
     if args.broker:
         from sync.central.publish import publish_retained
 
         publish_retained(args.broker, args.city, result)
-    what = f"hotlist serial {result.version}" if result.kind == "hotlist" else f"ledger v{result.version} ({result.kind})"
-    print(f"{what}: {result.households} household rows, {len(result.tokens)} token(s), "
-          f"{result.size:,} bytes, sha256 {result.sha256[:16]}")
+    what = (f"hotlist serial {result.version}:" if result.kind == "hotlist"
+            else f"ledger v{result.version} ({result.kind}): {result.households} household rows,")
+    print(f"{what} {len(result.tokens)} token(s), {result.size:,} bytes, sha256 {result.sha256[:16]}")
     return 0
+
+
+def _hotlist_list(args) -> int:
+    from sync.central.ledger_publish import hotlist_cards
+
+    _open(args)
+    cards = hotlist_cards()
+    if not cards:
+        print("the hotlist is empty")
+    for c in cards:
+        print(f"{c.card_id:<32} {c.listed_at:<26} serial {c.version:<5} {c.reason}")
+    return 0
+
+
+def _hotlist_change(args) -> int:
+    from pos.clock import SystemClock
+    from sync.central.ledger_publish import publish_ledger
+
+    _open(args)
+    adding = args.hotlist_command == "add"
+    if adding and not args.reason.strip():
+        return fail("--reason must not be empty")
+    try:
+        result = publish_ledger(None, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
+                                kind="hotlist", valid_days=args.valid_days,
+                                hotlist=[(c, args.reason.strip()) for c in args.card_ids] if adding else [],
+                                unlist=[] if adding else args.card_ids)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    print(f"{'blocked' if adding else 'unblocked'}: {', '.join(dict.fromkeys(args.card_ids))}")
+    return _emit(args, result)
 
 
 def _report(args) -> int:

@@ -3,7 +3,7 @@
 Columns (header required, this order not required):
 household_id,name,area,plan,status,valid_from,valid_until,representatives
 - household_id: unique, non-empty, no spaces (e.g. SSN-6472-0000001)
-- plan: a plan code the city runs (BPNT, BPNT-PLUS, LANSIA for the sample city)
+- plan: a plan code the city runs (`publish-ledger --plans FILE`; BPNT, BPNT-PLUS, LANSIA for the sample city)
 - status: active | revoked | suspended
 - valid_from / valid_until: YYYY-MM-DD, valid_from <= valid_until (inclusive, WITA dates)
 - representatives: empty, or `id|name|relation` entries joined by `;`

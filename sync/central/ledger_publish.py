@@ -19,13 +19,13 @@ from peewee import fn
 
 from pos.clock import iso
 from pos.messages import ledger_topic
-from pos.sample_city import CATALOG, PLANS
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
+from sync.central.programme import Programme, sample_programme
 from sync.central.store import CityHousehold, CityPlan, HotlistCard, LedgerRelease, central_db
 from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
 
-__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot"]
+__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot", "hotlist_cards"]
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,27 @@ def _reps(rows: list[BeneficiaryRow]) -> list[list]:
     return [[rid, r.household_id, name, rel] for r in rows for rid, name, rel in r.representatives]
 
 
-def _plans() -> list[list]:
-    return [[c, n, a, bool(rb)] for c, n, a, rb, _ in PLANS]
+def _plans(prog: Programme) -> list[list]:
+    return [[p.code, p.name, p.allowance, p.rollover] for p in prog.plans]
 
 
-def _quotas() -> list[list]:
-    return [[c, item, q] for c, _, _, _, qs in PLANS for item, q in qs.items()]
+def _quotas(prog: Programme) -> list[list]:
+    return [[p.code, item, q] for p in prog.plans for item, q in p.quotas.items()]
 
 
-def _catalog() -> list[list]:
-    return [[*c, True] for c in CATALOG]
+def _catalog(prog: Programme) -> list[list]:
+    return [[i.code, i.name_id, i.name_en, i.unit, i.price, True] for i in prog.catalog]
+
+
+def _gone_plans(prog: Programme) -> dict[str, list]:
+    """Delta deletes for plans, and plan quotas, that the last release had and this one has not."""
+    now = {p.code: p.quotas for p in prog.plans}
+    plans, quotas = [], []
+    for code, text in CityPlan.select(CityPlan.code, CityPlan.quotas).tuples():
+        if code not in now:
+            plans.append([code])
+        quotas += [[code, item] for item in json.loads(text or "{}") if item not in now.get(code, {})]
+    return {"plans": plans, "plan_quotas": quotas}
 
 
 def _last(kinds: tuple[str, ...]) -> int:
@@ -92,11 +103,16 @@ def publish_ledger(
     unlist: list[str] = (),
     valid_days: int = 30,
     chunk_rows: int = 20_000,
+    programme: Programme | None = None,
 ) -> Published:
-    """Validate, diff against the last release, sign and record. Raises CsvRejected with line numbers."""
+    """Validate, diff against the last release, sign and record. Raises CsvRejected with line numbers.
+
+    `programme`: the plans and catalog (sync.central.programme.load_programme); default the
+    sample city's."""
     if kind not in ("snapshot", "delta", "hotlist"):
         raise ValueError("kind must be snapshot, delta or hotlist")
-    plans = {code for code, *_ in PLANS}
+    prog = programme or sample_programme()
+    plans = prog.codes
     rows: list[BeneficiaryRow] = []
     skipped = 0
     if kind != "hotlist":
@@ -111,6 +127,7 @@ def publish_ledger(
         if kind == "hotlist":
             if not hotlist and not unlist:
                 raise ValueError("a hotlist update needs cards to add (--hotlist FILE) or to remove")
+            _check_unlist(hotlist, unlist)
             serial = _last(("hotlist",)) + 1
             for card_id, reason in hotlist:
                 HotlistCard.delete().where(HotlistCard.card_id == card_id).execute()
@@ -125,7 +142,7 @@ def publish_ledger(
         hot = [[h.card_id, h.reason, h.listed_at, version] for h in HotlistCard.select().order_by(HotlistCard.card_id)]
         if kind == "snapshot":
             builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows)
-            tables = {"plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog(),
+            tables = {"plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog),
                       "households": (_household(r) for r in rows), "representatives": _reps(rows), "hotlist": hot}
             chunks = list(builder.chunks(tables))
             tokens = (*chunks, builder.manifest())
@@ -149,8 +166,8 @@ def publish_ledger(
             tokens = (build_delta(
                 city, version, version - 1, issued, expires, signer,
                 upserts={"households": [_household(r) for r in changed], "representatives": _reps(changed),
-                         "plans": _plans(), "plan_quotas": _quotas(), "catalog": _catalog()},
-                deletes={"households": [[h] for h in removed], "representatives": gone_reps},
+                         "plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog)},
+                deletes={"households": [[h] for h in removed], "representatives": gone_reps, **_gone_plans(prog)},
             ),)
             count = len(changed) + len(removed)
         CityHousehold.delete().execute()
@@ -163,9 +180,32 @@ def publish_ledger(
             ]).execute()
         CityPlan.delete().execute()
         CityPlan.insert_many([
-            {"code": c, "name": n, "allowance": a, "rollover": r, "quotas": json.dumps(q)} for c, n, a, r, q in PLANS
+            {"code": p.code, "name": p.name, "allowance": p.allowance, "rollover": p.rollover,
+             "quotas": json.dumps(p.quotas)} for p in prog.plans
         ]).execute()
         return _record(version, kind, count, skipped, tokens, issued, expires)
+
+
+def _check_unlist(hotlist, unlist) -> None:
+    """Only cards on the hotlist can come off it; say exactly what is wrong, publish nothing."""
+    both = sorted({c for c, _ in hotlist} & set(unlist))
+    if both:
+        raise ValueError(f"nothing published: {', '.join(both)} both added to and removed from the hotlist")
+    unlist = list(dict.fromkeys(unlist))
+    if not unlist:
+        return
+    listed = {c for (c,) in HotlistCard.select(HotlistCard.card_id).where(HotlistCard.card_id.in_(unlist)).tuples()}
+    missing = [c for c in unlist if c not in listed]
+    if not missing:
+        return
+    households = {h for (h,) in CityHousehold.select(CityHousehold.id).where(CityHousehold.id.in_(missing)).tuples()}
+    problems = [
+        f"{c} is a household, not a card: a household is revoked or restored by the status column of the "
+        "beneficiary list (set it to active and publish a delta)" if c in households else f"{c} is not on the hotlist"
+        for c in missing
+    ]
+    raise ValueError("nothing published:\n  " + "\n  ".join(problems)
+                     + "\n`ewarung central hotlist list` shows the cards on the hotlist")
 
 
 def _record(version, kind, count, skipped, tokens, issued, expires) -> Published:
@@ -203,3 +243,8 @@ def read_hotlist_csv(path: Path) -> list[tuple[str, str]]:
     if errors:
         raise ValueError("bad hotlist rows:\n  " + "\n  ".join(errors))
     return out
+
+
+def hotlist_cards() -> list[HotlistCard]:
+    """The cards on the city's hotlist now, by card id."""
+    return list(HotlistCard.select().order_by(HotlistCard.card_id))
