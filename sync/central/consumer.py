@@ -51,6 +51,7 @@ ACK_TYP = "ewarung-ack+jws"
 RESEND_TYP = ACK_TYP  # the contract signs resend requests as ack-typed tokens
 ACK_SCHEMA = "ewarung.ack/1"
 RESEND_SCHEMA = "ewarung.resend/1"
+MAX_STATUS_NUMBER = 2**31 - 1  # fits every database's INTEGER column (PostgreSQL's is 32-bit)
 DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat", "request")
 MAX_GAP_REQUEST = 500
 
@@ -201,7 +202,10 @@ class CentralConsumer:
         if not text and not signed_only:
             return {"state": "offline"}  # a cleared retained status
         if text[:1] == b"{" and not signed_only:
-            data = json.loads(text)
+            try:
+                data = json.loads(text)
+            except RecursionError:
+                raise ValueError("status JSON nested too deep") from None
         else:
             key = self.device_key(device_id)
             if key is None:
@@ -211,7 +215,13 @@ class CentralConsumer:
                 raise ValueError(f"signed for device {data.get('device')!r}, published on {device_id}'s topic")
         if not isinstance(data, dict):
             raise ValueError("status must be a JSON object")
-        return {**data, **data.get("body", {})} if isinstance(data.get("body"), dict) else data
+        data = {**data, **data.get("body", {})} if isinstance(data.get("body"), dict) else data
+        ledger = data.get("ledger")
+        for name, value in (("queue_depth", data.get("queue_depth")), ("ledger_version", data.get("ledger_version")),
+                            ("ledger.version", ledger.get("version") if isinstance(ledger, dict) else None)):
+            if isinstance(value, int) and not 0 <= value <= MAX_STATUS_NUMBER:
+                raise ValueError(f"status {name} {value} is outside 0..{MAX_STATUS_NUMBER}")
+        return data
 
     def _dedupe(self, accepted, rejected):
         ids = [env["id"] for _, _, _, env, _ in accepted]

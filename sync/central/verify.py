@@ -83,6 +83,8 @@ class Verifier:
             env = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadSignature(f"payload is not JSON: {exc}") from None
+        except RecursionError:
+            raise BadSignature("payload JSON nested too deep") from None
         if not isinstance(env, dict):
             raise BadSignature("payload is not a JSON object")
         return env
