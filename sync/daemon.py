@@ -99,6 +99,9 @@ class SyncDaemon:
         if ev.connected and mono - self._last_heartbeat >= self.opts.heartbeat_s:
             self._last_heartbeat = mono
             self.publish_heartbeat(now)
+            if self.intake.live_version() == 0 and not self.intake.staging():
+                # the request sent on connecting may have found no central listening: ask again
+                self.request_snapshot(now, "still no ledger on this device")
         if mono - self._last_status >= self.opts.status_every_s:
             self._last_status = mono
             self._write_status(now)

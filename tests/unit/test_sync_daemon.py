@@ -133,3 +133,19 @@ def test_backoff_has_jitter_and_grows():
     assert link.backoff_s() == 1.0
     link._attempt = 10
     assert link.backoff_s() == 8
+
+
+def test_device_without_ledger_keeps_asking_for_a_snapshot(db, device, signer, clock):
+    """The request sent on connecting can reach a broker with no central subscribed yet."""
+    link = FakeLink()
+    d = SyncDaemon(db, device, signer, link, {"central": demo_key("central").public_key()},
+                   {"ledger": demo_key("ledger").public_key()}, SyncOptions(inflight=4, heartbeat_s=0), clock)
+
+    def requests():
+        return [p for t, p, _ in link.sent if t.endswith("/request")]
+
+    d.step()
+    assert len(requests()) >= 1
+    before = len(requests())
+    d.step()
+    assert len(requests()) == before + 1, "asked again at the next heartbeat"
