@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,11 +60,73 @@ def _report(app) -> None:
     app.stop()
 
 
-def _watch_counter(settle_s: float) -> None:
+def _sale(app, then) -> None:
+    """Demo mode: sign in, serve the card holder (PIN, one item, confirm, receipt printed), pull
+    the card, by touches on the real widgets' on-screen centres; then `then()`. Each step waits
+    for the session's worker and three drawn frames; a wrong screen fails the sample. (Not
+    tests/ui's driver: kivy.tests.common imports pytest, ~13 MB that would be charged to the app.)"""
+    from kivy.base import EventLoop
+    from kivy.clock import Clock
+    from kivy.input.motionevent import MotionEvent
+
+    class Touch(MotionEvent):
+        def __init__(self, x, y):
+            win = EventLoop.window
+            super().__init__("bench", 99, {"x": x / (win.width - 1.0), "y": y / (win.height - 1.0)},
+                             is_touch=True, type_id="touch")
+            self.profile = ["pos"]
+
+        def depack(self, args):
+            self.sx, self.sy = args["x"], args["y"]
+            super().depack(args)
+
+    def tap(name: str):
+        widget = next((w for w in app.root.walk() if getattr(w, "name", None) == name), None)
+        assert widget is not None and not widget.disabled, f"no enabled {name!r} on {app.screen_name}"
+        touch = Touch(*widget.to_window(widget.center_x, widget.center_y))
+        EventLoop.post_dispatch_input("begin", touch)
+        EventLoop.post_dispatch_input("end", touch)
+
+    def on(screen: str) -> None:
+        assert app.screen_name == screen, f"expected {screen}, on {app.screen_name}"
+
+    holder = next(i for i, card in enumerate(app.parts.deck) if card.label.startswith("Pemegang"))
+    script = [("cashier-kasir1", None), ("shift-pagi", None), *[(f"signin-{c}", None) for c in "1234"],
+              ("signin-ok", "idle"), (f"deck-{holder}", "household"), ("collector-holder", "pin"),
+              *[(f"pin-{c}", None) for c in "1234"], ("pin-ok", "basket"), ("plus-BERAS5", None),
+              ("to-confirm", "confirm"), ("confirm", "done"), ("deck-pull", "idle")]
+    state = {"step": 0, "frames": 0}
+
+    def tick(_dt):
+        if app.runner.pending:
+            state["frames"] = 0
+            return True
+        state["frames"] += 1
+        if state["frames"] < 3:
+            return True
+        state["frames"] = 0
+        if state["step"]:
+            expected = script[state["step"] - 1][1]
+            if expected:
+                on(expected)
+        if state["step"] == len(script):
+            assert len(app.parts.printer.printed) == 1, app.parts.printer.printed
+            then()
+            return False
+        tap(script[state["step"]][0])
+        state["step"] += 1
+        return True
+
+    app.bench_tick = tick  # Kivy's Clock keeps only a weak reference to callbacks
+    Clock.schedule_interval(tick, 0)
+
+
+def _watch_counter(settle_s: float, sale: bool) -> None:
     """Runs on a side thread of the counter process started through the real `ewarung counter`
     command: waits until the app shows its sign-in screen with the cashiers loaded, then (on the UI
     thread) measures on the first frame drawn after that, and again `settle_s` later (status poll,
-    reader start-up and the like have run by then); reports the later sample with the first time."""
+    reader start-up and the like have run by then; with `sale`, after a whole sale instead);
+    reports the later sample with the first time."""
     deadline = time.time() + 60
     while time.time() < deadline:
         app_class = getattr(sys.modules.get("kivy.app"), "App", None)  # None while kivy.app is being imported
@@ -80,7 +143,8 @@ def _watch_counter(settle_s: float) -> None:
     def drawn(_window):
         assert app.screen_name == "signin" and app.cashier_list
         first["ready"] = time.time()
-        Clock.schedule_once(lambda _dt: _measure_on_next_frame(settled), settle_s)
+        after = lambda: Clock.schedule_once(lambda _dt: _measure_on_next_frame(settled), settle_s)  # noqa: E731
+        _sale(app, after) if sale else after()
 
     def settled(_window):
         print(json.dumps({"ready": first["ready"], **_rss_mb()}), flush=True)
@@ -117,8 +181,8 @@ def _child(kind: str, data_dir: str, settle_s: float) -> None:
 
     from pos.cli.main import main as ewarung
 
-    threading.Thread(target=_watch_counter, args=(settle_s,), daemon=True).start()
-    argv = ["counter", "--data-dir", data_dir] + (["--demo"] if kind == "demo" else [])
+    threading.Thread(target=_watch_counter, args=(settle_s, kind == "demo-sale"), daemon=True).start()
+    argv = ["counter", "--data-dir", data_dir] + (["--demo"] if kind.startswith("demo") else [])
     code = ewarung(argv)
     if code:
         raise SystemExit(code)
@@ -128,6 +192,11 @@ SETTLE_S = 1.0
 
 
 def _sample(kind: str, data_dir: str, env: dict) -> dict:
+    if kind == "demo-sale":  # each sale on a fresh copy of the sample city (allowances get used up)
+        with tempfile.TemporaryDirectory(prefix="bench-ui-sale-") as tmp:
+            shutil.copytree(data_dir, Path(tmp) / "data")
+            return _sample("demo-sale-copy", str(Path(tmp) / "data"), env)
+    kind = kind.removesuffix("-copy")
     start = time.time()
     proc = subprocess.run([sys.executable, "-m", "bench.bench_ui", "--child", kind, "--data-dir", data_dir,
                            "--settle", str(SETTLE_S)],
@@ -158,7 +227,7 @@ def run(quick: bool = False) -> list[dict]:
             raise RuntimeError("no display and no Xvfb: apt-get install xvfb")
         env["DISPLAY"] = xvfb.display
     rounds = 3 if quick else 10
-    kinds = ("bare", "demo", "production")
+    kinds = ("bare", "demo", "production", "demo-sale")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
             env["KIVY_HOME"] = str(Path(tmp) / "kivy")
@@ -187,9 +256,11 @@ def run(quick: bool = False) -> list[dict]:
                   f"p99 {_pct(secs['production'], 0.99):.2f} s"},
     ]
     for kind, what in (("demo", "demo mode (`--demo`: sample city, virtual card deck and printer, field tester panel)"),
-                       ("production", "production wiring (PC/SC reader via pyscard, ESC/POS network printer)")):
+                       ("production", "production wiring (PC/SC reader via pyscard, ESC/POS network printer)"),
+                       ("demo-sale", "demo mode, read after a whole sale instead (sign in, card, PIN, one item, "
+                                     "confirm, receipt, card pulled: back on the idle screen)")):
         rows.append(
-            {"name": f"ui_peak_rss_{kind}", "p50": None, "p99": None, "value": hwm[kind], "unit": "MB",
+            {"name": f"ui_peak_rss_{kind.replace('-', '_')}", "p50": None, "p99": None, "value": hwm[kind], "unit": "MB",
              "budget": "<= 150 MB", "baseline": hwm["bare"], "baseline_name": f"{bare_name} (VmHWM)",
              "ok": hwm[kind] <= 150,
              "notes": how + what + f". The app adds {hwm[kind] - hwm['bare']:.0f} MB to the bare Kivy app; "
@@ -202,7 +273,7 @@ def run(quick: bool = False) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--child", choices=["demo", "production", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["demo", "demo-sale", "production", "bare"], help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
     ap.add_argument("--settle", type=float, default=SETTLE_S, help=argparse.SUPPRESS)
     args = ap.parse_args()
