@@ -29,6 +29,9 @@ def configure_kivy(width: int, height: int, *, fullscreen: bool = False) -> None
         os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_HOME", os.path.join(tempfile.gettempdir(), f"ewarung-kivy-{os.getuid()}"))
+    # The screens show no pictures; Kivy's own theme atlas is PNG, which SDL2_image reads. Without
+    # this Kivy also loads its Pillow image provider at start-up (about 2 MB of RSS; bench_ui).
+    os.environ.setdefault("KIVY_IMAGE", "sdl2")
     from kivy.config import Config
 
     Config.set("graphics", "width", str(width))

@@ -16,8 +16,10 @@ def test_bench_ui_quick_rows_are_well_formed(monkeypatch):
 
     rows = bench_ui.run(quick=True)
     keys = {"name", "p50", "p99", "value", "unit", "budget", "baseline", "baseline_name", "ok", "notes"}
-    assert [r["name"] for r in rows] == ["ui_cold_start_to_first_screen", "ui_peak_rss", "ui_private_memory"]
+    assert [r["name"] for r in rows] == ["ui_cold_start_to_first_screen", "ui_peak_rss_demo", "ui_peak_rss_production",
+                                        "ui_peak_rss_demo_sale"]
     for r in rows:
         assert set(r) == keys and isinstance(r["ok"], bool) and r["baseline"] > 0
     assert 0 < rows[0]["p50"] <= rows[0]["p99"] < 60
-    assert rows[1]["value"] > rows[2]["value"] > 0
+    for r in rows[1:]:  # the counter app holds more than a bare Kivy app drawing one label
+        assert r["value"] > r["baseline"] > 0
