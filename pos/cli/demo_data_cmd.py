@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pos import sample_city
-from pos.cli.common import progress_bar
-from pos.clock import SystemClock
-from pos.db import open_database
-
 
 def register(subs: argparse._SubParsersAction) -> None:
     p = subs.add_parser("demo-data", help="write the sample city: ledger database, DEMO keys, beneficiary CSV")
@@ -24,6 +19,11 @@ def _run(args: argparse.Namespace) -> int:
     if not 9 <= args.households <= 2_000_000:
         print("ewarung: --households must be between 9 and 2000000")
         return 2
+    from pos import sample_city
+    from pos.cli.common import progress_bar
+    from pos.clock import SystemClock
+    from pos.db import open_database
+
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     now = SystemClock().now()

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from pos import journal
-from pos.cli.common import config_from
-from pos.db import JournalEntry, open_database
-
 
 def register(subs: argparse._SubParsersAction) -> None:
     p = subs.add_parser("journal", help="inspect the append-only journal")
@@ -18,6 +14,10 @@ def register(subs: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from pos import journal
+    from pos.cli.common import config_from
+    from pos.db import JournalEntry, open_database
+
     path = args.database or config_from(args).database_path
     db = open_database(path)
     try:

@@ -77,3 +77,23 @@ def test_demo_ledger_is_refreshed_when_a_day_old(tmp_path):
     db = open_database(cfg.database_path)
     assert LedgerState.get_by_id(1).version == 2 and Redemption.select().count() == 1
     db.close()
+
+
+def test_counter_process_does_not_load_postgres_driver():
+    """The counter never uses PostgreSQL; peewee must not drag psycopg2 into its memory."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pos.cli.counter_cmd as c\n"
+        "def fake(args):\n"
+        "    import peewee\n"
+        "    print(peewee.psycopg2 is None)\n"
+        "    return 0\n"
+        "c.run = fake\n"
+        "from pos.cli.main import main\n"
+        "sys.exit(main(['counter']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
