@@ -217,7 +217,9 @@ def _pct(values: list[float], q: float) -> float:
 def run(quick: bool = False) -> list[dict]:
     from pos.ui.xvfb import start_xvfb
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1"}
+    # the in-process card deck: the sale is driven by inserting the fake card, and the machine's one
+    # pcscd socket may be in use by tests (production wiring still loads pyscard's reader)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KIVY_NO_ARGS": "1", "EWARUNG_DEMO_DECK": "fake"}
     env.pop("SDL_VIDEODRIVER", None)
     env.pop("EWARUNG_CONFIG", None)
     xvfb = None
