@@ -107,6 +107,39 @@ def test_broker_outage_then_all_delivered_in_order(sync_env, service, city_stub)
     assert city_side.first_seen == sorted(city_side.first_seen), "first arrivals in sequence order"
 
 
+def test_broker_restarted_again_and_again(sync_env, service, db, signer, city_stub):
+    """The broker goes away and comes back repeatedly mid-drain while the shop keeps selling."""
+    import os
+    import random
+
+    cycles = int(os.environ.get("EWARUNG_BROKER_CYCLES", "6"))
+    rng = random.Random(int(os.environ.get("EWARUNG_BROKER_SEED", "2026")))
+    broker = sync_env["broker"]
+    queue_events(db, service.device, signer, 5000)
+    total = 5000
+    unacked_at_outage = []
+    city_side = city_stub(client_id="city-cycles")
+    db_path = sync_env["dir"] / "ewarung.db"
+    proc = start_sync(sync_env)
+    try:
+        for cycle in range(cycles):
+            acked = outbox_states(db_path).get("acked", 0)
+            wait_for(lambda a=acked: outbox_states(db_path).get("acked", 0) > a, 60, interval=0.02,
+                     what=f"progress before outage {cycle + 1}")
+            time.sleep(rng.uniform(0, 0.3))
+            broker.stop()
+            unacked_at_outage.append(total - outbox_states(db_path).get("acked", 0))
+            redeem_many(service, 5, start=total)  # sales go on while the broker is down
+            total += 5
+            time.sleep(rng.uniform(0.2, 1.5))
+            broker.start()
+        wait_for(all_acked(sync_env, total), 120, what=f"all {total} acknowledged after {cycles} outages")
+    finally:
+        stop(proc)
+    assert sorted(set(city_side.first_seen)) == list(range(1, total + 1)), "no gaps, nothing lost"
+    assert sum(1 for n in unacked_at_outage if n > 0) >= 2, f"outages must hit a drain: {unacked_at_outage}"
+
+
 def test_kill_9_mid_drain_loses_nothing(sync_env, service, db, signer, city_stub):
     n = 3000
     redeem_many(service, 100)
