@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pos.cli.provision_cmd",
     "pos.cli.doctor_cmd",
     "pos.cli.backup_cmd",
+    "pos.cli.cashier_cmd",
     "pos.cli.counter_cmd",
     "pos.cli.sync_cmd",
     "pos.cli.central_cmd",
