@@ -47,6 +47,14 @@ def real_devices(config: Config) -> tuple[CardReaderPort, PrinterPort]:
     from hardware.card.keys import issuer_public_keys
     from hardware.printer.factory import build_printer
 
+    if config.demo is None:
+        missing = [p for p in config.keys.issuer_public_keys if not config.key_path(p).exists()]
+        if missing:  # else every card that issuer signed would be refused, and reported, as forged
+            raise SetupError(
+                f"card issuer public key {config.key_path(missing[0])} is missing: cards it signed would be "
+                "refused as forged. Install it with `ewarung provision --issuer-key FILE`, or remove it from "
+                "keys.issuer_public_keys, then start again"
+            )
     keys = issuer_public_keys(config)
     if not keys:
         raise SetupError(

@@ -29,3 +29,14 @@ def test_missing_issuer_key_says_what_to_do(tmp_path):
     cfg = parse_config(f'[device]\ndata_dir = "{tmp_path}"\n')
     with pytest.raises(SetupError, match="ewarung provision"):
         real_devices(cfg)
+
+
+def test_one_of_several_issuer_keys_missing_is_refused_not_skipped(tmp_path):
+    """Skipping it would refuse that issuer's genuine cards as forged (and report them to the city)."""
+    from pos.sample_city import write_demo_keys
+
+    write_demo_keys(tmp_path / "keys")
+    cfg = parse_config(f'[device]\ndata_dir = "{tmp_path}"\n[printer]\nkind = "dummy"\n'
+                       '[keys]\nissuer_public_keys = ["keys/issuer.pub.pem", "keys/issuer-2027.pub.pem"]\n')
+    with pytest.raises(SetupError, match="issuer-2027.pub.pem is missing.*refused as forged"):
+        real_devices(cfg)
