@@ -52,6 +52,14 @@ def _emulate(args: argparse.Namespace) -> int:
     print(f"virtual printer on 127.0.0.1:{vp.port} ({args.width} mm, state {state}); receipts go to {vp.out_dir}", flush=True)
     print(f"faults: echo paper_out > {vp.state_file}   (ok | paper_out | paper_low | cover_open | offline)", flush=True)
     print("Ctrl-C to stop.", flush=True)
+    import signal
+
+    def interrupt(_sig, _frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C and `kill` both stop it cleanly, even when started with SIGINT ignored (a background job)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         while True:
             vp._thread.join(1.0)  # type: ignore[union-attr]
