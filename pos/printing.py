@@ -206,20 +206,8 @@ class PrintService:
         if not self.claim(job_id):
             return self._emit(PrintOutcome(job_id, "skipped", message=f"job already {job.state}"))
         job = PrintJob.get_by_id(job_id)
-        try:
-            receipt = self.receipt_for(job)
-            self.printer.print_receipt(receipt, job_id)
-        except Exception as exc:
-            # anything else from the adapter (a bug, a missing file) is a printer fault too: the
-            # sale is committed and must stay visible. Bytes may have left, so only a copy reprints.
-            fault = exc if isinstance(exc, PrinterFault) else PrinterFault("error", f"{type(exc).__name__}: {exc}", sent=True)
-            self.mark_failed(job_id, fault)
-            sent = getattr(fault, "sent", False)
-            return self._emit(
-                PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, self.language, sent))
-            )
-        self.mark_printed(job_id)
-        return self._emit(PrintOutcome(job_id, "printed"))
+        return self._send_claimed(job_id, lambda: self.printer.print_receipt(self.receipt_for(job), job_id),
+                                  self.language)
 
     def print_end_of_day(self, report: EndOfDayReport, language: str | None = None) -> PrintOutcome:
         """Print an end-of-day report as its own job (journaled like receipts, at most once)."""
@@ -229,12 +217,19 @@ class PrintService:
         if not self.claim(job_id):
             return self._emit(PrintOutcome(job_id, "skipped", message="job already taken"))
         lang = language or self.language
+        return self._send_claimed(job_id, lambda: self.printer.print_end_of_day(report, job_id, language=lang), lang)
+
+    def _send_claimed(self, job_id: str, send: Callable[[], None], language: str) -> PrintOutcome:
+        """Send a claimed job and record how it went: printed, or failed with the cashier's message."""
         try:
-            self.printer.print_end_of_day(report, job_id, language=lang)
-        except PrinterFault as fault:
+            send()
+        except Exception as exc:
+            # anything else from the adapter (a bug, a missing file) is a printer fault too: the
+            # sale is committed and must stay visible. Bytes may have left, so only a copy reprints.
+            fault = exc if isinstance(exc, PrinterFault) else PrinterFault("error", f"{type(exc).__name__}: {exc}", sent=True)
             self.mark_failed(job_id, fault)
             sent = getattr(fault, "sent", False)
-            return self._emit(PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, lang, sent)))
+            return self._emit(PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, language, sent)))
         self.mark_printed(job_id)
         return self._emit(PrintOutcome(job_id, "printed"))
 
