@@ -688,20 +688,22 @@ class CounterSession:
         self.busy = True
         self._changed()
 
-        def done(_r, exc):
-            self.busy = False
-            if exc is not None:
-                self._say("The device hit an internal error: {detail}", detail=str(exc))
-            elif sale.print_fault:
-                self.printer_fault = sale.print_fault
-                self._say(fault_message(sale.print_fault, self.language))
-            else:
-                self.printer_fault = ""
-                self._say("Receipt printed.")
-            self._changed()
-
-        self.runner.submit(lambda: self._print(sale, language, copy=True), done)
+        self.runner.submit(lambda: self._print(sale, language, copy=True),
+                           lambda _r, exc: self._printed(exc, sale.print_fault, "Receipt printed."))
         return True
+
+    def _printed(self, exc: BaseException | None, fault: str, printed: str) -> None:
+        """After a print on the worker: an internal error, the printer's fault and what to do, or `printed`."""
+        self.busy = False
+        if exc is not None:
+            self._say("The device hit an internal error: {detail}", detail=str(exc))
+        elif fault:
+            self.printer_fault = fault
+            self._say(fault_message(fault, self.language))
+        else:
+            self.printer_fault = ""
+            self._say(printed)
+        self._changed()
 
     def finish(self) -> bool:
         """Done screen: back to idle (the card should already be out)."""
@@ -832,19 +834,11 @@ class CounterSession:
         self.busy = True
         self._changed()
 
-        def done(outcome, exc):
-            self.busy = False
-            if exc is not None:
-                self._say("The device hit an internal error: {detail}", detail=str(exc))
-            elif outcome.state == "printed":
-                self.printer_fault = ""
-                self._say("End-of-day report printed.")
-            else:
-                self.printer_fault = outcome.kind
-                self._say(fault_message(outcome.kind, self.language))
-            self._changed()
+        def work() -> str:
+            outcome = self.printing.print_end_of_day(report, language)
+            return "" if outcome.ok else outcome.kind or "error"
 
-        self.runner.submit(lambda: self.printing.print_end_of_day(report, language), done)
+        self.runner.submit(work, lambda fault, exc: self._printed(exc, fault, "End-of-day report printed."))
         return True
 
     # -- flag a data problem -----------------------------------------------------------------
