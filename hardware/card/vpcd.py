@@ -18,12 +18,35 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from hardware.card import apdu as apdu_mod
 from hardware.card.applet import Applet
 
 BASE_PORT = 35963  # CHANNELID 0x8C7B in Debian's /etc/reader.conf.d/vpcd
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")  # pcsc-lite's one socket per machine
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
+
+
+def pcscd_answers(path: Path = PCSCD_SOCKET) -> bool:
+    """Is a pcscd accepting connections on its socket?"""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def vpcd_listening(port: int = BASE_PORT) -> bool:
+    """Is vpcd (inside a running pcscd) waiting for a card on this port?"""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 class Pulled(Exception):

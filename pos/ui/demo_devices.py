@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from hardware.card.vpcd import PCSCD_SOCKET, pcscd_answers, vpcd_listening
 from pos.end_of_day import EndOfDayReport
 from pos.ports import (
     AuthenticatedCard,
@@ -228,7 +228,6 @@ def demo_deck(notable: dict[str, str]) -> list[FakeCard]:
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_COMMAND = ("pcscd", "-f")
 BOOTSTRAP_FIX = "run `sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again"
 
@@ -248,25 +247,6 @@ def _die_with_parent() -> None:  # preexec_fn: SIGTERM to the child when the dem
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the demo died before prctl took effect
         os._exit(1)
-
-
-def _socket_alive(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _tcp_listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
@@ -308,8 +288,8 @@ class Pcscd:
 
     def ensure(self) -> None:
         """Make pcscd + vpcd usable or raise DeckUnavailable. Blocks up to ~2 x timeout: not on the UI thread."""
-        if _socket_alive(self.socket_path):
-            if not _wait(lambda: _tcp_listening(self.port), 3):
+        if pcscd_answers(self.socket_path):
+            if not _wait(lambda: vpcd_listening(self.port), 3):
                 raise DeckUnavailable(f"pcscd is running but vpcd is not listening on port {self.port}",
                                       "install vsmartcard-vpcd (`sudo ./scripts/bootstrap.sh`), then restart pcscd "
                                       "(`sudo systemctl restart pcscd`)")
@@ -317,7 +297,7 @@ class Pcscd:
         exe = shutil.which(self.command[0])
         if exe is None:
             raise DeckUnavailable("pcscd is not installed", BOOTSTRAP_FIX)
-        if _tcp_listening(self.port):
+        if vpcd_listening(self.port):
             raise DeckUnavailable(f"pcscd is not running and port {self.port} (vpcd's) is used by another program",
                                   f"stop that program (`sudo ss -ltnp 'sport = :{self.port}'` names it)")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +305,7 @@ class Pcscd:
             self.proc = subprocess.Popen([exe, *self.command[1:]], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                          start_new_session=True, preexec_fn=_die_with_parent)
         proc = self.proc
-        if not _wait(lambda: proc.poll() is not None or _socket_alive(self.socket_path), self.timeout):
+        if not _wait(lambda: proc.poll() is not None or pcscd_answers(self.socket_path), self.timeout):
             self.stop()
             raise DeckUnavailable(f"pcscd did not open {self.socket_path} within {self.timeout:.0f} s",
                                   f"see {self.log_path}; or start it yourself: `sudo systemctl start pcscd`")
@@ -335,7 +315,7 @@ class Pcscd:
             fix = ("pcscd needs root: run `sudo ./scripts/demo.sh`, or start it once with `sudo systemctl start pcscd`"
                    if os.geteuid() != 0 else f"see {self.log_path}")
             raise DeckUnavailable(f"pcscd could not start (exit {proc.returncode}: {tail[0][-160:]})", fix)
-        if not _wait(lambda: _tcp_listening(self.port), self.timeout):
+        if not _wait(lambda: vpcd_listening(self.port), self.timeout):
             self.stop()
             raise DeckUnavailable(f"pcscd started but vpcd is not listening on port {self.port}",
                                   "install vsmartcard-vpcd: " + BOOTSTRAP_FIX)
@@ -344,7 +324,7 @@ class Pcscd:
         proc, self.proc = self.proc, None
         if proc is not None:
             _stop_group(proc, 10)
-            _wait(lambda: not _socket_alive(self.socket_path), 5)
+            _wait(lambda: not pcscd_answers(self.socket_path), 5)
 
 
 def write_card_files(cards: list[FakeCard], directory: Path) -> dict[str, Path]:

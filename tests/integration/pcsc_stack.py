@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,10 @@ from pathlib import Path
 
 import pytest
 
-SOCKET = Path("/run/pcscd/pcscd.comm")
+from hardware.card.vpcd import pcscd_answers, vpcd_listening
+
 PIDFILE = Path("/run/pcscd/pcscd.pid")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _pcscd_alive() -> bool:
-    if not SOCKET.exists():
-        return False
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(str(SOCKET))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
@@ -46,14 +33,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def _vpcd_listening(port: int = 35963) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
 class PcscStack:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -63,15 +42,15 @@ class PcscStack:
 
     # --- pcscd -----------------------------------------------------------------------
     def start(self) -> None:
-        if _pcscd_alive():
+        if pcscd_answers():
             return
         if shutil.which("pcscd") is None:
             pytest.skip("pcscd is not installed (apt-get install pcscd vsmartcard-vpcd)")
         self.proc = subprocess.Popen(["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self.owned = True
-        wait_for(_pcscd_alive, 10, "pcscd socket")
-        wait_for(_vpcd_listening, 10, "vpcd listening on 35963 (is vsmartcard-vpcd installed?)")
+        wait_for(pcscd_answers, 10, "pcscd socket")
+        wait_for(vpcd_listening, 10, "vpcd listening on 35963 (is vsmartcard-vpcd installed?)")
 
     def stop(self) -> None:
         """Stop pcscd: to every client, the reader is unplugged."""
@@ -84,7 +63,7 @@ class PcscStack:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
-        wait_for(lambda: not _pcscd_alive(), 5, "pcscd to stop")
+        wait_for(lambda: not pcscd_answers(), 5, "pcscd to stop")
 
     def restart(self) -> None:
         self.stop()
@@ -135,7 +114,7 @@ class PcscStack:
     def remove_all(self) -> None:
         for proc in list(self.cards):
             self.remove(proc)
-        if _pcscd_alive():
+        if pcscd_answers():
             self.wait_card_state(present=False)
 
     def wait_card_state(self, present: bool, reader: str = "Virtual PCD 00 00", timeout: float = 5.0) -> None:

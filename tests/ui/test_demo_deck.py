@@ -218,9 +218,9 @@ def test_demo_deck_inserts_serves_and_pulls_through_pcscd_and_vpcd(ui_env, artif
     assert not _card_processes(res["deck_dir"]), "a virtual card process outlived the demo"
     assert res["pcscd_owned_after_stop"] is False, "the demo left its own pcscd running"
     if stats["pcscd_owned"]:
-        from pos.ui.demo_devices import PCSCD_SOCKET, _socket_alive
+        from hardware.card.vpcd import PCSCD_SOCKET, pcscd_answers
 
-        assert not _socket_alive(PCSCD_SOCKET), "the pcscd the demo started is still answering"
+        assert not pcscd_answers(PCSCD_SOCKET), "the pcscd the demo started is still answering"
 
 
 @pytest.mark.ui
@@ -273,7 +273,8 @@ while True:
 
 def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
     """Start/stop bookkeeping with a stand-in daemon (the real pcscd has one fixed socket per machine)."""
-    from pos.ui.demo_devices import Pcscd, _socket_alive
+    from hardware.card.vpcd import pcscd_answers
+    from pos.ui.demo_devices import Pcscd
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -282,13 +283,13 @@ def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
     daemon = Pcscd(port, tmp_path / "pcscd.log", socket_path=sock,
                    command=(sys.executable, "-c", STAND_IN_DAEMON, str(sock), str(port)))
     daemon.ensure()
-    assert daemon.owned and _socket_alive(sock)
+    assert daemon.owned and pcscd_answers(sock)
     pid = daemon.proc.pid
     assert os.getpgid(pid) == pid  # its own process group: stopped as a group, never our terminal's Ctrl-C
     daemon.ensure()  # running now: reused, not started twice
     assert daemon.proc.pid == pid
     daemon.stop()
-    assert not daemon.owned and not _socket_alive(sock)
+    assert not daemon.owned and not pcscd_answers(sock)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
