@@ -122,6 +122,8 @@ class CounterApp(App):
     def build(self):
         gc.collect()
         gc.freeze()  # modules, config, appliance: alive as long as the app; later collections skip them
+        # one collection shortly after a burst of screen changes, off the touch-to-frame path
+        self._collect_replaced_screens = Clock.create_trigger(lambda _dt: gc.collect(), 0.05)
         i18n.set_language(self.language)
         Theme.set_height(self.size[1])
         Window.clearcolor = BG
@@ -206,8 +208,9 @@ class CounterApp(App):
         # Kivy widget trees are reference cycles: a replaced screen (widgets, text textures) lives
         # until a full collection, which with this many objects comes rarely, so every touch left
         # its old screen behind (about +8 MB RSS over one sale; bench_ui demo-sale). With the
-        # start-up objects frozen (build) a full collection only walks what came after: ~5-30 ms.
-        gc.collect()
+        # start-up objects frozen (build) a full collection only walks what came after: ~5-30 ms,
+        # so it runs just after the new screen is drawn, once per burst of changes.
+        self._collect_replaced_screens()
         self.content.add_widget(view.render())
         self.status_bar.show(s, self.status, self._clock_text())
         if s.state == State.SIGNED_OUT and self.idle_shown_at is None and self.cashier_list:
