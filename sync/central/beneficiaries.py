@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from sync.central.csv_rows import data_rows, read_header
+
 COLUMNS = ["household_id", "name", "area", "plan", "status", "valid_from", "valid_until", "representatives"]
 STATUSES = ("active", "revoked", "suspended")
 
@@ -67,33 +69,19 @@ def parse_beneficiaries(path: Path, plans: set[str]) -> tuple[list[BeneficiaryRo
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
         reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return [], [RowError(1, "the file is empty; expected a header: " + ",".join(COLUMNS))]
-        except (csv.Error, UnicodeDecodeError) as exc:
-            return [], [RowError(1, f"unreadable header: {exc}")]
-        header = [h.strip() for h in header]
+        header, problem = read_header(reader, COLUMNS)
+        if header is None:
+            return [], [RowError(1, problem)]
         missing = [c for c in COLUMNS if c not in header]
         if missing:
             return [], [RowError(1, f"header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")]
         index = {c: header.index(c) for c in COLUMNS}
         seen: dict[str, int] = {}
-        while True:
-            try:
-                raw = next(reader)
-            except StopIteration:
-                break
-            except (csv.Error, UnicodeDecodeError) as exc:
-                errors.append(RowError(reader.line_num, f"unreadable row: {exc}"))
+        for line, cells, problem in data_rows(reader, len(header)):
+            if cells is None:
+                errors.append(RowError(line, problem))
                 continue
-            line = reader.line_num
-            if not raw or all(not c.strip() for c in raw):
-                continue
-            if len(raw) != len(header):
-                errors.append(RowError(line, f"has {len(raw)} fields, the header has {len(header)}"))
-                continue
-            f = {c: raw[i].strip() for c, i in index.items()}
+            f = {c: cells[i] for c, i in index.items()}
             problems = _check(f, plans)
             hid = f["household_id"]
             if hid and hid in seen:

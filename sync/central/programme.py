@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pos.sample_city import CATALOG, PLANS
+from sync.central.csv_rows import data_rows, read_header
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 PLAN_FIELDS = ("code", "name", "allowance", "rollover", "quotas")
@@ -168,13 +169,9 @@ def _read_json(path: Path, text: str, want: str, errors: list[str]):
 
 def _read_csv(path: Path, text: str, fields: tuple[str, ...], errors: list[str]):
     reader = csv.reader(text.splitlines())
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        errors.append(f"{path} line 1: the file is empty; expected a header: {','.join(fields)}")
-        return None
-    except csv.Error as exc:
-        errors.append(f"{path} line 1: unreadable header: {exc}")
+    header, problem = read_header(reader, fields)
+    if header is None:
+        errors.append(f"{path} line 1: {problem}")
         return None
     optional = {"quotas", "name_en"}
     missing = [f for f in fields if f not in header and f not in optional]
@@ -185,20 +182,11 @@ def _read_csv(path: Path, text: str, fields: tuple[str, ...], errors: list[str])
                       f"; expected {','.join(fields)}")
         return None
     rows = []
-    while True:
-        try:
-            raw = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(f"{path} line {reader.line_num}: unreadable row: {exc}")
-            continue
-        if not raw or all(not c.strip() for c in raw):
-            continue
-        if len(raw) != len(header):
-            errors.append(f"{path} line {reader.line_num}: has {len(raw)} fields, the header has {len(header)}")
-            continue
-        rows.append((f"line {reader.line_num}", {h: raw[i].strip() for i, h in enumerate(header)}))
+    for line, cells, problem in data_rows(reader, len(header)):
+        if cells is None:
+            errors.append(f"{path} line {line}: {problem}")
+        else:
+            rows.append((f"line {line}", dict(zip(header, cells, strict=True))))
     return rows
 
 
