@@ -139,7 +139,7 @@ def publish_ledger(
             return _record(serial, kind, 0, skipped, tokens, issued, expires)
         version = _last(("snapshot", "delta")) + 1
         hashes = {r.household_id: _row_hash(r) for r in rows}
-        hot = [[h.card_id, h.reason, h.listed_at, version] for h in HotlistCard.select().order_by(HotlistCard.card_id)]
+        hot = [[h.card_id, h.reason, h.listed_at, version] for h in hotlist_cards()]
         if kind == "snapshot":
             builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows)
             tables = {"plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog),
