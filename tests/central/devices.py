@@ -136,23 +136,22 @@ class Shop:
 
 
 class HeadlessCounter:
-    """The counter app without Kivy: the production composition (build_appliance, the PC/SC
-    reader and the ESC/POS printer from the device config, as pos.ui.wiring wires them) driving
+    """The counter app without Kivy: the production composition (pos.ui.wiring.build_counter: the
+    appliance, the PC/SC reader and the ESC/POS printer from the device config) driving
     the real CounterSession. The test thread plays the UI thread: card events and finished
     worker jobs are queued to it, exactly as the app marshals them with Clock.schedule_once."""
 
     def __init__(self, config_path: Path) -> None:
         from firmware_config.config import load_config
-        from pos.appliance import build_appliance
         from pos.session import CounterSession, ThreadRunner
-        from pos.ui.wiring import real_devices
+        from pos.ui.wiring import build_counter
 
         # python-escpos keeps its capabilities pickle here (tests/conftest.py points it into .venv)
         Path(os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(config_path.parent / "escpos"))).mkdir(
             parents=True, exist_ok=True)
         config = load_config(config_path)
-        self.reader, printer = real_devices(config)
-        self.appliance = build_appliance(config)
+        parts = build_counter(config, demo=False)
+        self.reader, printer, self.appliance = parts.reader, parts.printer, parts.appliance
         self.inbox: queue.Queue = queue.Queue()
         self.runner = ThreadRunner(self.inbox.put)
         self.session = CounterSession(service=self.appliance.redemptions, reader=self.reader, printer=printer,
