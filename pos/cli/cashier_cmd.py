@@ -106,35 +106,34 @@ def _add(args: argparse.Namespace) -> int:
 
 def _set_pin(args: argparse.Namespace) -> int:
     from pos import cashiers
-    from pos.db import Cashier, durable_transaction
 
     try:
-        pin = _read_pin(args)
-        pin_hash = cashiers.hash_pin(pin)
+        pin_hash = cashiers.hash_pin(_read_pin(args))
     except ValueError as exc:
         return fail(f"{exc}; nothing was changed", 2)
-    db = _open(args)
-    try:
-        with durable_transaction(db):
-            if Cashier.update(pin_hash=pin_hash).where(Cashier.id == args.cashier_id).execute() != 1:
-                return fail(f"no cashier {args.cashier_id!r}: `ewarung cashier list` shows who exists", 2)
-            _journal("cashier_pin_set", args.cashier_id, {})
-    finally:
-        db.close()
+    if failed := _change(args, "cashier_pin_set", pin_hash=pin_hash):
+        return failed
     print(f"new PIN set for {args.cashier_id}")
     return 0
 
 
 def _set_active(args: argparse.Namespace) -> int:
+    if failed := _change(args, "cashier_enabled" if args.active else "cashier_disabled", active=args.active):
+        return failed
+    print(f"{args.cashier_id} {'enabled' if args.active else 'disabled'}; the counter app shows it after a restart")
+    return 0
+
+
+def _change(args: argparse.Namespace, journal_kind: str, **fields) -> int:
+    """Update one cashier's row and journal it in one durable transaction; non-zero if there is no such cashier."""
     from pos.db import Cashier, durable_transaction
 
     db = _open(args)
     try:
         with durable_transaction(db):
-            if Cashier.update(active=args.active).where(Cashier.id == args.cashier_id).execute() != 1:
+            if Cashier.update(**fields).where(Cashier.id == args.cashier_id).execute() != 1:
                 return fail(f"no cashier {args.cashier_id!r}: `ewarung cashier list` shows who exists", 2)
-            _journal("cashier_enabled" if args.active else "cashier_disabled", args.cashier_id, {})
+            _journal(journal_kind, args.cashier_id, {})
     finally:
         db.close()
-    print(f"{args.cashier_id} {'enabled' if args.active else 'disabled'}; the counter app shows it after a restart")
     return 0
