@@ -24,7 +24,7 @@ setup(
         "pyusb>=1.2",  # escpos Usb backend
         "kivy>=2.3,<2.4",
         "cryptography>=42",
-        "pydantic>=2.6,<3",
+        "msgspec>=0.18,<1",
         "qrcode>=7.4",
         "pillow>=10",
         "tzdata",

@@ -197,7 +197,7 @@ def restore(
             data_dir = load_config(target_config).data_dir
         if data_dir != Path(manifest["data_dir"]):
             old = parse_config(config_text.decode("utf-8"), "config in the backup")
-            moved = old.model_copy(update={"device": old.device.model_copy(update={"data_dir": data_dir})})
+            moved = old.with_data_dir(data_dir)
             config_text = render_config_from(moved).encode("utf-8")
     target_db = ch.host(data_dir / "ewarung.db")
     if target_db.exists():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from firmware_config import boot, identity, tomlw, udev, units
-from firmware_config.config import Config, ConfigError, load_config, parse_config
+from firmware_config.config import Config, ConfigError, config_dict, load_config, parse_config
 from firmware_config.fsops import CHANGED, Changes, ensure_mode
 
 CONFIG_PATH = "/etc/ewarung/ewarung.toml"
@@ -221,7 +221,7 @@ def build_config(a: Answers, installed: Config | None) -> Config:
     }
     if installed is not None:
         # Keep what provisioning does not ask about (policy, tuning) as the city set it.
-        raw["policy"] = installed.policy.model_dump()
+        raw["policy"] = config_dict(installed.policy)
         for key in ("keepalive_s", "session_expiry_s", "inflight", "heartbeat_s", "retention_days", "username", "password"):
             mqtt.setdefault(key, getattr(installed.mqtt, key))
         printer.setdefault("profile", installed.printer.profile)
@@ -431,6 +431,6 @@ def _mode(path: Path) -> int:
 
 
 def render_config_from(cfg: Config) -> str:
-    data = cfg.model_dump(mode="json", exclude_none=True)
+    data = config_dict(cfg)
     data.pop("demo", None)
     return render_config(data)

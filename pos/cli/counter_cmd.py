@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
     import sys
 
     from firmware_config.config import demo_config, load_config
-    from pos.cli.common import progress_bar
+    from pos.cli.common import progress_to
     from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
 
     width, height = parse_size(args.size)
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
         from pos.ui.wiring import build_counter
 
         households = config.demo.households if config.demo else 0
-        with progress_bar(households, "sample city") as bar:
-            parts = build_counter(config, demo=args.demo, progress=lambda n: bar.update(n - bar.n))
+        with progress_to(households, "sample city") as progress:
+            parts = build_counter(config, demo=args.demo, progress=progress)
         total_width = width + (demo_panel_width(height) if parts.demo else 0)
         configure_kivy(total_width, height, fullscreen=args.fullscreen)
         from pos.ui.app import CounterApp

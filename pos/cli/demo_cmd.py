@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pos.cli.common import progress_bar
+from pos.cli.common import progress_to
 
 
 def register(subs: argparse._SubParsersAction) -> None:
@@ -58,8 +58,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     clock = SystemClock()
     _step(1, f"Sample city in {config.data_dir}")
-    with progress_bar(config.demo.households, "sample city") as bar:
-        created = ensure_demo_data(config, clock, progress=lambda n: bar.update(n - bar.n))
+    with progress_to(config.demo.households, "sample city") as progress:
+        created = ensure_demo_data(config, clock, progress=progress)
     print("    created now" if created else "    already there (delete the directory to start over)")
     app = build_appliance(config, clock)
     info = app.ledger.info()

@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
         print("ewarung: --households must be between 9 and 2000000")
         return 2
     from pos import sample_city
-    from pos.cli.common import progress_bar
+    from pos.cli.common import progress_to
     from pos.clock import SystemClock
     from pos.db import open_database
 
@@ -29,10 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     keys = sample_city.write_demo_keys(out / "keys")
     db = open_database(out / "ewarung.db")
-    with progress_bar(args.households, "households") as bar:
-        city = sample_city.build_sample_city(
-            db, households=args.households, seed=args.seed, now=now, progress=lambda n: bar.update(n - bar.n)
-        )
+    with progress_to(args.households, "households") as progress:
+        city = sample_city.build_sample_city(db, households=args.households, seed=args.seed, now=now, progress=progress)
     db.close()
     if not args.no_csv:
         sample_city.write_beneficiary_csv(out / "households.csv", households=args.households, seed=args.seed, now=now)

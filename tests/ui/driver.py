@@ -50,7 +50,7 @@ def main() -> int:
     width, height = parse_size(args.size)
     data = Path(tempfile.mkdtemp(prefix="ewarung-ui-"))
     config = demo_config(data)
-    config = config.model_copy(update={"demo": DemoSection(households=60)})
+    config = config.replace(demo=DemoSection(households=60))
     clock = FixedClock(NOW)
     parts = build_counter(config, demo=True, clock=clock)
     gate = Gate()

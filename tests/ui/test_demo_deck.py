@@ -147,7 +147,7 @@ def main() -> int:
         demo_devices.PCSCD_COMMAND = ("ewarung-test-no-such-pcscd", "-f")
         demo_devices.PCSCD_SOCKET = Path(tempfile.mkdtemp()) / "no-pcscd.comm"
     data = Path(tempfile.mkdtemp(prefix="ewarung-ui-deck-"))
-    config = demo_config(data).model_copy(update={"demo": DemoSection(households=60)})
+    config = demo_config(data).replace(demo=DemoSection(households=60))
     parts = build_counter(config, demo=True, clock=FixedClock(NOW), deck="auto")
     results: dict = {"deck_dir": str(data / "card-deck"), "stats": {}}
     width, height = parse_size("800x480")

@@ -33,16 +33,16 @@ def test_demo_default_and_env(monkeypatch, tmp_path):
     [
         ("[printer]\nwidth_mm = 57", "printer.width_mm", "58"),
         ("[printer]\nkind = 'bluetooth'", "printer.kind", "usb"),
-        ("[device]\nid = 'has space'", "device.id", "pattern"),
+        ("[device]\nid = 'has space'", "device.id", "matching"),
         ("[device]\nshop_nmae = 'x'", "device.shop_nmae", "unknown key"),
         ("[sound]\nvolume = 3", "sound", "unknown key"),
         ("[policy]\noffline_max_value = 1.5", "policy.offline_max_value", "whole rupiah"),
-        ("[policy]\npin_tries = 0", "policy.pin_tries", "greater than or equal to 1"),
+        ("[policy]\npin_tries = 0", "policy.pin_tries", ">= 1"),
         ("[policy]\nledger_warn_age_hours = 200\nledger_max_age_hours = 100", "policy", "must not exceed"),
         ("[mqtt]\ntls = true", "mqtt", "ca_file"),
         ("[mqtt]\ncert_file = '/x'", "mqtt", "go together"),
         ("[printer]\nkind = 'usb'", "printer", "usb_vendor"),
-        ("[mqtt]\nport = 'eighty'", "mqtt.port", "integer"),
+        ("[mqtt]\nport = 'eighty'", "mqtt.port", "`int`, got `str`"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(text, key, hint):
