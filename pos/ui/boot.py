@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 
@@ -19,6 +20,23 @@ def parse_size(text: str) -> tuple[int, int]:
     if text not in SIZES:
         raise ValueError(f"--size must be one of {', '.join(SIZES)}, got {text!r}")
     return SIZES[text]
+
+
+def return_freed_blocks_to_system() -> None:
+    """Keep glibc malloc from holding on to large freed blocks for good.
+
+    glibc serves a large block (over 128 KiB) by mmap and gives it back on free, but after the first
+    such free it raises that threshold to the block's size (up to 32 MiB). From the second cashier PIN
+    check on, scrypt's 16 MiB work area then comes from the heap and stays there once freed, 16 MiB for
+    each thread that checks PINs (bench_ui: 190 MB after one sale instead of about 170). Fixing the
+    threshold keeps large blocks mmapped, so freeing them returns the memory.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): their allocators do not keep such blocks this way
+        return
+    m_mmap_threshold = -3  # <malloc.h>; setting it also turns off the dynamic adjustment
+    libc.mallopt(m_mmap_threshold, 128 * 1024)
 
 
 def configure_kivy(width: int, height: int, *, fullscreen: bool = False) -> None:
