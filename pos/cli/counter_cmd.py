@@ -29,7 +29,12 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
 
     from firmware_config.config import demo_config, load_config
     from pos.cli.common import progress_to
-    from pos.ui.boot import configure_kivy, demo_panel_width, parse_size, return_freed_blocks_to_system
+    from pos.ui.boot import (
+        configure_kivy,
+        demo_panel_width,
+        parse_size,
+        return_freed_blocks_to_system,
+    )
 
     return_freed_blocks_to_system()
 
