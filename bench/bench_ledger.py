@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.common import main, row, summary
+from pos.appliance import COUNTER_CACHE_MIB
 from pos.clock import SystemClock
 from pos.db import open_database
 from pos.device import DeviceIdentity
@@ -41,6 +42,8 @@ def run(quick: bool = False) -> list[dict]:
         t0 = time.perf_counter()
         build_sample_city(db, households=households, now=clock.now())
         build_s = time.perf_counter() - t0
+        db.close()
+        db = open_database(path, cache_mib=COUNTER_CACHE_MIB)  # looked up as the counter does
         rows.append(row(f"sample city build, {households:,} households", value=build_s, unit="s",
                         budget="< 60 s for 1,000,000", ok=build_s < 60 * households / 1_000_000 or quick))
 

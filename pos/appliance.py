@@ -98,9 +98,14 @@ def ensure_demo_data(
         db.close()
 
 
+COUNTER_CACHE_MIB = 2
+"""SQLite page cache of the counter's connections. Lookups by key in a 1M-household ledger
+(30,000 of them) are as fast with 2 MiB as with 16, which grew the counter's RSS by 11 MB."""
+
+
 def build_appliance(config: Config, clock: Clock | None = None) -> Appliance:
     clock = clock or SystemClock()
-    db = open_database(config.database_path)
+    db = open_database(config.database_path, cache_mib=COUNTER_CACHE_MIB)
     ledger = Ledger()
     signer = load_device_signer(config)
     service = RedemptionService(db, ledger, config.identity(), signer, clock, config.to_policy())

@@ -239,11 +239,13 @@ LOCAL_MODELS = [Setting, Cashier, Redemption, RedemptionLine, Void, OutboxMessag
 ALL_MODELS = LOCAL_MODELS + LEDGER_MODELS
 
 
-def open_database(path: str | Path, *, migrate: bool = True) -> SqliteDatabase:
+def open_database(path: str | Path, *, migrate: bool = True, cache_mib: int = 16) -> SqliteDatabase:
     """Open (creating if needed) the database at `path`, bind the models, run migrations.
 
     WAL lets the counter app read while sync writes. `synchronous=NORMAL` is the default;
-    the redemption write switches to FULL for itself (see `durable_transaction`).
+    the redemption write switches to FULL for itself (see `durable_transaction`). `cache_mib` is
+    SQLite's page cache per connection: bulk work (a 1M-household snapshot) gains from 16 MiB; the
+    counter's single-row lookups do not (the OS file cache serves them), so it asks for less.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +256,7 @@ def open_database(path: str | Path, *, migrate: bool = True) -> SqliteDatabase:
             "synchronous": "normal",
             "foreign_keys": 1,
             "busy_timeout": BUSY_TIMEOUT_MS,
-            "cache_size": -16_000,
+            "cache_size": -1024 * cache_mib,
         },
         timeout=BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
