@@ -113,6 +113,7 @@ class CounterApp(App):
         self.status: StatusSnapshot | None = None
         self.cashier_list: list[tuple[str, str, str]] = []
         self.view = None
+        self._shown: tuple | None = None
         self._state = None
         self.started_at = time.perf_counter()
         self.idle_shown_at: float | None = None
@@ -203,7 +204,12 @@ class CounterApp(App):
         if s.state != self._state:
             self._state = s.state
             view.enter()
-        self.view = view
+        shows = view.shows()
+        if view is self.view and shows is not None and shows == self._shown:
+            # the same screen with the same content (a device or status change): keep its widgets
+            self.status_bar.show(s, self.status, self._clock_text())
+            return
+        self.view, self._shown = view, shows
         self.content.clear_widgets()
         # Kivy widget trees are reference cycles: a replaced screen (widgets, text textures) lives
         # until a full collection, which with this many objects comes rarely, so every touch left

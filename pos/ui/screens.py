@@ -84,6 +84,11 @@ class View:
     def enter(self) -> None:
         """Called when the session moves into this view's state (reset what is being typed)."""
 
+    def shows(self) -> tuple | None:
+        """Everything the rendered screen depends on, for a view that keeps its widgets while this is
+        unchanged (the app then skips re-rendering it); None: render afresh on every change."""
+        return None
+
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
@@ -105,6 +110,11 @@ class SignInView(View):
         self.shift = "pagi"
         self.pin = ""
 
+    def shows(self) -> tuple:
+        # not the PIN typed so far: the pad and its dots change in place (_typed, _ok)
+        s = self.session
+        return tuple(self.app.cashier_list), self.cashier, self.shift, s.language, notice_of(s)
+
     def render(self):
         s = self.session
         left = column(spacing=6)
@@ -121,8 +131,8 @@ class SignInView(View):
         self.dots = Text(self._dots(), "huge", halign="center", bold=True)
         right.add_widget(Text(_("Cashier PIN"), "body", color=MUTED, halign="center"))
         right.add_widget(self.dots)
-        pad = KeyPad(self._typed, self._ok, ok_text=_("Sign in"), erase_text=_("Erase"), prefix="signin")
-        right.add_widget(pad)
+        self.pad = KeyPad(self._typed, self._ok, ok_text=_("Sign in"), erase_text=_("Erase"), prefix="signin")
+        right.add_widget(self.pad)
         body = BoxLayout(spacing=Theme.px(12))
         body.add_widget(scroller(left) if len(self.app.cashier_list) > 3 else left)
         body.add_widget(right)
@@ -151,12 +161,16 @@ class SignInView(View):
             self.session.notice, self.session.notice_args = "Pick your name first.", {}
             self.app.refresh()
             return
-        self.pin = ""
+        self.pad.clear()  # the screen may stay as it is (a wrong PIN again): start the next try empty
         self.session.sign_in(self.cashier, value, self.shift)
 
 
 class IdleView(View):
     name = "idle"
+
+    def shows(self) -> tuple:
+        s = self.session
+        return s.cashier_name, s.shift, s.language, notice_of(s)
 
     def render(self):
         s = self.session

@@ -158,6 +158,10 @@ def flow_sign_in(d: Driver):
     yield from d.type_pin("signin", "0000")
     d.on("signin")
     d.see("PIN kasir salah")
+    yield from d.type_pin("signin", "0000")  # the same notice again: the screen stays, the pad starts empty
+    d.on("signin")
+    d.see("PIN kasir salah")
+    d.not_see("*")
     yield from d.tap("cashier-kasir1")
     yield from d.tap("shift-pagi")
     yield from d.type_pin("signin", "1234")
