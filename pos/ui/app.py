@@ -25,6 +25,7 @@ from pos.period import WITA
 from pos.session import CounterSession, State, ThreadRunner
 from pos.status import StatusSnapshot, read_status
 from pos.ui import i18n
+from pos.ui.boot import trim_freed_memory
 from pos.ui.i18n import _
 from pos.ui.screens import STATE_VIEW
 from pos.ui.widgets import BAR, BG, WHITE, Text, Theme, paint
@@ -124,7 +125,7 @@ class CounterApp(App):
         gc.collect()
         gc.freeze()  # modules, config, appliance: alive as long as the app; later collections skip them
         # one collection shortly after a burst of screen changes, off the touch-to-frame path
-        self._collect_replaced_screens = Clock.create_trigger(lambda _dt: gc.collect(), 0.05)
+        self._collect_replaced_screens = Clock.create_trigger(lambda _dt: self._collect(), 0.05)
         i18n.set_language(self.language)
         Theme.set_height(self.size[1])
         Window.clearcolor = BG
@@ -155,6 +156,10 @@ class CounterApp(App):
             Clock.schedule_interval(lambda _dt: self.screenshot(self.headless_shot), 2.0)
         self.refresh()
         return root
+
+    def _collect(self) -> None:
+        gc.collect()
+        trim_freed_memory()
 
     def on_start(self):
         """Tell systemd (Type=notify) the counter is up; ping its watchdog from the UI clock,
