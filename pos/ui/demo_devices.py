@@ -72,12 +72,18 @@ class FakeCardSession:
         self._reader = reader
         self._card = card
         self._closed = False
+        self._stalled = False
 
     def _present(self) -> FakeCard:
         if self._closed:
             raise Refusal(Reason.CARD_REMOVED, "session closed")
         if self._reader.card is not self._card:
             raise Refusal(Reason.CARD_REMOVED, "card left the reader")
+        if self._reader.not_answering:  # as PcscReader's watchdog: one event, then this session is dead
+            if not self._stalled:
+                self._stalled = True
+                self._reader._emit("card_not_answering")
+            raise Refusal(Reason.CARD_UNREADABLE, "card not answering: pull and re-insert the card")
         return self._card
 
     def authenticate(self) -> AuthenticatedCard:
@@ -123,6 +129,8 @@ class FakeCardReader:
         self._subscribers: list[Callable[[CardEvent], None]] = []
         self._lock = threading.Lock()
         self.sessions_opened = 0
+        self.not_answering = False
+        """The card in the reader has stopped answering (`stop_answering`); cleared when it leaves."""
 
     def subscribe(self, callback: Callable[[CardEvent], None]) -> None:
         self._subscribers.append(callback)
@@ -142,15 +150,20 @@ class FakeCardReader:
             if self.card is not None:
                 self.card = None
                 self._emit("removed")
-            self.card = card
+            self.card, self.not_answering = card, False
         self._emit("inserted")
 
     def pull(self) -> None:
         with self._lock:
             had = self.card is not None
-            self.card = None
+            self.card, self.not_answering = None, False
         if had:
             self._emit("removed")
+
+    def stop_answering(self) -> None:
+        """The card's chip hangs: its next call fails as PcscReader's transmit watchdog makes it fail
+        (a "card_not_answering" event, then CARD_UNREADABLE), until the card is pulled out."""
+        self.not_answering = True
 
     def unplug(self) -> None:
         self.card = None
