@@ -79,6 +79,12 @@ FAULTS: dict[str, tuple[str, str]] = {
         "Pembaca kartu tidak terhubung. Periksa kabel USB pembaca kartu; layar kembali sendiri setelah tersambung.",
         "The card reader is disconnected. Check the reader's USB cable; the screen comes back by itself once it is connected.",
     ),
+    "card_not_answering": (
+        "Kartu berhenti menjawab. Transaksi dibatalkan, tidak ada yang terjual. Cabut kartu, lalu masukkan kembali. "
+        "Jika terjadi lagi, layani dengan Tanpa kartu (izin penyelia), alasan Kartu rusak.",
+        "The card stopped answering. The sale is cancelled, nothing was sold. Pull the card out and insert it again. "
+        "If it happens again, serve with No card (supervisor override), reason Card damaged.",
+    ),
     "offline": (
         "Printer mati atau tidak tersambung. Nyalakan printer dan periksa kabelnya, lalu tekan Cetak Ulang.",
         "The printer is off or not connected. Switch it on, check its cable, then press Reprint.",
@@ -267,6 +273,7 @@ class CounterSession:
         self.last_receipt = None
         self.busy = False
         self._pulled_while_committing = False
+        self._card_mute_while_committing = False
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -415,6 +422,10 @@ class CounterSession:
                 self._go(State.IDLE)
             self._changed()
             return
+        if event.kind == "card_not_answering":
+            self._card_not_answering()
+            self._changed()
+            return
         if event.kind == "removed":
             self.card_present = False
             self._card_removed()
@@ -451,6 +462,27 @@ class CounterSession:
             self._reset_visit()
             self.error = None
             self._go(State.IDLE)
+
+    def _card_not_answering(self) -> None:
+        """The reader's watchdog gave up on the card (a chip that stopped answering mid-call).
+
+        The visit is abandoned as if the card were pulled (its state on the card is unknown), and the
+        cashier is told to re-insert it, or to serve with the override if it keeps happening. The
+        failing call's own CARD_UNREADABLE result comes after this event and is dropped by the
+        generation. A sale already committing stands: it is durable; only the card's record lags.
+        """
+        if self.mode != "card":  # an override visit has no card session to lose
+            return
+        if self.state in CARD_STATES:
+            self._generation += 1
+            self._close_card()
+            self._reset_visit()
+            self.error = ErrorInfo(fault="card_not_answering", back_to=State.IDLE)
+            self._go(State.ERROR)
+        elif self.state == State.COMMITTING:
+            self._card_mute_while_committing = True
+        elif self.state == State.ERROR and self.error and self.error.reason == Reason.CARD_UNREADABLE:
+            self.error = ErrorInfo(fault="card_not_answering", back_to=State.IDLE)  # the result came first
 
     def _start_verify(self) -> None:
         self._reset_visit()
@@ -517,9 +549,10 @@ class CounterSession:
         self._changed()
 
         def done(_r, exc):
+            self.busy = False  # also when the card left meanwhile: the next visit's PIN must not be refused
             if gen != self._generation:
+                self._changed()
                 return
-            self.busy = False
             if exc is None:
                 self._go(State.BASKET)
             elif isinstance(exc, Refusal) and exc.reason == Reason.PIN_WRONG:
@@ -607,6 +640,7 @@ class CounterSession:
         assert self.entitlement is not None
         self._go(State.COMMITTING)
         self._pulled_while_committing = False
+        self._card_mute_while_committing = False
         card, auth, basket = self.card, self.auth, dict(self.basket)
         req = RedemptionRequest(
             household_id=self.entitlement.household.id,
@@ -646,7 +680,10 @@ class CounterSession:
                 self._go(State.DONE)
                 if sale.print_fault:
                     self.printer_fault = sale.print_fault
-                if not sale.card_updated or self._pulled_while_committing:
+                if self._card_mute_while_committing:
+                    sale.card_updated = False
+                    self._say("The sale is recorded, but the card stopped answering before its record was updated.")
+                elif not sale.card_updated or self._pulled_while_committing:
                     sale.card_updated = sale.card_updated and not self._pulled_while_committing
                     self._say("The sale is recorded, but the card was pulled before its record was updated.")
             self._changed()

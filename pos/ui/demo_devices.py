@@ -72,12 +72,18 @@ class FakeCardSession:
         self._reader = reader
         self._card = card
         self._closed = False
+        self._stalled = False
 
     def _present(self) -> FakeCard:
         if self._closed:
             raise Refusal(Reason.CARD_REMOVED, "session closed")
         if self._reader.card is not self._card:
             raise Refusal(Reason.CARD_REMOVED, "card left the reader")
+        if self._reader.not_answering:  # as PcscReader's watchdog: one event, then this session is dead
+            if not self._stalled:
+                self._stalled = True
+                self._reader._emit("card_not_answering")
+            raise Refusal(Reason.CARD_UNREADABLE, "card not answering: pull and re-insert the card")
         return self._card
 
     def authenticate(self) -> AuthenticatedCard:
@@ -123,6 +129,8 @@ class FakeCardReader:
         self._subscribers: list[Callable[[CardEvent], None]] = []
         self._lock = threading.Lock()
         self.sessions_opened = 0
+        self.not_answering = False
+        """The card in the reader has stopped answering (`stop_answering`); cleared when it leaves."""
 
     def subscribe(self, callback: Callable[[CardEvent], None]) -> None:
         self._subscribers.append(callback)
@@ -142,15 +150,20 @@ class FakeCardReader:
             if self.card is not None:
                 self.card = None
                 self._emit("removed")
-            self.card = card
+            self.card, self.not_answering = card, False
         self._emit("inserted")
 
     def pull(self) -> None:
         with self._lock:
             had = self.card is not None
-            self.card = None
+            self.card, self.not_answering = None, False
         if had:
             self._emit("removed")
+
+    def stop_answering(self) -> None:
+        """The card's chip hangs: its next call fails as PcscReader's transmit watchdog makes it fail
+        (a "card_not_answering" event, then CARD_UNREADABLE), until the card is pulled out."""
+        self.not_answering = True
 
     def unplug(self) -> None:
         self.card = None
@@ -230,14 +243,38 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 PCSCD_COMMAND = ("pcscd", "-f")
 BOOTSTRAP_FIX = "run `sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again"
+VPCD_FIX = ("install vsmartcard-vpcd: run `sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), "
+            "then start the demo again")
+
+
+FALLBACK_NOTE = "Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
 
 
 class DeckUnavailable(Exception):
-    """pcscd + vpcd cannot be used: `why` it cannot, and how to `fix` it."""
+    """pcscd + vpcd cannot be used: `why` it cannot, and how to `fix` it (English, for the log).
 
-    def __init__(self, why: str, fix: str) -> None:
-        super().__init__(f"{why}; {fix}")
-        self.why, self.fix = why, fix
+    `why_id` and `fix_id` are the same texts as message ids of the screens' gettext catalog with
+    `{name}` fields filled from `fields`, so the field tester's panel can say them in the counter's
+    language (`fallback_note`)."""
+
+    def __init__(self, why: str, fix: str, **fields: object) -> None:
+        self.why_id, self.fix_id, self.fields = why, fix, fields
+        self.why, self.fix = why.format(**fields), fix.format(**fields)
+        super().__init__(f"{self.why}; {self.fix}")
+
+
+def _english(msgid: str, **args: object) -> str:
+    return msgid.format(**args)
+
+
+def fallback_note(exc: BaseException, translate: Callable[..., str] = _english) -> str:
+    """Why the demo fell back to the in-process deck, and how to fix it, worded by `translate`
+    (the screens' gettext `_` on the panel; English, the default, for the log)."""
+    if isinstance(exc, DeckUnavailable):
+        why, fix = translate(exc.why_id, **exc.fields), translate(exc.fix_id, **exc.fields)
+    else:  # an OSError's own text has no translation
+        why, fix = str(exc), translate("see the log")
+    return translate(FALLBACK_NOTE, why=why, fix=fix)
 
 
 def _die_with_parent() -> None:  # preexec_fn: SIGTERM to the child when the demo dies, even by SIGKILL
@@ -290,16 +327,16 @@ class Pcscd:
         """Make pcscd + vpcd usable or raise DeckUnavailable. Blocks up to ~2 x timeout: not on the UI thread."""
         if pcscd_answers(self.socket_path):
             if not _wait(lambda: vpcd_listening(self.port), 3):
-                raise DeckUnavailable(f"pcscd is running but vpcd is not listening on port {self.port}",
+                raise DeckUnavailable("pcscd is running but vpcd is not listening on port {port}",
                                       "install vsmartcard-vpcd (`sudo ./scripts/bootstrap.sh`), then restart pcscd "
-                                      "(`sudo systemctl restart pcscd`)")
+                                      "(`sudo systemctl restart pcscd`)", port=self.port)
             return
         exe = shutil.which(self.command[0])
         if exe is None:
             raise DeckUnavailable("pcscd is not installed", BOOTSTRAP_FIX)
         if vpcd_listening(self.port):
-            raise DeckUnavailable(f"pcscd is not running and port {self.port} (vpcd's) is used by another program",
-                                  f"stop that program (`sudo ss -ltnp 'sport = :{self.port}'` names it)")
+            raise DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
+                                  "stop that program (`sudo ss -ltnp 'sport = :{port}'` names it)", port=self.port)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen([exe, *self.command[1:]], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
@@ -307,18 +344,19 @@ class Pcscd:
         proc = self.proc
         if not _wait(lambda: proc.poll() is not None or pcscd_answers(self.socket_path), self.timeout):
             self.stop()
-            raise DeckUnavailable(f"pcscd did not open {self.socket_path} within {self.timeout:.0f} s",
-                                  f"see {self.log_path}; or start it yourself: `sudo systemctl start pcscd`")
+            raise DeckUnavailable("pcscd did not open {socket} within {seconds} s",
+                                  "see {log}; or start it yourself: `sudo systemctl start pcscd`",
+                                  socket=self.socket_path, seconds=f"{self.timeout:.0f}", log=self.log_path)
         if proc.poll() is not None:
             self.proc = None
             tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
             fix = ("pcscd needs root: run `sudo ./scripts/demo.sh`, or start it once with `sudo systemctl start pcscd`"
-                   if os.geteuid() != 0 else f"see {self.log_path}")
-            raise DeckUnavailable(f"pcscd could not start (exit {proc.returncode}: {tail[0][-160:]})", fix)
+                   if os.geteuid() != 0 else "see {log}")
+            raise DeckUnavailable("pcscd could not start (exit {code}: {output})", fix,
+                                  code=proc.returncode, output=tail[0][-160:], log=self.log_path)
         if not _wait(lambda: vpcd_listening(self.port), self.timeout):
             self.stop()
-            raise DeckUnavailable(f"pcscd started but vpcd is not listening on port {self.port}",
-                                  "install vsmartcard-vpcd: " + BOOTSTRAP_FIX)
+            raise DeckUnavailable("pcscd started but vpcd is not listening on port {port}", VPCD_FIX, port=self.port)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -475,11 +513,12 @@ class PcscDeck:
         if not _wait(lambda: connected() or proc.poll() is not None, 15):
             self._pull()
             raise DeckUnavailable("the virtual card did not reach vpcd within 15 s",
-                                  f"is another card in reader slot {self.slot}? see {self.directory / 'virtual-card.log'}")
+                                  "is another card in reader slot {slot}? see {log}",
+                                  slot=self.slot, log=self.directory / "virtual-card.log")
         if proc.poll() is not None:
             self.proc = self.card = None
-            raise DeckUnavailable(f"the virtual card process stopped (exit {proc.returncode})",
-                                  f"see {self.directory / 'virtual-card.log'}")
+            raise DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}",
+                                  code=proc.returncode, log=self.directory / "virtual-card.log")
 
     def _pull(self) -> None:
         proc, self.proc, self.card = self.proc, None, None

@@ -14,6 +14,7 @@ from kivy.uix.scrollview import ScrollView
 
 from pos.receipt_text import render_text
 from pos.ui.boot import demo_panel_width
+from pos.ui.demo_devices import fallback_note
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
 
@@ -36,10 +37,10 @@ class DemoPanel(GridLayout):
         self.note.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
                        width=lambda w, v: setattr(w, "text_size", (v, None)))
         self.add_widget(self.note)
-        if app.parts.deck_note:
-            self.show_note(app.parts.deck_note, warning=True)
+        if app.parts.deck_fallback is not None:
+            self.show_note(fallback_note(app.parts.deck_fallback, _), warning=True)
         elif hasattr(deck_control, "reader_name"):
-            self.show_note(f"Cards go through pcscd + vpcd ({deck_control.reader_name}).")
+            self.show_note(_("Cards go through pcscd + vpcd ({reader}).", reader=deck_control.reader_name))
         if hasattr(deck_control, "on_note"):
             deck_control.on_note(lambda text: Clock.schedule_once(lambda _dt: self.show_note(text, warning=True), 0))
         if hasattr(deck_control, "close"):

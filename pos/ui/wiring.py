@@ -3,8 +3,8 @@
 Demo mode: the sample city, the field tester's card deck and the demo printer
 (pos.ui.demo_devices). The deck (`deck=`, else $EWARUNG_DEMO_DECK, else "auto"):
   "auto": real card files inserted through pcscd + vsmartcard's vpcd, read by the production
-          PcscReader; if pcscd/vpcd cannot be used, the in-process deck plus `deck_note` saying
-          why and how to fix it (what `ewarung demo` and ./scripts/demo.sh use);
+          PcscReader; if pcscd/vpcd cannot be used, the in-process deck plus `deck_fallback` saying
+          why and how to fix it, in `deck_note` in English (what `ewarung demo` and ./scripts/demo.sh use);
   "fake": the in-process deck (FakeCardReader), no pcscd (the test suite's default, since only
           tests holding the pcscd lock may touch the machine's one pcscd socket).
 Production: the real adapters from hardware/.
@@ -39,7 +39,9 @@ class CounterParts:
     deck_control: object = None
     """What the panel's insert/pull/reader-cable buttons drive: the FakeCardReader or a PcscDeck."""
     deck_note: str = ""
-    """Why the demo fell back to the in-process deck, and how to fix it ("" when it did not)."""
+    """Why the demo fell back to the in-process deck, and how to fix it, in English for the log ("" when it did not)."""
+    deck_fallback: BaseException | None = None
+    """What made the demo fall back (None when it did not): the panel words it in the counter's language."""
 
 
 def real_devices(config: Config) -> tuple[CardReaderPort, PrinterPort]:
@@ -85,12 +87,13 @@ def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:
         Pcscd,
         PcscDeck,
         demo_deck,
+        fallback_note,
     )
 
     if mode not in DECK_MODES:
         raise SetupError(f"unknown demo card deck {mode!r} (EWARUNG_DEMO_DECK): use one of {', '.join(DECK_MODES)}")
     cards = demo_deck({role: household_id(i) for i, role in NOTABLE.items()})
-    note = ""
+    note, fallback = "", None
     if mode == "auto":
         from hardware.card.keys import issuer_public_keys
         from hardware.card.vpcd import BASE_PORT
@@ -100,13 +103,13 @@ def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:
         deck = PcscDeck(cards, directory, Pcscd(port, directory / "pcscd.log"), slot=max(0, min(1, port - BASE_PORT)))
         try:
             if port - BASE_PORT not in (0, 1):
-                raise DeckUnavailable(f"[reader] vpcd_port {port} is not one of vpcd's ports {BASE_PORT}, {BASE_PORT + 1}",
-                                      "remove vpcd_port from the configuration")
+                raise DeckUnavailable("[reader] vpcd_port {port} is not one of vpcd's ports {first}, {second}",
+                                      "remove vpcd_port from the configuration",
+                                      port=port, first=BASE_PORT, second=BASE_PORT + 1)
             deck.start()
         except (DeckUnavailable, OSError) as exc:
             deck.close()
-            why, fix = (exc.why, exc.fix) if isinstance(exc, DeckUnavailable) else (str(exc), "see the log")
-            note = f"Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
+            fallback, note = exc.with_traceback(None), fallback_note(exc)
             log.warning("demo: %s", note)
             print(f"ewarung demo: {note}", file=sys.stderr, flush=True)
         else:
@@ -114,7 +117,7 @@ def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:
             log.info("demo: card deck through pcscd + vpcd (%s)", deck.reader_name)
             return CounterParts(config, appliance, reader, FakePrinter(), True, cards, deck, "")
     reader = FakeCardReader()
-    return CounterParts(config, appliance, reader, FakePrinter(), True, cards, reader, note)
+    return CounterParts(config, appliance, reader, FakePrinter(), True, cards, reader, note, fallback)
 
 
 def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,

@@ -377,6 +377,28 @@ def flow_reader_unplugged(d: Driver):
     d.on("idle")
 
 
+def flow_card_not_answering(d: Driver):
+    """The card stops answering during the PIN check (the reader's watchdog gives up on it)."""
+    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    yield from d.tap("collector-holder")
+    d.on("pin")
+    d.parts.reader.stop_answering()
+    yield from d.type_pin("pin", "1234")
+    d.on("error")
+    d.see("Gangguan perangkat", "Kartu berhenti menjawab", "tidak ada yang terjual", "Cabut kartu, lalu masukkan kembali",
+          "Tanpa kartu (izin penyelia), alasan Kartu rusak", "card_not_answering")
+    d.not_see("Kartu tidak terbaca")
+    yield from d.shot("27-error-card-not-answering")
+    yield from d.tap("acknowledge")
+    d.on("idle")
+    d.see("Cabut kartu dari pembaca")
+    yield from d.tap("deck-pull")
+    yield from d.tap(deck_index(d.parts, "Pemegang"))  # inserted again, it answers
+    d.on("household")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+
+
 def flow_technician_language(d: Driver):
     yield from d.tap("technician")
     d.on("technician")
@@ -442,6 +464,7 @@ FLOWS_800 = [
     ("representative", flow_representative), ("quota_and_pull", flow_quota_and_pull), ("refusals", flow_refusals),
     ("printer_fault", flow_printer_fault), ("history_void", flow_history_void), ("end_of_day", flow_end_of_day),
     ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
+    ("card_not_answering", flow_card_not_answering),
     ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
     ("sign_out", flow_sign_out),
 ]

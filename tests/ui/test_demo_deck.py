@@ -116,7 +116,8 @@ def flow_fallback(d, stats: dict):
 
     assert isinstance(d.parts.reader, FakeCardReader)
     yield from _sign_in(d)
-    d.see("NOT through pcscd + vpcd: pcscd is not installed", "sudo ./scripts/bootstrap.sh")
+    d.see("TIDAK lewat pcscd + vpcd: pcscd belum terpasang", "Perbaikan: jalankan `sudo ./scripts/bootstrap.sh`")
+    d.not_see("NOT through")  # Bahasa Indonesia by default, like the counter screens
     yield from d.shot("demo-fallback")
     t0 = time.perf_counter()
     _tap_timed(d, deck_index(d.parts, "Pemegang"))

@@ -431,7 +431,7 @@ def test_technician_and_language(session, printer):
 ACTIONS = st.sampled_from(
     ["insert_holder", "insert_used", "insert_forged", "pull", "holder", "rep", "pin_ok", "pin_bad",
      "add_rice", "add_eggs", "add_oil", "remove_rice", "to_confirm", "back", "confirm", "cancel",
-     "finish", "ack", "reprint", "history", "eod", "run", "run", "unplug", "plug"]
+     "finish", "ack", "reprint", "history", "eod", "run", "run", "unplug", "plug", "mute"]
 )
 
 
@@ -476,6 +476,8 @@ def test_random_touches_never_crash_or_commit_without_confirm(service, city, ste
             reader.unplug()
         elif step == "plug":
             reader.plug()
+        elif step == "mute":  # the card in the reader stops answering
+            reader.stop_answering()
         else:
             getattr(s, {"to_confirm": "to_confirm", "back": "back", "cancel": "cancel", "finish": "finish",
                         "ack": "acknowledge", "reprint": "reprint", "history": "open_history",
@@ -506,3 +508,137 @@ def test_storage_fault_on_confirm_says_stop_and_call_the_technician(session, rea
     assert session.state == State.ERROR and session.error.fault == "storage"
     assert "hubungi teknisi" in fault_message("storage") and "free space" in session.error.detail
     assert Redemption.select().count() == 0
+
+
+# -- a card that stops answering (the reader's transmit watchdog) -------------------------------
+
+NOT_ANSWERING_ID = "Kartu berhenti menjawab"
+
+
+def _at_step(s, reader, runner, card, step):
+    """Walk a visit to `step` (verifying leaves the card's first read pending in `runner`)."""
+    reader.insert(card)
+    if step == "verifying":
+        return
+    runner.run_all()
+    if step == "household":
+        return
+    s.choose_collector("holder")
+    if step == "pin":
+        return
+    s.submit_pin(card.pin)
+    runner.run_all()
+    s.add("BERAS5")
+    if step == "confirm":
+        s.to_confirm()
+
+
+def _to_confirm(s, reader, card, code="GULA1"):
+    to_basket(s, reader, card)
+    assert s.add(code) and s.to_confirm()
+
+
+def _assert_abandoned_with_card_not_answering(s):
+    assert s.state == State.ERROR and s.error.fault == "card_not_answering" and s.error.reason is None
+    text = s.error.message("id")
+    assert NOT_ANSWERING_ID in text and "Cabut kartu, lalu masukkan kembali" in text
+    assert "Tanpa kartu (izin penyelia)" in text and "Kartu rusak" in text  # the override and its reason
+    assert "stopped answering" in s.error.message("en") and "supervisor override" in s.error.message("en")
+    assert s.basket == {} and s.entitlement is None and s.card is None and not s.busy
+    assert Redemption.select().count() == 0
+
+
+@pytest.mark.parametrize("step", ["verifying", "household", "pin", "basket", "confirm"])
+def test_card_not_answering_at_every_step_abandons_the_sale(service, reader, printer, city, step):
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    card = card_for(city, "holder")
+    _at_step(s, reader, runner, card, step)
+    assert s.state == State(step)
+    reader.stop_answering()
+    if step == "verifying":  # the pending read stalls: the event, then its CARD_UNREADABLE (dropped)
+        runner.run_all()
+    elif step == "pin":  # the PIN check stalls
+        assert s.submit_pin(card.pin)
+        runner.run_all()
+    else:  # no card call on these screens: the watchdog's event alone
+        reader._emit("card_not_answering")
+        runner.run_all()
+    _assert_abandoned_with_card_not_answering(s)
+    assert card.spend.spent == 0
+    # the cashier reads it; the card is still in: back to idle, asked to take it out
+    assert s.acknowledge() and s.state == State.IDLE and s.notice == "Take the card out of the reader."
+    reader.pull()
+    reader.insert(card)  # pulled and inserted again: the card answers, the visit starts over
+    runner.run_all()
+    assert s.state == State.HOUSEHOLD and s.entitlement.remaining == 200_000
+
+
+def test_card_not_answering_result_before_event_still_shows_the_dedicated_error(session, reader, city):
+    """Whatever order the failing call and the event arrive in, the cashier sees the same screen."""
+    from pos.refusals import Refusal
+
+    reader.insert(card_for(city, "holder"))
+    session._fail(Refusal(Reason.CARD_UNREADABLE, "card not answering"))
+    reader._emit("card_not_answering")
+    assert session.state == State.ERROR and session.error.fault == "card_not_answering"
+
+
+def test_card_pulled_after_card_not_answering_clears_the_error(session, reader, city):
+    to_basket(session, reader, card_for(city, "holder"))
+    reader.stop_answering()
+    reader._emit("card_not_answering")
+    assert session.state == State.ERROR
+    reader.pull()
+    assert session.state == State.IDLE and session.error is None
+
+
+@pytest.mark.parametrize("where", ["signed_out", "idle", "history", "done"])
+def test_card_not_answering_outside_a_visit_changes_nothing(service, reader, printer, city, where):
+    s = make_session(service, reader, printer, sign_in=where != "signed_out")
+    if where == "history":
+        s.open_history()
+    if where == "done":
+        _to_confirm(s, reader, card_for(city, "holder"))
+        s.confirm()
+    before = (s.state, s.error, s.notice, Redemption.select().count())
+    reader._emit("card_not_answering")
+    assert (s.state, s.error, s.notice, Redemption.select().count()) == before
+    if where == "idle":  # and the next card is served as usual
+        to_basket(s, reader, card_for(city, "holder"))
+
+
+def test_card_not_answering_during_an_override_visit_is_ignored(session, reader, city):
+    session.open_override()
+    session.start_override(city.notable["holder"], "card_damaged", "spv1", "9999")
+    session.choose_collector("holder")
+    session.add("GULA1")
+    reader._emit("card_not_answering")
+    assert session.state == State.BASKET and session.basket == {"GULA1": 1}
+
+
+def test_card_not_answering_while_committing_keeps_the_sale(session, reader, city):
+    """The sale is durable before the card's record is written: a card that stalls on that write
+    cannot undo it; the done screen says the card's record was not updated."""
+    card = card_for(city, "holder")
+    _to_confirm(session, reader, card)
+    reader.stop_answering()
+    session.confirm()
+    assert session.state == State.DONE and Redemption.select().count() == 1
+    assert not session.sale.card_updated and card.spend.spent == 0
+    assert "card stopped answering" in session.notice
+
+
+def test_card_pulled_during_pin_check_does_not_block_the_next_pin(service, reader, printer, city):
+    runner = DeferredRunner()
+    s = make_session(service, reader, printer, runner=runner)
+    card = card_for(city, "holder")
+    _at_step(s, reader, runner, card, "pin")
+    s.submit_pin("1234")
+    reader.pull()
+    runner.run_all()
+    assert not s.busy
+    _at_step(s, reader, runner, card, "pin")
+    assert s.submit_pin("1234")
+    runner.run_all()
+    assert s.state == State.BASKET

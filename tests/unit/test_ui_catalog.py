@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pos.redemption import DATA_PROBLEMS
 from pos.session import OVERRIDE_REASONS, SHIFTS
-from pos.ui import i18n
+from pos.ui import demo_devices, i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,9 +20,12 @@ def _msgids() -> set[str]:
                 continue
             fn = node.func
             name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
-            if name in ("_", "_say", "_refuse_touch") and isinstance(node.args[0].value, str):
+            if name in ("_", "_say", "_refuse_touch", "translate") and isinstance(node.args[0].value, str):
                 ids.add(node.args[0].value)
+            if name == "DeckUnavailable":  # why and fix: message ids the demo panel translates
+                ids.update(a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str))
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
+    ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
 
@@ -52,3 +55,23 @@ def test_mo_roundtrip(tmp_path):
     with mo.open("rb") as f:
         t = gettext.GNUTranslations(f)
     assert t.gettext("a") == "b" and t.gettext("ü") == "é" and t.gettext("zz") == "zz"
+
+
+def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request():
+    """Why the demo card deck fell back to the in-process deck, as the field tester's panel says it."""
+    why = demo_devices.DeckUnavailable("pcscd is not installed", demo_devices.BOOTSTRAP_FIX)
+    port = demo_devices.DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
+                                        "stop that program (`sudo ss -ltnp 'sport = :{port}'` names it)", port=35963)
+    assert port.why == "pcscd is not running and port 35963 (vpcd's) is used by another program"  # the log's English
+    i18n.set_language("id")
+    assert i18n.language() == "id"
+    assert demo_devices.fallback_note(why, i18n._) == (
+        "Kartu virtual: di dalam aplikasi, TIDAK lewat pcscd + vpcd: pcscd belum terpasang. Perbaikan: jalankan "
+        "`sudo ./scripts/bootstrap.sh` (memasang pcscd dan vsmartcard-vpcd), lalu mulai demo lagi.")
+    assert "port 35963 (milik vpcd) dipakai program lain" in demo_devices.fallback_note(port, i18n._)
+    assert "lihat log" in demo_devices.fallback_note(OSError("No space left on device"), i18n._)
+    i18n.set_language("en")
+    assert demo_devices.fallback_note(why, i18n._) == demo_devices.fallback_note(why) == (
+        "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
+        "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
+    i18n.set_language("id")

@@ -97,3 +97,39 @@ def test_empty_vpcd_frame_no_longer_hangs_the_counter(stack, slow_reader, deck, 
     stack.insert(deck["holder"])
     slow_reader.events.wait("inserted")
     assert _serve(slow_reader, city.period, 30_000).spent == 30_000
+
+
+# 3 internal authenticate (the counter is verifying the card), 4 verify PIN (the PIN screen)
+@pytest.mark.parametrize("step", [3, 4])
+def test_stalled_card_abandons_the_counter_visit_with_its_own_screen(stack, slow_reader, deck, city, service, step):
+    """The counter session over the real reader: the watchdog's event reaches it on the thread that
+    made the card call (the session's thread here: InlineRunner), and the cashier sees the
+    card-not-answering screen, not "card unreadable"; nothing is sold; re-inserted, the card serves."""
+    from pos.db import Redemption
+    from pos.ports import CardEvent
+    from pos.session import CounterSession, State
+    from tests.fakes import FakePrinter
+
+    s = CounterSession(service=service, reader=slow_reader, printer=FakePrinter())
+    slow_reader.subscribe(lambda ev: ev.kind == "card_not_answering" and s.card_event(ev))
+    assert s.sign_in("kasir1", "1234", "pagi")
+    before = CardFile.load(deck["holder"]).memory
+    proc = stack.insert(deck["holder"], "--stall-at-apdu", str(step))
+    slow_reader.events.wait("inserted")
+    s.card_event(CardEvent("inserted"))  # the monitor thread's events are handed over on this thread
+    if step == 4:
+        assert s.state == State.HOUSEHOLD and s.choose_collector("holder")
+        s.submit_pin(PIN)
+    assert s.state == State.ERROR and s.error.fault == "card_not_answering", (s.state, s.error)
+    assert "Kartu berhenti menjawab" in s.error.message("id") and s.basket == {}
+    assert Redemption.select().count() == 0
+    m = CardFile.load(deck["holder"]).memory
+    assert (m.counter, m.spent, m.pin_tries_left) == (before.counter, before.spent, before.pin_tries_left)
+    stack.remove(proc)
+    slow_reader.events.wait("removed")
+    s.card_event(CardEvent("removed"))
+    assert s.state == State.IDLE
+    stack.insert(deck["holder"])
+    slow_reader.events.wait("inserted")
+    s.card_event(CardEvent("inserted"))
+    assert s.state == State.HOUSEHOLD and s.entitlement.household.id == city.notable["holder"]
