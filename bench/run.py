@@ -38,6 +38,8 @@ def main() -> int:
             failed = True
             continue
         report["areas"][area] = {"rows": rows}
+        RESULTS.mkdir(exist_ok=True)  # the area's own file too, as `python -m bench.bench_<area>` writes it
+        (RESULTS / f"{area}{'-quick' if args.quick else ''}.json").write_text(json.dumps(rows, indent=1) + "\n")
         for r in rows:
             print(f"   {'OK  ' if r['ok'] else 'OVER'} {r['name']}: p50 {fmt(r['p50'])} p99 {fmt(r['p99'])} "
                   f"value {fmt(r['value'])} {r['unit']} (budget {r['budget']}; {r['baseline_name']} {fmt(r['baseline'])})",
