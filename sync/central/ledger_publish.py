@@ -22,7 +22,14 @@ from pos.messages import ledger_topic
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
 from sync.central.programme import Programme, sample_programme
-from sync.central.store import CityHousehold, CityPlan, HotlistCard, LedgerRelease, central_db
+from sync.central.store import (
+    CityCatalogItem,
+    CityHousehold,
+    CityPlan,
+    HotlistCard,
+    LedgerRelease,
+    central_db,
+)
 from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
 
 __all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot", "hotlist_cards"]
@@ -74,6 +81,14 @@ def _quotas(prog: Programme) -> list[list]:
 
 def _catalog(prog: Programme) -> list[list]:
     return [[i.code, i.name_id, i.name_en, i.unit, i.price, True] for i in prog.catalog]
+
+
+def _gone_catalog(prog: Programme) -> list[list]:
+    """Catalog rows, marked inactive, for the items the last release had and this one has not: the
+    devices stop offering them, and past sales of them keep their item (a delete would not)."""
+    now = {i.code for i in prog.catalog}
+    return [[c.code, c.name_id, c.name_en, c.unit, c.price, False]
+            for c in CityCatalogItem.select().order_by(CityCatalogItem.code) if c.code not in now]
 
 
 def _gone_plans(prog: Programme) -> dict[str, list]:
@@ -166,7 +181,8 @@ def publish_ledger(
             tokens = (build_delta(
                 city, version, version - 1, issued, expires, signer,
                 upserts={"households": [_household(r) for r in changed], "representatives": _reps(changed),
-                         "plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog)},
+                         "plans": _plans(prog), "plan_quotas": _quotas(prog),
+                         "catalog": _catalog(prog) + _gone_catalog(prog)},
                 deletes={"households": [[h] for h in removed], "representatives": gone_reps, **_gone_plans(prog)},
             ),)
             count = len(changed) + len(removed)
@@ -182,6 +198,11 @@ def publish_ledger(
         CityPlan.insert_many([
             {"code": p.code, "name": p.name, "allowance": p.allowance, "rollover": p.rollover,
              "quotas": json.dumps(p.quotas)} for p in prog.plans
+        ]).execute()
+        CityCatalogItem.delete().execute()
+        CityCatalogItem.insert_many([
+            {"code": i.code, "name_id": i.name_id, "name_en": i.name_en, "unit": i.unit, "price": i.price}
+            for i in prog.catalog
         ]).execute()
         return _record(version, kind, count, skipped, tokens, issued, expires)
 

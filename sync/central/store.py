@@ -164,6 +164,19 @@ class CityPlan(CentralModel):
         table_name = "central_plan"
 
 
+class CityCatalogItem(CentralModel):
+    """The catalog as last published: a delta marks the items dropped since then inactive."""
+
+    code = CharField(primary_key=True)
+    name_id = CharField()
+    name_en = CharField(default="")
+    unit = CharField(default="")
+    price = IntegerField()
+
+    class Meta:
+        table_name = "central_catalog"
+
+
 class CityHousehold(CentralModel):
     """The beneficiary list as last published (what reconciliation checks against)."""
 
@@ -209,7 +222,7 @@ class HotlistCard(CentralModel):
 
 MODELS = [
     Device, DeviceState, Message, RedemptionRecord, VoidRecord, EventRecord, SequenceGap, Rejected,
-    CityPlan, CityHousehold, LedgerRelease, HotlistCard,
+    CityPlan, CityCatalogItem, CityHousehold, LedgerRelease, HotlistCard,
 ]
 
 

@@ -110,6 +110,20 @@ def test_csv_plans_and_catalog_and_a_delta_that_drops_a_quota(tmp_path):
         assert sorted(Ledger().catalog()) == ["BERAS5", "SUSU1"]
     finally:
         device.close()
+    # v3 drops SUSU1 from the catalog: the delta marks it inactive, so the devices stop offering it
+    catalog.write_text("code,name_id,name_en,unit,price\nBERAS5,Beras medium 5 kg,Medium rice 5 kg,karung,74000\n")
+    r = run_ewarung("central", "--db", db, "publish-ledger", str(members), "--kind", "delta", "--plans", str(plans),
+                    "--catalog", str(catalog), "--out", str(tmp_path / "v3"))
+    assert r.returncode == 0 and "ledger v3 (delta)" in r.stdout, r.stderr
+    (tmp_path / "device.db").unlink()
+    device = _apply(tmp_path, tmp_path / "v1", tmp_path / "v2", tmp_path / "v3")
+    try:
+        assert sorted(Ledger().catalog()) == ["BERAS5"]
+        from pos.db import CatalogItem
+
+        assert CatalogItem.get_by_id("SUSU1").active is False  # kept for the sales that sold it
+    finally:
+        device.close()
 
 
 BAD_CSV = ("code,name,allowance,rollover,quotas\n"
