@@ -97,3 +97,23 @@ def test_counter_process_does_not_load_postgres_driver():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_output_cut_short_by_its_reader_is_not_a_crash():
+    """`ewarung config show | head -1`: the reader leaves early; exit 141 quietly, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        res = subprocess.run([sys.executable, "-m", "pos.cli.main", "--config",
+                              str(ROOT / "tests" / "fixtures" / "config" / "shop.toml"), "config", "show"],
+                             stdout=write_end, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             cwd=ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert res.returncode == 141 and b"Traceback" not in res.stderr, res.stderr.decode()
