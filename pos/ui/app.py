@@ -210,8 +210,8 @@ class CounterApp(App):
             self._state = s.state
             view.enter()
         shows = view.shows()
-        if view is self.view and shows is not None and shows == self._shown:
-            # the same screen with the same content (a device or status change): keep its widgets
+        if view is self.view and ((shows is not None and shows == self._shown) or view.update()):
+            # the same screen, unchanged or brought up to date in place: keep its widgets
             self.status_bar.show(s, self.status, self._clock_text())
             return
         self.view, self._shown = view, shows

@@ -89,6 +89,10 @@ class View:
         unchanged (the app then skips re-rendering it); None: render afresh on every change."""
         return None
 
+    def update(self) -> bool:
+        """Bring the screen on display up to date in place; False: it must be rendered afresh."""
+        return False
+
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
@@ -278,41 +282,71 @@ class PinView(View):
 
 
 class BasketView(View):
+    """The basket is the screen touched most (every + and -): it is built once per visit and its
+    tiles, totals and buttons change in place, instead of ~100 widgets rebuilt on each touch
+    (18 ms here, several times that on a Pi, and the garbage of the old tree)."""
+
     name = "basket"
 
     def render(self):
         s = self.session
-        total, remaining = s.basket_total, s.remaining
-        head = row(Text(_("Remaining: {amount}", amount=rp(remaining)), "body", bold=True),
-                   Text(_("Basket: {amount}", amount=rp(total)), "body", bold=True, color=PRIMARY),
-                   Text(_("Left after: {amount}", amount=rp(remaining - total)), "body", bold=True, color=OK),
-                   height=Theme.px(30))
+        self._head = [Text("", "body", bold=True), Text("", "body", bold=True, color=PRIMARY),
+                      Text("", "body", bold=True, color=OK)]
+        head = row(*self._head, height=Theme.px(30))
         cols = 4 if self.app.size[0] >= 1000 else 3
         grid = GridLayout(cols=cols, spacing=Theme.px(6), row_default_height=Theme.px(132), row_force_default=True)
+        self._tiles = {}
         for code, entry in s.catalog.items():
             grid.add_widget(self._tile(code, entry))
         body = column(spacing=4)
         body.add_widget(head)
         body.add_widget(scroller(grid))
-        buttons = [BigButton(_("Cancel"), s.cancel, "danger", name="cancel"),
-                   BigButton(_("Continue ({amount})", amount=rp(total)), s.to_confirm, "ok", name="to-confirm",
-                             disabled=not s.basket)]
+        self._continue = BigButton("", s.to_confirm, "ok", name="to-confirm")
+        buttons = [BigButton(_("Cancel"), s.cancel, "danger", name="cancel"), self._continue]
+        self._built_for = self._key()
+        self._fill()
         return self.page(_("Choose the food"), body, buttons)
+
+    def _key(self) -> tuple:
+        s = self.session
+        return tuple(s.catalog), s.language, notice_of(s)
+
+    def update(self) -> bool:
+        if getattr(self, "_built_for", None) != self._key():
+            return False
+        self._fill()
+        return True
+
+    def _fill(self) -> None:
+        s = self.session
+        total, remaining = s.basket_total, s.remaining
+        for label, text in zip(self._head, (_("Remaining: {amount}", amount=rp(remaining)),
+                                            _("Basket: {amount}", amount=rp(total)),
+                                            _("Left after: {amount}", amount=rp(remaining - total))), strict=True):
+            label.text = text
+        for code, (bg, info, minus, qty, plus) in self._tiles.items():
+            n = s.basket.get(code, 0)
+            bg.rgba = (0.82, 0.92, 0.84, 1) if n else PANEL
+            quota = s.quota_left(code)
+            info.text = rp(s.catalog[code].price) + (" - " + _("quota left {n}", n=quota) if quota is not None else "")
+            qty.text = str(n)
+            minus.disabled = n == 0
+            plus.disabled = not s.can_add(code)
+        self._continue.text = _("Continue ({amount})", amount=rp(total))
+        self._continue.disabled = not s.basket
 
     def _tile(self, code, entry):
         s = self.session
-        qty = s.basket.get(code, 0)
         tile = column(padding=4, spacing=2)
-        paint(tile, (0.82, 0.92, 0.84, 1) if qty else PANEL)
+        paint(tile, PANEL)
         tile.add_widget(Text(entry.name(s.language), "body", bold=True))
-        quota = s.quota_left(code)
-        info = rp(entry.price) + (" - " + _("quota left {n}", n=quota) if quota is not None else "")
-        tile.add_widget(Text(info, "small", color=MUTED))
-        tile.add_widget(row(
-            BigButton("-", lambda: s.remove(code), "neutral", name=f"minus-{code}", role="huge", disabled=qty == 0),
-            Text(str(qty), "huge", bold=True, halign="center"),
-            BigButton("+", lambda: s.add(code), "primary", name=f"plus-{code}", role="huge", disabled=not s.can_add(code)),
-        ))
+        info = Text("", "small", color=MUTED)
+        tile.add_widget(info)
+        minus = BigButton("-", lambda: s.remove(code), "neutral", name=f"minus-{code}", role="huge")
+        qty = Text("", "huge", bold=True, halign="center")
+        plus = BigButton("+", lambda: s.add(code), "primary", name=f"plus-{code}", role="huge")
+        tile.add_widget(row(minus, qty, plus))
+        self._tiles[code] = (tile._bg[0], info, minus, qty, plus)
         return tile
 
 
