@@ -32,7 +32,7 @@ class DemoPanel(GridLayout):
         self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
                              size_hint_y=None))
         self.note = Label(text="", font_size=Theme.px(11), color=(1, 1, 1, 1), halign="left", valign="top",
-                          size_hint_y=None)
+                          size_hint_y=None, height=0)  # an empty text's texture_size never changes from 0
         self.note.name = "deck-note"
         self.note.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
                        width=lambda w, v: setattr(w, "text_size", (v, None)))
