@@ -8,6 +8,8 @@ Anything longer is a command APDU; we answer with the response APDU.
 TCP_NODELAY plus TCP_QUICKACK (re-armed before every recv: Linux clears it) avoid the ~40 ms
 Nagle/delayed-ACK stall per APDU. If the connection drops (pcscd stopped: "reader unplugged")
 the card reconnects with backoff, like a card left in a reader that is plugged back in.
+Test hooks make it misbehave like a real card: pulled at or after APDU n, silent at APDU n
+(`stall_at_apdu`), or silent from now on (`stop_answering`, a chip that hung while in the reader).
 vpcd binds every interface: this is a test and field-tester tool, never for a production device.
 """
 
@@ -78,6 +80,7 @@ class VirtualCard:
         self.pull_after_apdu = pull_after_apdu  # process APDU n, then close without answering
         self.stall_at_apdu = stall_at_apdu  # APDU n is never answered (a hung chip) until stop()
         self.stalled = threading.Event()  # set once the stall began
+        self.mute = False  # stop_answering(): no APDU is answered any more (a plain flag: set from a signal handler)
         self.log = log
         self.response_filter: Callable[[bytes, bytes], bytes] | None = None  # tests: (command, response) -> sent
         self._stop = threading.Event()
@@ -141,10 +144,8 @@ class VirtualCard:
             self.apdus += 1
             if self.pull_at_apdu == self.apdus:
                 raise Pulled()
-            if self.stall_at_apdu == self.apdus:
-                self.log(f"stalling on APDU {self.apdus} (test hook)")
-                self.stalled.set()
-                self._stop.wait()  # hold the connection open and say nothing
+            if self.stall_at_apdu == self.apdus or self.mute:
+                self._stall(sock)
                 return
             response = self.applet.process(frame)
             if self.pull_after_apdu == self.apdus:
@@ -152,6 +153,19 @@ class VirtualCard:
             if self.response_filter is not None:
                 response = self.response_filter(frame, response)
             sock.sendall(struct.pack(">H", len(response)) + response)
+
+    def stop_answering(self) -> None:
+        """From the next APDU on, answer none (a hung chip) until stop(). Safe in a signal handler."""
+        self.mute = True
+
+    def _stall(self, sock: socket.socket) -> None:
+        """Hold the connection open and say nothing, until stop() or pcscd drops the connection
+        (then serve_forever reconnects, and a muted card stalls again: it stays hung until pulled)."""
+        self.log(f"not answering APDU {self.apdus} (test hook)")
+        self.stalled.set()
+        while not self._stop.is_set():
+            if not sock.recv(4096):  # pcscd sends nothing while it waits for the answer
+                raise ConnectionError("vpcd closed the connection")
 
     def _close(self) -> None:
         sock, self._sock = self._sock, None

@@ -3,8 +3,9 @@
 The virtual card attaches to the real PC/SC stack through vsmartcard's vpcd driver (pcscd must
 run with /etc/reader.conf.d/vpcd). `insert` holds the card in the reader while it runs (in the
 foreground, or with --detach in the background with a pidfile in the run directory);
-`remove` pulls it. Run directory: $EWARUNG_RUN_DIR, else $XDG_RUNTIME_DIR/ewarung, else
-/tmp/ewarung-<uid>.
+`remove` pulls it. SIGUSR1 makes the inserted card stop answering (a hung chip) until it is
+pulled, so a counter's card-not-answering handling can be tried. Run directory:
+$EWARUNG_RUN_DIR, else $XDG_RUNTIME_DIR/ewarung, else /tmp/ewarung-<uid>.
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ def register(subs: argparse._SubParsersAction) -> None:
     d.add_argument("--issuer-key", type=Path, help="issuer private key PEM (default: the DEMO issuer)")
     d.set_defaults(func=_deck)
 
-    ins = cs.add_parser("insert", help="insert a virtual card into vpcd's reader (pcscd must be running)")
+    ins = cs.add_parser(
+        "insert", help="insert a virtual card into vpcd's reader (pcscd must be running)",
+        description="Insert a virtual card into vpcd's reader; it stays in the reader while this runs (Ctrl-C, "
+                    "SIGTERM or `ewarung card remove` pulls it).",
+        epilog="Signals: SIGUSR1 makes the card stop answering from its next command on, like a chip that hung in "
+               "the reader, until it is pulled: `kill -USR1 PID` (a --detach card's PID is in virtual-card-slotN.pid "
+               "in the run directory: $EWARUNG_RUN_DIR, else $XDG_RUNTIME_DIR/ewarung, else /tmp/ewarung-UID). The "
+               "counter's reader gives up on the card after its transmit timeout (5 s by default) and shows \"card "
+               "stopped answering\". The demo's field tester panel does the same with its \"Kartu macet\" button.")
     ins.add_argument("cardfile", type=Path)
     ins.add_argument("--reader", type=int, default=0, choices=[0, 1], help="vpcd slot (0: port 35963, 1: 35964)")
     ins.add_argument("--host", default="127.0.0.1", help="where vpcd listens (default 127.0.0.1)")
@@ -142,6 +151,7 @@ def _insert(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: vc.stop_answering())  # before the pidfile says we are in
     pid_path.parent.mkdir(parents=True, exist_ok=True)
 
     def connected() -> None:

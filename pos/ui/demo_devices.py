@@ -160,10 +160,15 @@ class FakeCardReader:
         if had:
             self._emit("removed")
 
-    def stop_answering(self) -> None:
+    def stop_answering(self) -> bool:
         """The card's chip hangs: its next call fails as PcscReader's transmit watchdog makes it fail
-        (a "card_not_answering" event, then CARD_UNREADABLE), until the card is pulled out."""
-        self.not_answering = True
+        (a "card_not_answering" event, then CARD_UNREADABLE), until the card is pulled out.
+        False, and nothing changes, when no card is in the reader."""
+        with self._lock:
+            if self.card is None:
+                return False
+            self.not_answering = True
+            return True
 
     def unplug(self) -> None:
         self.card = None
@@ -248,6 +253,10 @@ VPCD_FIX = ("install vsmartcard-vpcd: run `sudo ./scripts/bootstrap.sh` (install
 
 
 FALLBACK_NOTE = "Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
+NO_CARD_NOTE = "No card is in the reader: insert a card first, then press Card stops answering."
+NOT_CONNECTED_NOTE = ("The card has not reached the reader yet (is the reader cable plugged in?): wait until the "
+                      "card is read, then press Card stops answering again.")
+"""Panel notes when there is no card to hang; message ids of the screens' catalog (the panel translates notes)."""
 
 
 class DeckUnavailable(Exception):
@@ -466,6 +475,12 @@ class PcscDeck:
 
         return self._submit(start)
 
+    def stop_answering(self) -> Future | None:
+        """The inserted card's chip hangs: SIGUSR1 to its process (`ewarung card insert`), which then
+        answers no APDU until it is pulled; the counter's PcscReader watchdog gives up on the card's
+        next command. A note says so when no card is in the reader."""
+        return self._submit(self._stop_answering)
+
     # --- on the worker -----------------------------------------------------------------------
     @property
     def reader_name(self) -> str:
@@ -492,8 +507,7 @@ class PcscDeck:
         if self.proc is not None:
             self._pull()
             self._wait_absent()
-        pid_path = self.run_dir / f"virtual-card-slot{self.slot}.pid"
-        pid_path.unlink(missing_ok=True)
+        self._pid_path.unlink(missing_ok=True)
         env = dict(os.environ, EWARUNG_RUN_DIR=str(self.run_dir),
                    PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
         with open(self.directory / "virtual-card.log", "ab") as logf:
@@ -507,10 +521,7 @@ class PcscDeck:
         if not self.connected:  # into an unplugged reader: the card connects once pcscd is back
             return
 
-        def connected() -> bool:
-            return pid_path.exists() and pid_path.read_text().strip() == str(proc.pid)
-
-        if not _wait(lambda: connected() or proc.poll() is not None, 15):
+        if not _wait(lambda: self._in_reader(proc) or proc.poll() is not None, 15):
             self._pull()
             raise DeckUnavailable("the virtual card did not reach vpcd within 15 s",
                                   "is another card in reader slot {slot}? see {log}",
@@ -519,6 +530,26 @@ class PcscDeck:
             self.proc = self.card = None
             raise DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}",
                                   code=proc.returncode, log=self.directory / "virtual-card.log")
+
+    @property
+    def _pid_path(self) -> Path:
+        return self.run_dir / f"virtual-card-slot{self.slot}.pid"
+
+    def _in_reader(self, proc: subprocess.Popen) -> bool:
+        """Has the card process reached vpcd? It writes its pidfile then, after installing its signal handlers."""
+        with contextlib.suppress(OSError):
+            return self._pid_path.read_text().strip() == str(proc.pid)
+        return False
+
+    def _stop_answering(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            self._note(NO_CARD_NOTE)
+        elif not self._in_reader(proc):  # SIGUSR1 before its handler is installed would end the process
+            self._note(NOT_CONNECTED_NOTE)
+        else:
+            os.kill(proc.pid, signal.SIGUSR1)
+            log.info("demo card deck: the card in %s stops answering (SIGUSR1 to %d)", self.reader_name, proc.pid)
 
     def _pull(self) -> None:
         proc, self.proc, self.card = self.proc, None, None

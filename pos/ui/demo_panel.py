@@ -1,5 +1,6 @@
 """The field tester's panel beside the counter screen in demo mode: the virtual card deck
-(insert, pull), the reader cable, the printer's state, and the receipts the demo printer printed.
+(insert, pull, a card that stops answering), the reader cable, the printer's state, and the
+receipts the demo printer printed.
 
 The deck buttons drive `parts.deck_control`: a PcscDeck (virtual card processes on pcscd + vpcd;
 it does its process work on its own thread and returns at once) or the in-process FakeCardReader.
@@ -14,7 +15,7 @@ from kivy.uix.scrollview import ScrollView
 
 from pos.receipt_text import render_text
 from pos.ui.boot import demo_panel_width
-from pos.ui.demo_devices import fallback_note
+from pos.ui.demo_devices import NO_CARD_NOTE, fallback_note
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
 
@@ -32,7 +33,7 @@ class DemoPanel(GridLayout):
         self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
                              size_hint_y=None))
         self.note = Label(text="", font_size=Theme.px(11), color=(1, 1, 1, 1), halign="left", valign="top",
-                          size_hint_y=None)
+                          size_hint_y=None, height=0)  # an empty text's texture_size never changes from 0
         self.note.name = "deck-note"
         self.note.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
                        width=lambda w, v: setattr(w, "text_size", (v, None)))
@@ -42,7 +43,7 @@ class DemoPanel(GridLayout):
         elif hasattr(deck_control, "reader_name"):
             self.show_note(_("Cards go through pcscd + vpcd ({reader}).", reader=deck_control.reader_name))
         if hasattr(deck_control, "on_note"):
-            deck_control.on_note(lambda text: Clock.schedule_once(lambda _dt: self.show_note(text, warning=True), 0))
+            deck_control.on_note(lambda text: Clock.schedule_once(lambda _dt: self.show_note(_(text), warning=True), 0))
         if hasattr(deck_control, "close"):
             app.bind(on_stop=lambda *_a: deck_control.close())
         self.add_widget(Text(_("Virtual SSN cards (PIN 1234):"), "small", color=(1, 1, 1, 1), size_hint_y=None))
@@ -53,10 +54,12 @@ class DemoPanel(GridLayout):
             deck.add_widget(BigButton(card.label, lambda c=card: deck_control.insert(c), "primary", name=f"deck-{i}",
                                       role="small", height=Theme.px(40)))
         self.add_widget(deck)
-        self.add_widget(row(BigButton(_("Pull card"), deck_control.pull, "danger", name="deck-pull", role="small",
-                                      height=Theme.px(40)),
-                            BigButton(_("Reader cable"), self._toggle_reader, "neutral", name="deck-reader",
-                                      role="small", height=Theme.px(40)), height=Theme.px(40)))
+        self.add_widget(row(*[BigButton(label, action, kind, name=name, role="small", height=Theme.px(40))
+                              for label, action, kind, name in (
+                                  (_("Pull card"), deck_control.pull, "danger", "deck-pull"),
+                                  (_("Card stops answering"), self._stop_answering, "warn", "deck-stuck"),
+                                  (_("Reader cable"), self._toggle_reader, "neutral", "deck-reader"))],
+                            height=Theme.px(40), spacing=3))
         self.add_widget(row(*[BigButton(_(label), lambda f=fault: self._printer(f), "neutral", name=f"printer-{fault or 'ok'}",
                                         role="small", height=Theme.px(40))
                               for fault, label in (("", "Printer OK"), ("paper_out", "paper_out"), ("offline", "offline"))],
@@ -87,6 +90,15 @@ class DemoPanel(GridLayout):
             reader.unplug()
         else:
             reader.plug()
+
+    def _stop_answering(self):
+        """The inserted card hangs, so the counter shows its card-not-answering screen at the card's next
+        command. The in-process deck answers at once; a PcscDeck notes it on its worker if no card is in."""
+        if self.deck.stop_answering() is False:
+            self.show_note(_(NO_CARD_NOTE), warning=True)
+        else:  # the screen changes only at the card's next command: say so, or the button looks dead
+            self.show_note(_("The card answers nothing more until it is pulled out. The counter shows it at the "
+                             "card's next command (e.g. the PIN check; through pcscd after the reader's 5 s wait)."))
 
     def _printer(self, fault: str):
         self.app.parts.printer.fault = fault

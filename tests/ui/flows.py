@@ -79,6 +79,18 @@ class Driver:
     def on(self, screen: str) -> None:
         assert self.app.screen_name == screen, f"expected screen {screen}, got {self.app.screen_name}: {self.texts()[:400]}"
 
+    def fits(self, *names: str) -> None:
+        """Each widget lies inside the window and its text inside the widget (nothing cut off)."""
+        from kivy.core.window import Window
+
+        for name in names:
+            w = self.find(name)
+            (x0, y0), (x1, y1) = w.to_window(w.x, w.y), w.to_window(w.right, w.top)
+            assert min(x0, y0) >= 0 and x1 <= Window.width and y1 <= Window.height, \
+                f"{name!r} at {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} is outside the {Window.width}x{Window.height} window"
+            tw, th = w.texture_size
+            assert tw <= w.width and th <= w.height, f"{name!r}: text {tw}x{th} overflows its {w.width}x{w.height} box"
+
     # -- actions --------------------------------------------------------------------------------
 
     def tap(self, name: str, wait: bool = True):
@@ -378,11 +390,21 @@ def flow_reader_unplugged(d: Driver):
 
 
 def flow_card_not_answering(d: Driver):
-    """The card stops answering during the PIN check (the reader's watchdog gives up on it)."""
+    """The field tester's "Kartu macet" button hangs the card on the household screen; the next card
+    command (the PIN check) fails as the reader's watchdog makes it fail."""
+    d.fits("deck-pull", "deck-stuck", "deck-reader")
+    d.see("Kartu macet")
+    yield from d.tap("deck-stuck")  # no card yet: the panel says so, nothing else happens
+    d.on("idle")
+    d.see("Tidak ada kartu di pembaca: masukkan kartu dulu, lalu tekan Kartu macet.")
     yield from d.tap(deck_index(d.parts, "Pemegang"))
+    d.on("household")
+    yield from d.tap("deck-stuck")
+    d.on("household")  # no card command is running: the screen waits for the cashier
+    d.see("Kartu tidak menjawab lagi sampai dicabut")
+    d.not_see("Tidak ada kartu di pembaca")
     yield from d.tap("collector-holder")
     d.on("pin")
-    d.parts.reader.stop_answering()
     yield from d.type_pin("pin", "1234")
     d.on("error")
     d.see("Gangguan perangkat", "Kartu berhenti menjawab", "tidak ada yang terjual", "Cabut kartu, lalu masukkan kembali",
@@ -454,6 +476,7 @@ def flow_big_screen(d: Driver):
     yield from d.type_pin("pin", "1234")
     yield from d.taps("plus-BERAS5", "plus-AYAM1")
     d.see("Keranjang: Rp 111.500")
+    d.fits("deck-pull", "deck-stuck", "deck-reader")
     yield from d.shot("06-basket")
     yield from d.tap("deck-pull")
     d.on("idle")

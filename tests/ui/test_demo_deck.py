@@ -4,7 +4,8 @@ The UI tests run the real counter app (demo mode, deck "auto") under Xvfb in a s
     python -m tests.ui.test_demo_deck --expect pcsc|fallback --out DIR --results FILE
 and drive it with simulated touches (tests/ui/flows.Driver). With pcscd + vpcd the panel's
 insert starts an `ewarung card insert` child, the counter reads the card through PcscReader,
-serves it to a printed receipt, and "pull" stops the child. The fallback run hides pcscd (no
+serves it to a printed receipt, and "pull" stops the child; "Kartu macet" sends the child SIGUSR1 and
+the counter's PcscReader gives up on the card (card_not_answering). The fallback run hides pcscd (no
 such program, no daemon socket) and expects the in-process deck plus the reason on screen.
 Run under `flock /tmp/ewarung-pcscd.lock` (they may start pcscd).
 """
@@ -99,6 +100,7 @@ def flow_pcsc(d, stats: dict):
     stats["pull_to_idle_s"] = time.perf_counter() - t0
     d.see("Masukkan kartu SSN")
     assert deck.proc is None
+    yield from _stuck_card(d, deck, stats)
     stats["pcscd_owned"] = deck.can_unplug
     stats["cable_tap_s"] = _tap_timed(d, "deck-reader")
     if deck.can_unplug:  # the demo's own pcscd: the cable stops it, the counter sees the reader go and come back
@@ -108,6 +110,34 @@ def flow_pcsc(d, stats: dict):
         yield from _until(d, lambda: d.app.screen_name == "idle", "idle once pcscd is back")
     else:  # someone else's pcscd: the panel says it will not stop it
         yield from _until(d, lambda: "not started by the demo" in d.texts(), "the panel's note")
+
+
+def _stuck_card(d, deck, stats: dict):
+    """ "Kartu macet": the card process gets SIGUSR1 and answers nothing more; the counter's PcscReader
+    gives up at the PIN check (its transmit timeout is 1 s here) and the counter shows its error."""
+    from tests.ui.flows import deck_index
+
+    stats["stuck_tap_s"] = _tap_timed(d, "deck-stuck")  # no card in the reader: the worker says so
+    yield from _until(d, lambda: "Tidak ada kartu di pembaca" in d.texts(), "the panel's no-card note", 5)
+    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    yield from _until(d, lambda: d.app.screen_name == "household", "the holder's card, again")
+    pid = deck.proc.pid
+    stats["stuck_tap_s"] = max(stats["stuck_tap_s"], _tap_timed(d, "deck-stuck"))
+    signalled = deck._submit(lambda: None)  # the worker runs jobs in order: done once SIGUSR1 was sent
+    yield from _until(d, signalled.done, "the deck's worker to send SIGUSR1", 5)
+    d.on("household")
+    yield from d.tap("collector-holder")
+    d.on("pin")
+    t0 = time.perf_counter()
+    yield from d.type_pin("pin", "1234")
+    yield from _until(d, lambda: d.app.screen_name == "error", "the card-not-answering error", 10)
+    stats["pin_to_error_s"] = time.perf_counter() - t0
+    d.see("Kartu berhenti menjawab", "card_not_answering")
+    yield from d.shot("demo-pcsc-card-not-answering")
+    assert deck.proc is not None and deck.proc.pid == pid and deck.proc.poll() is None, "SIGUSR1 ended the card"
+    yield from d.tap("acknowledge")
+    yield from d.tap("deck-pull")
+    yield from _until(d, lambda: d.app.screen_name == "idle" and deck.proc is None, "idle after the stuck card left")
 
 
 def flow_fallback(d, stats: dict):
@@ -150,7 +180,10 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="ewarung-ui-deck-"))
     config = demo_config(data).replace(demo=DemoSection(households=60))
     parts = build_counter(config, demo=True, clock=FixedClock(NOW), deck="auto")
-    results: dict = {"deck_dir": str(data / "card-deck"), "stats": {}}
+    results: dict = {"deck_dir": str(data / "card-deck"), "stats": {}, "reader_events": []}
+    if hasattr(parts.reader, "transmit_timeout"):  # the PcscReader: give up on a stuck card in 1 s, not 5
+        parts.reader.transmit_timeout = 1.0
+    parts.reader.subscribe(lambda event: results["reader_events"].append(event.kind))
     width, height = parse_size("800x480")
     configure_kivy(width + demo_panel_width(height), height)
     from kivy.clock import Clock
@@ -215,7 +248,9 @@ def test_demo_deck_inserts_serves_and_pulls_through_pcscd_and_vpcd(ui_env, artif
     assert res["flow"] == "ok", res["flow"]
     stats = res["stats"]
     # the UI thread only hands the card work to the deck's worker
-    assert max(stats["insert_tap_s"], stats["pull_tap_s"], stats["cable_tap_s"]) < 0.1, stats
+    assert max(stats["insert_tap_s"], stats["pull_tap_s"], stats["cable_tap_s"], stats["stuck_tap_s"]) < 0.1, stats
+    assert res["reader_events"].count("card_not_answering") == 1, res["reader_events"]  # the counter's PcscReader
+    assert stats["pin_to_error_s"] < 3, stats  # its 1 s transmit timeout, not a hang
     assert not _card_processes(res["deck_dir"]), "a virtual card process outlived the demo"
     assert res["pcscd_owned_after_stop"] is False, "the demo left its own pcscd running"
     if stats["pcscd_owned"]:
@@ -293,6 +328,41 @@ def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
     assert not daemon.owned and not pcscd_answers(sock)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+HUNG_CARD_STAND_IN = """
+import signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *a: sys.exit(7))
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_stuck_button_signals_only_a_card_process_that_reached_the_reader(tmp_path):
+    """PcscDeck.stop_answering on its worker: a note when no card is in, a note (and no signal, which
+    would end a process that has not installed its handler yet) before the card reached vpcd, and
+    SIGUSR1 once the card's pidfile names it. A stand-in process, no pcscd."""
+    from pos.ui.demo_devices import NO_CARD_NOTE, NOT_CONNECTED_NOTE, Pcscd, PcscDeck
+
+    deck = PcscDeck([], tmp_path, Pcscd(1, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm"))
+    deck.run_dir.mkdir()
+    notes: list[str] = []
+    deck.on_note(notes.append)
+    deck.stop_answering().result(timeout=5)
+    assert notes == [NO_CARD_NOTE]
+    deck.proc = proc = subprocess.Popen([sys.executable, "-c", HUNG_CARD_STAND_IN], stdout=subprocess.PIPE,
+                                        start_new_session=True)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        deck.stop_answering().result(timeout=5)
+        assert notes[-1] == NOT_CONNECTED_NOTE and proc.poll() is None
+        (deck.run_dir / "virtual-card-slot0.pid").write_text(str(proc.pid))
+        deck.stop_answering().result(timeout=5)
+        assert proc.wait(timeout=5) == 7, "the card process did not get SIGUSR1"
+        assert len(notes) == 2
+    finally:
+        deck.close()
+        proc.stdout.close()
 
 
 def test_deck_card_files_act_like_the_fake_deck(tmp_path):

@@ -1,7 +1,7 @@
 """Watchdog: a card that stops answering mid-session, through the real pcscd + vpcd.
 
-The virtual card (`ewarung card insert --stall-at-apdu N`) never answers APDU N; pcsc-lite would
-wait for ever in SCardTransmit. The reader must give up after its deadline with a clear refusal and
+The virtual card (`ewarung card insert --stall-at-apdu N`) never answers APDU N, and after SIGUSR1
+answers none at all; pcsc-lite would wait for ever in SCardTransmit. The reader must give up after its deadline with a clear refusal and
 a "card_not_answering" event, the card must not have been written, and after the card is pulled
 and re-inserted the same reader object serves the next household.
 """
@@ -67,6 +67,34 @@ def test_stalled_card_gives_up_in_time_and_reader_recovers(stack, slow_reader, d
     slow_reader.events.wait("inserted")
     rec = _serve(slow_reader, city.period, before.spent + 30_000)
     assert rec.spent == before.spent + 30_000 and rec.counter == before.counter + 1
+
+
+def test_sigusr1_hangs_the_inserted_card_mid_session_until_it_is_pulled(stack, slow_reader, deck, city):
+    """`ewarung card insert` on SIGUSR1 (the field tester panel's "Kartu macet") answers no command
+    from then on: the card, already authenticated, hangs at the PIN check and the reader gives up."""
+    import signal
+
+    before = CardFile.load(deck["holder"]).memory
+    proc = stack.insert(deck["holder"])
+    slow_reader.events.wait("inserted")
+    s = slow_reader.open_session()
+    try:
+        s.authenticate()  # it answers until the signal
+        proc.send_signal(signal.SIGUSR1)
+        t0 = time.monotonic()
+        with pytest.raises(Refusal) as e:
+            s.verify_pin(PIN)
+    finally:
+        s.close()
+    assert "not answering" in e.value.detail and time.monotonic() - t0 < DEADLINE + 1.5, e.value.detail
+    slow_reader.events.wait("card_not_answering", timeout=2)
+    assert proc.poll() is None, "SIGUSR1 ended the card process: it must stay in the reader, hung"
+    assert CardFile.load(deck["holder"]).memory.pin_tries_left == before.pin_tries_left
+    stack.remove(proc)
+    slow_reader.events.wait("removed")
+    stack.insert(deck["holder"])  # a fresh card process answers again
+    slow_reader.events.wait("inserted")
+    assert _serve(slow_reader, city.period, before.spent + 1_000).spent == before.spent + 1_000
 
 
 def test_empty_vpcd_frame_no_longer_hangs_the_counter(stack, slow_reader, deck, city):
