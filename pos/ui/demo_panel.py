@@ -74,8 +74,7 @@ class DemoPanel(GridLayout):
         sv = ScrollView(do_scroll_x=False)
         sv.add_widget(self.receipt)
         paper.add_widget(sv)
-        paper.size_hint_y = None
-        paper.height = Theme.px(150)
+        paper.size_hint_y = 1  # what the rows above leave: never past the window's bottom edge
         self.add_widget(paper)
         if hasattr(printer, "on_print"):
             printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
