@@ -59,7 +59,7 @@ class CuttableProxy:
                     if self.delay_s:
                         time.sleep(self.delay_s)
                     peers[s].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: cut() closed a socket while select() was to wait on it
             return
         finally:
             for s in (a, b):
