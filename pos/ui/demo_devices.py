@@ -253,6 +253,8 @@ VPCD_FIX = ("install vsmartcard-vpcd: run `sudo ./scripts/bootstrap.sh` (install
 
 
 FALLBACK_NOTE = "Card deck: in-process, NOT through pcscd + vpcd: {why}. Fix: {fix}."
+PCSCD_NOT_OURS_NOTE = ("The reader cable is pcscd itself, and this pcscd was not started by the demo: stop it "
+                       "yourself (`sudo systemctl stop pcscd.socket pcscd`) to unplug the reader.")
 NO_CARD_NOTE = "No card is in the reader: insert a card first, then press Card stops answering."
 NOT_CONNECTED_NOTE = ("The card has not reached the reader yet (is the reader cable plugged in?): wait until the "
                       "card is read, then press Card stops answering again.")
@@ -462,8 +464,7 @@ class PcscDeck:
     def unplug(self) -> Future | None:
         """The reader cable: stops the pcscd the demo started (every PC/SC client sees the reader go)."""
         if not self.can_unplug:
-            self._note("the reader cable is pcscd itself, and this pcscd was not started by the demo: "
-                       "stop it yourself (`sudo systemctl stop pcscd.socket pcscd`) to unplug the reader")
+            self._note(PCSCD_NOT_OURS_NOTE)
             return None
         self.connected = False
         return self._submit(self.pcscd.stop)

@@ -26,7 +26,7 @@ def _msgids() -> set[str]:
                 ids.update(a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str))
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
     ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX,
-                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE))
+                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
 
