@@ -66,6 +66,9 @@ class ReaderSection(_Section):
     virtual: bool = True
     """Demo and field testing: start the project's virtual card on vpcd."""
     vpcd_port: Port = 0x8C7B
+    transmit_timeout_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    """Give up on a card that has not answered one command for this long (a hung chip): the counter
+    shows "card stopped answering" instead of waiting. A real card's slowest command is about 1 s."""
 
 
 class PrinterSection(_Section):

@@ -76,7 +76,8 @@ def pcsc_reader(config: Config, keys, name: str | None = None) -> CardReaderPort
     """The production PC/SC adapter (pyscard over pcscd)."""
     from hardware.card.pcsc_reader import PcscReader
 
-    return PcscReader(keys, name=config.reader.name if name is None else name)
+    return PcscReader(keys, name=config.reader.name if name is None else name,
+                      transmit_timeout=config.reader.transmit_timeout_s)
 
 
 def demo_parts(config: Config, appliance: Appliance, mode: str) -> CounterParts:

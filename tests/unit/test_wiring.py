@@ -17,6 +17,16 @@ def test_pcsc_reader_and_escpos_printer_from_config(tmp_path):
     assert isinstance(reader, PcscReader) and isinstance(printer, EscposPrinter)
 
 
+def test_card_deadline_from_config(tmp_path):
+    from pos.sample_city import write_demo_keys
+
+    write_demo_keys(tmp_path / "keys")
+    cfg = parse_config(f'[device]\ndata_dir = "{tmp_path}"\n[reader]\ntransmit_timeout_s = 2.5\n[printer]\nkind = "dummy"\n')
+    reader, _ = real_devices(cfg)
+    assert reader.transmit_timeout == 2.5
+    assert real_devices(demo_config(tmp_path))[0].transmit_timeout == 5.0
+
+
 def test_fake_reader_by_config(tmp_path):
     from hardware.card.fake import FakeReader
 
