@@ -1,6 +1,7 @@
-"""kill -9 one of the counter, the sync daemon or the central consumer, as real processes, at a
-random moment of the redemption path; restart it; check nothing tore; repeat. At the end the
-city holds every sale and void once, with no sequence gaps.
+"""kill -9 one of the counter, the sync daemon, the central consumer or the virtual card (a card
+pulled, or its power lost, mid-command), as real processes, at a random moment of the redemption
+path; restart or re-insert it; check nothing tore; repeat. At the end the city holds every sale
+and void once, with no sequence gaps.
 
 The counter is the real CounterSession (tests/soak_counter.py) reading a virtual card through
 pcscd + vpcd and the real PC/SC adapter; sync is `ewarung sync`; central is `ewarung central
@@ -31,7 +32,7 @@ from tests.soak_rig import (
 )
 
 ROUNDS = int(os.environ.get("EWARUNG_SOAK_ROUNDS", "20"))
-VICTIMS = ("counter", "sync", "central")
+VICTIMS = ("counter", "sync", "central", "card")
 
 # about 0.6 s a round here; the suite's 300 s default timeout would cut `make soak` short
 pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(max(300, 180 + 3 * ROUNDS))]
@@ -62,7 +63,7 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
     rng = random.Random(seed)
     shop = Shop(tmp_path, broker.port)
     shop.build()
-    stack.insert(shop.card_path)
+    card_proc = stack.insert(shop.card_path)
     procs = shop.processes()
     try:
         procs["central"].start()
@@ -80,10 +81,15 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
         for n in range(ROUNDS):
             victim = rng.choice(VICTIMS)
             time.sleep(rng.uniform(0.0, 3 * cadence))
-            proc = procs[victim]
-            assert proc.alive(), f"round {n}: {victim} died by itself; see {proc.log}"
             acked = acked_count(shop)
-            proc.kill9()
+            if victim == "card":  # the card leaves the reader mid-command: its process is SIGKILLed
+                assert card_proc.poll() is None, f"round {n}: the virtual card died by itself"
+                card_proc.kill()
+                stack.remove(card_proc)
+            else:
+                proc = procs[victim]
+                assert proc.alive(), f"round {n}: {victim} died by itself; see {proc.log}"
+                proc.kill9()
             kills[victim] += 1
             counter = procs["counter"]
             if victim != "counter":
@@ -93,6 +99,8 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
             confirmed = shop.confirmed()
             stats = check_device(shop, confirmed)
             check_central(shop.central_db)
+            if victim == "card":  # the cashier inserts it again (the counter sees it arrive through pcscd)
+                card_proc = stack.insert(shop.card_path)
             card = shop.read_card()
             check_card(card, previous_card, stats["gross"], confirmed)
             previous_card = card
@@ -100,7 +108,8 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
                 counter.start()
                 counter.expect("ready", 60)
             else:
-                proc.start()
+                if victim != "card":
+                    proc.start()
                 counter.send("resume")
                 counter.expect("resumed", 30)
             # every process must come back and work before the next kill: a sale confirmed by the
@@ -125,7 +134,9 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
         unreported = final["sales"] - len(confirmed.sales)
         print(f"{ROUNDS} rounds in {elapsed:.1f} s; kills {kills}; device {final}; "
               f"confirmed by the counter {len(confirmed.sales)} sales, {len(confirmed.voids)} voids; "
-              f"{unreported} sales committed but unreported when the counter died")
+              f"{unreported} sales committed but unreported when the counter died; "
+              f"{sum(not ok for (_s, _t, _c, ok) in confirmed.sales.values())} sales whose card record was not "
+              "written (the card left mid-sale)")
         assert len(confirmed.sales) >= ROUNDS // 2, "the counter hardly sold: the soak proves little"
         assert all(kills.values()) or ROUNDS < 10
     finally:
