@@ -78,8 +78,9 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
         kills = dict.fromkeys(VICTIMS, 0)
         previous_card = None
         t0 = time.monotonic()
+        first = rng.sample(VICTIMS, len(VICTIMS))  # each kind of kill at least once, even in short runs
         for n in range(ROUNDS):
-            victim = rng.choice(VICTIMS)
+            victim = first[n] if n < len(first) else rng.choice(VICTIMS)
             time.sleep(rng.uniform(0.0, 3 * cadence))
             acked = acked_count(shop)
             if victim == "card":  # the card leaves the reader mid-command: its process is SIGKILLed
@@ -138,7 +139,7 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
               f"{sum(not ok for (_s, _t, _c, ok) in confirmed.sales.values())} sales whose card record was not "
               "written (the card left mid-sale)")
         assert len(confirmed.sales) >= ROUNDS // 2, "the counter hardly sold: the soak proves little"
-        assert all(kills.values()) or ROUNDS < 10
+        assert all(kills.values()) or ROUNDS < len(VICTIMS)
     finally:
         for proc in procs.values():
             proc.stop()
