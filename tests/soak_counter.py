@@ -4,9 +4,10 @@ a file, RedemptionService on the device database), serving the virtual card in a
 
     python -m tests.soak_counter CONFIG CONFIRMED_FILE
 
-The card stays in the reader. The first visit starts from the reader's own "inserted" event;
-after each sale the worker re-presents the card by replaying that event (a cashier asking the
-family to tap again), because vpcd's reinsertion poll (~400 ms) would dominate the soak.
+The card stays in the reader unless the soak pulls it (kills its process and inserts it again).
+A visit starts from the reader's own "inserted" event; after each sale the worker re-presents the
+card by replaying that event (a cashier asking the family to tap again), because vpcd's
+reinsertion poll (~400 ms) would dominate the soak.
 
 Every sale and void the session reports done is appended to CONFIRMED_FILE and fsynced only
 AFTER the session reached DONE (a sale) or said "voided" (a void):
