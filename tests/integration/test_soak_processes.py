@@ -1,6 +1,6 @@
-"""kill -9 one of the counter, the sync daemon, the central consumer or the virtual card (a card
-pulled, or its power lost, mid-command), as real processes, at a random moment of the redemption
-path; restart or re-insert it; check nothing tore; repeat. At the end the city holds every sale
+"""kill -9 one of the counter, the sync daemon, the central consumer, the MQTT broker or the virtual
+card (a card pulled, or its power lost, mid-command), as real processes, at a random moment of the
+redemption path; restart or re-insert it; check nothing tore; repeat. At the end the city holds every sale
 and void once, with no sequence gaps.
 
 The counter is the real CounterSession (tests/soak_counter.py) reading a virtual card through
@@ -32,7 +32,7 @@ from tests.soak_rig import (
 )
 
 ROUNDS = int(os.environ.get("EWARUNG_SOAK_ROUNDS", "20"))
-VICTIMS = ("counter", "sync", "central", "card")
+VICTIMS = ("counter", "sync", "central", "card", "broker")
 
 # about 0.6 s a round here; the suite's 300 s default timeout would cut `make soak` short
 pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(max(300, 180 + 3 * ROUNDS))]
@@ -57,7 +57,7 @@ def broker():
     b.stop()
 
 
-def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker):
+def test_kill_nine_of_any_process_or_the_card_loses_nothing(tmp_path, stack, broker):
     seed = int(os.environ.get("EWARUNG_SOAK_SEED", str(random.SystemRandom().randrange(1 << 32))))
     print(f"\nsoak seed {seed} (EWARUNG_SOAK_SEED={seed} replays the kill schedule), {ROUNDS} rounds")
     rng = random.Random(seed)
@@ -87,6 +87,11 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
                 assert card_proc.poll() is None, f"round {n}: the virtual card died by itself"
                 card_proc.kill()
                 stack.remove(card_proc)
+                stack.wait_card_state(present=False)  # out of the reader before it goes back in
+            elif victim == "broker":  # mosquitto without persistence: what it held is gone
+                assert broker.proc.poll() is None, f"round {n}: mosquitto died by itself"
+                broker.proc.kill()
+                broker.proc.wait()
             else:
                 proc = procs[victim]
                 assert proc.alive(), f"round {n}: {victim} died by itself; see {proc.log}"
@@ -102,6 +107,7 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
             check_central(shop.central_db)
             if victim == "card":  # the cashier inserts it again (the counter sees it arrive through pcscd)
                 card_proc = stack.insert(shop.card_path)
+                stack.wait_card_state(present=True)  # vpcd's poll: pcscd sees it up to ~400 ms later
             card = shop.read_card()
             check_card(card, previous_card, stats["gross"], confirmed)
             previous_card = card
@@ -109,7 +115,9 @@ def test_kill_nine_counter_sync_or_central_loses_nothing(tmp_path, stack, broker
                 counter.start()
                 counter.expect("ready", 60)
             else:
-                if victim != "card":
+                if victim == "broker":
+                    broker.start()  # same port; sync and central reconnect by themselves
+                elif victim != "card":
                     proc.start()
                 counter.send("resume")
                 counter.expect("resumed", 30)
