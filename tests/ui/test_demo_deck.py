@@ -108,8 +108,8 @@ def flow_pcsc(d, stats: dict):
         d.see("Pembaca: TIDAK ADA")
         yield from d.tap("deck-reader")
         yield from _until(d, lambda: d.app.screen_name == "idle", "idle once pcscd is back")
-    else:  # someone else's pcscd: the panel says it will not stop it
-        yield from _until(d, lambda: "not started by the demo" in d.texts(), "the panel's note")
+    else:  # someone else's pcscd: the panel says (in Bahasa Indonesia) it will not stop it
+        yield from _until(d, lambda: "tidak dijalankan oleh demo" in d.texts(), "the panel's note")
 
 
 def _stuck_card(d, deck, stats: dict):
