@@ -114,7 +114,6 @@ class CounterApp(App):
         self.status: StatusSnapshot | None = None
         self.cashier_list: list[tuple[str, str, str]] = []
         self.view = None
-        self._shown: tuple | None = None
         self._state = None
         self.started_at = time.perf_counter()
         self.idle_shown_at: float | None = None
@@ -211,12 +210,11 @@ class CounterApp(App):
         if s.state != self._state:
             self._state = s.state
             view.enter()
-        shows = view.shows()
-        if view is self.view and ((shows is not None and shows == self._shown) or view.update()):
+        if view is self.view and view.update():
             # the same screen, unchanged or brought up to date in place: keep its widgets
             self.status_bar.show(s, self.status, self._clock_text())
             return
-        self.view, self._shown = view, shows
+        self.view = view
         self.content.clear_widgets()
         # Kivy widget trees are reference cycles: a replaced screen (widgets, text textures) lives
         # until a full collection, which with this many objects comes rarely, so every touch left
@@ -224,7 +222,7 @@ class CounterApp(App):
         # start-up objects frozen (build) a full collection only walks what came after: ~5-30 ms,
         # so it runs just after the new screen is drawn, once per burst of changes.
         self._collect_replaced_screens()
-        self.content.add_widget(view.render())
+        self.content.add_widget(view.draw())
         self.status_bar.show(s, self.status, self._clock_text())
         if s.state == State.SIGNED_OUT and self.idle_shown_at is None and self.cashier_list:
             self.idle_shown_at = time.perf_counter()

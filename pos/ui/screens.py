@@ -76,6 +76,7 @@ class View:
 
     def __init__(self, app) -> None:
         self.app = app
+        self._built_for: tuple | None = None
 
     @property
     def session(self):
@@ -85,13 +86,26 @@ class View:
         """Called when the session moves into this view's state (reset what is being typed)."""
 
     def shows(self) -> tuple | None:
-        """Everything the rendered screen depends on, for a view that keeps its widgets while this is
-        unchanged (the app then skips re-rendering it); None: render afresh on every change."""
+        """What the screen's widgets are built for: while it is unchanged they are kept and `fill`
+        brings them up to date; None: render afresh on every change."""
         return None
 
+    def fill(self) -> None:
+        """Bring the kept widgets up to date with what changes in place (nothing, by default)."""
+
+    def draw(self):
+        """The screen's widgets, remembering what they were built for."""
+        widget = self.render()
+        self._built_for = self.shows()
+        return widget
+
     def update(self) -> bool:
-        """Bring the screen on display up to date in place; False: it must be rendered afresh."""
-        return False
+        """Bring the screen on display up to date in place; False: it must be drawn afresh."""
+        shows = self.shows()
+        if shows is None or shows != self._built_for:
+            return False
+        self.fill()
+        return True
 
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
         root = column(padding=8, spacing=6)
@@ -303,21 +317,14 @@ class BasketView(View):
         body.add_widget(scroller(grid))
         self._continue = BigButton("", s.to_confirm, "ok", name="to-confirm")
         buttons = [BigButton(_("Cancel"), s.cancel, "danger", name="cancel"), self._continue]
-        self._built_for = self._key()
-        self._fill()
+        self.fill()
         return self.page(_("Choose the food"), body, buttons)
 
-    def _key(self) -> tuple:
+    def shows(self) -> tuple:
         s = self.session
         return tuple(s.catalog), s.language, notice_of(s)
 
-    def update(self) -> bool:
-        if getattr(self, "_built_for", None) != self._key():
-            return False
-        self._fill()
-        return True
-
-    def _fill(self) -> None:
+    def fill(self) -> None:
         s = self.session
         total, remaining = s.basket_total, s.remaining
         for label, text in zip(self._head, (_("Remaining: {amount}", amount=rp(remaining)),
