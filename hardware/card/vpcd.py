@@ -51,6 +51,12 @@ def vpcd_listening(port: int = BASE_PORT) -> bool:
         return False
 
 
+def pidfile(run_dir: Path, slot: int) -> Path:
+    """Where `ewarung card insert` writes its PID once its card is in vpcd's reader `slot` (after
+    installing its signal handlers): the demo deck and the tests wait for it."""
+    return run_dir / f"virtual-card-slot{slot}.pid"
+
+
 class Pulled(Exception):
     """The test hook decided to pull the card now."""
 

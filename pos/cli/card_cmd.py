@@ -30,7 +30,9 @@ def run_dir() -> Path:
 
 
 def pidfile(slot: int) -> Path:
-    return run_dir() / f"virtual-card-slot{slot}.pid"
+    from hardware.card.vpcd import pidfile as in_run_dir
+
+    return in_run_dir(run_dir(), slot)
 
 
 def register(subs: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from hardware.card.vpcd import PCSCD_SOCKET, pcscd_answers, vpcd_listening
+from hardware.card.vpcd import PCSCD_SOCKET, pcscd_answers, pidfile, vpcd_listening
 from pos.end_of_day import EndOfDayReport
 from pos.ports import (
     AuthenticatedCard,
@@ -534,7 +534,7 @@ class PcscDeck:
 
     @property
     def _pid_path(self) -> Path:
-        return self.run_dir / f"virtual-card-slot{self.slot}.pid"
+        return pidfile(self.run_dir, self.slot)
 
     def _in_reader(self, proc: subprocess.Popen) -> bool:
         """Has the card process reached vpcd? It writes its pidfile then, after installing its signal handlers."""

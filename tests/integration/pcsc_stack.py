@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hardware.card.vpcd import pcscd_answers, vpcd_listening
+from hardware.card.vpcd import pcscd_answers, pidfile, vpcd_listening
 
 PIDFILE = Path("/run/pcscd/pcscd.pid")
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ class PcscStack:
     def insert(self, cardfile: Path, *extra: str, slot: int = 0) -> subprocess.Popen:
         """Insert a virtual card (foreground `ewarung card insert` as a child); returns once connected."""
         assert self.run_dir is not None
-        pid_path = self.run_dir / f"virtual-card-slot{slot}.pid"
+        pid_path = pidfile(self.run_dir, slot)
         proc = subprocess.Popen(
             [sys.executable, "-m", "pos.cli.main", "card", "insert", str(cardfile), "--reader", str(slot),
              "--quiet", *extra],

@@ -356,7 +356,7 @@ def test_stuck_button_signals_only_a_card_process_that_reached_the_reader(tmp_pa
         assert proc.stdout.readline() == b"ready\n"
         deck.stop_answering().result(timeout=5)
         assert notes[-1] == NOT_CONNECTED_NOTE and proc.poll() is None
-        (deck.run_dir / "virtual-card-slot0.pid").write_text(str(proc.pid))
+        deck._pid_path.write_text(str(proc.pid))
         deck.stop_answering().result(timeout=5)
         assert proc.wait(timeout=5) == 7, "the card process did not get SIGUSR1"
         assert len(notes) == 2
