@@ -181,7 +181,6 @@ def _serve(args) -> int:
 
 def _publish(args) -> int:
     from pos.clock import SystemClock
-    from sync.central.beneficiaries import CsvRejected
     from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
     from sync.central.programme import load_programme
 
@@ -198,12 +197,8 @@ def _publish(args) -> int:
         result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
                                 valid_days=args.valid_days, chunk_rows=args.chunk_rows, programme=programme)
-    except CsvRejected as exc:
-        print(f"ewarung: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"ewarung: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError) as exc:  # CsvRejected is a ValueError
+        return fail(str(exc))
     if result.skipped:
         print(f"skipped {result.skipped} bad row(s) (listed above with --skip-bad-rows)", file=sys.stderr)
     return _emit(args, result)
@@ -283,8 +278,7 @@ def _device_add(args) -> int:
         pem = args.key.read_bytes()
         add_device(args.device_id, pem, shop_id=args.shop, now=SystemClock().now(), replace=args.replace)
     except (OSError, ValueError) as exc:
-        print(f"ewarung: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(f"device {args.device_id} registered")
     return 0
 
@@ -308,7 +302,6 @@ def _device_retire(args) -> int:
     try:
         set_status(args.device_id, "retired")
     except ValueError as exc:
-        print(f"ewarung: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     print(f"device {args.device_id} retired: its new messages are refused")
     return 0
