@@ -181,9 +181,9 @@ class Config(_Section):
         return self.replace(device=self.device.replace(data_dir=data_dir))
 
 
-SECTIONS: dict[str, type[_Section]] = {
-    "device": DeviceSection, "reader": ReaderSection, "printer": PrinterSection, "mqtt": MqttSection,
-    "keys": KeysSection, "policy": PolicySection, "demo": DemoSection,
+SECTIONS: dict[str, type[_Section]] = {  # the tables of the file, read off Config (demo's is optional)
+    f.name: next(t for t in (typing.get_args(f.type) or (f.type,)) if t is not type(None))
+    for f in msgspec.structs.fields(Config)
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import tempfile
 
@@ -22,6 +23,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return SIZES[text]
 
 
+@functools.cache  # looked up once; trim_freed_memory runs after every burst of screen changes
 def _glibc():
     try:
         return ctypes.CDLL("libc.so.6")
