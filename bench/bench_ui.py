@@ -156,7 +156,10 @@ def _watch_counter(settle_s: float, sale: bool) -> None:
 def _child(kind: str, data_dir: str, settle_s: float) -> None:
     if kind in ("bare", "bare-libs"):
         if kind == "bare-libs":  # the libraries the counter cannot do without, nothing of ours
-            sys.modules["psycopg2"] = None  # as `ewarung counter` does (pos/cli/main.py)
+            from pos.cli.main import COUNTER_NEVER_LOADS
+
+            for module in COUNTER_NEVER_LOADS:  # as `ewarung counter` does
+                sys.modules[module] = None
             import cryptography.hazmat.primitives.asymmetric.ec  # noqa: F401  card and message signatures
             import cryptography.hazmat.primitives.serialization  # noqa: F401
             import msgspec  # noqa: F401  device configuration

@@ -1,32 +1,44 @@
-"""Cashiers and supervisors: PINs kept only as scrypt hashes (a slow KDF, stdlib)."""
+"""Cashiers and supervisors: PINs kept only as scrypt hashes (a slow KDF).
+
+scrypt comes from cryptography, which the counter loads for card signatures anyway, not from
+hashlib: the counter process does without the system OpenSSL that hashlib's scrypt needs
+(pos.cli.main.COUNTER_NEVER_LOADS). Same algorithm, same parameters, same stored hashes.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
+
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from pos.db import Cashier
 from pos.refusals import Reason, Refusal
 
 _N, _R, _P = 2**14, 8, 1
+_MAX_WORK_BYTES = 32 * 2**20  # hashlib.scrypt's own cap; ours take 16 MiB
+
+
+def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(pin.encode())
 
 
 def hash_pin(pin: str) -> str:
     if not pin.isdigit() or not 4 <= len(pin) <= 8:
         raise ValueError("a cashier PIN is 4 to 8 digits")
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    digest = _scrypt(pin, salt, _N, _R, _P)
     return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
 
 
 def check_pin(pin: str, stored: str) -> bool:
     try:
         algo, n, r, p, salt, digest = stored.split("$")
-        if algo != "scrypt":
-            return False
-        got = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
-    except (ValueError, TypeError):
+        cost = int(n), int(r), int(p)
+        if algo != "scrypt" or 128 * cost[0] * cost[1] * cost[2] > _MAX_WORK_BYTES:
+            return False  # a stored hash that would take more memory than the device has is not ours
+        got = _scrypt(pin, bytes.fromhex(salt), *cost)
+    except (ValueError, TypeError, OverflowError):  # not a hash we wrote: no PIN matches it
         return False
     return hmac.compare_digest(got.hex(), digest)
 

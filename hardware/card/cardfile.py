@@ -7,13 +7,15 @@ counter. A kill at any moment leaves either the old or the new file, never a tor
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 FORMAT = "ewarung-ssn-card/1"
 
@@ -40,7 +42,9 @@ class CardMemory:
 
 
 def _pin_hash(salt: bytes, pin: bytes) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", pin, salt, 1000)
+    """PBKDF2-HMAC-SHA256, 1000 rounds (cryptography's, not hashlib's: the counter process runs the
+    demo deck without the system OpenSSL, see pos.cli.main.COUNTER_NEVER_LOADS)."""
+    return PBKDF2HMAC(algorithm=SHA256(), length=32, salt=salt, iterations=1000).derive(pin)
 
 
 def new_pin(pin: str) -> tuple[str, str]:

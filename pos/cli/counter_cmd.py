@@ -11,7 +11,7 @@ def register(subs: argparse._SubParsersAction) -> None:
                         description="Run the counter app. --demo uses the sample city, a virtual card deck and a "
                                     "virtual printer, no hardware.")
     add_counter_args(p)
-    p.set_defaults(func=run, without_postgres=True)
+    p.set_defaults(func=run, counter_process=True)
 
 
 def add_counter_args(p: argparse.ArgumentParser) -> None:

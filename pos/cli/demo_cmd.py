@@ -21,7 +21,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--language", choices=["id", "en"], default="id")
     p.add_argument("--size", default="800x480", choices=["800x480", "1024x600"], help="touchscreen size (default 800x480)")
     p.add_argument("--exit-after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
-    p.set_defaults(func=_dispatch, without_postgres=True)
+    p.set_defaults(func=_dispatch, counter_process=True)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -31,6 +31,15 @@ COMMAND_MODULES = [
     "pos.cli.card_cmd",
 ]
 
+# Modules the counter process never needs but its libraries would load (resident memory on a
+# device with a 150 MB budget): peewee's optional PostgreSQL driver (about 6 MB), and the system
+# OpenSSL, which asyncio (loaded by Kivy's clock) wants for TLS and hashlib for its fast hashes
+# (about 8 MB). The counter talks TLS to no one (the sync daemon does the MQTT); its hashes are the
+# stdlib's own SHA-2 and cryptography's scrypt and PBKDF2, from the OpenSSL that cryptography
+# carries for card signatures anyway. tests/unit/test_counter_process.py runs the counter's code
+# this way.
+COUNTER_NEVER_LOADS = ("psycopg2", "ssl", "_ssl", "_hashlib")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -53,10 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if getattr(args, "without_postgres", False):
-        # The counter app never talks to PostgreSQL, but importing peewee would load psycopg2
-        # (about 6 MB of resident memory on a device with a 150 MB budget).
-        sys.modules.setdefault("psycopg2", None)
+    if getattr(args, "counter_process", False):
+        for module in COUNTER_NEVER_LOADS:
+            sys.modules.setdefault(module, None)  # `import` raises ImportError; each importer has a fallback
     from firmware_config.config import ConfigError
     from pos.appliance import SetupError
 

@@ -77,7 +77,8 @@ def test_bad_ledger_updates_refused_with_events(sync_env, schemas, city_stub):
         assert ledger_version(db_path) == 1
         pub.send("delta", good)
         pub.send("hotlist", build_hotlist("samarinda", 1, t0, t1, LEDGER, add=[("CARD-Z", "lost", t0)]))
-        wait_for(lambda: ledger_version(db_path) == 2, 10, what="the good delta applied")
+        wait_for(lambda: ledger_version(db_path) == 2 and _hotlist_reason(db_path, "CARD-Z") == "lost", 10,
+                 what="the good delta and the hotlist applied")  # two messages: the hotlist may land after the delta
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
@@ -88,6 +89,17 @@ def test_bad_ledger_updates_refused_with_events(sync_env, schemas, city_stub):
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT reason FROM hotlist_entry WHERE card_id='CARD-Z'").fetchone() == ("lost",)
     conn.close()
+
+
+def _hotlist_reason(db_path, card_id: str) -> str | None:
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT reason FROM hotlist_entry WHERE card_id=?", (card_id,)).fetchone()
+    except sqlite3.OperationalError:  # the daemon's schema not there yet
+        return None
+    finally:
+        conn.close()
+    return row[0] if row else None
 
 
 def test_snapshot_resumes_after_kill_and_swaps_atomically(sync_env, schemas):
