@@ -137,9 +137,8 @@ class SignInView(View):
         s = self.session
         left = column(spacing=6)
         left.add_widget(Text(_("Who is at the counter?"), "body", color=MUTED))
-        for cid, name, role in self.app.cashier_list:
-            if role == "technician":
-                continue
+        at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role != "technician"]
+        for cid, name in at_counter:
             left.add_widget(BigButton(name, lambda c=cid: self._pick(c), "ok" if cid == self.cashier else "neutral",
                                       name=f"cashier-{cid}"))
         left.add_widget(Text(_("Shift"), "body", color=MUTED))
@@ -152,7 +151,7 @@ class SignInView(View):
         self.pad = KeyPad(self._typed, self._ok, ok_text=_("Sign in"), erase_text=_("Erase"), prefix="signin")
         right.add_widget(self.pad)
         body = BoxLayout(spacing=Theme.px(12))
-        body.add_widget(scroller(left) if len(self.app.cashier_list) > 3 else left)
+        body.add_widget(scroller(left) if len(at_counter) > 3 else left)  # 3 fit on 800x480; more scroll
         body.add_widget(right)
         buttons = [BigButton(_("Technician"), s.open_technician, "neutral", name="technician"),
                    BigButton("English" if s.language == "id" else "Bahasa Indonesia", self.app.toggle_language,

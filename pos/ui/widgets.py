@@ -14,6 +14,8 @@ from kivy.uix.button import Button
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
+from pos.ui.frame_split import FrameSplit
+
 BG = (0.97, 0.97, 0.95, 1)
 TEXT = (0.06, 0.06, 0.08, 1)
 MUTED = (0.30, 0.30, 0.34, 1)
@@ -66,6 +68,7 @@ class Text(Label):
         super().__init__(text=text, font_size=Theme.font(role), color=color, bold=bold, halign=halign,
                          valign="middle", markup=True, **kw)
         self.bind(width=self._wrap, texture_size=self._fit)
+        FrameSplit.add_to(self.canvas.after)
 
     def _wrap(self, _w, width) -> None:
         self.text_size = (width, None)
@@ -86,6 +89,7 @@ class BigButton(Button):
                          valign="middle", disabled=disabled, **kw)
         self.name = name
         self.kind = kind
+        FrameSplit.add_to(self.canvas.after)
         self.bind(size=lambda w, v: setattr(w, "text_size", (v[0] - Theme.px(8), None)))
         if on_press is not None:
             self.bind(on_release=lambda *_: on_press())

@@ -456,6 +456,26 @@ def flow_ledger_progress(d: Driver):
     yield
     yield
     d.not_see("Memuat data")
+    assert app.status_bar.progress is None  # the bar exists only while a snapshot loads
+
+
+def flow_frame_split(d: Driver):
+    """Under Xvfb the GL is llvmpipe: every button and text ends with a split point, and drawing
+    passes them (pos/ui/frame_split.py); a GPU's renderer string turns the split off."""
+    from kivy.graphics import Callback
+
+    from pos.ui.frame_split import FrameSplit
+    from pos.ui.widgets import BigButton, Text
+
+    assert FrameSplit.enabled
+    assert FrameSplit.software(b"llvmpipe (LLVM 15.0.6, 256 bits)") and FrameSplit.software(b"softpipe")
+    assert not FrameSplit.software(b"V3D 4.2") and not FrameSplit.software(b"Mesa Intel(R) UHD Graphics 620")
+    widgets = [w for w in d.app.root.walk() if isinstance(w, BigButton | Text)]
+    assert widgets and all(any(isinstance(i, Callback) for i in w.canvas.after.children) for w in widgets)
+    before = FrameSplit.passed
+    d.app.root.canvas.ask_update()
+    yield
+    assert FrameSplit.passed >= before + len(widgets)
 
 
 def flow_sign_out(d: Driver):
@@ -489,7 +509,7 @@ FLOWS_800 = [
     ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
     ("card_not_answering", flow_card_not_answering),
     ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
-    ("sign_out", flow_sign_out),
+    ("frame_split", flow_frame_split), ("sign_out", flow_sign_out),
 ]
 FLOWS_1024 = [("big_screen", flow_big_screen)]
 
