@@ -259,6 +259,8 @@ NO_CARD_NOTE = "No card is in the reader: insert a card first, then press Card s
 NOT_CONNECTED_NOTE = ("The card has not reached the reader yet (is the reader cable plugged in?): wait until the "
                       "card is read, then press Card stops answering again.")
 """Panel notes when there is no card to hang; message ids of the screens' catalog (the panel translates notes)."""
+DECK_PROBLEM_NOTE = "Card deck: {why}. Fix: {fix}."
+DECK_ERROR_NOTE = "Card deck: {error}. See the log."
 
 
 class DeckUnavailable(Exception):
@@ -286,6 +288,17 @@ def fallback_note(exc: BaseException, translate: Callable[..., str] = _english) 
     else:  # an OSError's own text has no translation
         why, fix = str(exc), translate("see the log")
     return translate(FALLBACK_NOTE, why=why, fix=fix)
+
+
+def deck_note(note: str | BaseException, translate: Callable[..., str] = _english) -> str:
+    """A PcscDeck note worded by `translate` (the panel's `_`; English by default, for the log): a
+    message id, or the problem an insert, pull or plug ran into."""
+    if isinstance(note, str):
+        return translate(note)
+    if isinstance(note, DeckUnavailable):
+        return translate(DECK_PROBLEM_NOTE, why=translate(note.why_id, **note.fields),
+                         fix=translate(note.fix_id, **note.fields))
+    return translate(DECK_ERROR_NOTE, error=f"{type(note).__name__}: {note}")  # an OSError's own text has no translation
 
 
 def _die_with_parent() -> None:  # preexec_fn: SIGTERM to the child when the demo dies, even by SIGKILL
@@ -433,13 +446,14 @@ class PcscDeck:
         self.can_unplug = self.pcscd.owned
         atexit.register(self.close)
 
-    def on_note(self, callback: Callable[[str], None]) -> None:
+    def on_note(self, callback: Callable[[str | BaseException], None]) -> None:
+        """`callback(note)` on the deck's worker: a message id or an exception (word it with `deck_note`)."""
         self._notes.append(callback)
 
-    def _note(self, text: str) -> None:
-        log.warning("demo card deck: %s", text)
+    def _note(self, note: str | BaseException) -> None:
+        log.warning("demo card deck: %s", deck_note(note))
         for cb in list(self._notes):
-            cb(text)
+            cb(note)
 
     def _submit(self, fn: Callable[[], None]) -> Future | None:
         if self._closed:
@@ -450,7 +464,7 @@ class PcscDeck:
                 fn()
             except Exception as exc:  # shown on the panel; the deck stays usable
                 log.exception("demo card deck")
-                self._note(f"{type(exc).__name__}: {exc}")
+                self._note(exc)
 
         return self._io.submit(job)
 

@@ -15,7 +15,7 @@ from kivy.uix.scrollview import ScrollView
 
 from pos.receipt_text import render_text
 from pos.ui.boot import demo_panel_width
-from pos.ui.demo_devices import NO_CARD_NOTE, fallback_note
+from pos.ui.demo_devices import NO_CARD_NOTE, deck_note, fallback_note
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
 
@@ -43,7 +43,8 @@ class DemoPanel(GridLayout):
         elif hasattr(deck_control, "reader_name"):
             self.show_note(_("Cards go through pcscd + vpcd ({reader}).", reader=deck_control.reader_name))
         if hasattr(deck_control, "on_note"):
-            deck_control.on_note(lambda text: Clock.schedule_once(lambda _dt: self.show_note(_(text), warning=True), 0))
+            deck_control.on_note(
+                lambda note: Clock.schedule_once(lambda _dt: self.show_note(deck_note(note, _), warning=True), 0))
         if hasattr(deck_control, "close"):
             app.bind(on_stop=lambda *_a: deck_control.close())
         self.add_widget(Text(_("Virtual SSN cards (PIN 1234):"), "small", color=(1, 1, 1, 1), size_hint_y=None))

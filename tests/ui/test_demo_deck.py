@@ -397,3 +397,26 @@ def test_deck_card_files_act_like_the_fake_deck(tmp_path):
 if __name__ == "__main__":
     os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="ewarung-kivy-"))
     sys.exit(main())
+
+
+def test_a_card_process_that_stops_reaches_the_panel_as_a_translatable_note(tmp_path):
+    """PcscDeck.insert on its worker: a card process that ends at once (a corrupt card file) becomes
+    a DeckUnavailable note, which the panel words in the counter's language (deck_note). No pcscd."""
+    from pos.ui import i18n
+    from pos.ui.demo_devices import DeckUnavailable, Pcscd, PcscDeck, deck_note
+
+    deck = PcscDeck([], tmp_path, Pcscd(1, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm"))
+    deck.run_dir.mkdir()
+    (tmp_path / "bad.json").write_text("{not a card")
+    deck.paths = {"CARD-BAD": tmp_path / "bad.json"}
+    notes: list = []
+    deck.on_note(notes.append)
+    try:
+        deck.insert(SimpleNamespace(card_id="CARD-BAD")).result(timeout=60)
+    finally:
+        deck.close()
+    assert len(notes) == 1 and isinstance(notes[0], DeckUnavailable), notes
+    assert deck_note(notes[0]).startswith("Card deck: the virtual card process stopped (exit ")
+    i18n.set_language("id")
+    assert deck_note(notes[0], i18n._).startswith("Kartu virtual: proses kartu virtual berhenti (keluar ")
+    assert str(tmp_path / "virtual-card.log") in deck_note(notes[0], i18n._)

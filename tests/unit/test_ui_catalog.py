@@ -26,7 +26,8 @@ def _msgids() -> set[str]:
                 ids.update(a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str))
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
     ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX,
-                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE))
+                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE,
+                demo_devices.DECK_PROBLEM_NOTE, demo_devices.DECK_ERROR_NOTE))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
 
@@ -71,7 +72,16 @@ def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request
         "`sudo ./scripts/bootstrap.sh` (memasang pcscd dan vsmartcard-vpcd), lalu mulai demo lagi.")
     assert "port 35963 (milik vpcd) dipakai program lain" in demo_devices.fallback_note(port, i18n._)
     assert "lihat log" in demo_devices.fallback_note(OSError("No space left on device"), i18n._)
+    stopped = demo_devices.DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}", code=2,
+                                           log="/tmp/virtual-card.log")
+    assert demo_devices.deck_note(stopped, i18n._) == (
+        "Kartu virtual: proses kartu virtual berhenti (keluar 2). Perbaikan: lihat /tmp/virtual-card.log.")
+    assert demo_devices.deck_note(OSError("No space left on device"), i18n._) == (
+        "Kartu virtual: OSError: No space left on device. Lihat log.")
+    assert demo_devices.deck_note(demo_devices.NO_CARD_NOTE, i18n._).startswith("Tidak ada kartu")
     i18n.set_language("en")
+    assert demo_devices.deck_note(stopped, i18n._) == demo_devices.deck_note(stopped) == (
+        "Card deck: the virtual card process stopped (exit 2). Fix: see /tmp/virtual-card.log.")
     assert demo_devices.fallback_note(why, i18n._) == demo_devices.fallback_note(why) == (
         "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
         "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
