@@ -129,21 +129,31 @@ class SignInView(View):
         self.pin = ""
 
     def shows(self) -> tuple:
-        # not the PIN typed so far: the pad and its dots change in place (_typed, _ok)
+        # not the PIN typed so far (the pad and its dots change in place: _typed, _ok), nor who and
+        # which shift are picked (their buttons change colour in place: fill)
         s = self.session
-        return tuple(self.app.cashier_list), self.cashier, self.shift, s.language, notice_of(s)
+        return tuple(self.app.cashier_list), s.language, notice_of(s)
+
+    def fill(self) -> None:
+        for cid, button in self._cashier_buttons.items():
+            button.set_kind("ok" if cid == self.cashier else "neutral")
+        for sh, button in self._shift_buttons.items():
+            button.set_kind("ok" if sh == self.shift else "neutral")
 
     def render(self):
         s = self.session
         left = column(spacing=6)
         left.add_widget(Text(_("Who is at the counter?"), "body", color=MUTED))
         at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role != "technician"]
-        for cid, name in at_counter:
-            left.add_widget(BigButton(name, lambda c=cid: self._pick(c), "ok" if cid == self.cashier else "neutral",
-                                      name=f"cashier-{cid}"))
+        self._cashier_buttons = {cid: BigButton(name, lambda c=cid: self._pick(c), name=f"cashier-{cid}")
+                                 for cid, name in at_counter}
+        for button in self._cashier_buttons.values():
+            left.add_widget(button)
         left.add_widget(Text(_("Shift"), "body", color=MUTED))
-        left.add_widget(row(*[BigButton(_(sh.capitalize()), lambda x=sh: self._shift(x),
-                                         "ok" if sh == self.shift else "neutral", name=f"shift-{sh}") for sh in SHIFTS]))
+        self._shift_buttons = {sh: BigButton(_(sh.capitalize()), lambda x=sh: self._shift(x), name=f"shift-{sh}")
+                               for sh in SHIFTS}
+        left.add_widget(row(*self._shift_buttons.values()))
+        self.fill()
         right = column(spacing=6)
         self.dots = Text(self._dots(), "huge", halign="center", bold=True)
         right.add_widget(Text(_("Cashier PIN"), "body", color=MUTED, halign="center"))

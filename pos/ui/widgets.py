@@ -94,6 +94,12 @@ class BigButton(Button):
         if on_press is not None:
             self.bind(on_release=lambda *_: on_press())
 
+    def set_kind(self, kind: str) -> None:
+        """Recolour in place (a pick among buttons), instead of building the screen again."""
+        self.kind = kind
+        if not self.disabled:
+            self.background_color = KINDS.get(kind, PRIMARY)
+
     def on_disabled(self, _w, value) -> None:
         self.background_disabled_normal = ""
         self.disabled_color = (1, 1, 1, 0.85)

@@ -166,7 +166,15 @@ def flow_sign_in(d: Driver):
     d.on("signin")
     d.see("Masuk kasir", "Rina Kasir")
     yield from d.shot("01-signin")
+    from pos.ui.widgets import KINDS
+
+    screen = d.app.content.children[0]
+    buttons = {w.name: w for w in screen.walk() if getattr(w, "name", "")}
     yield from d.tap("cashier-kasir1")
+    yield from d.tap("shift-siang")
+    assert d.app.content.children[0] is screen, "picking a name or a shift rebuilt the sign-in screen"
+    assert [tuple(buttons[n].background_color) for n in ("cashier-kasir1", "cashier-kasir2", "shift-siang", "shift-pagi")] \
+        == [KINDS["ok"], KINDS["neutral"], KINDS["ok"], KINDS["neutral"]]
     yield from d.type_pin("signin", "0000")
     d.on("signin")
     d.see("PIN kasir salah")
