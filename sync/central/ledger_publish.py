@@ -165,6 +165,10 @@ def publish_ledger(
         else:
             if not LedgerRelease.select().where(LedgerRelease.kind == "snapshot").exists():
                 raise ValueError("no snapshot published yet: publish a snapshot before any delta")
+            if not CityCatalogItem.select().exists():  # a release always has items: this database predates them
+                raise ValueError("this central database has no record of the catalog it last published (it "
+                                 "predates 2026-12-02), so a delta could not stop the devices offering dropped "
+                                 "items: publish a snapshot once (--kind snapshot), then deltas again")
             previous = dict(CityHousehold.select(CityHousehold.id, CityHousehold.row_hash).tuples())
             old_reps = {h: reps for h, reps in CityHousehold.select(CityHousehold.id, CityHousehold.representatives).tuples()}
             changed = [r for r in rows if previous.get(r.household_id) != hashes[r.household_id]]

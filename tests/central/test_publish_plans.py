@@ -126,6 +126,27 @@ def test_csv_plans_and_catalog_and_a_delta_that_drops_a_quota(tmp_path):
         device.close()
 
 
+def test_a_delta_from_a_database_that_predates_catalog_records_is_refused(tmp_path):
+    """A central database from before 2026-12-02 has no record of the catalog it last published: a
+    delta could not mark dropped items inactive, so none is published until a snapshot is."""
+    import sqlite3
+
+    db, programme = str(tmp_path / "central.db"), tmp_path / "programme.json"
+    programme.write_text(json.dumps(PROGRAMME))
+    members = _beneficiaries(tmp_path)
+    publish = ("central", "--db", db, "publish-ledger", str(members), "--plans", str(programme))
+    assert run_ewarung(*publish, "--out", str(tmp_path / "v1")).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM central_catalog")  # as the table stands in an older database
+    before = release_count(db)
+    r = run_ewarung(*publish, "--kind", "delta", "--out", str(tmp_path / "v2"))
+    assert r.returncode != 0 and "publish a snapshot once (--kind snapshot)" in r.stderr, r.stderr
+    assert release_count(db) == before and not list((tmp_path / "v2").glob("*"))
+    assert run_ewarung(*publish, "--kind", "snapshot", "--out", str(tmp_path / "v2")).returncode == 0
+    r = run_ewarung(*publish, "--kind", "delta", "--out", str(tmp_path / "v3"))
+    assert r.returncode == 0 and "ledger v3 (delta)" in r.stdout, r.stderr
+
+
 BAD_CSV = ("code,name,allowance,rollover,quotas\n"
            "SEMBAKO,Sembako Kota,200.000,no,\n"           # line 2: not whole rupiah
            "LANSIA,,150000,maybe,BERAS5:x\n"               # line 3: empty name, bad rollover, bad qty
