@@ -218,6 +218,8 @@ class CounterApp(App):
             # the same screen, unchanged or brought up to date in place: keep its widgets
             self.status_bar.show(s, self.status, self._clock_text())
             return
+        if self.view is not None and self.view is not view:
+            self.view.release()
         self.view = view
         self.content.clear_widgets()
         # Kivy widget trees are reference cycles: a replaced screen (widgets, text textures) lives

@@ -73,6 +73,9 @@ class View:
     """One screen. `render()` returns a fresh widget tree for the current session state."""
 
     name = ""
+    # attributes holding widgets of the screen on display: dropped when it leaves the display, or
+    # they would keep the whole old screen (widgets, text textures) alive behind the next one
+    widgets: tuple[str, ...] = ()
 
     def __init__(self, app) -> None:
         self.app = app
@@ -99,6 +102,12 @@ class View:
         self._built_for = self.shows()
         return widget
 
+    def release(self) -> None:
+        """The screen left the display: let its widgets go; the next visit draws it afresh."""
+        self._built_for = None
+        for attr in self.widgets:
+            setattr(self, attr, None)
+
     def update(self) -> bool:
         """Bring the screen on display up to date in place; False: it must be drawn afresh."""
         shows = self.shows()
@@ -122,6 +131,7 @@ class View:
 
 class SignInView(View):
     name = "signin"
+    widgets = ("_cashier_buttons", "_shift_buttons", "dots", "pad")
 
     def enter(self) -> None:
         self.cashier = ""
@@ -270,6 +280,7 @@ class HouseholdView(View):
 
 class PinView(View):
     name = "pin"
+    widgets = ("dots",)
 
     def enter(self) -> None:
         self.pin = ""
@@ -310,6 +321,7 @@ class BasketView(View):
     (18 ms here, several times that on a Pi, and the garbage of the old tree)."""
 
     name = "basket"
+    widgets = ("_head", "_tiles", "_continue")
 
     def render(self):
         s = self.session
@@ -468,6 +480,7 @@ class _SupervisorPad:
 
 class HistoryView(View, _SupervisorPad):
     name = "history"
+    widgets = ("sup_dots",)
 
     def enter(self) -> None:
         self.selected = ""
@@ -561,6 +574,7 @@ class EndOfDayView(View):
 
 class FlagView(View):
     name = "flag"
+    widgets = ("hid_label", "note_label")
 
     def enter(self) -> None:
         hid = getattr(self.session, "flag_household", "")
@@ -633,6 +647,7 @@ class FlagView(View):
 
 class OverrideView(View, _SupervisorPad):
     name = "override"
+    widgets = ("hid_label", "sup_dots")
 
     def enter(self) -> None:
         self.digits = ""

@@ -175,6 +175,7 @@ def flow_sign_in(d: Driver):
     assert d.app.content.children[0] is screen, "picking a name or a shift rebuilt the sign-in screen"
     assert [tuple(buttons[n].background_color) for n in ("cashier-kasir1", "cashier-kasir2", "shift-siang", "shift-pagi")] \
         == [KINDS["ok"], KINDS["neutral"], KINDS["ok"], KINDS["neutral"]]
+    del screen, buttons
     yield from d.type_pin("signin", "0000")
     d.on("signin")
     d.see("PIN kasir salah")
@@ -184,9 +185,16 @@ def flow_sign_in(d: Driver):
     d.not_see("*")
     yield from d.tap("cashier-kasir1")
     yield from d.tap("shift-pagi")
+    import gc
+    import weakref
+
+    # the view held its pad, and the pad every key: once the screen is gone, so must they be
+    left_behind = weakref.ref(next(w for w in d.app.root.walk() if getattr(w, "name", "") == "signin-5"))
     yield from d.type_pin("signin", "1234")
     d.on("idle")
     d.see("Masukkan kartu SSN", "Rina Kasir")
+    gc.collect()
+    assert left_behind() is None, "the sign-in screen is still alive behind the idle screen (View.release)"
     yield from d.shot("02-idle")
 
 
