@@ -8,6 +8,7 @@ hashlib: the counter process does without the system OpenSSL that hashlib's scry
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -35,7 +36,7 @@ def check_pin(pin: str, stored: str) -> bool:
     try:
         algo, n, r, p, salt, digest = stored.split("$")
         cost = int(n), int(r), int(p)
-        if algo != "scrypt" or 128 * cost[0] * cost[1] * cost[2] > _MAX_WORK_BYTES:
+        if algo != "scrypt" or 128 * math.prod(cost) > _MAX_WORK_BYTES:
             return False  # a stored hash that would take more memory than the device has is not ours
         got = _scrypt(pin, bytes.fromhex(salt), *cost)
     except (ValueError, TypeError, OverflowError):  # not a hash we wrote: no PIN matches it

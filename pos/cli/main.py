@@ -41,6 +41,13 @@ COMMAND_MODULES = [
 COUNTER_NEVER_LOADS = ("psycopg2", "ssl", "_ssl", "_hashlib")
 
 
+def keep_counter_modules_out() -> None:
+    """Make `import` of COUNTER_NEVER_LOADS raise ImportError in this process (each importer has a
+    fallback); call it before anything imports them."""
+    for module in COUNTER_NEVER_LOADS:
+        sys.modules.setdefault(module, None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ewarung",
@@ -63,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if getattr(args, "counter_process", False):
-        for module in COUNTER_NEVER_LOADS:
-            sys.modules.setdefault(module, None)  # `import` raises ImportError; each importer has a fallback
+        keep_counter_modules_out()
     from firmware_config.config import ConfigError
     from pos.appliance import SetupError
 

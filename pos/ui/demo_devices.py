@@ -275,6 +275,10 @@ class DeckUnavailable(Exception):
         self.why, self.fix = why.format(**fields), fix.format(**fields)
         super().__init__(f"{self.why}; {self.fix}")
 
+    def worded(self, translate: Callable[..., str]) -> tuple[str, str]:
+        """Why and fix, worded by `translate`."""
+        return translate(self.why_id, **self.fields), translate(self.fix_id, **self.fields)
+
 
 def _english(msgid: str, **args: object) -> str:
     return msgid.format(**args)
@@ -284,7 +288,7 @@ def fallback_note(exc: BaseException, translate: Callable[..., str] = _english) 
     """Why the demo fell back to the in-process deck, and how to fix it, worded by `translate`
     (the screens' gettext `_` on the panel; English, the default, for the log)."""
     if isinstance(exc, DeckUnavailable):
-        why, fix = translate(exc.why_id, **exc.fields), translate(exc.fix_id, **exc.fields)
+        why, fix = exc.worded(translate)
     else:  # an OSError's own text has no translation
         why, fix = str(exc), translate("see the log")
     return translate(FALLBACK_NOTE, why=why, fix=fix)
@@ -296,8 +300,8 @@ def deck_note(note: str | BaseException, translate: Callable[..., str] = _englis
     if isinstance(note, str):
         return translate(note)
     if isinstance(note, DeckUnavailable):
-        return translate(DECK_PROBLEM_NOTE, why=translate(note.why_id, **note.fields),
-                         fix=translate(note.fix_id, **note.fields))
+        why, fix = note.worded(translate)
+        return translate(DECK_PROBLEM_NOTE, why=why, fix=fix)
     return translate(DECK_ERROR_NOTE, error=f"{type(note).__name__}: {note}")  # an OSError's own text has no translation
 
 

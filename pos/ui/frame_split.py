@@ -8,8 +8,8 @@ and reuse that memory mid-frame. It costs llvmpipe's pipelining: a full redraw o
 screen takes 5.8 ms instead of 1.4 here; frames are drawn only when something changes, so that is a
 few ms per change. (Splitting only in the 2-10 frames after widgets were made was tried: the first
 second after start-up draws ~40 frames (layout, status, reader start-up), and the peak came back.)
-A GPU driver (the Pi's v3d) keeps no such copies and would pay for
-every mid-frame flush (it renders in tiles), so the split is made on software GL only.
+A GPU driver (the Pi's v3d) keeps no such copies and would pay for every mid-frame flush (it renders
+in tiles), so the split is made on software GL only.
 """
 
 from __future__ import annotations

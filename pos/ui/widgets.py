@@ -97,13 +97,15 @@ class BigButton(Button):
     def set_kind(self, kind: str) -> None:
         """Recolour in place (a pick among buttons), instead of building the screen again."""
         self.kind = kind
-        if not self.disabled:
-            self.background_color = KINDS.get(kind, PRIMARY)
+        self._paint()
 
-    def on_disabled(self, _w, value) -> None:
+    def on_disabled(self, _w, _value) -> None:
         self.background_disabled_normal = ""
         self.disabled_color = (1, 1, 1, 0.85)
-        self.background_color = (0.70, 0.71, 0.74, 1) if value else KINDS.get(getattr(self, "kind", "primary"), PRIMARY)
+        self._paint()
+
+    def _paint(self) -> None:
+        self.background_color = (0.70, 0.71, 0.74, 1) if self.disabled else KINDS.get(getattr(self, "kind", "primary"), PRIMARY)
 
 
 def row(*widgets, height: float | None = None, spacing: float = 8) -> BoxLayout:
