@@ -1,16 +1,16 @@
-"""Counter app cold start to its first screen, and its memory, against a bare Kivy app.
+"""Counter app cold start to its idle screen, and its memory, against a bare Kivy app.
 
 Each sample is a fresh process started the way the appliance starts it, through the real
-`ewarung counter` command (a cold start as at boot, with a warm OS file cache), in demo mode
-(`--demo`) and with the production wiring (pyscard reader, ESC/POS printer; same sample-city
-database): spawn -> Kivy window up, database opened, cashiers loaded, the sign-in screen drawn
-and flipped to the display (the screen a cashier sees first; the idle "insert the card" screen
-follows after the PIN). RSS is the process's peak (VmHWM), read on a frame drawn SETTLE_S after
-that first one (status poll and reader start-up have run). Baseline, same run, same display: a
-bare Kivy App with one Label, spawn -> first frame flipped, RSS read the same way. (Before
-2026-12-02 the bare baseline was read before its first frame was drawn, so it lacked the GL
-driver's shader work: 112 MB instead of about 128 MB.)
-Budgets (DESIGN.md): <= 3 s; <= 150 MB.
+`ewarung counter` command (a cold start as at boot, with a warm OS file cache). The budget
+(DESIGN.md: cold start to idle screen <= 3 s, RSS <= 150 MB) is judged on the production wiring
+(pyscard reader, ESC/POS printer; the sample-city database): spawn -> Kivy window up, database
+opened, cashiers loaded, the sign-in screen drawn -> a cashier signed in by touches on the real
+widgets (PIN checked) -> the idle "insert the SSN card" screen drawn. RSS is VmRSS, read on a
+frame drawn SETTLE_S after that (status poll and reader start-up have run); the peak on the way
+(VmHWM, which holds the PIN check's 16 MiB scrypt work area) is reported beside it, as are the
+first screen (sign-in) and demo mode (`--demo`: the same plus the field tester panel), and the
+RSS after a whole sale. Baseline, same run, same display: a bare Kivy App with one Label, spawn
+-> first frame flipped, read the same way.
 
     python -m bench.bench_ui [--quick]
 """
@@ -61,8 +61,8 @@ def _report(app) -> None:
 
 
 def _drive(app, script_name: str, then) -> None:
-    """Demo mode, by touches on the real widgets' on-screen centres, then `then()`: "sign-in" signs a
-    cashier in (PIN check, idle screen); "sale" also serves the card holder (PIN, one item, confirm,
+    """By touches on the real widgets' on-screen centres, then `then()`: "sign-in" signs a cashier in
+    (PIN check, idle screen); "sale" (demo mode: the virtual deck) also serves the card holder (PIN, one item, confirm,
     receipt printed) and pulls the card. Each step waits for the session's worker and three drawn
     frames; a wrong screen fails the sample. (Not tests/ui's driver: kivy.tests.common imports
     pytest, ~13 MB that would be charged to the app.)"""
@@ -146,11 +146,15 @@ def _watch_counter(settle_s: float, script: str | None) -> None:
     def drawn(_window):
         assert app.screen_name == "signin" and app.cashier_list
         first["ready"] = time.time()
-        after = lambda: Clock.schedule_once(lambda _dt: _measure_on_next_frame(settled), settle_s)  # noqa: E731
+
+        def after():
+            first["scripted"] = time.time() if script else None
+            Clock.schedule_once(lambda _dt: _measure_on_next_frame(settled), settle_s)
+
         _drive(app, script, after) if script else after()
 
     def settled(_window):
-        print(json.dumps({"ready": first["ready"], **_rss_mb()}), flush=True)
+        print(json.dumps({"ready": first["ready"], "scripted": first["scripted"], **_rss_mb()}), flush=True)
         app.stop()
 
     Clock.schedule_once(lambda _dt: _measure_on_next_frame(drawn), 0)
@@ -192,7 +196,7 @@ def _child(kind: str, data_dir: str, settle_s: float) -> None:
 
     from pos.cli.main import main as ewarung
 
-    script = {"demo-sale": "sale", "demo-idle": "sign-in"}.get(kind)
+    script = {"demo-sale": "sale", "demo-idle": "sign-in", "production-idle": "sign-in"}.get(kind)
     threading.Thread(target=_watch_counter, args=(settle_s, script), daemon=True).start()
     argv = ["counter", "--data-dir", data_dir] + (["--demo"] if kind.startswith("demo") else [])
     code = ewarung(argv)
@@ -218,6 +222,8 @@ def _sample(kind: str, data_dir: str, env: dict) -> dict:
         raise RuntimeError(f"{kind} start failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     data = json.loads(lines[-1])
     data["seconds"] = data["ready"] - start
+    if data.get("scripted"):
+        data["scripted_seconds"] = data["scripted"] - start
     return data
 
 
@@ -241,7 +247,7 @@ def run(quick: bool = False) -> list[dict]:
             raise RuntimeError("no display and no Xvfb: apt-get install xvfb")
         env["DISPLAY"] = xvfb.display
     rounds = 3 if quick else 10
-    kinds = ("bare", "bare-libs", "demo", "production", "demo-idle", "demo-sale")
+    kinds = ("bare", "bare-libs", "demo", "production", "production-idle", "demo-idle", "demo-sale")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
             env["KIVY_HOME"] = str(Path(tmp) / "kivy")
@@ -254,54 +260,80 @@ def run(quick: bool = False) -> list[dict]:
     finally:
         if xvfb is not None:
             xvfb.stop()
+    return _rows(samples, rounds)
+
+
+def _rows(samples: dict[str, list[dict]], rounds: int) -> list[dict]:
+    """The budget is for the appliance: judged on the production wiring (what runs at the counter),
+    cold start -> sign-in -> idle screen. Demo mode adds the field tester's panel: reported beside."""
     secs = {k: [s["seconds"] for s in v] for k, v in samples.items()}
+    to_idle = {k: [s["scripted_seconds"] for s in v] for k, v in samples.items() if k.endswith("-idle")}
     hwm = {k: max(s["hwm"] for s in v) for k, v in samples.items()}
     anon = {k: max(s["anon"] for s in v) for k, v in samples.items()}
     rss = {k: max(s["rss"] for s in v) for k, v in samples.items()}
     bare_name = "bare Kivy App with one Label, drawn"
-    how = (f"peak RSS (VmHWM, max over {rounds} runs) of the `ewarung counter` process, taken on a frame drawn "
-           f"{SETTLE_S:g} s after the sign-in screen (with its cashiers) was first drawn; ")
+
+    def times(values: list[float]) -> str:
+        return f"p50 {statistics.median(values):.2f} s, p99 {_pct(values, 0.99):.2f} s"
+
+    def adds(kind: str, of: dict) -> str:
+        return (f"It adds {of[kind] - of['bare']:.0f} MB to the bare Kivy app and {of[kind] - of['bare-libs']:.0f} MB "
+                f"to the bare app with the required libraries imported (cryptography, peewee + sqlite3, msgspec: "
+                f"{of['bare-libs']:.0f} MB). Under Xvfb the GL is Mesa llvmpipe (libLLVM pages alone are ~55 MB of "
+                "the bare app's RSS); a Pi's v3d driver loads no LLVM.")
+
+    sign_in = ("signed in by touches on the real widgets (cashier, shift, PIN 1234: the scrypt PIN check), each "
+               "touch after the worker is done and three frames are drawn")
+    idle = to_idle["production-idle"]
     rows = [
-        {"name": "ui_cold_start_to_first_screen", "p50": statistics.median(secs["demo"]), "p99": _pct(secs["demo"], 0.99),
+        {"name": "ui_cold_start_to_idle_screen", "p50": statistics.median(idle), "p99": _pct(idle, 0.99),
          "value": None, "unit": "s", "budget": "<= 3 s", "baseline": statistics.median(secs["bare"]),
-         "baseline_name": f"{bare_name}: spawn -> first frame flipped (p50)", "ok": _pct(secs["demo"], 0.99) <= 3.0,
-         "notes": f"`ewarung counter --demo`: spawn -> sign-in screen with cashiers drawn and flipped; {rounds} cold "
-                  f"starts each under Xvfb, interleaved; p99 of {rounds} is the max; bare p99 "
-                  f"{_pct(secs['bare'], 0.99):.2f} s; production wiring p50 {statistics.median(secs['production']):.2f} s "
-                  f"p99 {_pct(secs['production'], 0.99):.2f} s"},
+         "baseline_name": f"{bare_name}: spawn -> first frame flipped (p50)", "ok": _pct(idle, 0.99) <= 3.0,
+         "notes": f"`ewarung counter` with the production wiring (PC/SC reader via pyscard, ESC/POS network printer): "
+                  f"spawn -> sign-in screen drawn -> {sign_in} -> the idle \"insert the card\" screen drawn; "
+                  f"{rounds} cold starts under Xvfb, interleaved with the others; p99 of {rounds} is the max. Demo "
+                  f"mode: {times(to_idle['demo-idle'])}. To the first screen (sign-in): production "
+                  f"{times(secs['production'])}, demo {times(secs['demo'])}; bare Kivy p99 {_pct(secs['bare'], 0.99):.2f} s"},
+        {"name": "ui_rss_idle_production", "p50": None, "p99": None, "value": rss["production-idle"], "unit": "MB",
+         "budget": "<= 150 MB", "baseline": rss["bare"], "baseline_name": f"{bare_name} (VmRSS)",
+         "ok": rss["production-idle"] <= 150,
+         "notes": f"RSS (VmRSS, max over {rounds} cold starts) of the `ewarung counter` process, production wiring, on "
+                  f"the idle screen after the cold start and sign-in above, read on a frame drawn {SETTLE_S:g} s after "
+                  f"it. {adds('production-idle', rss)} Its peak on the way (VmHWM) is {hwm['production-idle']:.0f} MB: "
+                  "the cashier's PIN check is scrypt (n=2^14, r=8), a 16 MiB work area for ~50 ms, handed back to "
+                  "the system at once (DESIGN.md budgets \"RSS\" here and \"peak RSS\" for the snapshot). "
+                  f"RssAnon {anon['production-idle']:.0f} MB vs bare {anon['bare']:.0f} MB."},
+        {"name": "ui_rss_idle_demo", "p50": None, "p99": None, "value": rss["demo-idle"], "unit": "MB",
+         "budget": "reported (demo mode: the appliance plus the field tester panel)", "baseline": rss["production-idle"],
+         "baseline_name": "production wiring, same screen, this run (VmRSS)", "ok": None,
+         "notes": f"`ewarung counter --demo` (sample city, virtual card deck and printer, the field tester panel "
+                  f"beside the counter screen), same cold start, sign-in and reading as ui_rss_idle_production; peak "
+                  f"(VmHWM) {hwm['demo-idle']:.0f} MB. The panel's widgets and wider window cost what it adds."},
+        {"name": "ui_peak_rss_first_screen_production", "p50": None, "p99": None, "value": hwm["production"],
+         "unit": "MB", "budget": "<= 150 MB", "baseline": hwm["bare"], "baseline_name": f"{bare_name} (VmHWM)",
+         "ok": hwm["production"] <= 150,
+         "notes": f"peak RSS (VmHWM, max over {rounds} cold starts), production wiring, read on a frame drawn "
+                  f"{SETTLE_S:g} s after the sign-in screen (with its cashiers) was first drawn: the screen a freshly "
+                  f"started counter waits on. {adds('production', hwm)}"},
+        {"name": "ui_peak_rss_first_screen_demo", "p50": None, "p99": None, "value": hwm["demo"], "unit": "MB",
+         "budget": "reported (demo mode)", "baseline": hwm["production"],
+         "baseline_name": "production wiring, same screen, this run (VmHWM)", "ok": None,
+         "notes": f"as ui_peak_rss_first_screen_production, in demo mode. RssAnon {anon['demo']:.0f} MB."},
+        {"name": "ui_rss_demo_after_sale", "p50": None, "p99": None, "value": rss["demo-sale"], "unit": "MB",
+         "budget": "reported (after use, not the cold start)", "baseline": rss["demo-idle"],
+         "baseline_name": "demo mode, idle screen after sign-in, this run (VmRSS)", "ok": None,
+         "notes": f"demo mode, after a whole sale (sign in, card, PIN, one item, confirm, receipt, card pulled: back on "
+                  f"the idle screen): RSS (VmRSS, max over {rounds} runs), read {SETTLE_S:g} s later; its peak on the "
+                  f"way (VmHWM) {hwm['demo-sale']:.0f} MB."},
     ]
-    def adds(kind: str) -> str:
-        return (f"The app adds {hwm[kind] - hwm['bare']:.0f} MB to the bare Kivy app and "
-                f"{hwm[kind] - hwm['bare-libs']:.0f} MB to the bare app with the required libraries imported "
-                f"(cryptography, peewee + sqlite3, msgspec: {hwm['bare-libs']:.0f} MB). Under Xvfb the GL is Mesa "
-                "llvmpipe (libLLVM pages alone are ~50 MB of the bare app's RSS); a Pi's v3d driver loads no LLVM.")
-    for kind, what in (("demo", "demo mode (`--demo`: sample city, virtual card deck and printer, field tester panel)"),
-                       ("production", "production wiring (PC/SC reader via pyscard, ESC/POS network printer)")):
-        rows.append(
-            {"name": f"ui_peak_rss_{kind}", "p50": None, "p99": None, "value": hwm[kind], "unit": "MB",
-             "budget": "<= 150 MB", "baseline": hwm["bare"], "baseline_name": f"{bare_name} (VmHWM)",
-             "ok": hwm[kind] <= 150,
-             "notes": how + what + ". " + adds(kind) + f" RssAnon (memory the process allocated itself) {anon[kind]:.0f} MB vs bare {anon['bare']:.0f} MB."})
-    # Reported beside the budget, not judged by it: DESIGN.md budgets the cold start, and these come later.
-    for kind, name, what in (
-            ("demo-idle", "ui_rss_demo_signed_in", "after a cashier signed in (PIN checked), on the idle \"insert the "
-                                                   "card\" screen"),
-            ("demo-sale", "ui_rss_demo_after_sale", "after a whole sale (sign in, card, PIN, one item, confirm, receipt, "
-                                                    "card pulled: back on the idle screen)")):
-        rows.append(
-            {"name": name, "p50": None, "p99": None, "value": rss[kind], "unit": "MB",
-             "budget": "reported (the budget is for the cold start)", "baseline": hwm["demo"],
-             "baseline_name": "demo mode's first screen, this run (VmHWM)", "ok": None,
-             "notes": f"demo mode, {what}: RSS (VmRSS, max over {rounds} runs) {rss[kind]:.0f} MB, read 1 s later; "
-                      f"its peak on the way (VmHWM) {hwm[kind]:.0f} MB. The cashier's PIN check is scrypt "
-                      "(n=2^14, r=8): a 16 MiB work area, in the peak, handed back to the system right after."})
     return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--child", choices=["demo", "demo-idle", "demo-sale", "production", "bare", "bare-libs"],
+    ap.add_argument("--child", choices=["demo", "demo-idle", "demo-sale", "production", "production-idle", "bare",
+                                        "bare-libs"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
     ap.add_argument("--settle", type=float, default=SETTLE_S, help=argparse.SUPPRESS)

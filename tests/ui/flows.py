@@ -190,12 +190,62 @@ def flow_sign_in(d: Driver):
 
     # the view held its pad, and the pad every key: once the screen is gone, so must they be
     left_behind = weakref.ref(next(w for w in d.app.root.walk() if getattr(w, "name", "") == "signin-5"))
+    events = _record_collects_and_trims(d.app)
     yield from d.type_pin("signin", "1234")
     d.on("idle")
     d.see("Masukkan kartu SSN", "Rina Kasir")
     gc.collect()
     assert left_behind() is None, "the sign-in screen is still alive behind the idle screen (View.release)"
+    for _ in range(20):  # the replaced screen's collection runs 0.05 s after the change; then a frame; then the trim
+        if _trimmed_after_frame(events):
+            break
+        yield
+    events.stop()
+    assert _trimmed_after_frame(events), f"no trim after the frame that follows the last collection: {events}"
     yield from d.shot("02-idle")
+
+
+class _Events(list):
+    stop = None
+
+
+def _record_collects_and_trims(app) -> _Events:
+    """What the app does to give a replaced screen's memory back: its collection (`_collect`), each
+    malloc trim, and each frame flipped to the display, in order."""
+    from kivy.core.window import Window
+
+    import pos.ui.app as app_module
+
+    events = _Events()
+    real_collect, real_trim = app._collect, app_module.trim_freed_memory
+
+    def collect():
+        events.append("collect")
+        real_collect()
+
+    def flip(*_a):
+        events.append("flip")
+
+    app._collect = collect
+    app_module.trim_freed_memory = lambda: (events.append("trim"), real_trim())
+    Window.bind(on_flip=flip)
+
+    def stop():
+        app._collect = real_collect
+        app_module.trim_freed_memory = real_trim
+        Window.unbind(on_flip=flip)
+
+    events.stop = stop
+    return events
+
+
+def _trimmed_after_frame(events: list[str]) -> bool:
+    """The GL driver's share of a replaced screen is freed at the frame after the collection: a trim
+    must follow that frame, not only the collection itself."""
+    if "collect" not in events:
+        return False
+    after = events[len(events) - 1 - events[::-1].index("collect"):]
+    return "flip" in after and "trim" in after[after.index("flip"):]
 
 
 def flow_holder_sale(d: Driver):
