@@ -69,13 +69,18 @@ def _pin_to_top(widget) -> None:
         widget.add_widget(Widget())
 
 
+def _holds_widgets(value: object) -> bool:
+    if isinstance(value, Widget):
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, list | tuple) and any(isinstance(v, Widget) for v in value)
+
+
 class View:
     """One screen. `render()` returns a fresh widget tree for the current session state."""
 
     name = ""
-    # attributes holding widgets of the screen on display: dropped when it leaves the display, or
-    # they would keep the whole old screen (widgets, text textures) alive behind the next one
-    widgets: tuple[str, ...] = ()
 
     def __init__(self, app) -> None:
         self.app = app
@@ -103,10 +108,15 @@ class View:
         return widget
 
     def release(self) -> None:
-        """The screen left the display: let its widgets go; the next visit draws it afresh."""
+        """The screen left the display: let its widgets go; the next visit draws it afresh.
+
+        Every attribute that holds a widget (or a list, tuple or dict of them) is dropped: a view
+        kept for the next visit must not keep its whole old screen (widgets, text textures) alive
+        behind the one on display. Found by looking, not by a list of names a new attribute could miss."""
         self._built_for = None
-        for attr in self.widgets:
-            setattr(self, attr, None)
+        for attr, value in list(vars(self).items()):
+            if _holds_widgets(value):
+                setattr(self, attr, None)
 
     def update(self) -> bool:
         """Bring the screen on display up to date in place; False: it must be drawn afresh."""
@@ -131,7 +141,6 @@ class View:
 
 class SignInView(View):
     name = "signin"
-    widgets = ("_cashier_buttons", "_shift_buttons", "dots", "pad")
 
     def enter(self) -> None:
         self.cashier = ""
@@ -280,7 +289,6 @@ class HouseholdView(View):
 
 class PinView(View):
     name = "pin"
-    widgets = ("dots",)
 
     def enter(self) -> None:
         self.pin = ""
@@ -321,7 +329,6 @@ class BasketView(View):
     (18 ms here, several times that on a Pi, and the garbage of the old tree)."""
 
     name = "basket"
-    widgets = ("_head", "_tiles", "_continue")
 
     def render(self):
         s = self.session
@@ -480,7 +487,6 @@ class _SupervisorPad:
 
 class HistoryView(View, _SupervisorPad):
     name = "history"
-    widgets = ("sup_dots",)
 
     def enter(self) -> None:
         self.selected = ""
@@ -574,7 +580,6 @@ class EndOfDayView(View):
 
 class FlagView(View):
     name = "flag"
-    widgets = ("hid_label", "note_label")
 
     def enter(self) -> None:
         hid = getattr(self.session, "flag_household", "")
@@ -647,7 +652,6 @@ class FlagView(View):
 
 class OverrideView(View, _SupervisorPad):
     name = "override"
-    widgets = ("hid_label", "sup_dots")
 
     def enter(self) -> None:
         self.digits = ""

@@ -196,6 +196,7 @@ def flow_sign_in(d: Driver):
     d.see("Masukkan kartu SSN", "Rina Kasir")
     gc.collect()
     assert left_behind() is None, "the sign-in screen is still alive behind the idle screen (View.release)"
+    _no_view_off_screen_holds_widgets(d.app)
     for _ in range(20):  # the replaced screen's collection runs 0.05 s after the change; then a frame; then the trim
         if _trimmed_after_frame(events):
             break
@@ -203,6 +204,14 @@ def flow_sign_in(d: Driver):
     events.stop()
     assert _trimmed_after_frame(events), f"no trim after the frame that follows the last collection: {events}"
     yield from d.shot("02-idle")
+
+
+def _no_view_off_screen_holds_widgets(app) -> None:
+    from pos.ui.screens import _holds_widgets
+
+    for view in set(app.views.values()) - {app.view}:
+        held = [attr for attr, value in vars(view).items() if _holds_widgets(value)]
+        assert not held, f"{type(view).__name__} is off screen but holds widgets in {held}"
 
 
 class _Events(list):
@@ -547,6 +556,7 @@ def flow_frame_split(d: Driver):
 def flow_sign_out(d: Driver):
     yield from d.tap("sign-out")
     d.on("signin")
+    _no_view_off_screen_holds_widgets(d.app)  # every screen has been on display by now
 
 
 def flow_big_screen(d: Driver):
