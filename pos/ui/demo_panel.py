@@ -12,6 +12,7 @@ from kivy.clock import Clock
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
+from kivy.uix.widget import Widget
 
 from pos.receipt_text import render_text
 from pos.ui.boot import demo_panel_width
@@ -70,11 +71,10 @@ class DemoPanel(GridLayout):
                              size_hint_y=None)
         self.receipt.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
                           width=lambda w, v: setattr(w, "text_size", (v, None)))
-        paper = column(padding=4)
+        self.paper = paper = column(padding=4)
         paint(paper, (1, 1, 0.97, 1))
-        sv = ScrollView(do_scroll_x=False)
-        sv.add_widget(self.receipt)
-        paper.add_widget(sv)
+        paper.add_widget(self.receipt)  # scrolls once there is a receipt to scroll (_show)
+        paper.add_widget(Widget())  # keeps the placeholder line at the top of the paper
         paper.size_hint_y = 1  # what the rows above leave: never past the window's bottom edge
         self.add_widget(paper)
         if hasattr(printer, "on_print"):
@@ -104,4 +104,10 @@ class DemoPanel(GridLayout):
         self.app.parts.printer.fault = fault
 
     def _show(self, receipt):
+        if not isinstance(self.receipt.parent, ScrollView):
+            # made at the first receipt, not at start-up: an idle ScrollView costs ~0.5 MB (bench_ui)
+            self.paper.clear_widgets()
+            scroller = ScrollView(do_scroll_x=False)
+            scroller.add_widget(self.receipt)
+            self.paper.add_widget(scroller)
         self.receipt.text = "\n".join(render_text(receipt, 32))
