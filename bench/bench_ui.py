@@ -266,6 +266,8 @@ def run(quick: bool = False) -> list[dict]:
 def _rows(samples: dict[str, list[dict]], rounds: int) -> list[dict]:
     """The budget is for the appliance: judged on the production wiring (what runs at the counter),
     cold start -> sign-in -> idle screen. Demo mode adds the field tester's panel: reported beside."""
+    from bench.common import row  # here, not at the top: the measured children run this module too
+
     secs = {k: [s["seconds"] for s in v] for k, v in samples.items()}
     to_idle = {k: [s["scripted_seconds"] for s in v] for k, v in samples.items() if k.endswith("-idle")}
     hwm = {k: max(s["hwm"] for s in v) for k, v in samples.items()}
@@ -286,45 +288,43 @@ def _rows(samples: dict[str, list[dict]], rounds: int) -> list[dict]:
                "touch after the worker is done and three frames are drawn")
     idle = to_idle["production-idle"]
     rows = [
-        {"name": "ui_cold_start_to_idle_screen", "p50": statistics.median(idle), "p99": _pct(idle, 0.99),
-         "value": None, "unit": "s", "budget": "<= 3 s", "baseline": statistics.median(secs["bare"]),
-         "baseline_name": f"{bare_name}: spawn -> first frame flipped (p50)", "ok": _pct(idle, 0.99) <= 3.0,
-         "notes": f"`ewarung counter` with the production wiring (PC/SC reader via pyscard, ESC/POS network printer): "
+        row("ui_cold_start_to_idle_screen", p50=statistics.median(idle), p99=_pct(idle, 0.99), unit="s",
+            budget="<= 3 s", ok=_pct(idle, 0.99) <= 3.0, baseline=statistics.median(secs["bare"]),
+            baseline_name=f"{bare_name}: spawn -> first frame flipped (p50)",
+            notes=f"`ewarung counter` with the production wiring (PC/SC reader via pyscard, ESC/POS network printer): "
                   f"spawn -> sign-in screen drawn -> {sign_in} -> the idle \"insert the card\" screen drawn; "
                   f"{rounds} cold starts under Xvfb, interleaved with the others; p99 of {rounds} is the max. Demo "
                   f"mode: {times(to_idle['demo-idle'])}. To the first screen (sign-in): production "
-                  f"{times(secs['production'])}, demo {times(secs['demo'])}; bare Kivy p99 {_pct(secs['bare'], 0.99):.2f} s"},
-        {"name": "ui_rss_idle_production", "p50": None, "p99": None, "value": rss["production-idle"], "unit": "MB",
-         "budget": "<= 150 MB", "baseline": rss["bare"], "baseline_name": f"{bare_name} (VmRSS)",
-         "ok": rss["production-idle"] <= 150,
-         "notes": f"RSS (VmRSS, max over {rounds} cold starts) of the `ewarung counter` process, production wiring, on "
+                  f"{times(secs['production'])}, demo {times(secs['demo'])}; bare Kivy p99 {_pct(secs['bare'], 0.99):.2f} s"),
+        row("ui_rss_idle_production", value=rss["production-idle"], unit="MB", budget="<= 150 MB",
+            ok=rss["production-idle"] <= 150, baseline=rss["bare"], baseline_name=f"{bare_name} (VmRSS)",
+            notes=f"RSS (VmRSS, max over {rounds} cold starts) of the `ewarung counter` process, production wiring, on "
                   f"the idle screen after the cold start and sign-in above, read on a frame drawn {SETTLE_S:g} s after "
                   f"it. {adds('production-idle', rss)} Its peak on the way (VmHWM) is {hwm['production-idle']:.0f} MB: "
                   "the cashier's PIN check is scrypt (n=2^14, r=8), a 16 MiB work area for ~50 ms, handed back to "
                   "the system at once (DESIGN.md budgets \"RSS\" here and \"peak RSS\" for the snapshot). "
-                  f"RssAnon {anon['production-idle']:.0f} MB vs bare {anon['bare']:.0f} MB."},
-        {"name": "ui_rss_idle_demo", "p50": None, "p99": None, "value": rss["demo-idle"], "unit": "MB",
-         "budget": "reported (demo mode: the appliance plus the field tester panel)", "baseline": rss["production-idle"],
-         "baseline_name": "production wiring, same screen, this run (VmRSS)", "ok": None,
-         "notes": f"`ewarung counter --demo` (sample city, virtual card deck and printer, the field tester panel "
+                  f"RssAnon {anon['production-idle']:.0f} MB vs bare {anon['bare']:.0f} MB."),
+        row("ui_rss_idle_demo", value=rss["demo-idle"], unit="MB",
+            budget="reported (demo mode: the appliance plus the field tester panel)", ok=None,
+            baseline=rss["production-idle"], baseline_name="production wiring, same screen, this run (VmRSS)",
+            notes=f"`ewarung counter --demo` (sample city, virtual card deck and printer, the field tester panel "
                   f"beside the counter screen), same cold start, sign-in and reading as ui_rss_idle_production; peak "
-                  f"(VmHWM) {hwm['demo-idle']:.0f} MB. The panel's widgets and wider window cost what it adds."},
-        {"name": "ui_peak_rss_first_screen_production", "p50": None, "p99": None, "value": hwm["production"],
-         "unit": "MB", "budget": "<= 150 MB", "baseline": hwm["bare"], "baseline_name": f"{bare_name} (VmHWM)",
-         "ok": hwm["production"] <= 150,
-         "notes": f"peak RSS (VmHWM, max over {rounds} cold starts), production wiring, read on a frame drawn "
+                  f"(VmHWM) {hwm['demo-idle']:.0f} MB. What it adds to the production wiring is the panel: its "
+                  "widgets and the wider window."),
+        row("ui_peak_rss_first_screen_production", value=hwm["production"], unit="MB", budget="<= 150 MB",
+            ok=hwm["production"] <= 150, baseline=hwm["bare"], baseline_name=f"{bare_name} (VmHWM)",
+            notes=f"peak RSS (VmHWM, max over {rounds} cold starts), production wiring, read on a frame drawn "
                   f"{SETTLE_S:g} s after the sign-in screen (with its cashiers) was first drawn: the screen a freshly "
-                  f"started counter waits on. {adds('production', hwm)}"},
-        {"name": "ui_peak_rss_first_screen_demo", "p50": None, "p99": None, "value": hwm["demo"], "unit": "MB",
-         "budget": "reported (demo mode)", "baseline": hwm["production"],
-         "baseline_name": "production wiring, same screen, this run (VmHWM)", "ok": None,
-         "notes": f"as ui_peak_rss_first_screen_production, in demo mode. RssAnon {anon['demo']:.0f} MB."},
-        {"name": "ui_rss_demo_after_sale", "p50": None, "p99": None, "value": rss["demo-sale"], "unit": "MB",
-         "budget": "reported (after use, not the cold start)", "baseline": rss["demo-idle"],
-         "baseline_name": "demo mode, idle screen after sign-in, this run (VmRSS)", "ok": None,
-         "notes": f"demo mode, after a whole sale (sign in, card, PIN, one item, confirm, receipt, card pulled: back on "
+                  f"started counter waits on. {adds('production', hwm)}"),
+        row("ui_peak_rss_first_screen_demo", value=hwm["demo"], unit="MB", budget="reported (demo mode)", ok=None,
+            baseline=hwm["production"], baseline_name="production wiring, same screen, this run (VmHWM)",
+            notes=f"as ui_peak_rss_first_screen_production, in demo mode. RssAnon {anon['demo']:.0f} MB."),
+        row("ui_rss_demo_after_sale", value=rss["demo-sale"], unit="MB",
+            budget="reported (after use, not the cold start)", ok=None, baseline=rss["demo-idle"],
+            baseline_name="demo mode, idle screen after sign-in, this run (VmRSS)",
+            notes=f"demo mode, after a whole sale (sign in, card, PIN, one item, confirm, receipt, card pulled: back on "
                   f"the idle screen): RSS (VmRSS, max over {rounds} runs), read {SETTLE_S:g} s later; its peak on the "
-                  f"way (VmHWM) {hwm['demo-sale']:.0f} MB."},
+                  f"way (VmHWM) {hwm['demo-sale']:.0f} MB."),
     ]
     return rows
 

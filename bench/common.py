@@ -25,7 +25,7 @@ def row(
     *,
     unit: str,
     budget: str,
-    ok: bool,
+    ok: bool | None,
     p50: float | None = None,
     p99: float | None = None,
     value: float | None = None,
@@ -42,7 +42,7 @@ def row(
         "budget": budget,
         "baseline": baseline,
         "baseline_name": baseline_name,
-        "ok": bool(ok),
+        "ok": None if ok is None else bool(ok),  # None: reported beside a budget, not judged by it
         "notes": notes,
     }
 

@@ -105,7 +105,7 @@ class DemoPanel(GridLayout):
 
     def _show(self, receipt):
         if not isinstance(self.receipt.parent, ScrollView):
-            # made at the first receipt, not at start-up: an idle ScrollView costs ~0.5 MB (bench_ui)
+            # made at the first receipt, not at start-up: an idle ScrollView costs ~0.35 MB (bench_ui, A/B)
             self.paper.clear_widgets()
             scroller = ScrollView(do_scroll_x=False)
             scroller.add_widget(self.receipt)
