@@ -18,6 +18,8 @@ from pos import sample_city
 from pos.clock import Clock, SystemClock, parse_iso
 from pos.db import LedgerState, open_database
 from pos.ledger import Ledger
+from pos.ports import PrinterPort
+from pos.printing import PrintService
 from pos.redemption import RedemptionService
 from pos.signing import EcdsaSigner, load_private_key, load_public_key
 
@@ -35,6 +37,10 @@ class Appliance:
     clock: Clock
     redemptions: RedemptionService
     extras: dict = field(default_factory=dict)
+
+    def print_service(self, printer: PrinterPort, language: str | None = None) -> PrintService:
+        """The one way a process gets its PrintService, so every receipt is signed and numbered alike."""
+        return PrintService.beside(self.redemptions, printer, language)
 
     def close(self) -> None:
         if not self.db.is_closed():

@@ -25,6 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from peewee import SQL, SqliteDatabase
 
@@ -39,6 +40,9 @@ from pos.period import Period
 from pos.ports import PrinterFault, PrinterPort
 from pos.receipt import QuotaLine, Receipt, build_receipt
 from pos.signing import Signer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pos.redemption import RedemptionService
 
 NOT_SENT, SENT = "not_sent", "sent"
 
@@ -143,6 +147,20 @@ class PrintService:
         self.clock = clock
         self.language = language
         self.on_outcome: Callable[[PrintOutcome], None] | None = None
+
+    @classmethod
+    def beside(
+        cls, service: RedemptionService, printer: PrinterPort, language: str | None = None
+    ) -> PrintService:
+        """A print service sharing the redemption service's database, keys and clock.
+
+        Receipts must be signed by the same device key and read the same ledger as the sale they
+        print, so every process builds its print service from its redemption service this way.
+        """
+        return cls(
+            service.db, printer, device=service.device, signer=service.signer, ledger=service.ledger,
+            clock=service.clock, language=language or service.policy.language,
+        )
 
     # --- building ----------------------------------------------------------------------
     def receipt_for(self, job: PrintJob) -> Receipt:

@@ -40,7 +40,6 @@ from pos.ports import (
     CardReaderPort,
     CardSessionPort,
     PrinterFault,
-    PrinterPort,
 )
 from pos.printing import PrintService
 from pos.redemption import DATA_PROBLEMS, Collector, RedemptionRequest, RedemptionService
@@ -235,7 +234,7 @@ class CounterSession:
         *,
         service: RedemptionService,
         reader: CardReaderPort,
-        printer: PrinterPort,
+        printing: PrintService,
         runner: Runner | None = None,
         clock: Clock | None = None,
         language: str | None = None,
@@ -246,11 +245,8 @@ class CounterSession:
         self.policy = service.policy
         self.clock = clock or service.clock
         self.reader = reader
-        self.printer = printer
-        self.printing = PrintService(
-            service.db, printer, device=service.device, signer=service.signer, ledger=service.ledger,
-            clock=self.clock, language=language or service.policy.language,
-        )
+        self.printing = printing
+        self.printer = printing.printer
         self.runner: Runner = runner or InlineRunner()
         self.language = language or self.policy.language
         self._decide = decide

@@ -54,7 +54,8 @@ def main(config_path: str, confirmed_path: str) -> int:
     config = load_config(Path(config_path))
     parts = build_counter(config, demo=False)
     reader = parts.reader
-    session = CounterSession(service=parts.appliance.redemptions, reader=reader, printer=parts.printer,
+    session = CounterSession(service=parts.appliance.redemptions, reader=reader,
+                             printing=parts.appliance.print_service(parts.printer),
                              runner=InlineRunner())
     events: queue.Queue[CardEvent] = queue.Queue()
     reader.subscribe(events.put)  # the monitor thread only queues; the session runs on this thread

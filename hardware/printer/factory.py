@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hardware.printer.adapter import EscposPrinter
-from pos.printing import PrintService
 
 if TYPE_CHECKING:  # pragma: no cover
     from firmware_config.config import Config
     from pos.appliance import Appliance
+    from pos.printing import PrintService
 
 
 def build_printer(config: Config) -> EscposPrinter:
@@ -17,12 +17,4 @@ def build_printer(config: Config) -> EscposPrinter:
 
 
 def build_print_service(app: Appliance, printer=None) -> PrintService:
-    return PrintService(
-        app.db,
-        printer or build_printer(app.config),
-        device=app.config.identity(),
-        signer=app.signer,
-        ledger=app.ledger,
-        clock=app.clock,
-        language=app.config.device.language,
-    )
+    return app.print_service(printer or build_printer(app.config), app.config.device.language)

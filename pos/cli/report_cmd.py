@@ -52,12 +52,9 @@ def _end_of_day(args: argparse.Namespace) -> int:
                 write_csv(rep, fh)
             print(f"  CSV written to {args.csv}")
         if args.do_print:
-            from hardware.printer.factory import build_printer
-            from pos.printing import PrintService
+            from hardware.printer.factory import build_print_service
 
-            printing = PrintService(app.db, build_printer(config), device=app.redemptions.device, signer=app.signer,
-                                    ledger=app.ledger, clock=app.clock, language=config.device.language)
-            outcome = printing.print_end_of_day(rep)
+            outcome = build_print_service(app).print_end_of_day(rep)
             if not outcome.ok:
                 return fail(f"report not printed: {outcome.message}")
             print("  printed")

@@ -135,7 +135,8 @@ class CounterApp(App):
         Window.clearcolor = BG
         ap = self.parts.appliance
         self.runner = CountingRunner()
-        self.session = CounterSession(service=ap.redemptions, reader=self.parts.reader, printer=self.parts.printer,
+        self.session = CounterSession(service=ap.redemptions, reader=self.parts.reader,
+                                      printing=ap.print_service(self.parts.printer, self.language),
                                       runner=self.runner, clock=ap.clock, language=self.language)
         self.session.listen(lambda _s: self.refresh())
         self.parts.reader.subscribe(lambda ev: Clock.schedule_once(lambda _dt: self.session.card_event(ev), 0))

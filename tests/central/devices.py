@@ -154,7 +154,8 @@ class HeadlessCounter:
         self.reader, printer, self.appliance = parts.reader, parts.printer, parts.appliance
         self.inbox: queue.Queue = queue.Queue()
         self.runner = ThreadRunner(self.inbox.put)
-        self.session = CounterSession(service=self.appliance.redemptions, reader=self.reader, printer=printer,
+        self.session = CounterSession(service=self.appliance.redemptions, reader=self.reader,
+                                      printing=self.appliance.print_service(printer, 'en'),
                                       runner=self.runner, clock=self.appliance.clock, language="en")
         self.reader.subscribe(lambda ev: self.inbox.put(lambda: self.session.card_event(ev)))
         self.reader.start()

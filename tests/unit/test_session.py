@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pos.db import JournalEntry, OutboxMessage, Redemption, Void
+from pos.printing import PrintService
 from pos.refusals import Reason
 from pos.session import CounterSession, DeferredRunner, InlineRunner, State, fault_message
 from tests.fakes import FakeCard, FakeCardReader, FakePrinter
@@ -25,7 +26,8 @@ def printer():
 
 
 def make_session(service, reader, printer, runner=None, sign_in=True):
-    s = CounterSession(service=service, reader=reader, printer=printer, runner=runner or InlineRunner())
+    s = CounterSession(service=service, reader=reader, printing=PrintService.beside(service, printer),
+                       runner=runner or InlineRunner())
     reader.subscribe(s.card_event)
     if sign_in:
         assert s.sign_in("kasir1", "1234", "pagi")

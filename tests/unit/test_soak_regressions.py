@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pos.db import PrintJob, Redemption
+from pos.printing import PrintService
 from pos.session import CounterSession, InlineRunner, State
 from tests.fakes import FakeCard, FakeCardReader, FakePrinter
 
@@ -17,7 +18,8 @@ class BrokenPrinter(FakePrinter):
 
 def test_unexpected_printer_error_after_commit_shows_the_sale_not_nothing_sold(service, city):
     reader, printer = FakeCardReader(), BrokenPrinter()
-    session = CounterSession(service=service, reader=reader, printer=printer, runner=InlineRunner())
+    session = CounterSession(service=service, reader=reader, printing=PrintService.beside(service, printer),
+                             runner=InlineRunner())
     reader.subscribe(session.card_event)
     assert session.sign_in("kasir1", "1234", "pagi")
     hid = city.notable["holder"]

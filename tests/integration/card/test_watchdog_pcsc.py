@@ -135,10 +135,11 @@ def test_stalled_card_abandons_the_counter_visit_with_its_own_screen(stack, slow
     card-not-answering screen, not "card unreadable"; nothing is sold; re-inserted, the card serves."""
     from pos.db import Redemption
     from pos.ports import CardEvent
+    from pos.printing import PrintService
     from pos.session import CounterSession, State
     from tests.fakes import FakePrinter
 
-    s = CounterSession(service=service, reader=slow_reader, printer=FakePrinter())
+    s = CounterSession(service=service, reader=slow_reader, printing=PrintService.beside(service, FakePrinter()))
     slow_reader.subscribe(lambda ev: ev.kind == "card_not_answering" and s.card_event(ev))
     assert s.sign_in("kasir1", "1234", "pagi")
     before = CardFile.load(deck["holder"]).memory
