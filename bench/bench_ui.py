@@ -65,7 +65,7 @@ def _drive(app, script_name: str, then) -> None:
     (PIN check, idle screen); "sale" (demo mode: the virtual deck) also serves the card holder (PIN, one item, confirm,
     receipt printed) and pulls the card. Each step waits for the session's worker and three drawn
     frames; a wrong screen fails the sample. (Not tests/ui's driver: kivy.tests.common imports
-    pytest, ~13 MB that would be charged to the app.)"""
+    pytest, whose memory would be charged to the app.)"""
     from kivy.base import EventLoop
     from kivy.clock import Clock
     from kivy.input.motionevent import MotionEvent

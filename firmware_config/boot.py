@@ -104,7 +104,3 @@ def apply_cmdline_txt(text: str, s: BootSettings) -> str:
         kept = [t for t in kept if not t.startswith(("console=serial0", "console=ttyAMA0", "console=ttyS0"))]
     return " ".join(kept + wanted) + "\n"
 
-
-def read_only_root_tokens(text: str) -> bool:
-    """True when the kernel command line asks for an overlay (read-only) root, as raspi-config sets it."""
-    return any(t.startswith("boot=overlay") for t in text.split())

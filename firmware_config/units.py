@@ -12,11 +12,9 @@ from pathlib import Path
 
 DEFAULT_PREFIX = "/opt/ewarung/venv"
 DEFAULT_CONFIG = "/etc/ewarung/ewarung.toml"
-DEFAULT_CENTRAL_CONFIG = "/etc/ewarung/central.toml"
 DEFAULT_DATA_DIR = "/var/lib/ewarung"
 
 DEVICE_UNITS = ("ewarung-sync.service", "ewarung-counter.service")
-CENTRAL_UNITS = ("ewarung-central.service",)
 WATCHDOG_CONF = "system.conf.d/ewarung-watchdog.conf"
 
 

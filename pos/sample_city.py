@@ -27,7 +27,6 @@ from pos.db import Cashier, LedgerState
 from pos.period import WITA, Period
 from pos.signing import private_pem, public_pem
 
-CITY = "samarinda"
 AREA_CODE = "6472"  # Samarinda's regional code
 
 # code, name (id), name (en), unit, price in rupiah (Samarinda market prices, late 2026)
