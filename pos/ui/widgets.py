@@ -123,10 +123,6 @@ def column(*widgets, spacing: float = 6, padding: float = 0, **kw) -> BoxLayout:
     return box
 
 
-def spacer() -> Label:
-    return Label(size_hint_y=1)
-
-
 class KeyPad(GridLayout):
     """Digits 1-9, erase, 0, OK. `value` holds what was typed (shown masked or plain by the owner)."""
 
