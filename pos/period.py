@@ -28,6 +28,8 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        """Read a period as messages, ledgers and the CLI
+        write it (YYYY-MM); anything else is refused."""
         m = _PERIOD_RE.match(text or "")
         if not m:
             raise ValueError(f"period must look like 2026-11, got {text!r}")
@@ -37,5 +39,6 @@ class Period:
         return f"{self.year:04d}-{self.month:02d}"
 
     def previous(self) -> Period:
+        """The month before, for plans whose unspent allowance carries over."""
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 

@@ -18,6 +18,8 @@ def demo_panel_width(height: int) -> int:
 
 
 def parse_size(text: str) -> tuple[int, int]:
+    """The window size for a --size choice; only the panel
+    sizes the screens are laid out for are accepted."""
     if text not in SIZES:
         raise ValueError(f"--size must be one of {', '.join(SIZES)}, got {text!r}")
     return SIZES[text]
@@ -60,6 +62,8 @@ def trim_freed_memory() -> None:
 
 
 def configure_kivy(width: int, height: int, *, fullscreen: bool = False) -> None:
+    """Set Kivy's environment and config before its first import
+    opens a window: size, logs, no argv parsing, no Pillow."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     if os.environ.get("EWARUNG_KIVY_LOG") == "1":
         os.environ.pop("KIVY_NO_CONSOLELOG", None)

@@ -21,12 +21,16 @@ SOFTWARE_RENDERERS = (b"llvmpipe", b"softpipe", b"swrast")
 
 
 class FrameSplit:
+    """Puts the split points in widgets' canvases; decided once per process, from the GL renderer."""
+
     enabled: bool | None = None  # decided at the first widget, once the window's GL context exists
     every = 8  # widgets drawn between two flushes
     passed = 0  # split points drawn so far
 
     @staticmethod
     def software(renderer: bytes) -> bool:
+        """Whether a GL renderer string names a software
+        rasterizer, the only kind where splitting frames pays."""
         return any(name in renderer.lower() for name in SOFTWARE_RENDERERS)
 
     @classmethod
