@@ -15,6 +15,8 @@ RULES_FILE = "/etc/udev/rules.d/60-ewarung.rules"
 
 
 def render_rules(usb_vendor: int = 0, usb_product: int = 0, group: str = "ewarung") -> str:
+    """The udev rules file provisioning installs: the printer and
+    serial ports to the service group, card readers tagged."""
     lines = [
         "# E-Warung POS: written by `ewarung provision`; changes here are replaced on the next run.",
         "",

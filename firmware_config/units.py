@@ -27,6 +27,7 @@ def units_dir() -> Path:
 
 
 def template(name: str) -> str:
+    """A unit file as shipped in `systemd/`, before render adapts it to the device."""
     return (units_dir() / name).read_text(encoding="utf-8")
 
 
@@ -38,6 +39,7 @@ def render(
     data_dir: str = DEFAULT_DATA_DIR,
     rotation: int = 0,
 ) -> str:
+    """A unit file for this device: its prefix, config path, data directory and screen rotation."""
     text = template(name)
     if rotation and name == "ewarung-counter.service":
         # Kivy turns the window and the touch coordinates together (KCFG_<section>_<key>).
