@@ -32,6 +32,8 @@ def _pct(samples: list[float], pct: float) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """The card tap rows against their budget, with the one-APDU
+    round trip as baseline (pcscd and vpcd must be installed)."""
     sys.path.insert(0, str(ROOT))
     from hardware.card import apdu
     from hardware.card.applet import Applet
@@ -119,6 +121,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
+    """`python -m bench.bench_card`: print the rows and write bench/results/card.json."""
     rows = run(quick="--quick" in sys.argv)
     for r in rows:
         print(json.dumps(r))
