@@ -32,8 +32,6 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer release: refusing beats
     misreading it (going back means restoring a backup)."""
 
-    pass
-
 
 def schema_version(db: SqliteDatabase) -> int:
     """The schema version the database file records (SQLite's user_version)."""
