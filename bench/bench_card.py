@@ -3,11 +3,11 @@
 Per tap: the virtual card connects to vpcd; our PC/SC monitor sees pcscd report the card
 (t0: the "inserted" event on the monitor thread); then open a session, SELECT, read the
 certificate and verify it, internal authenticate with a fresh challenge (spend record inside),
-and decide (certificate dates, hotlist, ledger lookup, entitlement): t1. vpcd's own ~400 ms
+and decide (certificate dates, hotlist, ledger lookup, entitlement): t1. vpcd's own
 insertion poll happens before t0 and is excluded (DESIGN.md). Baseline in the same run: one
 APDU round trip (GET DATA state) through pcscd + vpcd.
 
-    python -m bench.bench_card            # 200 taps (~3 minutes: vpcd polls insert and removal)
+    python -m bench.bench_card            # 200 taps (minutes: vpcd polls insert and removal)
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def _pct(samples: list[float], pct: float) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """The card tap rows against their budget, with the one-APDU
+    round trip as baseline (pcscd and vpcd must be installed)."""
     sys.path.insert(0, str(ROOT))
     from hardware.card import apdu
     from hardware.card.applet import Applet
@@ -119,6 +121,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
+    """`python -m bench.bench_card`: print the rows and write bench/results/card.json."""
     rows = run(quick="--quick" in sys.argv)
     for r in rows:
         print(json.dumps(r))

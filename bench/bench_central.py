@@ -241,6 +241,8 @@ def _verify_ceiling(msgs, keys) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """The central consumer's rate against its transport, storage
+    and verification ceilings, measured in the same run."""
     n = 3_000 if quick else 20_000
     devices = 20 if quick else 100
     keys, msgs = _messages(n, devices)

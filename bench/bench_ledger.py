@@ -31,6 +31,7 @@ from pos.signing import EcdsaSigner
 
 
 def run(quick: bool = False) -> list[dict]:
+    """Sample city build, lookups and durable sales at city scale (smaller with quick)."""
     households = 20_000 if quick else 1_000_000
     lookups = 2_000 if quick else 20_000
     commits = 100 if quick else 1_000

@@ -111,6 +111,7 @@ def _baseline(tmp: Path, n: int) -> list[float]:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """Confirm to receipt bytes, per sale, beside the raw sqlite3 floor of the same writes."""
     n = 60 if quick else 400
     with tempfile.TemporaryDirectory(prefix="bench-receipt-") as d:
         tmp = Path(d)
@@ -135,6 +136,7 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> int:
+    """`python -m bench.bench_receipt`: print the rows and write bench/results/receipt.json."""
     rows = run(quick="--quick" in sys.argv)
     for r in rows:
         print(json.dumps(r))

@@ -32,11 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def row(name, *, unit, budget, ok, value=None, baseline=None, baseline_name="", notes="", p50=None, p99=None):
-    return {"name": name, "p50": p50, "p99": p99, "value": value, "unit": unit, "budget": budget,
-            "baseline": baseline, "baseline_name": baseline_name, "ok": bool(ok), "notes": notes}
-
-
 # --- broker ------------------------------------------------------------------------------------
 
 class _Mosquitto:
@@ -92,6 +87,10 @@ def _raw_paho_rate(port: int, topic: str, payloads: list[bytes], inflight: int) 
 
 
 def bench_drain(n: int, work: Path) -> dict:
+    """The outbox drain rate through the real sync daemon and
+    broker, beside raw paho publishing the same payloads."""
+    # bench.common is imported here, not at the top, so the measured child processes do not load it
+    from bench.common import row
     from pos.clock import SystemClock, iso
     from pos.db import durable_transaction, open_database
     from pos.device import DeviceIdentity
@@ -154,6 +153,8 @@ def _child(mode: str, db_path: Path, src: Path) -> dict:
 
 
 def child_main(mode: str, db_path: str, src: str) -> None:
+    """One measured step (our apply, or the raw baseline) in a
+    fresh interpreter, so its peak RSS is its own."""
     import sqlite3
 
     t0 = time.perf_counter()
@@ -214,6 +215,9 @@ def _peak_rss_mb() -> float:
 
 
 def bench_snapshot(households: int, work: Path) -> list[dict]:
+    """Build a signed snapshot, then time and measure its apply over a
+    live ledger beside a raw sqlite3 load of the same rows."""
+    from bench.common import row
     from pos.clock import iso
     from pos.db import open_database
     from pos.period import WITA
@@ -269,6 +273,7 @@ def bench_snapshot(households: int, work: Path) -> list[dict]:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """Both sync rows, in a scratch directory removed afterwards."""
     work = Path(tempfile.mkdtemp(prefix="ewarung-bench-sync-"))
     try:
         rows = [bench_drain(2_000 if quick else 20_000, work)]
@@ -279,6 +284,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main() -> None:
+    """`python -m bench.bench_sync`: print the rows and write
+    bench/results/sync.json; `--child` runs one measured step."""
     if len(sys.argv) >= 2 and sys.argv[1] == "--child":
         child_main(sys.argv[2], sys.argv[3], sys.argv[4])
         return

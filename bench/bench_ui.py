@@ -65,7 +65,7 @@ def _drive(app, script_name: str, then) -> None:
     (PIN check, idle screen); "sale" (demo mode: the virtual deck) also serves the card holder (PIN, one item, confirm,
     receipt printed) and pulls the card. Each step waits for the session's worker and three drawn
     frames; a wrong screen fails the sample. (Not tests/ui's driver: kivy.tests.common imports
-    pytest, ~13 MB that would be charged to the app.)"""
+    pytest, whose memory would be charged to the app.)"""
     from kivy.base import EventLoop
     from kivy.clock import Clock
     from kivy.input.motionevent import MotionEvent
@@ -233,6 +233,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
+    """Cold starts of the counter (production and demo wiring) and of bare
+    Kivy apps under Xvfb, interleaved, as rows against the UI budgets."""
     from pos.ui.xvfb import start_xvfb
 
     # the in-process card deck: the sale is driven by inserting the fake card, and the machine's one
@@ -330,6 +332,7 @@ def _rows(samples: dict[str, list[dict]], rounds: int) -> list[dict]:
 
 
 def main() -> int:
+    """`python -m bench.bench_ui`: run the benchmark, or (`--child`) be one measured process."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child", choices=["demo", "demo-idle", "demo-sale", "production", "production-idle", "bare",

@@ -33,6 +33,8 @@ def row(
     baseline_name: str = "",
     notes: str = "",
 ) -> dict:
+    """One result row in the shape every area writes, so
+    bench.run can report all areas in one table."""
     return {
         "name": name,
         "p50": p50,
@@ -48,6 +50,7 @@ def row(
 
 
 def summary(samples: list[float]) -> dict:
+    """n, p50, p99 and mean of a set of samples: what a latency row reports."""
     return {
         "n": len(samples),
         "p50": percentile(samples, 50),
@@ -57,12 +60,15 @@ def summary(samples: list[float]) -> dict:
 
 
 def machine() -> dict:
+    """What the results were measured on, written beside them
+    (figures from another machine do not compare)."""
     import os
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
 
 
 def write(area: str, rows: list[dict]) -> Path:
+    """Write an area's rows to bench/results/<area>.json, where the figures the docs quote live."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{area}.json"
     path.write_text(json.dumps({"area": area, "machine": machine(), "rows": rows}, indent=2))
@@ -70,6 +76,7 @@ def write(area: str, rows: list[dict]) -> Path:
 
 
 def fmt(v: float | None) -> str:
+    """A figure at a precision that reads well in a table, "-" when missing."""
     if v is None:
         return "-"
     if abs(v) >= 100:
@@ -80,6 +87,7 @@ def fmt(v: float | None) -> str:
 
 
 def print_rows(rows: list[dict]) -> None:
+    """The rows on the terminal, one line each."""
     for r in rows:
         status = "OK  " if r["ok"] else "OVER"
         print(
@@ -89,6 +97,8 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def main(area: str, run) -> None:
+    """The command line of one benchmark module: run it
+    (--quick for small sizes), print and write its rows."""
     quick = "--quick" in sys.argv
     rows = run(quick=quick)
     print_rows(rows)

@@ -18,6 +18,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
+    """`python -m bench.run`: every benchmark (or --only some), one
+    report; a broken benchmark is reported and the rest still run."""
     parser = argparse.ArgumentParser(description="Run the E-Warung POS benchmarks against their budgets.")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the benchmarks run")
     parser.add_argument("--only", nargs="*", help="module names without bench_ (e.g. ledger card)")
@@ -84,6 +86,7 @@ def design_budgets(report: dict) -> list[dict]:
 
 
 def design_summary(report: dict) -> list[str]:
+    """The DESIGN.md budgets, each with what this run measured and whether it was met."""
     rows = {r["name"]: r for data in report["areas"].values() for r in data.get("rows", [])}
     lines = ["", "## DESIGN.md budgets", "", "| budget | target | measured (same-run baseline) | met |", "|---|---|---|---|"]
     budgets = design_budgets(report)
@@ -101,6 +104,7 @@ def design_summary(report: dict) -> list[str]:
 
 
 def markdown(report: dict) -> str:
+    """The report as a markdown table, every row and then the DESIGN.md budgets."""
     m = report["machine"]
     lines = [
         "# Benchmark report",

@@ -27,6 +27,9 @@ OWNED_KEYS = ("consoleblank", "video", "ewarung.managed")
 
 @dataclass(frozen=True)
 class BootSettings:
+    """The boot-level choices provisioning makes for a Pi: display,
+    rotation, serial printer UART, watchdog, screen size."""
+
     display: Literal["dsi", "hdmi"] = "dsi"
     rotation: Literal[0, 90, 180, 270] = 0
     uart: bool = False
@@ -37,10 +40,13 @@ class BootSettings:
 
     @property
     def connector(self) -> str:
+        """The DRM connector the kernel's video= option names for this display."""
         return "DSI-1" if self.display == "dsi" else "HDMI-A-1"
 
 
 def config_block(s: BootSettings, kms_elsewhere: bool = False) -> list[str]:
+    """Our lines for config.txt, between the markers; the KMS
+    overlay only when the file does not load it already."""
     lines = [BEGIN_LINE, "[all]"]
     if not kms_elsewhere:  # Raspberry Pi OS already has it; loading an overlay twice is not wanted
         lines.append("dtoverlay=vc4-kms-v3d")
@@ -104,7 +110,3 @@ def apply_cmdline_txt(text: str, s: BootSettings) -> str:
         kept = [t for t in kept if not t.startswith(("console=serial0", "console=ttyAMA0", "console=ttyS0"))]
     return " ".join(kept + wanted) + "\n"
 
-
-def read_only_root_tokens(text: str) -> bool:
-    """True when the kernel command line asks for an overlay (read-only) root, as raspi-config sets it."""
-    return any(t.startswith("boot=overlay") for t in text.split())

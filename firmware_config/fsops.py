@@ -21,6 +21,8 @@ CHANGED = "changed"
 
 @dataclass
 class Change:
+    """One line of the provisioning report: a path, what happened to it, and what it is."""
+
     path: str
     status: str
     what: str
@@ -28,6 +30,9 @@ class Change:
 
 @dataclass
 class Changes:
+    """Every write of a provisioning run goes through here, so a
+    dry run reports exactly what a real run would change."""
+
     root: Path = Path("/")
     dry_run: bool = False
     items: list[Change] = field(default_factory=list)
@@ -42,6 +47,8 @@ class Changes:
 
     @property
     def real_root(self) -> bool:
+        """Whether this run provisions the running system itself, where
+        users are created, services reloaded and ownership applied."""
         return self.root == Path("/")
 
     # --- recording -----------------------------------------------------------------------
@@ -52,13 +59,16 @@ class Changes:
 
     @property
     def changed(self) -> list[Change]:
+        """The entries that changed (or would, in a dry run), for the run's summary."""
         return [c for c in self.items if c.status != UNCHANGED]
 
     def note(self, path: str, status: str, what: str) -> None:
+        """Record an outcome decided without a write (a dry run's files that wait on the key)."""
         self.items.append(Change(path, status, what))
 
     # --- operations ----------------------------------------------------------------------
     def directory(self, device_path: str | Path, mode: int = 0o755, owner: tuple[int, int] | None = None) -> str:
+        """Make a directory, or fix its mode and owner, when it is missing or differs."""
         target = self.host(device_path)
         differs = not target.is_dir()
         if not differs:
@@ -99,6 +109,7 @@ class Changes:
         return status
 
     def symlink(self, device_path: str | Path, points_to: str, what: str = "symlink") -> str:
+        """Point a symlink (systemd's enable links) at `points_to`, replacing whatever was there."""
         target = self.host(device_path)
         differs = not (target.is_symlink() and os.readlink(target) == points_to)
         status = self._record(device_path, differs, f"{what} -> {points_to}")
@@ -122,6 +133,8 @@ class Changes:
 
 
 def write_atomic(target: Path, data: bytes, mode: int, owner: tuple[int, int] | None = None) -> None:
+    """Write a file so a power cut leaves the old or the new content,
+    never a torn one: temp file, fsync, rename, directory fsync."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:

@@ -2,7 +2,8 @@
 
 The private key is written once, mode 0600, and never printed or logged. The CSR carries the
 device id as its common name (the city CA issues the MQTT client certificate from it) and the
-shop id as organizational unit.
+shop id as organizational unit. Keys are read and written by pos.signing, as everywhere else;
+`load_private_key` and `load_public_key_pem` are its loaders, named here for doctor and provision.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from firmware_config.config import ID_PATTERN
+from pos import signing
+from pos.signing import load_private_key
+from pos.signing import load_public_key as load_public_key_pem
+
+__all__ = ["certificate_matches_key", "check_id", "csr_matches", "csr_pem", "load_private_key",
+           "load_public_key_pem", "new_private_key_pem", "public_key_pem"]
 
 
 def check_id(value: str, what: str) -> str:
+    """Refuse a device or shop id that MQTT topics, file names and
+    certificate names cannot carry, with an example of a good one."""
     if not re.fullmatch(ID_PATTERN, value or ""):
         raise ValueError(
             f"{what} {value!r} is not valid: 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. EW-SMD-0042)"
@@ -26,23 +35,13 @@ def check_id(value: str, what: str) -> str:
 
 
 def new_private_key_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
-    key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("not an EC P-256 private key")
-    return key
+    """A fresh device key (P-256, PKCS#8 PEM), made once at provisioning and never replaced."""
+    return signing.private_pem(ec.generate_private_key(ec.SECP256R1()))
 
 
 def public_key_pem(private_pem: bytes) -> bytes:
-    return load_private_key(private_pem).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    """The device's public key, which the city registers to check the device's signatures."""
+    return signing.public_pem(load_private_key(private_pem).public_key())
 
 
 def csr_pem(private_pem: bytes, device_id: str, shop_id: str, city: str) -> bytes:
@@ -64,15 +63,15 @@ def csr_pem(private_pem: bytes, device_id: str, shop_id: str, city: str) -> byte
 
 
 def csr_matches(csr: bytes, private_pem: bytes, device_id: str, shop_id: str) -> bool:
+    """Whether an existing CSR still fits the key and names, so
+    provisioning keeps it instead of writing a new one."""
     try:
         req = x509.load_pem_x509_csr(csr)
     except ValueError:
         return False
     cn = req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     ou = req.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    same_key = req.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == public_key_pem(private_pem)
+    same_key = signing.public_pem(req.public_key()) == public_key_pem(private_pem)
     return (
         req.is_signature_valid
         and same_key
@@ -84,14 +83,7 @@ def csr_matches(csr: bytes, private_pem: bytes, device_id: str, shop_id: str) ->
 
 
 def certificate_matches_key(cert_pem: bytes, private_pem: bytes) -> bool:
+    """Whether an installed client certificate was issued for this
+    device key; a mismatch means the city must reissue it."""
     cert = x509.load_pem_x509_certificate(cert_pem)
-    return cert.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == public_key_pem(private_pem)
-
-
-def load_public_key_pem(pem: bytes) -> ec.EllipticCurvePublicKey:
-    key = serialization.load_pem_public_key(pem)
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise ValueError("not an EC P-256 public key")
-    return key
+    return signing.public_pem(cert.public_key()) == public_key_pem(private_pem)

@@ -10,6 +10,8 @@ import socket
 
 
 def notify(state: str) -> bool:
+    """Send one sd_notify message; False when not run by a
+    notify unit, so the daemons run the same by hand."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -22,18 +24,22 @@ def notify(state: str) -> bool:
 
 
 def ready(status: str = "") -> bool:
+    """Tell systemd start-up is done, so units ordered after this one start only now."""
     return notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
 
 def status(text: str) -> bool:
+    """A one-line status for `systemctl status`."""
     return notify(f"STATUS={text}")
 
 
 def watchdog() -> bool:
+    """Ping systemd's watchdog; a daemon that hangs stops pinging and is restarted."""
     return notify("WATCHDOG=1")
 
 
 def stopping() -> bool:
+    """Tell systemd a clean shutdown has begun, so it is not taken for a hang."""
     return notify("STOPPING=1")
 
 

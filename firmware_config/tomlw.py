@@ -23,6 +23,8 @@ def _value(v: object) -> str:
 
 
 def dumps(data: dict, header: str = "") -> str:
+    """The configuration as TOML text under a comment header,
+    for provisioning to write (tomllib only reads)."""
     out = [f"# {line}" if line else "#" for line in header.splitlines()]
     if out:
         out.append("")

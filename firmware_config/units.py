@@ -12,11 +12,9 @@ from pathlib import Path
 
 DEFAULT_PREFIX = "/opt/ewarung/venv"
 DEFAULT_CONFIG = "/etc/ewarung/ewarung.toml"
-DEFAULT_CENTRAL_CONFIG = "/etc/ewarung/central.toml"
 DEFAULT_DATA_DIR = "/var/lib/ewarung"
 
 DEVICE_UNITS = ("ewarung-sync.service", "ewarung-counter.service")
-CENTRAL_UNITS = ("ewarung-central.service",)
 WATCHDOG_CONF = "system.conf.d/ewarung-watchdog.conf"
 
 
@@ -29,6 +27,7 @@ def units_dir() -> Path:
 
 
 def template(name: str) -> str:
+    """A unit file as shipped in `systemd/`, before render adapts it to the device."""
     return (units_dir() / name).read_text(encoding="utf-8")
 
 
@@ -40,6 +39,7 @@ def render(
     data_dir: str = DEFAULT_DATA_DIR,
     rotation: int = 0,
 ) -> str:
+    """A unit file for this device: its prefix, config path, data directory and screen rotation."""
     text = template(name)
     if rotation and name == "ewarung-counter.service":
         # Kivy turns the window and the touch coordinates together (KCFG_<section>_<key>).

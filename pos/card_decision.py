@@ -16,6 +16,9 @@ from pos.refusals import Reason, Refusal
 
 
 def decide(card: AuthenticatedCard, ledger: Ledger, period: Period, today: date) -> Entitlement:
+    """The household's entitlement for an authenticated card, or a Refusal:
+    certificate dates and the hotlist are checked before the ledger, and
+    the card's own spend record counts only in its own period."""
     cert = card.certificate
     if today < cert.valid_from:
         raise Refusal(Reason.CARD_NOT_YET_VALID, f"{cert.card_id} valid from {cert.valid_from}")

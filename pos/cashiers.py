@@ -25,6 +25,8 @@ def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def hash_pin(pin: str) -> str:
+    """What a PIN is stored as (scrypt$n$r$p$salt$hash): the PIN never
+    reaches the database, and a copied database is slow to brute-force."""
     if not pin.isdigit() or not 4 <= len(pin) <= 8:
         raise ValueError("a cashier PIN is 4 to 8 digits")
     salt = secrets.token_bytes(16)
@@ -33,6 +35,8 @@ def hash_pin(pin: str) -> str:
 
 
 def check_pin(pin: str, stored: str) -> bool:
+    """Whether a PIN matches a stored hash, compared in constant time; a hash
+    hash_pin did not write, or one too costly for the device, matches nothing."""
     try:
         algo, n, r, p, salt, digest = stored.split("$")
         cost = int(n), int(r), int(p)
@@ -45,12 +49,16 @@ def check_pin(pin: str, stored: str) -> bool:
 
 
 def add_cashier(cashier_id: str, name: str, pin: str, role: str = "cashier") -> Cashier:
+    """Register staff with a role the sign-in and supervisor
+    checks know; the PIN is hashed here, never stored."""
     if role not in ("cashier", "supervisor", "technician"):
         raise ValueError("role must be cashier, supervisor or technician")
     return Cashier.create(id=cashier_id, name=name, role=role, pin_hash=hash_pin(pin))
 
 
 def authenticate(cashier_id: str, pin: str, *, supervisor: bool = False) -> Cashier:
+    """The active staff member this PIN belongs to, or a Refusal saying why
+    not (unknown, wrong PIN, not a supervisor when one is needed)."""
     cashier = Cashier.get_or_none((Cashier.id == cashier_id) & (Cashier.active == True))  # noqa: E712
     if cashier is None:
         raise Refusal(Reason.CASHIER_UNKNOWN, cashier_id)

@@ -35,6 +35,8 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 class BaseModel(Model):
+    """Binds every model to the one database proxy, which open_database points at a file."""
+
     class Meta:
         database = database
         legacy_table_names = False
@@ -66,6 +68,8 @@ class LedgerState(BaseModel):
 
 
 class CatalogItem(BaseModel):
+    """An item the city allows, priced in rupiah; only active items can go in a basket."""
+
     code = CharField(primary_key=True)
     name_id = CharField()
     name_en = CharField()
@@ -75,6 +79,9 @@ class CatalogItem(BaseModel):
 
 
 class Plan(BaseModel):
+    """An allowance plan: rupiah per period, and whether
+    the unspent part carries into the next period."""
+
     code = CharField(primary_key=True)
     name = CharField()
     allowance = IntegerField()  # rupiah per period
@@ -82,6 +89,8 @@ class Plan(BaseModel):
 
 
 class PlanQuota(BaseModel):
+    """The most units of one item a household on a plan may take per period."""
+
     plan = CharField()
     item = CharField()
     max_qty = IntegerField()
@@ -103,6 +112,8 @@ class Household(BaseModel):
 
 
 class Representative(BaseModel):
+    """Someone registered to collect for a household; named on the receipt when they do."""
+
     id = CharField(primary_key=True)
     household = CharField(index=True)
     name = CharField()
@@ -110,6 +121,9 @@ class Representative(BaseModel):
 
 
 class HotlistEntry(BaseModel):
+    """A revoked card (lost, stolen, cloned): refused at the
+    counter even while its certificate is valid."""
+
     card_id = CharField(primary_key=True)
     reason = CharField()
     listed_at = CharField()
@@ -145,6 +159,9 @@ LEDGER_MODELS = [
 
 
 class Cashier(BaseModel):
+    """Staff who may sign in at this device, with their
+    role; the PIN is kept only as a scrypt hash."""
+
     id = CharField(primary_key=True)
     name = CharField()
     role = CharField(default="cashier")  # cashier | supervisor | technician
@@ -153,6 +170,9 @@ class Cashier(BaseModel):
 
 
 class Redemption(BaseModel):
+    """One sale, made durable before its receipt prints;
+    never edited or deleted (a void is a new record)."""
+
     id = CharField(primary_key=True)  # uuid4, the idempotency key end to end
     seq = IntegerField(unique=True)  # device sequence; also the receipt number
     device_id = CharField()
@@ -173,6 +193,9 @@ class Redemption(BaseModel):
 
 
 class RedemptionLine(BaseModel):
+    """One item of a sale, with the name and price it had then, so
+    receipts and reports do not change when the catalog does."""
+
     redemption = ForeignKeyField(Redemption, backref="lines", on_delete="RESTRICT")
     item_code = CharField()
     item_name = CharField()

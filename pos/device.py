@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DeviceIdentity:
+    """The device's and its shop's names and ids from the config: printed on
+    receipts, stamped on every message, and `city` picks the ledger topics."""
+
     device_id: str
     shop_id: str
     shop_name: str

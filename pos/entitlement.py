@@ -24,23 +24,32 @@ from pos.refusals import Reason, Refusal
 
 @dataclass(frozen=True)
 class QuotaState:
+    """How many units of one quota-limited item a household has taken this period."""
+
     item: str
     max_qty: int
     used: int
 
     @property
     def remaining(self) -> int:
+        """Units still allowed; never negative, even when more was taken than the quota allows."""
         return max(0, self.max_qty - self.used)
 
 
 @dataclass(frozen=True)
 class Spending:
+    """What this device knows a household spent in a
+    period: rupiah, and units per item for the quotas."""
+
     amount: int
     items: Counter
 
 
 @dataclass(frozen=True)
 class Entitlement:
+    """Everything the counter needs to serve a household this period:
+    allowance, what is spent (known and on the card) and quotas."""
+
     household: HouseholdRecord
     plan: PlanRecord
     period: Period
@@ -51,20 +60,26 @@ class Entitlement:
 
     @property
     def spent(self) -> int:
+        """The larger of what this device knows and what the card records: the card
+        already counts this device's sales made with it, so adding would charge twice."""
         return max(self.known_spent, self.card_spent)
 
     @property
     def remaining(self) -> int:
+        """Rupiah the household may still spend this period."""
         return max(0, self.allowance - self.spent)
 
 
 @dataclass(frozen=True)
 class PricedLine:
+    """One basket line priced from the catalog."""
+
     item: CatalogEntry
     qty: int
 
     @property
     def amount(self) -> int:
+        """The line's rupiah, price times quantity (integers: money never goes through floats)."""
         return self.item.price * self.qty
 
 
@@ -105,6 +120,8 @@ def known_spending(ledger: Ledger, household_id: str, period: Period) -> Spendin
 
 
 def check_household_status(household: HouseholdRecord, today: date) -> None:
+    """Refuse a household the city revoked or suspended, or one
+    outside its validity dates, before anything is priced."""
     if household.status != "active":
         raise Refusal(Reason.HOUSEHOLD_REVOKED, f"{household.id} status {household.status}")
     if today < household.valid_from:

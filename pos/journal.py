@@ -33,6 +33,9 @@ def append(at: str, kind: str, ref: str = "", data: dict | None = None) -> Journ
 
 @dataclass(frozen=True)
 class ChainReport:
+    """The verdict of verify: whether the chain holds, how many
+    entries it checked, and the first one that broke it."""
+
     ok: bool
     entries: int
     first_bad_id: int | None = None

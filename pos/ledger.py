@@ -24,6 +24,9 @@ from pos.db import (
 
 @dataclass(frozen=True)
 class LedgerInfo:
+    """Which ledger is live and how old it is: the risk policy
+    refuses service on a missing, too old or expired ledger."""
+
     version: int
     issued_at: datetime
     expires_at: datetime
@@ -33,6 +36,8 @@ class LedgerInfo:
 
 @dataclass(frozen=True)
 class RepresentativeRecord:
+    """A person registered to collect for a household, as the counter offers them."""
+
     id: str
     name: str
     relation: str
@@ -40,6 +45,9 @@ class RepresentativeRecord:
 
 @dataclass(frozen=True)
 class HouseholdRecord:
+    """A household as the counter needs it to decide: plan, status,
+    validity dates, who may collect; no national ID numbers."""
+
     id: str
     name: str
     area: str
@@ -52,6 +60,8 @@ class HouseholdRecord:
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """An eligible item with its price in rupiah, named in both languages the counter speaks."""
+
     code: str
     name_id: str
     name_en: str
@@ -59,11 +69,14 @@ class CatalogEntry:
     price: int
 
     def name(self, language: str = "id") -> str:
+        """The item's name in the screen or receipt language (Bahasa Indonesia unless "en")."""
         return self.name_en if language == "en" else self.name_id
 
 
 @dataclass(frozen=True)
 class PlanRecord:
+    """A plan with its quotas, cached per ledger version because every sale prices against it."""
+
     code: str
     name: str
     allowance: int
@@ -73,6 +86,8 @@ class PlanRecord:
 
 @dataclass(frozen=True)
 class ConfirmedRecord:
+    """A redemption the city has confirmed (made at any shop), counted into what a household spent."""
+
     redemption_id: str
     amount: int
     items: dict[str, int]
@@ -87,6 +102,7 @@ class Ledger:
         self._catalog: dict[str, CatalogEntry] = {}
 
     def info(self) -> LedgerInfo | None:
+        """The live ledger's version and dates, or None before the first ledger arrives."""
         row = LedgerState.get_or_none(LedgerState.id == 1)
         if row is None:
             return None
@@ -111,10 +127,12 @@ class Ledger:
         self._cache_version = info
 
     def catalog(self) -> dict[str, CatalogEntry]:
+        """Eligible items by code, read again only when the ledger version changes."""
         self._refresh()
         return self._catalog
 
     def plan(self, code: str) -> PlanRecord | None:
+        """A plan by code, from the per-version cache; None when the ledger lacks it."""
         self._refresh()
         return self._plans.get(code)
 
@@ -139,10 +157,13 @@ class Ledger:
         )
 
     def hotlist_reason(self, card_id: str) -> str | None:
+        """Why a card is revoked, or None when it is not on the hotlist."""
         row = HotlistEntry.get_or_none(HotlistEntry.card_id == card_id)
         return row.reason if row else None
 
     def confirmed(self, household_id: str, period: str) -> list[ConfirmedRecord]:
+        """A household's city-confirmed redemptions in a
+        period, from every shop, for known_spending."""
         query = ConfirmedRedemption.select().where(
             (ConfirmedRedemption.household == household_id) & (ConfirmedRedemption.period == period)
         )

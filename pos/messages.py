@@ -34,10 +34,14 @@ def ledger_topic(city: str, leaf: str) -> str:
 
 
 def schema_name(kind: str) -> str:
+    """The versioned schema id every envelope carries, so a
+    consumer can reject kinds or versions it does not know."""
     return f"ewarung.{kind}/{SCHEMA_VERSION}"
 
 
 def build_envelope(kind: str, msg_id: str, device_id: str, seq: int, created_at: str, body: dict) -> dict:
+    """The payload every sequenced message shares (schema, idempotency id,
+    device, sequence, time), so the city can drop duplicates and see gaps."""
     return {
         "schema": schema_name(kind),
         "id": msg_id,
@@ -49,4 +53,6 @@ def build_envelope(kind: str, msg_id: str, device_id: str, seq: int, created_at:
 
 
 def sign_envelope(envelope: dict, signer: Signer) -> bytes:
+    """The envelope as the JWS token that goes into the outbox
+    and onto the wire, signed with the device key."""
     return jws_sign(canonical_json(envelope), signer, MESSAGE_TYP)

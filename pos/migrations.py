@@ -29,10 +29,12 @@ CURRENT_VERSION = MIGRATIONS[-1][0]
 
 
 class SchemaTooNew(RuntimeError):
-    pass
+    """The database was written by a newer release: refusing beats
+    misreading it (going back means restoring a backup)."""
 
 
 def schema_version(db: SqliteDatabase) -> int:
+    """The schema version the database file records (SQLite's user_version)."""
     return db.execute_sql("PRAGMA user_version").fetchone()[0]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -28,6 +28,8 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
+        """Read a period as messages, ledgers and the CLI
+        write it (YYYY-MM); anything else is refused."""
         m = _PERIOD_RE.match(text or "")
         if not m:
             raise ValueError(f"period must look like 2026-11, got {text!r}")
@@ -36,16 +38,7 @@ class Period:
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
-    def next(self) -> Period:
-        return Period(self.year + self.month // 12, self.month % 12 + 1)
-
     def previous(self) -> Period:
+        """The month before, for plans whose unspent allowance carries over."""
         return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
-    def starts_at(self) -> datetime:
-        """First instant of the period, in UTC."""
-        return datetime(self.year, self.month, 1, tzinfo=WITA).astimezone(UTC)
-
-    def ends_at(self) -> datetime:
-        """First instant after the period, in UTC."""
-        return self.next().starts_at()

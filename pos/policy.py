@@ -8,6 +8,9 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Policy:
+    """The device's risk limits as plain values, so the
+    core judges them without reading the config."""
+
     ledger_warn_age_hours: int = 48
     """Show the ledger age in a warning colour after this long without an update."""
     ledger_max_age_hours: int = 24 * 7

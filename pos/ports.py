@@ -55,6 +55,9 @@ CardEventKind = Literal["inserted", "removed", "reader_lost", "reader_back", "ca
 
 @dataclass(frozen=True)
 class CardEvent:
+    """What the reader reports (card in or out, reader lost or
+    back, card silent), delivered on the reader's thread."""
+
     kind: CardEventKind
     reader: str = ""
 
@@ -63,25 +66,42 @@ class CardSessionPort(Protocol):
     """Talks to the one card present; every call may raise pos.refusals.Refusal
     (CARD_REMOVED, CARD_UNREADABLE, CARD_FORGED, CARD_CLONED, PIN_WRONG, PIN_BLOCKED...)."""
 
-    def authenticate(self) -> AuthenticatedCard: ...
+    def authenticate(self) -> AuthenticatedCard:
+        """Prove the card genuine (certificate, then a fresh challenge) and read its spend record."""
+        ...
 
-    def verify_pin(self, pin: str) -> None: ...
+    def verify_pin(self, pin: str) -> None:
+        """Check the holder's PIN on the card itself; raises PIN_WRONG or PIN_BLOCKED."""
+        ...
 
     def record_spend(self, period: str, spent_total: int) -> SpendRecord:
         """Write the new period total to the card, bound to a fresh challenge; returns the card's record."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the card, whatever state the session is in."""
+        ...
 
 
 class CardReaderPort(Protocol):
-    def subscribe(self, callback: Callable[[CardEvent], None]) -> None: ...
+    """Port for the card reader, in pyscard's observer style:
+    events go to subscribers, the core never polls."""
 
-    def start(self) -> None: ...
+    def subscribe(self, callback: Callable[[CardEvent], None]) -> None:
+        """Register a callback for card and reader events (called on the reader's thread, not the UI's)."""
+        ...
 
-    def stop(self) -> None: ...
+    def start(self) -> None:
+        """Begin watching the reader; events flow to subscribers from here on."""
+        ...
 
-    def open_session(self) -> CardSessionPort: ...
+    def stop(self) -> None:
+        """Stop watching the reader, at shutdown."""
+        ...
+
+    def open_session(self) -> CardSessionPort:
+        """Connect to the card present now, for one customer's visit."""
+        ...
 
 
 # --- printer --------------------------------------------------------------------------
@@ -105,12 +125,17 @@ class PrinterFault(Exception):
 
 @dataclass(frozen=True)
 class PrinterStatus:
+    """What a printer reports around a job; None or "unknown" where the backend cannot tell."""
+
     online: bool | None  # None: this backend cannot tell
     paper: Literal["ok", "low", "out", "unknown"] = "unknown"
     cover_open: bool | None = None
 
 
 class PrinterPort(Protocol):
+    """Port for the receipt printer: a print completes or
+    raises PrinterFault saying whether bytes left."""
+
     def print_receipt(self, receipt: Receipt, job_id: str) -> None:
         """Print one receipt; raise PrinterFault if it did not print."""
         ...
@@ -119,4 +144,6 @@ class PrinterPort(Protocol):
         """Print the day's report; raise PrinterFault if it did not print."""
         ...
 
-    def status(self) -> PrinterStatus: ...
+    def status(self) -> PrinterStatus:
+        """The printer's state without printing, so a fault shows before the next sale."""
+        ...

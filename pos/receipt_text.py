@@ -35,6 +35,8 @@ LABELS = {
 
 
 def labels(language: str) -> dict[str, str]:
+    """Receipt wording in a language (Bahasa Indonesia for any
+    other), shared with the ESC/POS layout so both say the same."""
     return LABELS.get(language, LABELS["id"])
 
 
@@ -46,6 +48,8 @@ def _pair(left: str, right: str, width: int) -> str:
 
 
 def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
+    """The receipt as plain lines of `columns` characters, for the
+    demo panel and the scripted demo, where there is no paper."""
     t = labels(receipt.language)
     out: list[str] = []
     rule = "-" * columns

@@ -17,6 +17,9 @@ from pos.refusals import Reason, Refusal
 
 @dataclass(frozen=True)
 class DeviceRisk:
+    """The risk a device carries while it may still serve: ledger age,
+    time since the city was heard, value awaiting acknowledgement."""
+
     ledger_version: int | None
     ledger_age: timedelta | None
     ledger_warning: bool

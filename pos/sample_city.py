@@ -27,7 +27,6 @@ from pos.db import Cashier, LedgerState
 from pos.period import WITA, Period
 from pos.signing import private_pem, public_pem
 
-CITY = "samarinda"
 AREA_CODE = "6472"  # Samarinda's regional code
 
 # code, name (id), name (en), unit, price in rupiah (Samarinda market prices, late 2026)
@@ -92,11 +91,15 @@ def demo_key(role: str) -> ec.EllipticCurvePrivateKey:
 
 
 def household_id(index: int) -> str:
+    """The sample city's id for household number `index`, in the
+    form real card ids take (SSN-<area>-<7 digits>)."""
     return f"SSN-{AREA_CODE}-{index:07d}"
 
 
 @dataclass(frozen=True)
 class SampleCity:
+    """What build_sample_city made, so demos and tests can find the households of interest by role."""
+
     households: int
     period: str
     ledger_version: int

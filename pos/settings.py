@@ -9,11 +9,13 @@ LAST_CITY_CONTACT = "last_city_contact_at"
 
 
 def get(key: str, default: str | None = None) -> str | None:
+    """A named value, or `default` when it was never set."""
     row = Setting.get_or_none(Setting.key == key)
     return row.value if row else default
 
 
 def put(key: str, value: str) -> None:
+    """Set a named value, replacing any earlier one."""
     Setting.insert(key=key, value=value).on_conflict_replace().execute()
 
 
@@ -25,4 +27,5 @@ def next_sequence() -> int:
 
 
 def last_sequence() -> int:
+    """The last sequence number used, for backups and diagnostics that must not take a new one."""
     return int(get(DEVICE_SEQUENCE, "0") or 0)

@@ -40,6 +40,8 @@ class BadSignature(ValueError):
 
 
 class EcdsaSigner:
+    """A Signer over a P-256 private key held in this process (device, city and demo keys)."""
+
     def __init__(self, private_key: ec.EllipticCurvePrivateKey, key_id: str) -> None:
         if not isinstance(private_key.curve, ec.SECP256R1):
             raise ValueError("ES256 needs a P-256 key")
@@ -47,15 +49,19 @@ class EcdsaSigner:
         self.key_id = key_id
 
     def sign(self, data: bytes) -> bytes:
+        """The raw r || s signature ES256 wants, not the DER that cryptography returns."""
         der = self._key.sign(data, ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The matching public key, to publish or to check our own tokens."""
         return self._key.public_key()
 
 
 def verify_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:
+    """Check a raw r || s ES256 signature; returns False rather
+    than raising, so each caller gives its own reason."""
     if len(signature) != 64:
         return False
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
@@ -67,10 +73,13 @@ def verify_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: by
 
 
 def b64url(data: bytes) -> str:
+    """Base64url without padding, as JWS requires."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
+    """Strict base64url: padding, the standard alphabet and
+    whitespace are refused, so one token has one spelling."""
     if not isinstance(text, str) or any(c in text for c in "=+/ \n"):
         raise BadSignature("not base64url")
     try:
@@ -97,6 +106,8 @@ def canonical_json(obj: object) -> bytes:
 
 
 def jws_sign(payload: bytes, signer: Signer, typ: str) -> bytes:
+    """Sign a payload into a JWS compact token (ES256, the
+    signer's kid, `typ` naming what kind of token it is)."""
     header = canonical_json({"alg": "ES256", "kid": signer.key_id, "typ": typ})
     signing_input = f"{b64url(header)}.{b64url(payload)}".encode("ascii")
     return signing_input + b"." + b64url(signer.sign(signing_input)).encode("ascii")
@@ -104,10 +115,14 @@ def jws_sign(payload: bytes, signer: Signer, typ: str) -> bytes:
 
 @dataclass(frozen=True)
 class VerifiedToken:
+    """A token whose signature verified: its header and the exact payload bytes that were signed."""
+
     header: dict
     payload: bytes
 
     def json(self) -> dict:
+        """The payload as a JSON object; anything else is refused
+        like a bad signature, since no caller expects it."""
         try:
             obj = json.loads(self.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -167,6 +182,8 @@ def _split(token: bytes | str) -> list[str]:
 
 
 def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """Read a PEM private key and insist on P-256, so a wrong
+    key file fails at start, not at the first signature."""
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("expected an EC P-256 private key in PEM")
@@ -174,6 +191,8 @@ def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
 
 
 def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
+    """Read a PEM public key and insist on P-256, so a wrong
+    trust anchor fails at start, not at the first token."""
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("expected an EC P-256 public key in PEM")
@@ -181,10 +200,12 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
 
 
 def private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM, the form load_private_key reads back."""
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
 def public_pem(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The public key as SubjectPublicKeyInfo PEM, the form load_public_key reads back."""
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

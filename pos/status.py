@@ -1,8 +1,9 @@
 """What the counter's status bar shows, read from the database (on a worker thread).
 
-Ledger load progress is a setting the sync daemon writes while a snapshot streams in:
-key ``ledger.progress``, value JSON ``{"received": n, "total": m}`` (rows or chunks; the bar
-shows received/total); the key is removed, or ``received == total``, once the snapshot applied.
+Ledger load progress is the setting ``ledger.progress``, value JSON ``{"received": n, "total": m}``
+(rows or chunks; the bar shows received/total); the key is removed, or ``received == total``, once
+the snapshot applied. The sync daemon does not write this key yet (it publishes its snapshot
+progress in ``sync.status``, `pos/health.py`), so today only the UI tests fill it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ ONLINE_WITHIN = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class StatusSnapshot:
+    """What the status bar shows, read in one go on a worker
+    thread so the UI thread never queries the database."""
+
     online: bool
     queued: int
     ledger_version: int | None
@@ -31,6 +35,8 @@ class StatusSnapshot:
 
 
 def ledger_progress() -> tuple[int, int] | None:
+    """(received, total) while a ledger snapshot loads, else None: a
+    missing, malformed or finished value hides the progress bar."""
     text = settings.get(LEDGER_PROGRESS)
     if not text:
         return None
@@ -45,6 +51,8 @@ def ledger_progress() -> tuple[int, int] | None:
 
 
 def read_status(ledger: Ledger, policy: Policy, now: datetime) -> StatusSnapshot:
+    """Everything the status bar shows: online, queued messages,
+    ledger version, age and warning, snapshot progress."""
     from pos.clock import parse_iso
 
     queued = OutboxMessage.select().where(OutboxMessage.state != "acked").count()

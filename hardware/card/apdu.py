@@ -68,6 +68,9 @@ CERT_DOMAIN = b"EWSSN-CERT-v1"  # prefix of what the issuer signs
 
 @dataclass(frozen=True)
 class Command:
+    """One short APDU as its ISO 7816-4 fields, so commands are
+    built and parsed in one place and never by hand."""
+
     cla: int
     ins: int
     p1: int
@@ -76,6 +79,7 @@ class Command:
     le: int | None = None
 
     def encode(self) -> bytes:
+        """The bytes on the wire; short APDUs only, as the card protocol uses nothing longer."""
         out = bytes([self.cla, self.ins, self.p1, self.p2])
         if self.data:
             if len(self.data) > 255:
@@ -107,30 +111,41 @@ def decode_command(raw: bytes) -> Command:
 
 
 def select() -> bytes:
+    """SELECT the SSN applet by its AID: the first command of every session."""
     return Command(CLA_ISO, INS_SELECT, 0x04, 0x00, AID, 0).encode()
 
 
 def get_certificate() -> bytes:
+    """GET DATA for the issuer-signed certificate, read before the card is challenged."""
     return Command(CLA_PROP, INS_GET_DATA, 0x00, P2_CERTIFICATE, b"", 0).encode()
 
 
 def get_state() -> bytes:
+    """GET DATA for the unsigned card state: informative only,
+    never believed (the bench's baseline round trip)."""
     return Command(CLA_PROP, INS_GET_DATA, 0x00, P2_STATE, b"", 0).encode()
 
 
 def internal_authenticate(challenge: bytes) -> bytes:
+    """INTERNAL AUTHENTICATE with a fresh challenge: the card signs
+    its state over it, proving it holds the certified key."""
     return Command(CLA_ISO, INS_INTERNAL_AUTH, 0x00, 0x00, challenge, 0).encode()
 
 
 def verify_pin(pin: str) -> bytes:
+    """VERIFY the cardholder PIN (ASCII digits); the result
+    is believed only from a signed state afterwards."""
     return Command(CLA_ISO, INS_VERIFY, 0x00, P2_PIN, pin.encode("ascii")).encode()
 
 
 def update_spend(payload: bytes) -> bytes:
+    """UPDATE SPEND with a TLV payload (challenge, period,
+    total); the card answers with its newly signed state."""
     return Command(CLA_PROP, INS_UPDATE_SPEND, 0x00, 0x00, payload, 0).encode()
 
 
 def split_response(resp: bytes) -> tuple[bytes, int]:
+    """Split a response into data and status word; shorter than a status word is refused."""
     if len(resp) < 2:
         raise ValueError(f"response of {len(resp)} bytes has no status word")
     return bytes(resp[:-2]), (resp[-2] << 8) | resp[-1]

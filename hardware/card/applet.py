@@ -25,6 +25,9 @@ def _sw(code: int, data: bytes = b"") -> bytes:
 
 
 class Applet:
+    """The card side of docs/card-protocol.md in Python: the virtual cards of the demo and
+    the tests run it, so the terminal is tested against the protocol, not a mock."""
+
     def __init__(self, card: CardFile) -> None:
         self.card = card
         self._key: ec.EllipticCurvePrivateKey = load_private_key(card.memory.card_private_key_pem.encode())
@@ -33,6 +36,7 @@ class Applet:
 
     # --- power -----------------------------------------------------------------------
     def power_on(self) -> None:
+        """Forget the session (selection, PIN verified), as a real card does at power-up or reset."""
         self.selected = False
         self.pin_verified = False
 
@@ -40,6 +44,8 @@ class Applet:
 
     # --- dispatch --------------------------------------------------------------------
     def process(self, raw: bytes) -> bytes:
+        """Answer one command APDU as the card would: malformed input, a missing
+        SELECT or a failed memory write become status words, never exceptions."""
         self.apdu_count += 1
         try:
             cmd = apdu.decode_command(bytes(raw))

@@ -21,11 +21,13 @@ FORMAT = "ewarung-ssn-card/1"
 
 
 class CardFileError(ValueError):
-    pass
+    """A card file that is missing, unreadable or not ours; the message says how to make one."""
 
 
 @dataclass
 class CardMemory:
+    """What a real card keeps in EEPROM, as the JSON a virtual card is saved in."""
+
     card_private_key_pem: str
     certificate_hex: str
     pin_salt_hex: str
@@ -38,6 +40,8 @@ class CardMemory:
     label: str = ""
 
     def pin_matches(self, pin: bytes) -> bool:
+        """Compare a PIN with the stored salted hash in
+        constant time, as a card's secure compare would."""
         return hmac.compare_digest(_pin_hash(bytes.fromhex(self.pin_salt_hex), pin).hex(), self.pin_hash_hex)
 
 
@@ -48,6 +52,7 @@ def _pin_hash(salt: bytes, pin: bytes) -> bytes:
 
 
 def new_pin(pin: str) -> tuple[str, str]:
+    """Salt and hash a PIN for a new card file, refusing PINs the applet would refuse."""
     if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise CardFileError("the PIN must be 4 to 12 digits")
     salt = secrets.token_bytes(16)
@@ -63,6 +68,7 @@ class CardFile:
 
     @classmethod
     def load(cls, path: Path) -> CardFile:
+        """Read a card file, with an error that says what to run when it is missing or foreign."""
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
@@ -80,6 +86,8 @@ class CardFile:
         return cls(path, memory)
 
     def save(self) -> None:
+        """Write the memory atomically and durably: a kill mid-save
+        leaves the old or the new card, as EEPROM writes do."""
         data = json.dumps({"format": FORMAT, **asdict(self.memory)}, indent=1).encode()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

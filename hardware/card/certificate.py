@@ -27,6 +27,9 @@ class CertificateError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedCertificate:
+    """A decoded certificate kept with its exact signed bytes, so
+    verify checks what the card sent, not a re-encoding."""
+
     info: CardCertificate
     card_public_key: ec.EllipticCurvePublicKey
     signed_bytes: bytes
@@ -48,6 +51,7 @@ def _ident(raw: bytes, what: str) -> str:
 
 
 def encode_body(info: CardCertificate, card_public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """The certificate body (tag 71) the issuer signs, in the field order the protocol fixes."""
     point = card_public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return tlv.encode(
         apdu.T_CERT_BODY,
@@ -66,6 +70,8 @@ def encode_body(info: CardCertificate, card_public_key: ec.EllipticCurvePublicKe
 
 
 def sign(info: CardCertificate, card_public_key: ec.EllipticCurvePublicKey, issuer: ec.EllipticCurvePrivateKey) -> bytes:
+    """Issue a certificate for a card key: the issuer's
+    ECDSA signature over the domain-separated body."""
     body = encode_body(info, card_public_key)
     sig = issuer.sign(apdu.CERT_DOMAIN + body, ec.ECDSA(hashes.SHA256()))
     return tlv.encode(apdu.T_CERT, body + tlv.encode(apdu.T_CERT_SIG, sig))
@@ -104,6 +110,8 @@ def parse(raw: bytes) -> ParsedCertificate:
 
 
 def verify(parsed: ParsedCertificate, issuer_public_key: ec.EllipticCurvePublicKey) -> bool:
+    """Whether the issuer's key signed this certificate; False,
+    not an exception, so the client names the refusal."""
     try:
         issuer_public_key.verify(parsed.signature, apdu.CERT_DOMAIN + parsed.signed_bytes, ec.ECDSA(hashes.SHA256()))
         return True

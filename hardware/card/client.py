@@ -36,6 +36,8 @@ Transmit = Callable[[bytes], bytes]
 
 @dataclass(frozen=True)
 class CardState:
+    """The card state as the card signed it, tied to the operation and challenge it answered."""
+
     op: int
     challenge: bytes
     spend: SpendRecord
@@ -81,6 +83,8 @@ class CardClient:
 
     # --- protocol --------------------------------------------------------------------
     def authenticate(self) -> AuthenticatedCard:
+        """Select the applet, verify the issuer's certificate, then challenge the
+        card: a genuine certificate on a chip without its key is a clone."""
         fci = self._expect_ok(apdu.select(), "select")
         try:
             if tlv.parse_map(tlv.parse_one(fci, 0x6F)).get(0x84) != apdu.AID:
@@ -137,6 +141,8 @@ class CardClient:
         return state
 
     def verify_pin(self, pin: str) -> None:
+        """Check the PIN on the card, then believe the result only
+        from a state the card signs over a fresh challenge."""
         if not (pin.isdigit() and apdu.PIN_MIN <= len(pin) <= apdu.PIN_MAX):
             raise Refusal(Reason.PIN_WRONG, f"the PIN is {apdu.PIN_MIN} to {apdu.PIN_MAX} digits")
         if self._card_key is None:
@@ -156,6 +162,8 @@ class CardClient:
             raise Refusal(Reason.CARD_UNREADABLE, "the card did not sign PIN verified")
 
     def record_spend(self, period: str, spent_total: int) -> SpendRecord:
+        """Write the period's new total to the card and accept it only if
+        the card signs exactly that record over our challenge."""
         if self._card_key is None:
             raise RuntimeError("authenticate() first")
         if isinstance(spent_total, bool) or not 0 <= spent_total <= 0xFFFFFFFF:
@@ -178,12 +186,14 @@ class CardClient:
         return state.spend
 
     def close(self) -> None:
+        """End the session once; the transport's hook releases the card."""
         if self._on_close:
             cb, self._on_close = self._on_close, None
             cb()
 
 
 def parse_state(value: bytes) -> CardState:
+    """Decode the card's signed state (tag 73 contents); any malformed field is CARD_UNREADABLE."""
     try:
         f = tlv.parse_map(
             value,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 
 class TlvError(ValueError):
-    pass
+    """Malformed TLV from the card; the client maps it to CARD_UNREADABLE."""
 
 
 def encode(tag: int, value: bytes) -> bytes:
+    """One TLV in the length forms the card protocol allows."""
     if not 0 < tag < 0x100:
         raise ValueError(f"tag {tag:#x} must be one byte")
     n = len(value)
@@ -28,6 +29,7 @@ def encode(tag: int, value: bytes) -> bytes:
 
 
 def encode_all(items: list[tuple[int, bytes]]) -> bytes:
+    """Several TLVs in order, as one field's value."""
     return b"".join(encode(t, v) for t, v in items)
 
 

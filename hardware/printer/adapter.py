@@ -30,12 +30,14 @@ def receipt_bytes(receipt: Receipt, *, width_mm: int = 58, job_id: str = "", pro
 
 
 def end_of_day_bytes(report: EndOfDayReport, *, width_mm: int = 58, language: str = "id", job_id: str = "") -> bytes:
+    """The exact ESC/POS bytes of the day's report, so it can be checked without a printer."""
     d = backends.make_dummy()
     layout.end_of_day(d, report, width_mm=width_mm, language=language, job_id=job_id)
     return d.output
 
 
 def test_page_bytes(*, width_mm: int = 58, language: str = "id", shop_name: str = "", job_id: str = "") -> bytes:
+    """The exact ESC/POS bytes of the printer test page the technician prints after setup."""
     d = backends.make_dummy()
     layout.test_page(d, width_mm=width_mm, language=language, shop_name=shop_name, job_id=job_id)
     return d.output
@@ -57,6 +59,8 @@ class EscposPrinter:
 
     # --- PrinterPort -------------------------------------------------------------------
     def print_receipt(self, receipt: Receipt, job_id: str) -> None:
+        """Lay the receipt out for the configured paper and profile, then send it
+        as one job; an unknown profile is a printer fault, not a crash."""
         try:
             data = receipt_bytes(receipt, width_mm=self.cfg.width_mm, job_id=job_id, profile=backends.profile_name(self.cfg))
         except backends.UnknownProfile as exc:
@@ -64,9 +68,11 @@ class EscposPrinter:
         self.send(data, job_id)
 
     def print_end_of_day(self, report: EndOfDayReport, job_id: str, language: str = "id") -> None:
+        """Print the day's report as one job."""
         self.send(end_of_day_bytes(report, width_mm=self.cfg.width_mm, language=language, job_id=job_id), job_id)
 
     def print_test_page(self, job_id: str, language: str = "id", shop_name: str = "") -> None:
+        """Print the test page, so the technician sees width, alignment and QR on paper."""
         self.send(test_page_bytes(width_mm=self.cfg.width_mm, language=language, shop_name=shop_name, job_id=job_id), job_id)
 
     def _query(self, p) -> PrinterStatus:
@@ -75,6 +81,7 @@ class EscposPrinter:
         return backends.query_status(p, self.cfg.kind, self.status_timeout_s)
 
     def status(self) -> PrinterStatus:
+        """Ask the printer how it is without printing; a printer that cannot be opened is offline."""
         with self._lock:
             try:
                 p = backends.open_backend(self.cfg)
@@ -87,6 +94,8 @@ class EscposPrinter:
 
     # --- the one write ---------------------------------------------------------------
     def send(self, data: bytes, job_id: str) -> None:
+        """The one write: check status, send every byte at once, check again, and report
+        a fault with whether bytes left, so a receipt is never printed twice."""
         with self._lock:
             if job_id and job_id in self._printed:
                 return  # this process already printed this job: never twice

@@ -32,10 +32,12 @@ def _prepare_env() -> None:
 
 
 class UnknownProfile(ValueError):
-    pass
+    """The configured printer.profile is not in python-escpos's
+    capability database; the message lists similar names."""
 
 
 def profile_name(cfg: PrinterSection) -> str | None:
+    """The escpos profile to ask for; "default" and "" mean escpos's own default."""
     return None if cfg.profile in ("", "default") else cfg.profile
 
 
@@ -57,6 +59,7 @@ def check_profile(name: str | None) -> None:
 
 
 def make_dummy(profile: str | None = None) -> Escpos:
+    """An in-memory printer with the configured profile, to lay out bytes without a device."""
     check_profile(profile)
     from escpos.printer import Dummy
 
@@ -84,6 +87,7 @@ def make_backend(cfg: PrinterSection) -> Escpos:
 
 
 def describe(cfg: PrinterSection) -> str:
+    """The configured printer in words, for fault messages the technician can act on."""
     return {
         "network": f"network printer {cfg.host}:{cfg.port}",
         "serial": f"serial printer {cfg.serial_port} at {cfg.baudrate} baud",

@@ -15,11 +15,13 @@ ESC, GS, DLE, LF, EOT = 0x1B, 0x1D, 0x10, 0x0A, 0x04
 
 
 class DecodeError(ValueError):
-    pass
+    """Bytes the layout should never emit (or a truncated job)."""
 
 
 @dataclass(frozen=True)
 class Line:
+    """One printed line of text with the style it was printed in."""
+
     text: str
     align: str = "left"
     bold: bool = False
@@ -29,6 +31,8 @@ class Line:
 
 @dataclass(frozen=True)
 class QR:
+    """A printed QR code with its payload, so tests can verify the receipt token."""
+
     data: str
     module: int
     ec: str
@@ -37,16 +41,22 @@ class QR:
 
 @dataclass(frozen=True)
 class Feed:
+    """Paper fed without text (ESC d n)."""
+
     lines: int
 
 
 @dataclass(frozen=True)
 class Cut:
+    """The paper cut that ends one printed piece."""
+
     partial: bool = False
 
 
 @dataclass(frozen=True)
 class StatusQuery:
+    """A DLE EOT n in the stream, which the virtual printer answers as a real one does."""
+
     n: int
 
 
@@ -60,17 +70,21 @@ class Document:
 
     @property
     def lines(self) -> list[Line]:
+        """The text lines, in print order, without QR codes, feeds and cuts."""
         return [i for i in self.items if isinstance(i, Line)]
 
     @property
     def texts(self) -> list[str]:
+        """The text of each line, for assertions on what is on paper."""
         return [ln.text for ln in self.lines]
 
     @property
     def qr_codes(self) -> list[QR]:
+        """The QR codes printed, in order."""
         return [i for i in self.items if isinstance(i, QR)]
 
     def text(self) -> str:
+        """The document as it reads on paper, one line per printed line."""
         return "\n".join(self.texts)
 
     def flat(self) -> str:
@@ -82,6 +96,8 @@ class Document:
         return "".join(t.strip() for t in self.texts)
 
     def find(self, needle: str) -> Line:
+        """The first line containing `needle`; fails with the whole
+        receipt shown, so a test failure says what was printed."""
         for ln in self.lines:
             if needle in ln.text:
                 return ln
@@ -120,6 +136,8 @@ class Decoder:
         return Line(text, align, self.bold, self.width, self.height)
 
     def feed(self, data: bytes) -> list:
+        """Take bytes as they arrive and return the items now
+        complete; a partial command waits for the next bytes."""
         self.buf += data
         out: list = []
         i = 0
@@ -261,6 +279,8 @@ def decode(data: bytes) -> list[Document]:
 
 
 def decode_one(data: bytes) -> Document:
+    """The one document in a job's bytes; anything else means the
+    layout printed more or less than one piece of paper."""
     docs = decode(data)
     if len(docs) != 1:
         raise DecodeError(f"expected one printed document, found {len(docs)}")

@@ -24,6 +24,7 @@ JOB_PREFIXES = ("Cetak ", "Print ")
 
 
 def status_byte(n: int, state: str) -> int:
+    """The DLE EOT n answer a real printer gives in `state`, with the fixed bits clients check."""
     base = 0x12
     if n == 1:
         return base | (0x08 if state in ("paper_out", "cover_open") else 0)
@@ -38,6 +39,9 @@ def status_byte(n: int, state: str) -> int:
 
 @dataclass
 class PrintedDocument:
+    """One piece of paper the virtual printer produced, with its
+    bytes, its picture and the job id printed on it."""
+
     number: int
     document: Document
     data: bytes
@@ -47,6 +51,9 @@ class PrintedDocument:
 
 @dataclass
 class VirtualPrinter:
+    """A network receipt printer on loopback that prints to files
+    and can be put into faults, for field testers and tests."""
+
     port: int = 9100
     out_dir: Path = Path("printed")
     width_mm: int = 58
@@ -72,9 +79,12 @@ class VirtualPrinter:
     # --- control -------------------------------------------------------------------------
     @property
     def state_file(self) -> Path:
+        """The file whose one word puts the printer into a fault from outside the process."""
         return self.out_dir / "printer-state"
 
     def set_state(self, state: str) -> None:
+        """Put the printer into a fault (or back to ok),
+        keeping the state file in step if there is one."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}")
         self.state = state
@@ -82,6 +92,8 @@ class VirtualPrinter:
             self.state_file.write_text(state + "\n")
 
     def current_state(self) -> str:
+        """The state now: the state file's word when it has a
+        known one, else the state set in-process."""
         try:
             word = self.state_file.read_text().strip()
         except OSError:
@@ -90,10 +102,12 @@ class VirtualPrinter:
 
     @property
     def job_ids(self) -> list[str]:
+        """The job ids printed on the paper so far, to check a job printed once."""
         return [d.job_id for d in self.printed if d.job_id]
 
     # --- server --------------------------------------------------------------------------
     def start(self) -> None:
+        """Listen on loopback (port 0 picks a free one) and serve connections on a daemon thread."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -106,19 +120,12 @@ class VirtualPrinter:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
         if self._sock:
             self._sock.close()
-
-    def serve_forever(self) -> None:
-        self.start()
-        try:
-            while self._thread and self._thread.is_alive():
-                self._thread.join(0.5)
-        finally:
-            self.stop()
 
     def _serve(self) -> None:
         assert self._sock

@@ -58,6 +58,7 @@ def to_ascii(text: str) -> str:
 
 
 def pair(left: str, right: str, width: int) -> list[str]:
+    """A label and a value on one line, value right-aligned; two lines when both do not fit."""
     left, right = to_ascii(left), to_ascii(right)
     space = width - len(left) - len(right)
     if space < 1:
@@ -74,29 +75,37 @@ class Writer:
         self.cols = COLUMNS[width_mm]
 
     def begin(self) -> None:
+        """Reset the printer and select CP437, so every job starts from a known state."""
         self.p.hw("INIT")  # ESC @
         self.p.charcode("CP437")  # ESC t 0, and magic encoding stays there
 
     def style(self, *, align: str = "left", bold: bool = False, size: tuple[int, int] = (1, 1)) -> None:
+        """Set alignment, bold and size; every line sets
+        all three, so no style leaks into the next."""
         self.p.set(align=align, bold=bold, custom_size=True, width=size[0], height=size[1])
 
     def line(self, text: str = "", **style) -> None:
+        """One line of text in a style, transliterated to what the code page can print."""
         self.style(**style)
         self.p.text(to_ascii(text) + "\n")
 
     def wrapped(self, text: str, *, size: tuple[int, int] = (1, 1), **style) -> None:
+        """Text wrapped to the columns the character size leaves."""
         width = max(8, self.cols // size[0])
         for chunk in textwrap.wrap(to_ascii(text), width) or [""]:
             self.line(chunk, size=size, **style)
 
     def pairs(self, left: str, right: str, **style) -> None:
+        """A label and a right-aligned value (see pair)."""
         for text in pair(left, right, self.cols):
             self.line(text, **style)
 
     def rule(self, ch: str = "-") -> None:
+        """A full-width rule between sections."""
         self.line(ch * self.cols)
 
     def qr(self, data: str) -> None:
+        """A centred native QR code (error correction M), sized for the paper width."""
         from escpos.constants import QR_ECLEVEL_M
 
         self.style(align="center")
@@ -104,6 +113,7 @@ class Writer:
         self.p.text("\n")
 
     def end(self) -> None:
+        """Reset the style and cut, ending the piece of paper."""
         self.style()
         self.p.cut()  # ESC d 6, GS V 0
 
@@ -164,6 +174,8 @@ def receipt(p: Escpos, r: Receipt, *, width_mm: int = 58, job_id: str = "") -> N
 
 
 def end_of_day(p: Escpos, report: EndOfDayReport, *, width_mm: int = 58, language: str = "id", job_id: str = "") -> None:
+    """The day's report onto an Escpos printer: items, sales,
+    voids, cashiers, and what is not yet sent to the city."""
     t = labels(language)
     x = EXTRA_LABELS.get(language, EXTRA_LABELS["id"])
     w = Writer(p, width_mm)
@@ -194,6 +206,8 @@ def end_of_day(p: Escpos, report: EndOfDayReport, *, width_mm: int = 58, languag
 
 
 def test_page(p: Escpos, *, width_mm: int = 58, language: str = "id", shop_name: str = "", job_id: str = "") -> None:
+    """The printer test page: width, columns, bold,
+    alignment and a QR, so setup problems show on paper."""
     x = EXTRA_LABELS.get(language, EXTRA_LABELS["id"])
     w = Writer(p, width_mm)
     w.begin()

@@ -63,6 +63,7 @@ def _x(align: str, width: int, total: int) -> int:
 
 
 def render(doc: Document, width_mm: int = 58) -> Image.Image:
+    """Draw a decoded document as a thermal print would look, for field testers and the gallery."""
     dots = DOTS[width_mm]
     pieces: list[tuple[int, Image.Image | None, int]] = []  # (x, image, height)
     for item in doc.items:
@@ -101,6 +102,7 @@ def render(doc: Document, width_mm: int = 58) -> Image.Image:
 
 
 def save_png(doc: Document, path: Path, width_mm: int = 58) -> Path:
+    """Render a document and save it as a PNG, creating the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     render(doc, width_mm).save(path)
     return path

@@ -18,6 +18,8 @@ def demo_panel_width(height: int) -> int:
 
 
 def parse_size(text: str) -> tuple[int, int]:
+    """The window size for a --size choice; only the panel
+    sizes the screens are laid out for are accepted."""
     if text not in SIZES:
         raise ValueError(f"--size must be one of {', '.join(SIZES)}, got {text!r}")
     return SIZES[text]
@@ -37,8 +39,8 @@ def return_freed_blocks_to_system() -> None:
     glibc serves a large block (over 128 KiB) by mmap and gives it back on free, but after the first
     such free it raises that threshold to the block's size (up to 32 MiB). From the second cashier PIN
     check on, scrypt's 16 MiB work area then comes from the heap and stays there once freed, 16 MiB for
-    each thread that checks PINs (bench_ui: 190 MB after one sale instead of about 170). Fixing the
-    threshold keeps large blocks mmapped, so freeing them returns the memory.
+    each thread that checks PINs. Fixing the threshold keeps large blocks mmapped, so freeing them
+    returns the memory.
     """
     libc = _glibc()
     if libc is None:
@@ -51,9 +53,8 @@ def trim_freed_memory() -> None:
     """Give the heap's free pages back to the system (glibc malloc_trim).
 
     glibc returns freed heap memory only from the top of the heap; what the GL driver's shader
-    compiles and replaced screens free in between stays resident. On the counter that is about
-    15 MB once every screen has been used (bench_ui, 40 sales: 200 MB, 185 MB with this after each
-    burst of screen changes). Costs about a millisecond, run after the frame, off the touch path.
+    compiles and replaced screens free in between stays resident, and grows as every screen gets
+    used (bench_ui measures it). Run after the frame, off the touch path.
     """
     libc = _glibc()
     if libc is not None:
@@ -61,6 +62,8 @@ def trim_freed_memory() -> None:
 
 
 def configure_kivy(width: int, height: int, *, fullscreen: bool = False) -> None:
+    """Set Kivy's environment and config before its first import
+    opens a window: size, logs, no argv parsing, no Pillow."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     if os.environ.get("EWARUNG_KIVY_LOG") == "1":
         os.environ.pop("KIVY_NO_CONSOLELOG", None)
@@ -69,7 +72,7 @@ def configure_kivy(width: int, height: int, *, fullscreen: bool = False) -> None
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_HOME", os.path.join(tempfile.gettempdir(), f"ewarung-kivy-{os.getuid()}"))
     # The screens show no pictures; Kivy's own theme atlas is PNG, which SDL2_image reads. Without
-    # this Kivy also loads its Pillow image provider at start-up (about 2 MB of RSS; bench_ui).
+    # this Kivy also loads its Pillow image provider at start-up, memory the counter never uses.
     os.environ.setdefault("KIVY_IMAGE", "sdl2")
     from kivy.config import Config
 

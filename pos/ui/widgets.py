@@ -32,22 +32,29 @@ KINDS = {"primary": PRIMARY, "ok": OK, "danger": DANGER, "neutral": NEUTRAL, "wa
 
 
 class Theme:
+    """Sizes that scale with the window height, so one layout fits both supported panels."""
+
     s: float = 1.0
 
     @classmethod
     def set_height(cls, height: int) -> None:
+        """Scale everything for this window height (never below 0.8, so touch targets stay usable)."""
         cls.s = max(0.8, height / 480)
 
     @classmethod
     def px(cls, value: float) -> float:
+        """A length given for the 480-pixel-high layout, scaled to this window."""
         return value * cls.s
 
     @classmethod
     def font(cls, role: str = "body") -> float:
+        """The font size for a text role, scaled; a few roles keep the
+        number of distinct sizes (each costs memory) small."""
         return {"small": 17, "body": 21, "big": 27, "title": 30, "huge": 42, "button": 22}[role] * cls.s
 
     @classmethod
     def touch(cls) -> float:
+        """The smallest touch target's height, about 10 mm on the 7-inch panel."""
         return 56 * cls.s
 
 
@@ -100,6 +107,8 @@ class BigButton(Button):
         self._paint()
 
     def on_disabled(self, _w, _value) -> None:
+        """Kivy calls this when `disabled` changes: a flat
+        grey instead of Kivy's themed disabled image."""
         self.background_disabled_normal = ""
         self.disabled_color = (1, 1, 1, 0.85)
         self._paint()
@@ -109,6 +118,7 @@ class BigButton(Button):
 
 
 def row(*widgets, height: float | None = None, spacing: float = 8) -> BoxLayout:
+    """A fixed-height horizontal box, touch-high unless told, spaced in scaled pixels."""
     box = BoxLayout(orientation="horizontal", size_hint_y=None, height=height or Theme.touch(),
                     spacing=Theme.px(spacing))
     for w in widgets:
@@ -117,14 +127,11 @@ def row(*widgets, height: float | None = None, spacing: float = 8) -> BoxLayout:
 
 
 def column(*widgets, spacing: float = 6, padding: float = 0, **kw) -> BoxLayout:
+    """A vertical box with scaled spacing and padding."""
     box = BoxLayout(orientation="vertical", spacing=Theme.px(spacing), padding=Theme.px(padding), **kw)
     for w in widgets:
         box.add_widget(w)
     return box
-
-
-def spacer() -> Label:
-    return Label(size_hint_y=1)
 
 
 class KeyPad(GridLayout):
@@ -156,5 +163,6 @@ class KeyPad(GridLayout):
         self._on_change(self.value)
 
     def clear(self) -> None:
+        """Empty what was typed (after a wrong PIN) and tell the owner, so its display follows."""
         self.value = ""
         self._on_change(self.value)

@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from firmware_config import udev
 from firmware_config.config import load_config
 from firmware_config.provision import Answers, ProvisionError, provision
 from tests.conftest import run_ewarung
 from tests.provision.conftest import PI_CONFIG_TXT, flags, tree
+from tests.provision.udev_syntax import check_rules
 
 
 def _provision_cli(root: Path, trust_keys, *extra: str, **kw):
@@ -62,7 +62,7 @@ def test_provisioned_tree_passes_config_key_udev_and_unit_checks(pi_root, trust_
         assert (pi_root / str(p).lstrip("/")).is_file()
     # udev rules: our syntax check, and udevadm verify where systemd has it (>= 254)
     rules = etc / "udev/rules.d/60-ewarung.rules"
-    assert udev.check_rules(rules.read_text()) == []
+    assert check_rules(rules.read_text()) == []
     assert 'ATTR{idVendor}=="04b8", ATTR{idProduct}=="0202", GROUP="ewarung", MODE="0660"' in rules.read_text()
     probe = subprocess.run(["udevadm", "verify", "--help"], capture_output=True)
     if probe.returncode == 0:

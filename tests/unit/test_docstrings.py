@@ -1,0 +1,103 @@
+"""Every public function, method and class says why it exists, so a newcomer can read a module top-down.
+
+The check walks the source with ``ast`` (nothing is imported) over the modules ``COVERED`` names.
+Widen ``COVERED`` as more of the tree gets its docstrings, until it is the whole of ``pos``,
+``hardware``, ``firmware_config``, ``sync`` and ``bench``. Run this file directly to list what is
+missing: ``python tests/unit/test_docstrings.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The one list to widen. Globs relative to the repository root, applied in order; a "!" line takes
+# matching files back out (modules still being reworked elsewhere: delete the line once they are done).
+COVERED = (
+    "pos/*.py",
+    "!pos/appliance.py",
+    "!pos/end_of_day.py",
+    "!pos/printing.py",
+    "!pos/receipt.py",
+    "!pos/redemption.py",
+    "!pos/refusals.py",
+    "!pos/session.py",
+    "pos/ui/__init__.py",
+    "pos/ui/boot.py",
+    "pos/ui/frame_split.py",
+    "pos/ui/widgets.py",
+    "hardware/**/*.py",
+    "!hardware/card/fake.py",
+    "!hardware/card/issuing.py",
+    "!hardware/card/keys.py",
+    "!hardware/card/pcsc_reader.py",
+    "!hardware/card/vpcd.py",
+    "!hardware/printer/factory.py",
+    "!hardware/printer/worker.py",
+    "firmware_config/*.py",
+    "!firmware_config/backup.py",
+    "!firmware_config/config.py",
+    "!firmware_config/doctor.py",
+    "!firmware_config/provision.py",
+    "bench/*.py",
+)
+
+
+def covered_files() -> list[Path]:
+    """The files COVERED selects, in path order."""
+    files: set[Path] = set()
+    for pattern in COVERED:
+        if pattern.startswith("!"):
+            files -= set(ROOT.glob(pattern[1:]))
+        else:
+            files |= {p for p in ROOT.glob(pattern) if p.is_file()}
+    return sorted(files)
+
+
+def _undocumented(body: list[ast.stmt], prefix: str) -> Iterator[str]:
+    """Public defs in ``body`` (and public methods of public classes, recursively) without a docstring."""
+    for node in body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if node.name.startswith("_") or (prefix and node.name == "Meta"):
+            continue  # private, or an ORM's options class (peewee's Meta), which no one reads for why
+        if ast.get_docstring(node) is None:
+            yield f"{prefix}{node.name} (line {node.lineno})"
+        if isinstance(node, ast.ClassDef):
+            yield from _undocumented(node.body, f"{prefix}{node.name}.")
+
+
+def missing_docstrings(paths: list[Path]) -> list[str]:
+    """One line per public def without a docstring, as ``path: name (line n)``."""
+    out = []
+    for path in paths:
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+        out.extend(f"{rel}: {item}" for item in _undocumented(tree.body, ""))
+    return out
+
+
+def test_covered_patterns_match_files():
+    stale = [p for p in COVERED if not any(ROOT.glob(p.removeprefix("!")))]
+    assert not stale, f"COVERED names paths that are gone: {stale}"
+
+
+def test_every_public_def_has_a_docstring():
+    missing = missing_docstrings(covered_files())
+    assert not missing, f"{len(missing)} public defs without a docstring:\n" + "\n".join(missing)
+
+
+def test_the_check_sees_a_missing_docstring(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('class A:\n    """Why."""\n\n    def f(self):\n        pass\n\n    def _g(self):\n        pass\n\n\n'
+                      'def h():\n    """Why."""\n')
+    tree = ast.parse(module.read_text())
+    assert list(_undocumented(tree.body, "")) == ["A.f (line 4)"]
+
+
+if __name__ == "__main__":
+    for line in missing_docstrings(covered_files()):
+        print(line)
