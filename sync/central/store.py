@@ -246,10 +246,6 @@ def open_central(url: str | Path):
 _SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10000}
 
 
-def is_sqlite(db) -> bool:
-    return isinstance(db, SqliteDatabase)
-
-
 def write_transaction():
     """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE), so two
     consumers on one file wait for each other (busy_timeout) instead of failing a lock upgrade."""
