@@ -67,6 +67,7 @@ class MqttLink:
         self._rand = rand
         self._attempt = 0
         self._next_try = 0.0
+        self.before_connect: Callable[[], None] | None = None  # e.g. a last will dated per connection
         # manual_ack: an incoming message is PUBACKed only after it is applied and committed, so a
         # crash in between makes the broker deliver it again (the session is persistent).
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
@@ -77,13 +78,13 @@ class MqttLink:
         if s.tls:
             c.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        if s.will_topic:
-            c.will_set(s.will_topic, s.will_payload, qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_message = self._on_message
         self.client = c
+        if s.will_topic:
+            self.set_will(s.will_topic, s.will_payload)
 
     # --- callbacks: record only ------------------------------------------------------------
 
@@ -123,6 +124,8 @@ class MqttLink:
             if now < self._next_try:
                 time.sleep(min(timeout, self._next_try - now))
                 return
+            if self.before_connect:
+                self.before_connect()
             try:
                 props = Properties(PacketTypes.CONNECT)
                 props.SessionExpiryInterval = self.s.session_expiry_s
@@ -162,6 +165,11 @@ class MqttLink:
                 self.events.connected = False
             return None
         return info.mid
+
+    def set_will(self, topic: str, payload: bytes) -> None:
+        """The retained message the broker publishes if this connection dies without a DISCONNECT;
+        set before a connection (from `before_connect`) to take effect for that connection."""
+        self.client.will_set(topic, payload, qos=1, retain=True)
 
     def ack(self, mid: int, qos: int) -> None:
         """PUBACK an incoming message once it has been handled (manual_ack)."""

@@ -2,7 +2,10 @@
 
 MQTT 5 shared subscriptions (several consumers split the devices' traffic) and manual PUBACKs:
 the broker keeps a message until its row is committed, and the device's end-to-end ack goes out
-only after the commit. The connection is the project's one paho wrapper, `sync.mqtt_client.MqttLink`.
+only after the commit. Each connection announces the city's presence (sync/presence.py): a signed,
+retained "online" once subscribed, "offline" as the last will and on stop, so devices resend what
+is unacknowledged as soon as central is back. The connection is the project's one paho wrapper,
+`sync.mqtt_client.MqttLink`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
+from pos.clock import SystemClock, iso
 from pos.messages import TOPIC_ROOT
 from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
 from sync.central.store import central_db
-from sync.central.verify import verify_batch
+from sync.central.verify import die_with_parent, verify_batch
 from sync.mqtt_client import MqttLink, MqttSettings
+from sync.presence import build_state, state_topic
 
 log = logging.getLogger("ewarung.central")
 
@@ -65,6 +70,10 @@ class MqttRunner:
         self._inbox = self.link.events.messages
         self._db_backoff = 1.0
         self._last_error = ""
+        self.client_id, self._since = client_id, ""
+        self.presence_topic = state_topic(city) if city else ""
+        if self.presence_topic:
+            self.link.before_connect = self._date_connection
 
     def start(self) -> None:
         """One thread does both network and storage: no GIL convoy between a paho network thread
@@ -87,6 +96,10 @@ class MqttRunner:
         """Run the network loop once (the link reconnects with backoff when it is down)."""
         self.link.poll(timeout)
         events = self.link.events
+        if events.just_connected:
+            events.just_connected = False
+            if self.presence_topic:  # after the SUBSCRIBE on this connection: resends find it in place
+                self.link.publish(self.presence_topic, self.presence("online"), qos=1, retain=True)
         if events.connected:
             self.connected.set()
         else:
@@ -95,6 +108,16 @@ class MqttRunner:
             self._last_error = events.last_error
             if self._last_error:
                 log.warning("broker: %s", self._last_error)
+
+    def _date_connection(self) -> None:
+        """Each connection gets its own `since` (wall-clock, not the consumer's clock, which tests
+        may stop), and the last will that will say this connection is gone."""
+        self._since = iso(SystemClock().now())
+        self.link.set_will(self.presence_topic, self.presence("offline"))
+
+    def presence(self, state: str) -> bytes:
+        """This connection's signed state, for the presence topic."""
+        return build_state(self.city or "", state, self._since, self.client_id, self.consumer.signer)
 
     def _take_batch(self) -> list[Incoming]:
         taken = self._inbox[:self.batch_max]
@@ -155,7 +178,10 @@ class MqttRunner:
                         self.link.publish(topic, token, qos=1)
         finally:
             self._drop_pool()
-            self.link.close()
+            if self.presence_topic:
+                self.link.close(self.presence_topic, self.presence("offline"))
+            else:
+                self.link.close()
             self.connected.clear()
 
     def _store_and_ack(self, batch: list[Incoming], verdicts) -> bool:
@@ -227,8 +253,10 @@ class MqttRunner:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # spawn, not fork: this process has threads (paho, the fleet page)
-        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"))
+        # spawn, not fork: this process has threads (paho, the fleet page); the workers end with
+        # this process even when it is killed (die_with_parent)
+        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=die_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def _no_workers(self, why: str) -> None:
