@@ -96,6 +96,7 @@ class MqttRunner:
         """Run the network loop once (the link reconnects with backoff when it is down)."""
         self.link.poll(timeout)
         events = self.link.events
+        events.pubacks.clear()  # acks are fire-and-forget: a lost one is answered again on the resend
         if events.just_connected:
             events.just_connected = False
             if self.presence_topic:  # after the SUBSCRIBE on this connection: resends find it in place

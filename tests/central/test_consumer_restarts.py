@@ -76,6 +76,30 @@ def test_kill_9_of_central_serve_ends_its_signature_workers(tmp_path, mosquitto)
         if _alive(p):
             os.kill(p, signal.SIGKILL)
     assert not left, f"still running after kill -9 of central: {left}"
+    assert _retained_state(mosquitto.port) == "offline", "the broker published central's last will"
+
+
+def _retained_state(port: int) -> str:
+    """The city's retained presence as a device reads it (checked with the central key)."""
+    import queue
+
+    import paho.mqtt.client as mqtt
+
+    from pos.sample_city import demo_key
+    from sync.presence import parse_state, state_topic
+
+    got: queue.Queue = queue.Queue()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-kill-9-state", protocol=mqtt.MQTTv5)
+    c.on_message = lambda cl, u, m: got.put(bytes(m.payload))
+    c.connect("127.0.0.1", port)
+    c.subscribe(state_topic("samarinda"), qos=1)
+    c.loop_start()
+    try:
+        token = got.get(timeout=10)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return parse_state(token, {"central": demo_key("central").public_key()}, "samarinda").state
 
 
 def test_the_central_unit_keeps_one_client_id_across_restarts():
