@@ -4,7 +4,7 @@
 (JWS form, header typ/kid, ES256 signature by the topic's registered device key, envelope
 fields, body shape) and raises BadSignature/ValueError with the reason. `verify_batch()` runs
 it over a batch in a worker process (pyca/cryptography keeps the GIL during ECDSA verify, so
-threads do not help: measured 16,800/s on one thread, 19,500/s on two, on 2 cores).
+threads barely help; docs/scaling.md has the measurements).
 The registry lookup (is the device registered and active?) stays with the caller, which owns
 the database; the worker only gets the PEM of the registered key.
 """
