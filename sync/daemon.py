@@ -27,6 +27,7 @@ from sync.acks import RESEND_SCHEMA, AckRefused, parse_ack
 from sync.ledger_intake import LedgerIntake, LedgerRefused
 from sync.mqtt_client import MqttLink, MqttSettings
 from sync.outbox_drain import OutboxDrain
+from sync.presence import StateRefused, parse_state, state_topic
 from sync.status import heartbeat_body, signed, status_body
 
 log = logging.getLogger("ewarung.sync")
@@ -63,14 +64,16 @@ class SyncDaemon:
             "status": device_topic(device.device_id, "status"),
             "heartbeat": device_topic(device.device_id, "heartbeat"),
             "request": device_topic(device.device_id, "request"),
+            "city": state_topic(device.city),
         }
+        self.city_since = ""  # `since` of the last "online" seen from central
         self.ledger_topics = {ledger_topic(device.city, leaf): leaf for leaf in ("snapshot", "delta", "hotlist")}
 
     @staticmethod
     def subscriptions(device: DeviceIdentity) -> list[tuple[str, int]]:
         subs = [(device_topic(device.device_id, "ack"), 1), (device_topic(device.device_id, "resend"), 1)]
         subs += [(ledger_topic(device.city, leaf), 1) for leaf in ("snapshot", "delta", "hotlist")]
-        return subs
+        return subs + [(state_topic(device.city), 1)]
 
     # --- one turn of the loop ---------------------------------------------------------------
 
@@ -175,6 +178,9 @@ class SyncDaemon:
         self.drain.mark_published(ok, now)
 
     def _on_message(self, topic: str, payload: bytes, now: datetime) -> None:
+        if topic == self.topics["city"]:
+            self._on_city_state(payload)
+            return
         if topic in (self.topics["ack"], self.topics["resend"]):
             try:
                 ack = parse_ack(payload, self.central_keys, self.device.device_id)
@@ -200,6 +206,20 @@ class SyncDaemon:
             self.emit_event("ledger_refused", {"code": exc.code, "reason": str(exc)[:300], "topic": topic})
             if exc.code in ("base_mismatch", "snapshot_mismatch"):
                 self.request_snapshot(now, str(exc)[:200])
+
+    def _on_city_state(self, payload: bytes) -> None:
+        """Central is back (a new `since`): what it has not acknowledged may have reached a broker
+        with no consumer subscribed, so publish it again now rather than after ack_timeout_s."""
+        try:
+            state = parse_state(payload, self.central_keys, self.device.city)
+        except StateRefused as exc:
+            log.warning("%s", exc)
+            return
+        if state.online and state.since != self.city_since:
+            self.city_since = state.since
+            n = self.drain.requeue_unacked()
+            self.cursor = 0
+            log.info("city online since %s: %d unacknowledged messages requeued", state.since, n)
 
     def emit_event(self, event: str, detail: dict) -> None:
         """A signed, sequenced event for the city (queued in the outbox like a redemption)."""

@@ -47,14 +47,17 @@ REQUIRED = ("households", "plans", "catalog")
 
 
 def token_hash(token: bytes) -> str:
+    """The hash a manifest lists per chunk, so a device can tell a chunk belongs to it."""
     return hashlib.sha256(token).hexdigest()
 
 
 def encode_rows(rows: list) -> str:
+    """Rows compressed and base64url-encoded: a chunk of many households stays small on a shop's link."""
     return b64url(zlib.compress(json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), 6))
 
 
 def decode_rows(data: str) -> list:
+    """The inverse of `encode_rows`, refusing anything but a JSON array."""
     rows = json.loads(zlib.decompress(b64url_decode(data)))
     if not isinstance(rows, list):
         raise ValueError("chunk data is not a JSON array")
@@ -79,6 +82,8 @@ class SnapshotBuilder:
         self.rows: dict[str, int] = {}
 
     def chunks(self, tables: dict[str, Iterable[tuple | list]]) -> Iterator[bytes]:
+        """Chunk tokens, table by table, one chunk in memory at a time; every required table yields at least
+        one chunk."""
         missing = [t for t in REQUIRED if t not in tables]
         if missing:
             raise ValueError(f"a snapshot needs the tables {', '.join(missing)}")
@@ -106,6 +111,8 @@ class SnapshotBuilder:
         return token
 
     def manifest(self) -> bytes:
+        """The manifest signs the chunks' hashes and row counts, so a device applies a snapshot only when it
+        has all of it."""
         payload = {
             "schema": MANIFEST, "city": self.city, "version": self.version, "issued_at": self.issued_at,
             "expires_at": self.expires_at, "chunks": len(self.hashes), "rows": self.rows,

@@ -58,6 +58,8 @@ class LedgerRefused(ValueError):
 
 @dataclass(frozen=True)
 class IntakeResult:
+    """What one ledger token did, for the sync log and for callers that refresh on a change."""
+
     kind: str  # manifest | chunk | delta | hotlist
     version: int
     applied: bool  # True when the live ledger (or hotlist) changed
@@ -65,6 +67,8 @@ class IntakeResult:
 
 
 class LedgerIntake:
+    """The device's side of ledger distribution: verify, stage, and apply updates atomically."""
+
     def __init__(self, db: SqliteDatabase, keys: dict, city: str, clock: Clock,
                  on_applied: Callable[[IntakeResult], None] | None = None) -> None:
         self.db, self.keys, self.city, self.clock = db, keys, city, clock
@@ -99,6 +103,7 @@ class LedgerIntake:
     # --- checks --------------------------------------------------------------------------
 
     def live_version(self) -> int:
+        """The version the counter serves from; a newer update is required to replace it (no rollback)."""
         return LedgerState.select(LedgerState.version).where(LedgerState.id == 1).scalar() or 0
 
     def _check_version(self, version: object) -> int:
@@ -121,6 +126,7 @@ class LedgerIntake:
     # --- snapshot ------------------------------------------------------------------------
 
     def staging(self) -> dict:
+        """The snapshot being received, kept in settings so a restart resumes instead of starting over."""
         raw = settings.get(STAGING_KEY)
         return json.loads(raw) if raw else {}
 

@@ -1,8 +1,10 @@
-"""A thin paho-mqtt 2.x wrapper for the sync daemon: MQTT 5, persistent session, TLS, backoff.
+"""The project's one paho-mqtt 2.x wrapper: MQTT 5, persistent session, TLS, manual PUBACK, backoff.
 
-Single-threaded by design: the daemon calls `poll()` in its loop; callbacks only append to
-lists that the daemon drains on the same thread, so no lock is ever held across a callback
-(see DESIGN.md, paho pitfalls). Reconnects use exponential backoff with full jitter.
+Both ends of the sync contract drive it: the device's sync daemon and the city's consumer
+(sync/central/runner.py). Single-threaded by design: the owner calls `poll()` in its loop; paho's
+callbacks, one per packet type, only record into `Events`, which the owner drains on the same
+thread, so no lock is ever held across a callback (see DESIGN.md, paho pitfalls). Reconnects use
+exponential backoff with full jitter.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from paho.mqtt.properties import Properties
 
 @dataclass
 class MqttSettings:
+    """How to reach the broker and hold the session; each end builds it from its own config."""
+
     client_id: str
     host: str
     port: int
@@ -37,10 +41,13 @@ class MqttSettings:
     will_payload: bytes = b""
     backoff_min_s: float = 0.5
     backoff_max_s: float = 60.0
+    receive_maximum: int = 0  # MQTT 5 Receive Maximum asked of the broker; 0 leaves the broker's default
 
 
 @dataclass
 class Events:
+    """What the callbacks saw since the owner last looked; the owner empties the lists it handles."""
+
     pubacks: list[tuple[int, bool, str]] = field(default_factory=list)  # (mid, ok, reason)
     messages: list[tuple[str, bytes, int, int]] = field(default_factory=list)  # (topic, payload, mid, qos)
     connected: bool = False
@@ -50,6 +57,8 @@ class Events:
 
 
 class MqttLink:
+    """One broker connection, polled by its owner's thread; see the module docstring for why."""
+
     def __init__(self, s: MqttSettings, subscriptions: list[tuple[str, int]],
                  rand: Callable[[], float] = random.random) -> None:
         self.s = s
@@ -58,6 +67,7 @@ class MqttLink:
         self._rand = rand
         self._attempt = 0
         self._next_try = 0.0
+        self.before_connect: Callable[[], None] | None = None  # e.g. a last will dated per connection
         # manual_ack: an incoming message is PUBACKed only after it is applied and committed, so a
         # crash in between makes the broker deliver it again (the session is persistent).
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
@@ -68,13 +78,13 @@ class MqttLink:
         if s.tls:
             c.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        if s.will_topic:
-            c.will_set(s.will_topic, s.will_payload, qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_message = self._on_message
         self.client = c
+        if s.will_topic:
+            self.set_will(s.will_topic, s.will_payload)
 
     # --- callbacks: record only ------------------------------------------------------------
 
@@ -102,7 +112,8 @@ class MqttLink:
     # --- driving ---------------------------------------------------------------------------
 
     def backoff_s(self) -> float:
-        """Full jitter: uniform in [min, min(max, min * 2**attempt)]."""
+        """A fleet reconnecting after a broker restart spreads out instead of arriving at once.
+        Full jitter: uniform in [min, min(max, min * 2**attempt)]."""
         cap = min(self.s.backoff_max_s, self.s.backoff_min_s * (2 ** min(self._attempt, 16)))
         return self.s.backoff_min_s + (cap - self.s.backoff_min_s) * self._rand()
 
@@ -113,9 +124,13 @@ class MqttLink:
             if now < self._next_try:
                 time.sleep(min(timeout, self._next_try - now))
                 return
+            if self.before_connect:
+                self.before_connect()
             try:
                 props = Properties(PacketTypes.CONNECT)
                 props.SessionExpiryInterval = self.s.session_expiry_s
+                if self.s.receive_maximum:
+                    props.ReceiveMaximum = self.s.receive_maximum
                 self.client.connect(self.s.host, self.s.port, keepalive=self.s.keepalive_s,
                                     clean_start=False, properties=props)
             except (TimeoutError, OSError, ssl.SSLError) as exc:
@@ -151,22 +166,39 @@ class MqttLink:
             return None
         return info.mid
 
+    def set_will(self, topic: str, payload: bytes) -> None:
+        """The retained message the broker publishes if this connection dies without a DISCONNECT;
+        set before a connection (from `before_connect`) to take effect for that connection."""
+        self.client.will_set(topic, payload, qos=1, retain=True)
+
     def ack(self, mid: int, qos: int) -> None:
         """PUBACK an incoming message once it has been handled (manual_ack)."""
         if qos and self.events.connected:
             self.client.ack(mid, qos)
 
-    def pending_out(self) -> int:
-        return len(self.client._out_messages)
+    def reconnect(self) -> None:
+        """End this connection cleanly and open a new one at the next `poll()`: the broker then
+        delivers again every message not yet PUBACKed (a clean DISCONNECT, so no last will)."""
+        self._disconnect()
+        self.events.connected = False
+        self._next_try = 0.0
 
     def close(self, final_topic: str = "", final_payload: bytes = b"") -> None:
+        """Say goodbye: publish `final_payload` retained (the owner's offline state) and wait
+        briefly for it, then disconnect cleanly so the broker does not send the last will too."""
         if self.events.connected and final_topic:
             info = self.client.publish(final_topic, final_payload, qos=1, retain=True)
             deadline = time.monotonic() + 2
             while not info.is_published() and time.monotonic() < deadline:
                 self.client.loop(0.05)
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         try:
             self.client.disconnect()
-            self.client.loop(0.1)
-        except Exception:  # noqa: BLE001
+            deadline = time.monotonic() + 1
+            while self.events.connected and time.monotonic() < deadline:
+                if self.client.loop(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+        except Exception:  # noqa: BLE001 - already gone
             pass

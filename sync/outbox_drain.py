@@ -15,6 +15,8 @@ from pos.clock import iso
 
 
 class OutboxDrain:
+    """The outbox's state changes for the sync daemon, in SQL, so the daemon's loop stays about timing only."""
+
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
 
@@ -28,6 +30,7 @@ class OutboxDrain:
         ).fetchall()
 
     def mark_published(self, seqs: list[int], now: datetime) -> None:
+        """PUBACKed by the broker: published, waiting for the city's ack."""
         if not seqs:
             return
         with self.db.atomic():
@@ -40,11 +43,13 @@ class OutboxDrain:
                 )
 
     def mark_failed(self, seq: int, error: str) -> None:
+        """The broker refused it: it stays queued, with the reason shown in `ewarung sync status`."""
         self.db.execute_sql(
             "UPDATE outbox_message SET attempts=attempts+1, last_error=? WHERE seq=? AND state='queued'", (error[:200], seq)
         )
 
     def mark_acked(self, msg_ids: list[str], ranges: list[tuple[int, int]], now: datetime) -> int:
+        """Acknowledged by the city (by id or by seq range): stored there, so it may be purged after retention."""
         changed = 0
         with self.db.atomic():
             for i in range(0, len(msg_ids), 500):
@@ -71,6 +76,7 @@ class OutboxDrain:
         return cur.rowcount
 
     def requeue_ranges(self, ranges: list[tuple[int, int]]) -> int:
+        """The city asked again for these numbers: publish them again."""
         n = 0
         for lo, hi in ranges:
             n += self.db.execute_sql(
@@ -79,12 +85,14 @@ class OutboxDrain:
         return n
 
     def purge_acked(self, now: datetime, retention_days: int) -> int:
+        """Drop messages the city has had for `retention_days`, so the device's disk does not fill."""
         cutoff = iso(now - timedelta(days=retention_days))
         return self.db.execute_sql(
             "DELETE FROM outbox_message WHERE state='acked' AND acked_at<?", (cutoff,)
         ).rowcount
 
     def stats(self, now: datetime) -> dict:
+        """Queue counts and the oldest unacknowledged age, for the heartbeat and the status screen."""
         rows = dict(self.db.execute_sql("SELECT state, count(*) FROM outbox_message GROUP BY state").fetchall())
         oldest = self.db.execute_sql(
             "SELECT min(created_at) FROM outbox_message WHERE state!='acked'"

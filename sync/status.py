@@ -17,15 +17,19 @@ from pos.signing import Signer
 
 
 def signed(kind: str, device_id: str, body: dict, signer: Signer, now: datetime) -> bytes:
+    """A status, heartbeat or request as a signed envelope without a seq: the city trusts it, and it takes no
+    place in the sequence."""
     env = build_envelope(kind, str(uuid.uuid4()), device_id, None, iso(now), body)  # type: ignore[arg-type]
     return sign_envelope(env, signer)
 
 
 def status_body(state: str) -> dict:
+    """The retained status (online/offline) the fleet page shows."""
     return {"state": state, "software": __version__}
 
 
 def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapshot: dict, connected_since: str) -> dict:
+    """What the city needs to see a device is healthy: queue, ledger age, reader, printer, last contact."""
     ledger = LedgerState.get_or_none(LedgerState.id == 1)
     from pos import settings
 

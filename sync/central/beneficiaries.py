@@ -25,6 +25,8 @@ STATUSES = ("active", "revoked", "suspended")
 
 @dataclass(frozen=True)
 class BeneficiaryRow:
+    """One checked row of the city's beneficiary list; `line` lets an error name the CSV line."""
+
     line: int
     household_id: str
     name: str
@@ -36,11 +38,14 @@ class BeneficiaryRow:
     representatives: tuple[tuple[str, str, str], ...]
 
     def reps_text(self) -> str:
+        """Representatives as the ledger's one text column (id|name|relation;...)."""
         return ";".join("|".join(r) for r in self.representatives)
 
 
 @dataclass(frozen=True)
 class RowError:
+    """A bad CSV row, reported with its line so the city can fix its file."""
+
     line: int
     message: str
 
@@ -49,6 +54,8 @@ class RowError:
 
 
 class CsvRejected(ValueError):
+    """The whole list is refused when a row is bad: a half-published list would wrongly refuse households."""
+
     def __init__(self, errors: list[RowError]) -> None:
         self.errors = errors
         shown = "\n".join(f"  {e}" for e in errors[:20])

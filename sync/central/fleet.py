@@ -27,6 +27,8 @@ from sync.central.store import (
 
 @dataclass
 class DeviceRow:
+    """One device as the fleet page shows it: is it heard from, how far behind, what is broken."""
+
     device: str
     shop: str
     online: bool
@@ -61,6 +63,7 @@ def _ago(then: datetime | None, now: datetime) -> str:
 
 
 def fleet_data(now: datetime, days: int = 14, offline_after: timedelta = timedelta(minutes=10)) -> dict:
+    """Everything the fleet page shows, as plain data, so the page and its tests read the same numbers."""
     with central_db.connection_context():
         today = now.astimezone(WITA).date()
         t0, t1 = _day_bounds(today)
@@ -164,6 +167,7 @@ td{padding:8px;border-bottom:1px solid #edf0f3} td.num,th.num{text-align:right;f
 
 
 def render_page(data: dict) -> str:
+    """The page as one self-contained HTML document: no scripts or assets to serve or to go stale."""
     s = data["summary"]
     esc = html.escape
     rows = []
@@ -244,9 +248,11 @@ class FleetServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="fleet-http", daemon=True)
 
     def start(self) -> FleetServer:
+        """Serve in a daemon thread beside the consumer, so the page never holds up storage."""
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving and free the port (tests start several servers in one process)."""
         self.httpd.shutdown()
         self.httpd.server_close()

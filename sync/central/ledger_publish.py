@@ -37,6 +37,8 @@ __all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "lat
 
 @dataclass(frozen=True)
 class Published:
+    """A signed ledger update as published: its tokens plus what the CLI reports about it."""
+
     version: int  # ledger version (snapshot/delta) or hotlist serial
     kind: str
     households: int
@@ -46,10 +48,12 @@ class Published:
 
     @property
     def token(self) -> bytes:
+        """The last token: the manifest of a snapshot, or the single token of a delta or hotlist."""
         return self.tokens[-1]
 
     @property
     def size(self) -> int:
+        """Bytes on the wire, for the CLI's report and the size budgets."""
         return sum(len(t) for t in self.tokens)
 
     def messages(self, city: str) -> list[tuple[str, bytes]]:

@@ -31,6 +31,8 @@ TRUE, FALSE = ("true", "yes", "ya", "1"), ("false", "no", "tidak", "0", "")
 
 @dataclass(frozen=True)
 class Plan:
+    """A plan of the programme as the ledger carries it: allowance in rupiah and per-item quotas."""
+
     code: str
     name: str
     allowance: int
@@ -40,6 +42,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Item:
+    """A catalog item as the ledger carries it: names in both languages and a price in rupiah."""
+
     code: str
     name_id: str
     name_en: str
@@ -49,16 +53,21 @@ class Item:
 
 @dataclass(frozen=True)
 class Programme:
+    """The plans and the catalog that go into a snapshot, with where they came from for messages."""
+
     plans: tuple[Plan, ...]
     catalog: tuple[Item, ...]
     source: str = "the sample city"
 
     @property
     def codes(self) -> set[str]:
+        """The plan codes a beneficiary row may name."""
         return {p.code for p in self.plans}
 
 
 class ProgrammeRejected(ValueError):
+    """Plans or catalog with problems are refused whole: nothing is published from a bad file."""
+
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
         shown = "\n".join(f"  {e}" for e in errors[:20])
@@ -67,6 +76,7 @@ class ProgrammeRejected(ValueError):
 
 
 def sample_programme() -> Programme:
+    """The sample city's programme, used when the city gives no plans or catalog file (demos, tests)."""
     return Programme(tuple(Plan(c, n, a, bool(r), dict(q)) for c, n, a, r, q in PLANS),
                      tuple(Item(*c) for c in CATALOG))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 def publish_retained(broker: str, city: str, result, timeout: float = 30.0) -> None:
+    """Publish a signed update and wait for every PUBACK, so the CLI says published only when the broker has it."""
     import paho.mqtt.client as mqtt
 
     host, _, port = broker.rpartition(":")

@@ -11,6 +11,8 @@ from sync.central.store import Device, central_db
 
 
 def add_device(device_id: str, pem: bytes, *, shop_id: str = "", now: datetime, replace: bool = False) -> Device:
+    """Register a device's public key: only registered devices' messages are stored, and a key is replaced
+    only on purpose."""
     if not device_id or any(c in device_id for c in "/+#") or len(device_id) > 64:
         raise ValueError(f"device id {device_id!r} must be 1-64 characters without / + #")
     try:
@@ -28,6 +30,7 @@ def add_device(device_id: str, pem: bytes, *, shop_id: str = "", now: datetime, 
 
 
 def set_status(device_id: str, status: str) -> None:
+    """Retire (or reactivate) a device: a lost or stolen device's new messages are refused."""
     if status not in ("active", "retired"):
         raise ValueError("status must be active or retired")
     if not Device.update(status=status).where(Device.id == device_id).execute():
@@ -35,4 +38,5 @@ def set_status(device_id: str, status: str) -> None:
 
 
 def list_devices() -> list[Device]:
+    """The registry in id order, for `ewarung central device list`."""
     return list(Device.select().order_by(Device.id))

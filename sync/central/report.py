@@ -32,6 +32,8 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing the city should look at, with a severity so cron can fail on critical ones."""
+
     kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | offline | big_queue | stale_ledger
     severity: str
     subject: str  # household or device
@@ -43,6 +45,8 @@ class Finding:
 
 def reconcile(*, now: datetime, period: str | None = None, offline_after: timedelta = timedelta(hours=24),
               queue_threshold: int = 100, stale_versions: int = 1) -> list[Finding]:
+    """Compare what devices reported with the city's own rules (allowances, quotas, registry, sequence): the
+    city's check on every shop."""
     findings: list[Finding] = []
     plans = {p.code: p for p in CityPlan.select()}
     voided = {r: a for r, a in VoidRecord.select(VoidRecord.redemption_id, VoidRecord.amount).tuples()}
@@ -139,6 +143,7 @@ CSV_FIELDS = ["severity", "kind", "subject", "period", "devices", "amount", "det
 
 
 def to_csv(findings: list[Finding]) -> str:
+    """Findings as CSV for the city's spreadsheet."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
@@ -149,6 +154,7 @@ def to_csv(findings: list[Finding]) -> str:
 
 
 def to_table(findings: list[Finding], generated_at: datetime) -> str:
+    """Findings as a text table for a terminal or a cron mail."""
     if not findings:
         return f"Reconciliation at {iso(generated_at)}: nothing to report."
     rows = [["SEVERITY", "KIND", "SUBJECT", "PERIOD", "DEVICES", "AMOUNT", "DETAIL"]]

@@ -25,6 +25,8 @@ central_db = DatabaseProxy()
 
 
 class CentralModel(Model):
+    """Base of the city's tables: bound to the central database, never to a device's."""
+
     class Meta:
         database = central_db
         legacy_table_names = False
@@ -78,6 +80,8 @@ class Message(CentralModel):
 
 
 class RedemptionRecord(CentralModel):
+    """A redemption as the reports read it (one row per sale, items as JSON); its signed message is in Message."""
+
     id = CharField(primary_key=True)  # redemption_id
     msg_id = CharField()
     device = CharField(index=True)
@@ -100,6 +104,8 @@ class RedemptionRecord(CentralModel):
 
 
 class VoidRecord(CentralModel):
+    """A void as the reports read it: the redemption it cancels and the amount given back."""
+
     id = CharField(primary_key=True)  # void_id
     msg_id = CharField()
     device = CharField()
@@ -115,6 +121,8 @@ class VoidRecord(CentralModel):
 
 
 class EventRecord(CentralModel):
+    """A device event (a refusal, a fault, a tamper sign) for the operator and the reports."""
+
     id = CharField(primary_key=True)  # msg_id
     device = CharField(index=True)
     event = CharField()
@@ -129,6 +137,8 @@ class EventRecord(CentralModel):
 
 
 class SequenceGap(CentralModel):
+    """A sequence number not received yet: asked for again, then reported as missing."""
+
     device = CharField()
     seq = IntegerField()
     detected_at = CharField()
@@ -154,6 +164,8 @@ class Rejected(CentralModel):
 
 
 class CityPlan(CentralModel):
+    """A plan as last published: reconciliation checks allowances and quotas against it."""
+
     code = CharField(primary_key=True)
     name = CharField()
     allowance = IntegerField()
@@ -195,6 +207,8 @@ class CityHousehold(CentralModel):
 
 
 class LedgerRelease(CentralModel):
+    """Every signed ledger update published, kept so central can republish it and number the next one."""
+
     id = AutoField()
     version = IntegerField()  # ledger version (snapshot, delta) or hotlist serial
     kind = CharField()  # snapshot | delta | hotlist
@@ -211,6 +225,8 @@ class LedgerRelease(CentralModel):
 
 
 class HotlistCard(CentralModel):
+    """A card on the hotlist as last published; the next hotlist serial builds on it."""
+
     card_id = CharField(primary_key=True)
     reason = CharField()
     listed_at = CharField()
@@ -244,10 +260,6 @@ def open_central(url: str | Path):
 
 # WAL with synchronous=FULL: a committed batch survives a power cut before its acks go out.
 _SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10000}
-
-
-def is_sqlite(db) -> bool:
-    return isinstance(db, SqliteDatabase)
 
 
 def write_transaction():

@@ -4,14 +4,20 @@
 (JWS form, header typ/kid, ES256 signature by the topic's registered device key, envelope
 fields, body shape) and raises BadSignature/ValueError with the reason. `verify_batch()` runs
 it over a batch in a worker process (pyca/cryptography keeps the GIL during ECDSA verify, so
-threads do not help: measured 16,800/s on one thread, 19,500/s on two, on 2 cores).
+threads barely help; docs/scaling.md has the measurements).
 The registry lookup (is the device registered and active?) stays with the caller, which owns
 the database; the worker only gets the PEM of the registered key.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
+import sys
+import threading
+import time
 
 from pos.messages import MESSAGE_TYP
 from pos.signing import (
@@ -32,6 +38,7 @@ class Verifier:
         self._keys: dict[str, object] = {}
 
     def key_for(self, pem: str):
+        """A PEM loaded once: key loading costs more than a verification."""
         key = self._keys.get(pem)
         if key is None:
             if len(self._keys) > 100_000:
@@ -40,6 +47,7 @@ class Verifier:
         return key
 
     def envelope(self, device_id: str, leaf: str, key, token: bytes) -> dict:
+        """Every check a sequenced message must pass before it may be stored; raises with the reason to record."""
         env = self.token(device_id, key, token)
         if env.get("device") != device_id:
             raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
@@ -91,6 +99,8 @@ class Verifier:
 
 
 def check_body(kind: str, body: dict) -> None:
+    """The body fields the storage reads must be there and typed, so a signed but malformed message is
+    refused, not half stored."""
     def need(name: str, typ) -> None:
         if not isinstance(body.get(name), typ) or isinstance(body.get(name), bool):
             raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
@@ -110,6 +120,30 @@ def check_body(kind: str, body: dict) -> None:
 
 
 _worker: Verifier | None = None
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_CHECK_S = 1.0
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A worker's initializer: end this worker when the consumer that started it ends, however it
+    ends. A worker waits on a queue whose writing end it holds itself, so a SIGKILLed consumer
+    would otherwise leave it running forever (with or without systemd). On Linux the kernel sends
+    SIGKILL when the parent goes; everywhere a thread also checks the parent pid, which also covers
+    a parent that died before this ran."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watcher below still ends it
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> list[tuple[bool, object]]:

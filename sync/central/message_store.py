@@ -1,0 +1,207 @@
+"""The consumer's storage: bulk SQL for device messages, their sequence marks and gaps.
+
+Kept apart from the consumer's decisions (sync/central/consumer.py) so that what is stored and
+how fast it is written can change without touching what is accepted. Every function runs inside
+the caller's transaction (`store.write_transaction`), on SQLite or PostgreSQL alike; on SQLite
+the hot inserts skip peewee's query builder, which costs more than the insert itself at the
+consumer's rates.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+from peewee import SqliteDatabase
+
+from pos.signing import canonical_json
+from sync.central.store import (
+    DeviceState,
+    EventRecord,
+    Message,
+    RedemptionRecord,
+    Rejected,
+    SequenceGap,
+    VoidRecord,
+    central_db,
+)
+
+ID_CHUNK = 500  # ids per `IN (...)` query: under every backend's parameter limit
+PAIR_CHUNK = 400  # (device, seq) pairs per VALUES join: two parameters each
+
+
+class Accepted(NamedTuple):
+    """A verified sequenced message on its way to the database."""
+
+    device: str
+    seq: int
+    kind: str
+    envelope: dict
+    token: str
+
+
+def _mark() -> str:
+    return "?" if isinstance(central_db.obj, SqliteDatabase) else "%s"
+
+
+def _chunks(values: list, size: int):
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def known_ids(ids: list[str]) -> dict[str, tuple[str, int]]:
+    """{message id: (device, seq)} of the ids already stored: a redelivery is acknowledged again,
+    not stored twice."""
+    known: dict[str, tuple[str, int]] = {}
+    mark = _mark()
+    for chunk in _chunks(ids, ID_CHUNK):
+        sql = f"SELECT id, device, seq FROM central_message WHERE id IN ({', '.join(mark for _ in chunk)})"
+        for mid, dev, seq in central_db.obj.execute_sql(sql, chunk).fetchall():
+            known[mid] = (dev, seq)
+    return known
+
+
+def taken_seqs(pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """{(device, seq): stored message id} for these pairs: a VALUES list joined on the unique
+    (device, seq) index, one query per chunk rather than one per device (a row-value IN would scan
+    the table on SQLite)."""
+    taken: dict[tuple[str, int], str] = {}
+    mark = _mark()
+    for chunk in _chunks(pairs, PAIR_CHUNK):
+        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
+        sql = (f"SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
+               "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2")
+        for mid, dev, seq in central_db.obj.execute_sql(sql, [x for pair in chunk for x in pair]).fetchall():
+            taken[(dev, seq)] = mid
+    return taken
+
+
+def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
+    """Insert many rows in the current transaction; on SQLite a plain executemany."""
+    if not rows:
+        return
+    db = central_db.obj
+    if isinstance(db, SqliteDatabase):
+        table = model._meta.table_name
+        names = ", ".join(model._meta.fields[c].column_name for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
+        db.connection().executemany(f"{verb} INTO {table} ({names}) VALUES ({marks})", rows)
+        return
+    fields = [getattr(model, c) for c in columns]
+    for chunk in _chunks(rows, PAIR_CHUNK):
+        q = model.insert_many(chunk, fields=fields)
+        if ignore_conflicts:
+            q = q.on_conflict_ignore()
+        q.execute()
+
+
+def store_messages(new: list[Accepted], now: str) -> None:
+    """Each message's signed bytes, plus the row the reports read (redemption, void or event)."""
+    msgs, reds, voids, events = [], [], [], []
+    for dev, seq, kind, env, tok in new:
+        body = env["body"]
+        msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
+        if kind == "redemption":
+            items: dict[str, int] = {}
+            for ln in body.get("lines", []):
+                items[ln["item"]] = items.get(ln["item"], 0) + int(ln["qty"])
+            cb = body.get("collected_by") or {}
+            reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
+                         body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
+                         cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
+                         body.get("mode", "card"), int(body["total"]), json.dumps(items, sort_keys=True),
+                         env["created_at"]))
+        elif kind == "void":
+            voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),
+                          body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""),
+                          env["created_at"]))
+        else:
+            events.append((env["id"], dev, str(body.get("event", "")), str(body.get("household", "")),
+                           str(body.get("problem", "")), str(body.get("note", "")),
+                           canonical_json(body).decode(), env["created_at"]))
+    insert_rows(Message, ["id", "device", "seq", "kind", "created_at", "received_at", "token"], msgs)
+    insert_rows(RedemptionRecord, ["id", "msg_id", "device", "seq", "shop_id", "household", "period", "card_id",
+                                   "cashier", "collected_by", "collector_name", "ledger_version", "mode", "total",
+                                   "items", "created_at"], reds, ignore_conflicts=True)
+    insert_rows(VoidRecord, ["id", "msg_id", "device", "redemption_id", "household", "period", "amount", "reason",
+                             "created_at"], voids, ignore_conflicts=True)
+    insert_rows(EventRecord, ["id", "device", "event", "household", "problem", "note", "body", "created_at"], events)
+
+
+def store_rejected(rejected: list[tuple[str, str, bytes]], now: str) -> None:
+    """Refused messages (topic, reason, payload) kept, truncated, for the operator to look at."""
+    for topic, reason, payload in rejected:
+        Rejected.insert(topic=topic[:255], reason=reason[:2000], received_at=now,
+                        payload_head=payload[:200].decode("ascii", "replace")).execute()
+
+
+def device_state(device_id: str) -> DeviceState:
+    """The device's state row, created on first contact (a status may come before any message)."""
+    state = DeviceState.get_or_none(DeviceState.device == device_id)
+    if state is None:
+        state = DeviceState.create(device=device_id)
+    return state
+
+
+def device_states(devices: list[str], now: str) -> dict[str, DeviceState]:
+    """The state rows of these devices in a few queries, created (online, seen now) where missing."""
+    states: dict[str, DeviceState] = {}
+    for chunk in _chunks(devices, ID_CHUNK):
+        for st in DeviceState.select().where(DeviceState.device.in_(chunk)):
+            states[st.device] = st
+    missing = [d for d in devices if d not in states]
+    if missing:
+        insert_rows(DeviceState, ["device", "online", "last_seen", "queue_depth", "ledger_version", "software_version",
+                                  "reader", "printer", "contiguous_seq", "highest_seq"],
+                    [(d, True, now, 0, 0, "", "", "", 0, 0) for d in missing])
+        for st in DeviceState.select().where(DeviceState.device.in_(missing)):
+            states[st.device] = st
+    return states
+
+
+def extend_marks(updates: list[tuple[int, int, str, str]]) -> None:
+    """(contiguous, highest, last_seen, device): the usual batch, a gap-free run of next numbers,
+    moves each device's marks with one statement and no read."""
+    if not updates:
+        return
+    db = central_db.obj
+    mark = _mark()
+    sql = (f"UPDATE central_device_state SET contiguous_seq = {mark}, highest_seq = {mark}, "
+           f"last_seen = {mark}, online = {'1' if mark == '?' else 'TRUE'} WHERE device = {mark}")
+    if isinstance(db, SqliteDatabase):
+        db.connection().executemany(sql, updates)
+    else:
+        for u in updates:
+            db.execute_sql(sql, u)
+
+
+def seqs_after(device_id: str, mark: int) -> list[int]:
+    """The stored sequence numbers above the device's contiguous mark, in order."""
+    return [s for (s,) in Message.select(Message.seq).where(
+        (Message.device == device_id) & (Message.seq > mark)).order_by(Message.seq).tuples()]
+
+
+def record_gaps(device_id: str, contiguous: int, present: set[int], missing: list[int], now: str) -> list[int]:
+    """Forget the gaps now filled; record the missing numbers not recorded yet and return them
+    (the ones to ask the device for now; older ones are asked again by `due_gaps`)."""
+    SequenceGap.delete().where((SequenceGap.device == device_id) & (
+        (SequenceGap.seq <= contiguous) | SequenceGap.seq.in_(list(present) or [0]))).execute()
+    known = {s for (s,) in SequenceGap.select(SequenceGap.seq).where(SequenceGap.device == device_id).tuples()}
+    fresh = [s for s in missing if s not in known]
+    insert_rows(SequenceGap, ["device", "seq", "detected_at", "resend_requested_at", "resend_count"],
+                [(device_id, s, now, now, 1) for s in fresh])
+    return fresh
+
+
+def due_gaps(cutoff: str, max_requests: int, now: str) -> dict[str, list[int]]:
+    """{device: seqs} of gaps last asked for before `cutoff`, fewer than `max_requests` times;
+    each is counted as asked again now."""
+    plan: dict[str, list[int]] = {}
+    rows = list(SequenceGap.select().where((SequenceGap.resend_requested_at < cutoff) &
+                                           (SequenceGap.resend_count < max_requests)))
+    for g in rows:
+        plan.setdefault(g.device, []).append(g.seq)
+        SequenceGap.update(resend_requested_at=now, resend_count=g.resend_count + 1).where(
+            (SequenceGap.device == g.device) & (SequenceGap.seq == g.seq)).execute()
+    return plan

@@ -1,0 +1,276 @@
+"""The central consumer on a broker: receive, verify in a worker process, store, then acknowledge.
+
+MQTT 5 shared subscriptions (several consumers split the devices' traffic) and manual PUBACKs:
+the broker keeps a message until its row is committed, and the device's end-to-end ack goes out
+only after the commit. Each connection announces the city's presence (sync/presence.py): a signed,
+retained "online" once subscribed, "offline" as the last will and on stop, so devices resend what
+is unacknowledged as soon as central is back. The connection is the project's one paho wrapper,
+`sync.mqtt_client.MqttLink`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+
+from pos.clock import SystemClock, iso
+from pos.messages import TOPIC_ROOT
+from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
+from sync.central.store import central_db
+from sync.central.verify import die_with_parent, verify_batch
+from sync.mqtt_client import MqttLink, MqttSettings
+from sync.presence import build_state, state_topic
+
+log = logging.getLogger("ewarung.central")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
+RECEIVE_MAXIMUM = 1000  # room for one batch being verified while the one before it is stored
+
+
+def subscriptions(group: str | None) -> list[str]:
+    """The device topics central reads; with a group, as a shared subscription so the broker hands
+    each message to one consumer of the group."""
+    topics = [f"{TOPIC_ROOT}/devices/+/{leaf}" for leaf in DEVICE_LEAVES]
+    return [f"$share/{group}/{t}" for t in topics] if group else topics
+
+
+class MqttRunner:
+    """Runs a CentralConsumer against a broker: manual PUBACK after commit, then signed acks."""
+
+    def __init__(self, consumer: CentralConsumer, host: str, port: int, *, client_id: str,
+                 group: str | None = "ewarung-central", batch_max: int = 500,
+                 gap_retry: timedelta = timedelta(seconds=30), on_batch: Callable[[Outcome], None] | None = None,
+                 tls: dict | None = None, username: str | None = None, password: str | None = None,
+                 city: str | None = "samarinda", snapshot_every: float = 10.0,
+                 verify_workers: int | None = None) -> None:
+        """`verify_workers`: processes that check signatures while this thread receives and stores
+        (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
+        paho's `tls_set` names: ca_certs, certfile, keyfile."""
+        self.consumer, self.batch_max, self.gap_retry, self.on_batch = consumer, batch_max, gap_retry, on_batch
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.city, self.snapshot_every, self._last_snapshot = city, snapshot_every, -1e9
+        self._snapshot_wanted: set[str] = set()
+        self.totals = Outcome()
+        self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
+                               else max(0, verify_workers))
+        self._pool = None
+        tls = tls or {}
+        self.link = MqttLink(MqttSettings(
+            client_id=client_id, host=host, port=port, keepalive_s=30, session_expiry_s=SESSION_EXPIRY_S,
+            inflight=RECEIVE_MAXIMUM, receive_maximum=RECEIVE_MAXIMUM, tls=bool(tls), ca_file=tls.get("ca_certs"),
+            cert_file=tls.get("certfile"), key_file=tls.get("keyfile"), username=username or "",
+            password=password or "", backoff_min_s=1.0, backoff_max_s=30.0,
+        ), [(t, 1) for t in subscriptions(group)])
+        self._inbox = self.link.events.messages
+        self._db_backoff = 1.0
+        self._last_error = ""
+        self.client_id, self._since = client_id, ""
+        self.presence_topic = state_topic(city) if city else ""
+        if self.presence_topic:
+            self.link.before_connect = self._date_connection
+
+    def start(self) -> None:
+        """One thread does both network and storage: no GIL convoy between a paho network thread
+        and the CPU-bound store (measured: several times the throughput of two threads). Signatures
+        are checked in `verify_workers` processes, started (and warmed up) here."""
+        if self.verify_workers:
+            try:
+                self._new_pool().submit(verify_batch, [], {}).result(timeout=60)
+            except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
+                self._no_workers(f"did not start ({exc})")
+        self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
+        self.worker.start()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, stop the workers and disconnect cleanly."""
+        self.stop_event.set()
+        self.worker.join(timeout=15)
+
+    def _pump(self, timeout: float) -> None:
+        """Run the network loop once (the link reconnects with backoff when it is down)."""
+        self.link.poll(timeout)
+        events = self.link.events
+        events.pubacks.clear()  # acks are fire-and-forget: a lost one is answered again on the resend
+        if events.just_connected:
+            events.just_connected = False
+            if self.presence_topic:  # after the SUBSCRIBE on this connection: resends find it in place
+                self.link.publish(self.presence_topic, self.presence("online"), qos=1, retain=True)
+        if events.connected:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        if events.last_error != self._last_error:
+            self._last_error = events.last_error
+            if self._last_error:
+                log.warning("broker: %s", self._last_error)
+
+    def _date_connection(self) -> None:
+        """Each connection gets its own `since` (wall-clock, not the consumer's clock, which tests
+        may stop), and the last will that will say this connection is gone."""
+        self._since = iso(SystemClock().now())
+        self.link.set_will(self.presence_topic, self.presence("offline"))
+
+    def presence(self, state: str) -> bytes:
+        """This connection's signed state, for the presence topic."""
+        return build_state(self.city or "", state, self._since, self.client_id, self.consumer.signer)
+
+    def _take_batch(self) -> list[Incoming]:
+        taken = self._inbox[:self.batch_max]
+        del self._inbox[:len(taken)]
+        return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
+
+    def _answer_snapshot_requests(self) -> None:
+        """Republish the newest snapshot (broadcast) for devices that asked; requests arriving within
+        `snapshot_every` seconds of the last republish wait for the next one (one answer serves all)."""
+        from sync.central.ledger_publish import latest_snapshot
+
+        if not self._snapshot_wanted or time.monotonic() - self._last_snapshot < self.snapshot_every:
+            return
+        devices, self._snapshot_wanted = sorted(self._snapshot_wanted), set()
+        snap = latest_snapshot()
+        if snap is None or not self.city:
+            log.warning("devices %s asked for a snapshot; none published yet (ewarung central publish-ledger)", devices)
+            return
+        self._last_snapshot = time.monotonic()
+        for topic, token in snap.messages(self.city):
+            self.link.publish(topic, token, qos=1)
+        log.info("snapshot v%d republished for %s", snap.version, ", ".join(devices))
+
+    def _work(self) -> None:
+        """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
+        With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
+        batches in the pipeline); batches are stored and acknowledged strictly in order."""
+        last_gap_check = time.monotonic()
+        pending: deque[tuple[list[Incoming], tuple | None]] = deque()
+        depth = 2 if self.verify_workers else 1
+        try:
+            while not self.stop_event.is_set():
+                self._pump(0.2 if not self._inbox and not pending else 0.0)
+                # keep reading while packets are waiting, up to one batch
+                while 0 < len(self._inbox) < self.batch_max:
+                    before = len(self._inbox)
+                    self._pump(0.0)
+                    if len(self._inbox) == before:
+                        break
+                formed = False
+                if len(pending) < depth:
+                    batch = self._take_batch()
+                    if batch:
+                        pending.append((batch, self._submit(batch)))
+                        formed = True
+                # store the oldest batch once its verification is done, or when there is nothing
+                # else to overlap it with (pipeline full, or no new batch this round)
+                if pending and (len(pending) >= depth or not formed or _done(pending[0][1])):
+                    batch, job = pending.popleft()
+                    if not self._store_and_ack(batch, self._verdicts(batch, job)):
+                        pending.clear()  # not acknowledged either: the broker redelivers them
+                        self._inbox.clear()
+                        continue
+                self._answer_snapshot_requests()
+                if time.monotonic() - last_gap_check > 5:
+                    last_gap_check = time.monotonic()
+                    for topic, token in self.consumer.overdue_gaps(self.gap_retry):
+                        self.link.publish(topic, token, qos=1)
+        finally:
+            self._drop_pool()
+            if self.presence_topic:
+                self.link.close(self.presence_topic, self.presence("offline"))
+            else:
+                self.link.close()
+            self.connected.clear()
+
+    def _store_and_ack(self, batch: list[Incoming], verdicts) -> bool:
+        """Commit the batch, then PUBACK it and publish the signed acks; on a database failure
+        acknowledge nothing and reconnect, so the broker delivers the batch again."""
+        try:
+            outcome = self.consumer.process(batch, verdicts)
+        except Exception as exc:
+            # nothing committed: no PUBACK and no ack; the broker redelivers after the reconnect
+            log.error("storing a batch of %d failed (%s); nothing acknowledged, retrying in %.0f s",
+                      len(batch), exc, self._db_backoff)
+            self.totals.failures += 1
+            try:
+                central_db.close()  # a fresh connection next time (database restarted)
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self.stop_event.wait(self._db_backoff)
+            self._db_backoff = min(self._db_backoff * 2, 30.0)
+            self.link.reconnect()
+            self.connected.clear()
+            return False
+        # committed: now the broker may forget the messages and the devices may too
+        self._db_backoff = 1.0
+        for m in batch:
+            self.link.ack(m.mid, m.qos)
+        for topic, token in outcome.acks + outcome.resends:
+            self.link.publish(topic, token, qos=1)
+        self._snapshot_wanted.update(outcome.snapshot_requests)
+        self.totals.stored += outcome.stored
+        self.totals.duplicates += outcome.duplicates
+        self.totals.rejected += outcome.rejected
+        if self.on_batch:
+            self.on_batch(outcome)
+        return True
+
+    # --- signature verification in a worker process ---------------------------------------
+    def _submit(self, batch: list[Incoming]) -> tuple | None:
+        """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
+        if not self.verify_workers:
+            return None
+        try:
+            jobs, where, pems = self.consumer.verify_jobs(batch)
+        except Exception:  # noqa: BLE001 - registry unreadable (database down): process() fails the same way and retries
+            return None
+        if not jobs:
+            return None
+        try:
+            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems), where
+        except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
+            self._no_workers(f"unavailable ({exc})")
+            return None
+
+    def _verdicts(self, batch: list[Incoming], job: tuple | None) -> list | None:
+        """The worker's verdicts aligned with `batch`; None (verify here) if the worker died."""
+        if job is None:
+            return None
+        future, where = job
+        try:
+            results = future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: verify this batch here instead
+            self._no_workers(f"failed ({exc})")
+            return None
+        verdicts: list = [None] * len(batch)
+        for i, v in zip(where, results, strict=True):
+            verdicts[i] = v
+        return verdicts
+
+    def _new_pool(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: this process has threads (paho, the fleet page); the workers end with
+        # this process even when it is killed (die_with_parent)
+        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=die_with_parent, initargs=(os.getpid(),))
+        return self._pool
+
+    def _no_workers(self, why: str) -> None:
+        """Verify in the consumer thread from now on (slower, never wrong)."""
+        log.warning("signature worker %s; verifying in the consumer thread from now on", why)
+        self.verify_workers = 0
+        self._drop_pool()
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _done(job: tuple | None) -> bool:
+    return job is None or job[0].done()
