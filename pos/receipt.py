@@ -16,13 +16,9 @@ from pos.db import Cashier, Redemption, RedemptionLine, Void
 from pos.device import DeviceIdentity
 from pos.entitlement import Entitlement
 from pos.signing import Signer, canonical_json, jws_sign
+from pos.wording import say
 
 RECEIPT_TYP = "ewarung-receipt+jws"
-
-NO_CASH = {
-    "id": "Bantuan ini TIDAK DAPAT ditukar dengan uang tunai.",
-    "en": "This aid CANNOT be exchanged for cash.",
-}
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,8 @@ class Receipt:
 
     @property
     def no_cash_notice(self) -> str:
-        return NO_CASH.get(self.language, NO_CASH["id"])
+        """The program's rule printed on every receipt, in the receipt's language."""
+        return say("no_cash", self.language)
 
 
 def mask_card(card_id: str) -> str:
@@ -82,6 +79,7 @@ def mask_card(card_id: str) -> str:
 
 
 def receipt_token(redemption: Redemption, signer: Signer) -> str:
+    """The QR's signed claims: anyone with the device's public key can tell a real receipt from a copy."""
     claims = {
         "r": redemption.id,
         "n": redemption.seq,

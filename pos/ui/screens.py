@@ -17,7 +17,7 @@ from pos.money import format_rupiah
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
 from pos.refusals import Reason
-from pos.session import OVERRIDE_REASONS, SHIFTS, State, fault_message
+from pos.session import OVERRIDE_REASONS, SHIFTS, State
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
 from pos.ui.widgets import (
@@ -35,6 +35,7 @@ from pos.ui.widgets import (
     paint,
     row,
 )
+from pos.wording import fault_message
 
 HOUSEHOLD_PREFIX = "SSN-6472-"
 NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
@@ -45,10 +46,8 @@ def rp(amount: int) -> str:
 
 
 def notice_of(session) -> str:
-    if not session.notice:
-        return ""
-    args = {k: _(v) if isinstance(v, str) else v for k, v in session.notice_args.items()}
-    return _(session.notice, **args)
+    """The session's notice in the screen's words (the core keeps only its code and arguments)."""
+    return session.notice_text()
 
 
 def scroller(inner: GridLayout | BoxLayout) -> ScrollView:
@@ -204,7 +203,7 @@ class SignInView(View):
 
     def _ok(self, value: str) -> None:
         if not self.cashier:
-            self.session.notice, self.session.notice_args = "Pick your name first.", {}
+            self.session.tell("pick_name")
             self.app.refresh()
             return
         self.pad.clear()  # the screen may stay as it is (a wrong PIN again): start the next try empty
@@ -544,7 +543,7 @@ class HistoryView(View, _SupervisorPad):
 
     def _submit(self, pin):
         if not self.reason:
-            self.session.notice, self.session.notice_args = "Give a reason for the void.", {}
+            self.session.tell("void_needs_reason")
             self.app.refresh()
             return
         if self.session.void(self.selected, self.reason, self.sup, pin):
@@ -697,7 +696,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _next(self, value):
         if not value or not self.reason:
-            self.session.notice, self.session.notice_args = "Type the household number and pick a reason.", {}
+            self.session.tell("type_household_and_reason")
             self.app.refresh()
             return
         self.step = 2
