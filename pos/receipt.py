@@ -23,6 +23,9 @@ RECEIPT_TYP = "ewarung-receipt+jws"
 
 @dataclass(frozen=True)
 class ReceiptLine:
+    """One basket line as sold: name and price are copied at sale time, so later catalog edits do not
+    change an old receipt."""
+
     code: str
     name: str
     unit: str
@@ -33,6 +36,8 @@ class ReceiptLine:
 
 @dataclass(frozen=True)
 class QuotaLine:
+    """What is left of one item's quota after the sale: the household plans its next visit by it."""
+
     name: str
     remaining: int
     max_qty: int
@@ -40,6 +45,8 @@ class QuotaLine:
 
 @dataclass(frozen=True)
 class Receipt:
+    """Everything one printed receipt says, so every printer (and the text preview) prints the same."""
+
     kind: str  # sale | void
     copy: bool
     language: str

@@ -270,6 +270,27 @@ PRINTOUT: dict[str, tuple[str, str]] = {
     ),
 }
 
+# A receipt's fixed labels (keys: `receipt.<label>`; the layouts pick them by label).
+RECEIPT_LABELS: dict[str, tuple[str, str]] = {
+    "receipt": ("STRUK BANTUAN PANGAN", "FOOD ASSISTANCE RECEIPT"),
+    "void": ("PEMBATALAN TRANSAKSI", "SALE VOIDED"),
+    "copy": ("*** SALINAN ***", "*** COPY ***"),
+    "no": ("No", "No"),
+    "device": ("Perangkat", "Device"),
+    "cashier": ("Kasir", "Cashier"),
+    "time": ("Waktu", "Time"),
+    "card": ("Kartu", "Card"),
+    "household": ("Keluarga", "Household"),
+    "collector": ("Diambil oleh", "Collected by"),
+    "holder": ("pemegang kartu", "card holder"),
+    "representative": ("wakil terdaftar", "registered representative"),
+    "period": ("Periode", "Period"),
+    "total": ("TOTAL", "TOTAL"),
+    "remaining": ("Sisa bantuan", "Remaining"),
+    "quota": ("Sisa jatah", "Quota left"),
+    "reason": ("Alasan", "Reason"),
+    "override": ("TANPA KARTU (persetujuan penyelia)", "NO CARD (supervisor approval)"),
+}
 
 def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """One key space: a code worded in two tables would make one of them a lie."""
@@ -282,7 +303,8 @@ def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     return merged
 
 
-WORDING = _merged(REFUSALS, FAULTS, ACTIONS, NOTICES, PRINTOUT)
+WORDING = _merged(REFUSALS, FAULTS, ACTIONS, NOTICES, PRINTOUT,
+                  {f"receipt.{key}": pair for key, pair in RECEIPT_LABELS.items()})
 
 
 def say(code: str, language: str = "id", **args: Any) -> str:

@@ -18,7 +18,8 @@ Done = Callable[[Any, BaseException | None], None]
 class Runner(Protocol):
     """Runs `work` away from the session's thread and delivers its result to `done` back on it."""
 
-    def submit(self, work: Work, done: Done) -> None: ...
+    def submit(self, work: Work, done: Done) -> None:
+        """Start `work`; `done(result, error)` follows on the session's thread."""
 
 
 class InlineRunner:
