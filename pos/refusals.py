@@ -50,11 +50,6 @@ class Reason(StrEnum):
     NOT_A_SUPERVISOR = "not_a_supervisor"
 
 
-def message(reason: Reason, language: str = "id") -> str:
-    """The reason in words, from the one catalog (pos.wording), for whoever shows it."""
-    return say(reason.value, language)
-
-
 class Refusal(Exception):
     """A rule said no. `detail` is for the journal and the technician, not the beneficiary."""
 
@@ -65,4 +60,4 @@ class Refusal(Exception):
 
     def message(self, language: str = "id") -> str:
         """What the cashier reads: worded at the moment it is shown, in that moment's language."""
-        return message(self.reason, language)
+        return say(self.reason.value, language)

@@ -64,7 +64,7 @@ def print_fault(outcome: PrintOutcome) -> str:
     return outcome.kind or "error" if outcome.state == "failed" else ""
 
 
-def decide(ledger: Ledger, policy: Policy, card: AuthenticatedCard, now: datetime) -> Entitlement:
+def serve_card(ledger: Ledger, policy: Policy, card: AuthenticatedCard, now: datetime) -> Entitlement:
     """May this authenticated card be served now, and with what? Raises Refusal.
 
     The device's own risk caps first (ledger age, offline caps), then the card decision
@@ -86,7 +86,7 @@ class SessionCore:
         runner: Runner | None = None,
         clock: Clock | None = None,
         language: str | None = None,
-        decide: Callable[[Ledger, Policy, AuthenticatedCard, datetime], Entitlement] = decide,
+        decide: Callable[[Ledger, Policy, AuthenticatedCard, datetime], Entitlement] = serve_card,
     ) -> None:
         self.service = service
         self.ledger = service.ledger
@@ -115,7 +115,7 @@ class SessionCore:
         self.day_report: EndOfDayReport | None = None
         self.flag_household = ""
         self.tech_results: dict[str, tuple[str, ...]] = {}
-        """Results of the technician's tests, as message ids (the UI translates them)."""
+        """Results of the technician's tests, as short labels the screens' catalog words."""
         self._tech_back = State.IDLE
         self.busy = False
         self._pulled_while_committing = False
@@ -180,7 +180,6 @@ class SessionCore:
         self.pin_tries_left: int | None = None
         self.mode = "card"
         self.override_reason = ""
-        self.override_supervisor = ""
 
     def _close_card(self) -> None:
         card = self.card

@@ -36,7 +36,7 @@ class Override(SessionCore):
         def work():
             spv = cashiers.authenticate(supervisor_id, supervisor_pin, supervisor=True)
             ent = service.start_override(household, reason, spv.id, cashier)
-            return spv, ent, dict(ledger.catalog())
+            return ent, dict(ledger.catalog())
 
         def done(res, exc):
             self.busy = False
@@ -49,11 +49,10 @@ class Override(SessionCore):
                     self._fail(exc)
                 self._changed()
                 return
-            spv, ent, catalog = res
+            ent, catalog = res
             self._reset_visit()
             self.mode = "override"
             self.override_reason = reason
-            self.override_supervisor = spv.id
             self.entitlement, self.catalog = ent, catalog
             self._go(State.HOUSEHOLD)
             self._changed()
