@@ -292,6 +292,7 @@ RECEIPT_LABELS: dict[str, tuple[str, str]] = {
     "override": ("TANPA KARTU (persetujuan penyelia)", "NO CARD (supervisor approval)"),
 }
 
+
 def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """One key space: a code worded in two tables would make one of them a lie."""
     merged: dict[str, tuple[str, str]] = {}
