@@ -19,6 +19,8 @@ from pos.period import WITA
 
 @dataclass(frozen=True)
 class ItemTotal:
+    """How much of one item left the shop today: what the office reconciles stock against."""
+
     code: str
     name: str
     unit: str
@@ -28,6 +30,8 @@ class ItemTotal:
 
 @dataclass(frozen=True)
 class CashierTotal:
+    """One cashier's sales today, so a till count can be traced to a person."""
+
     cashier_id: str
     name: str
     count: int
@@ -36,6 +40,8 @@ class CashierTotal:
 
 @dataclass(frozen=True)
 class VoidEntry:
+    """One void today, with its reason and cashier: voids are what an audit looks at first."""
+
     receipt_no: int
     void_no: int
     amount: int
@@ -45,6 +51,8 @@ class VoidEntry:
 
 @dataclass(frozen=True)
 class EndOfDayReport:
+    """What the device did on one day, built once and shown, printed or written as CSV alike."""
+
     day: date
     device_id: str
     shop_name: str
@@ -68,6 +76,7 @@ def day_bounds(day: date) -> tuple[str, str]:
 
 
 def build_end_of_day(day: date, *, device_id: str, shop_name: str, now: datetime) -> EndOfDayReport:
+    """Count one WITA day from the database (voided sales left out), for the screen, paper and CSV."""
     start, end = day_bounds(day)
     sales = list(
         Redemption.select().where((Redemption.created_at >= start) & (Redemption.created_at < end)).order_by(Redemption.seq)

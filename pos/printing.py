@@ -40,63 +40,47 @@ from pos.period import Period
 from pos.ports import PrinterFault, PrinterPort
 from pos.receipt import QuotaLine, Receipt, build_receipt
 from pos.signing import Signer
+from pos.wording import fault_message, say
 
 if TYPE_CHECKING:  # pragma: no cover
     from pos.redemption import RedemptionService
 
 NOT_SENT, SENT = "not_sent", "sent"
 
-CASHIER_MESSAGES = {
-    "offline": {
-        "id": "Printer tidak tersambung. Periksa kabel dan daya printer, lalu tekan Cetak Ulang. Transaksi sudah tersimpan.",
-        "en": "The printer is not connected. Check its cable and power, then press Reprint. The sale is saved.",
-    },
-    "paper_out": {
-        "id": "Kertas printer habis. Pasang gulungan kertas baru, lalu tekan Cetak Ulang. Transaksi sudah tersimpan.",
-        "en": "The printer is out of paper. Load a new roll, then press Reprint. The sale is saved.",
-    },
-    "cover_open": {
-        "id": "Tutup printer terbuka. Tutup rapat, lalu tekan Cetak Ulang. Transaksi sudah tersimpan.",
-        "en": "The printer cover is open. Close it, then press Reprint. The sale is saved.",
-    },
-    "error": {
-        "id": "Printer bermasalah. Matikan dan nyalakan printer, lalu tekan Cetak Ulang. Transaksi sudah tersimpan.",
-        "en": "The printer has a fault. Switch it off and on, then press Reprint. The sale is saved.",
-    },
-}
-PARTLY_PRINTED = {
-    "id": " Struk mungkin tercetak sebagian; cetak ulang akan bertanda SALINAN.",
-    "en": " The receipt may be partly printed; the reprint will be marked COPY.",
-}
 
 
 def cashier_message(kind: str, language: str = "id", sent: bool = False) -> str:
-    msgs = CASHIER_MESSAGES.get(kind, CASHIER_MESSAGES["error"])
-    text = msgs.get(language, msgs["id"])
+    """What to tell whoever printed (cashier or technician at the CLI) after a printer fault.
+
+    The fault's own words are the screen's (pos.wording), then that the sale is safe, and, when bytes
+    may already be on paper, that the reprint will be marked as a copy.
+    """
+    parts = [fault_message(kind, language), say("sale_saved", language)]
     if sent:
-        text += PARTLY_PRINTED.get(language, PARTLY_PRINTED["id"])
-    return text
+        parts.append(say("partly_printed", language))
+    return " ".join(parts)
 
 
 @dataclass(frozen=True)
 class PrintOutcome:
+    """How one print job went, as codes: whoever reports it words it (`message`) in its language."""
+
     job_id: str
     state: str  # printed | failed | skipped
     kind: str = ""  # fault kind when failed
     sent: bool = False
-    message: str = ""  # for the cashier, in the configured language
+    detail: str = ""  # why a job was skipped (for the log; English)
+    language: str = "id"
 
     @property
     def ok(self) -> bool:
+        """Printed: nothing for anyone to do."""
         return self.state == "printed"
 
-
-def parse_error(last_error: str) -> tuple[str, str, str]:
-    """(phase, kind, detail) from PrintJob.last_error."""
-    parts = (last_error or "").split("|", 2)
-    if len(parts) != 3:
-        return ("", "", last_error or "")
-    return parts[0], parts[1], parts[2]
+    @property
+    def message(self) -> str:
+        """For the cashier or the CLI: the fault and what to do, or why nothing was printed."""
+        return cashier_message(self.kind, self.language, self.sent) if self.state == "failed" else self.detail
 
 
 def quotas_at(ledger: Ledger, redemption: Redemption) -> Entitlement | None:
@@ -126,7 +110,8 @@ def quotas_at(ledger: Ledger, redemption: Redemption) -> Entitlement | None:
 
 
 class PrintService:
-    """Drives print jobs through a PrinterPort. Knows nothing of ESC/POS."""
+    """Drives print jobs through a PrinterPort, so the at-most-once rule holds for every printer and
+    every process; knows nothing of ESC/POS."""
 
     def __init__(
         self,
@@ -163,21 +148,23 @@ class PrintService:
         )
 
     # --- building ----------------------------------------------------------------------
-    def receipt_for(self, job: PrintJob) -> Receipt:
+    def receipt_for(self, job: PrintJob, language: str | None = None) -> Receipt:
+        """The receipt a job prints, with the quotas left named in the catalog's words."""
+        language = language or self.language
         red = Redemption.get_by_id(job.redemption_id)
         voided = job.kind == "void" or (job.kind == "copy" and Void.select().where(Void.redemption == red.id).exists())
         receipt = build_receipt(
             red.id,
             device=self.device,
             signer=self.signer,
-            language=self.language,
+            language=language,
             copy=job.kind == "copy",
             void=voided,
             entitlement_after=None if voided else quotas_at(self.ledger, red),
         )
         catalog = self.ledger.catalog()
         named = tuple(
-            QuotaLine(catalog[q.name].name(self.language) if q.name in catalog else q.name, q.remaining, q.max_qty)
+            QuotaLine(catalog[q.name].name(language) if q.name in catalog else q.name, q.remaining, q.max_qty)
             for q in receipt.quotas
         )
         return replace(receipt, quotas=named)
@@ -200,6 +187,7 @@ class PrintService:
         return n == 1
 
     def mark_printed(self, job_id: str) -> None:
+        """printing -> printed, journaled: the job is never sent again."""
         now = iso(self.clock.now())
         with self.db.atomic():
             PrintJob.update(state="printed", printed_at=now, last_error="").where(PrintJob.id == job_id).execute()
@@ -207,6 +195,7 @@ class PrintService:
             journal.append(now, "printed", job.redemption_id, {"job": job_id, "kind": job.kind})
 
     def mark_failed(self, job_id: str, fault: PrinterFault) -> None:
+        """printing -> failed, with whether bytes left: that decides original or copy on reprint."""
         phase = SENT if getattr(fault, "sent", False) else NOT_SENT
         now = iso(self.clock.now())
         with self.db.atomic():
@@ -216,16 +205,20 @@ class PrintService:
             job = PrintJob.get_by_id(job_id)
             journal.append(now, "print_failed", job.redemption_id, {"job": job_id, "fault": fault.kind, "phase": phase})
 
-    def print_job(self, job_id: str) -> PrintOutcome:
-        """Print one job at most once. Never raises for printer faults: returns the outcome."""
+    def print_job(self, job_id: str, language: str | None = None) -> PrintOutcome:
+        """Print one job at most once. Never raises for printer faults: returns the outcome.
+
+        `language` is the receipt's, when the counter's differs from the configured one: passed, not
+        set on the service, because the service is shared with the worker thread."""
+        language = language or self.language
         job = PrintJob.get_or_none(PrintJob.id == job_id)
         if job is None:
             raise KeyError(f"no print job {job_id}")
         if not self.claim(job_id):
-            return self._emit(PrintOutcome(job_id, "skipped", message=f"job already {job.state}"))
+            return self._emit(PrintOutcome(job_id, "skipped", detail=f"job already {job.state}"))
         job = PrintJob.get_by_id(job_id)
-        return self._send_claimed(job_id, lambda: self.printer.print_receipt(self.receipt_for(job), job_id),
-                                  self.language)
+        return self._send_claimed(job_id, lambda: self.printer.print_receipt(self.receipt_for(job, language), job_id),
+                                  language)
 
     def print_end_of_day(self, report: EndOfDayReport, language: str | None = None) -> PrintOutcome:
         """Print an end-of-day report as its own job (journaled like receipts, at most once)."""
@@ -233,7 +226,7 @@ class PrintService:
         with durable_transaction(self.db):
             PrintJob.create(id=job_id, kind="end_of_day", created_at=iso(self.clock.now()))
         if not self.claim(job_id):
-            return self._emit(PrintOutcome(job_id, "skipped", message="job already taken"))
+            return self._emit(PrintOutcome(job_id, "skipped", detail="job already taken"))
         lang = language or self.language
         return self._send_claimed(job_id, lambda: self.printer.print_end_of_day(report, job_id, language=lang), lang)
 
@@ -247,11 +240,12 @@ class PrintService:
             fault = exc if isinstance(exc, PrinterFault) else PrinterFault("error", f"{type(exc).__name__}: {exc}", sent=True)
             self.mark_failed(job_id, fault)
             sent = getattr(fault, "sent", False)
-            return self._emit(PrintOutcome(job_id, "failed", fault.kind, sent, cashier_message(fault.kind, language, sent)))
+            return self._emit(PrintOutcome(job_id, "failed", fault.kind, sent, language=language))
         self.mark_printed(job_id)
-        return self._emit(PrintOutcome(job_id, "printed"))
+        return self._emit(PrintOutcome(job_id, "printed", language=language))
 
     def print_pending(self) -> list[PrintOutcome]:
+        """Jobs committed but not yet tried (a crash between commit and print): print them now."""
         jobs = PrintJob.select(PrintJob.id).where(
             (PrintJob.state == "pending") & (PrintJob.kind.in_(("receipt", "void", "copy")))
         ).order_by(PrintJob.created_at, SQL("rowid"))
@@ -270,7 +264,7 @@ class PrintService:
                 break  # still broken: do not hammer the printer
         return out
 
-    def reprint(self, redemption_id: str) -> PrintOutcome:
+    def reprint(self, redemption_id: str, language: str | None = None) -> PrintOutcome:
         """The cashier's Reprint: the original if it provably never printed, else a copy (SALINAN)."""
         if Redemption.get_or_none(Redemption.id == redemption_id) is None:
             raise KeyError(f"no redemption {redemption_id}")
@@ -285,10 +279,11 @@ class PrintService:
             .first()
         )
         if unsent is not None:
-            return self.print_job(unsent.id)
-        return self.print_job(self.new_copy_job(redemption_id))
+            return self.print_job(unsent.id, language)
+        return self.print_job(self.new_copy_job(redemption_id), language)
 
     def new_copy_job(self, redemption_id: str) -> str:
+        """A copy is its own job, journaled, so every paper that says SALINAN is accounted for."""
         job_id = str(uuid.uuid4())
         now = iso(self.clock.now())
         with durable_transaction(self.db):

@@ -16,17 +16,16 @@ from pos.db import Cashier, Redemption, RedemptionLine, Void
 from pos.device import DeviceIdentity
 from pos.entitlement import Entitlement
 from pos.signing import Signer, canonical_json, jws_sign
+from pos.wording import say
 
 RECEIPT_TYP = "ewarung-receipt+jws"
-
-NO_CASH = {
-    "id": "Bantuan ini TIDAK DAPAT ditukar dengan uang tunai.",
-    "en": "This aid CANNOT be exchanged for cash.",
-}
 
 
 @dataclass(frozen=True)
 class ReceiptLine:
+    """One basket line as sold: name and price are copied at sale time, so later catalog edits do not
+    change an old receipt."""
+
     code: str
     name: str
     unit: str
@@ -37,6 +36,8 @@ class ReceiptLine:
 
 @dataclass(frozen=True)
 class QuotaLine:
+    """What is left of one item's quota after the sale: the household plans its next visit by it."""
+
     name: str
     remaining: int
     max_qty: int
@@ -44,6 +45,8 @@ class QuotaLine:
 
 @dataclass(frozen=True)
 class Receipt:
+    """Everything one printed receipt says, so every printer (and the text preview) prints the same."""
+
     kind: str  # sale | void
     copy: bool
     language: str
@@ -71,7 +74,8 @@ class Receipt:
 
     @property
     def no_cash_notice(self) -> str:
-        return NO_CASH.get(self.language, NO_CASH["id"])
+        """The program's rule printed on every receipt, in the receipt's language."""
+        return say("no_cash", self.language)
 
 
 def mask_card(card_id: str) -> str:
@@ -82,6 +86,7 @@ def mask_card(card_id: str) -> str:
 
 
 def receipt_token(redemption: Redemption, signer: Signer) -> str:
+    """The QR's signed claims: anyone with the device's public key can tell a real receipt from a copy."""
     claims = {
         "r": redemption.id,
         "n": redemption.seq,

@@ -9,35 +9,13 @@ from __future__ import annotations
 from pos.money import format_rupiah
 from pos.period import WITA
 from pos.receipt import Receipt
-
-LABELS = {
-    "id": {
-        "receipt": "STRUK BANTUAN PANGAN",
-        "void": "PEMBATALAN TRANSAKSI",
-        "copy": "*** SALINAN ***",
-        "no": "No", "device": "Perangkat", "cashier": "Kasir", "time": "Waktu",
-        "card": "Kartu", "household": "Keluarga", "collector": "Diambil oleh",
-        "holder": "pemegang kartu", "representative": "wakil terdaftar",
-        "period": "Periode", "total": "TOTAL", "remaining": "Sisa bantuan",
-        "quota": "Sisa jatah", "reason": "Alasan", "override": "TANPA KARTU (persetujuan penyelia)",
-    },
-    "en": {
-        "receipt": "FOOD ASSISTANCE RECEIPT",
-        "void": "SALE VOIDED",
-        "copy": "*** COPY ***",
-        "no": "No", "device": "Device", "cashier": "Cashier", "time": "Time",
-        "card": "Card", "household": "Household", "collector": "Collected by",
-        "holder": "card holder", "representative": "registered representative",
-        "period": "Period", "total": "TOTAL", "remaining": "Remaining",
-        "quota": "Quota left", "reason": "Reason", "override": "NO CARD (supervisor approval)",
-    },
-}
+from pos.wording import RECEIPT_LABELS, say
 
 
 def labels(language: str) -> dict[str, str]:
-    """Receipt wording in a language (Bahasa Indonesia for any
-    other), shared with the ESC/POS layout so both say the same."""
-    return LABELS.get(language, LABELS["id"])
+    """The receipt's fixed words in its language, from the one catalog (pos.wording, `receipt.*`),
+    so the paper and its text preview say the same."""
+    return {key: say(f"receipt.{key}", language) for key in RECEIPT_LABELS}
 
 
 def _pair(left: str, right: str, width: int) -> str:
@@ -48,8 +26,7 @@ def _pair(left: str, right: str, width: int) -> str:
 
 
 def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
-    """The receipt as plain lines of `columns` characters, for the
-    demo panel and the scripted demo, where there is no paper."""
+    """The receipt as lines of text: what the field tester's panel and the scripted demo show."""
     t = labels(receipt.language)
     out: list[str] = []
     rule = "-" * columns

@@ -19,7 +19,7 @@ from pos import journal, settings
 from pos.clock import Clock, iso, parse_iso
 from pos.db import PrintJob, Redemption, RedemptionLine, Void, durable_transaction
 from pos.device import DeviceIdentity
-from pos.entitlement import PricedLine, assess, price_basket
+from pos.entitlement import Entitlement, PricedLine, assess, price_basket
 from pos.ledger import Ledger
 from pos.outbox import enqueue
 from pos.period import WITA, Period
@@ -29,6 +29,8 @@ from pos.risk import assess_device
 from pos.signing import Signer
 
 DATA_PROBLEMS = ("moved", "not_eligible", "deceased", "unregistered_poor", "wrong_data", "other")
+OVERRIDE_REASONS = ("card_damaged", "card_forgotten", "reader_broken")
+HISTORY_ROWS = 30  # the counter's history screen: today's sales and a few before, not the whole ledger
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Collector:
 
 @dataclass(frozen=True)
 class RedemptionRequest:
+    """What the counter asks to sell: the basket and everything the record must say about who and how."""
+
     household_id: str
     cashier_id: str
     basket: dict[str, int]
@@ -54,6 +58,8 @@ class RedemptionRequest:
 
 @dataclass(frozen=True)
 class RedemptionResult:
+    """A committed sale: enough for the done screen and the receipt without reading the database again."""
+
     redemption_id: str
     seq: int
     period: str
@@ -67,6 +73,8 @@ class RedemptionResult:
 
 @dataclass(frozen=True)
 class VoidResult:
+    """A committed void: its own sequence number (the city's gap check) and the slip to print."""
+
     void_id: str
     seq: int
     redemption_id: str
@@ -74,7 +82,24 @@ class VoidResult:
     print_job_id: str
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """One past sale as the counter's history lists it (reprint and void work from it)."""
+
+    redemption_id: str
+    receipt_no: int
+    created_at: str
+    household: str
+    collector_name: str
+    total: int
+    voided: bool
+    mode: str
+
+
 class RedemptionService:
+    """Every write the counter makes about a sale, each in one durable transaction with its outbox
+    message, so a sale the screen shows is one the city will hear about."""
+
     def __init__(
         self,
         db: SqliteDatabase,
@@ -104,14 +129,10 @@ class RedemptionService:
             ent = assess(self.ledger, req.household_id, period, now.astimezone(WITA).date(), req.card_spent)
             collector_name = self._collector_name(ent.household, req.collector)
             if req.mode == "override":
-                used = Redemption.select().where((Redemption.mode == "override") & (Redemption.period == str(period))).count()
-                if used >= self.policy.override_cap_per_period:
-                    raise Refusal(Reason.OVERRIDE_CAP_REACHED, f"{used} overrides in {period}")
+                self._check_override_cap(period)
             lines, total = price_basket(ent, self.ledger.catalog(), req.basket)
             remaining_after = ent.remaining - total
             redemption_id = str(uuid.uuid4())
-
-
             seq = settings.next_sequence()
             Redemption.create(
                 id=redemption_id,
@@ -178,6 +199,39 @@ class RedemptionService:
             redemption_id, seq, str(period), total, remaining_after, tuple(lines), created_at, job_id, collector_name
         )
 
+    def _check_override_cap(self, period: Period) -> None:
+        """Card-less sales are capped per period (the city checks the same cap): refuse past it."""
+        used = Redemption.select().where((Redemption.mode == "override") & (Redemption.period == str(period))).count()
+        if used >= self.policy.override_cap_per_period:
+            raise Refusal(Reason.OVERRIDE_CAP_REACHED, f"{used} overrides in {period}")
+
+    def start_override(self, household_id: str, reason: str, supervisor_id: str, cashier_id: str) -> Entitlement:
+        """Open a card-less visit a supervisor approved: refused before any basket if the device may not
+        sell, the cap is reached or the household may not be served; journaled, since no card signs it."""
+        if reason not in OVERRIDE_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(OVERRIDE_REASONS)}")
+        now = self.clock.now()
+        period = Period.of(now)
+        assess_device(self.ledger.info(), self.policy, now)
+        self._check_override_cap(period)
+        ent = assess(self.ledger, household_id, period, now.astimezone(WITA).date())
+        with durable_transaction(self.db):
+            journal.append(iso(now), "override_start", household_id,
+                           {"reason": reason, "supervisor": supervisor_id, "cashier": cashier_id})
+        return ent
+
+    def start_shift(self, cashier_id: str, shift: str) -> None:
+        """Journal who took the counter and for which shift: the end of day and audits count on it."""
+        with durable_transaction(self.db):
+            journal.append(iso(self.clock.now()), "shift_start", cashier_id, {"shift": shift, "device": self.device.device_id})
+
+    def history(self, limit: int = HISTORY_ROWS) -> list[HistoryRow]:
+        """The latest sales, newest first, each marked voided or not, for reprint and void."""
+        voided = {v for (v,) in Void.select(Void.redemption).tuples()}
+        rows = Redemption.select().order_by(Redemption.seq.desc()).limit(limit)
+        return [HistoryRow(r.id, r.seq, r.created_at, r.household, r.collector_name, r.total, r.id in voided, r.mode)
+                for r in rows]
+
     def _collector_name(self, household, collector: Collector) -> str:
         if collector.kind == "holder":
             return household.name
@@ -201,8 +255,6 @@ class RedemptionService:
             if now - parse_iso(original.created_at) > timedelta(minutes=self.policy.void_window_minutes):
                 raise Refusal(Reason.VOID_WINDOW_PASSED, f"sale at {original.created_at}")
             void_id = str(uuid.uuid4())
-
-
             seq = settings.next_sequence()
             Void.create(
                 id=void_id,

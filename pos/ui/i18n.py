@@ -1,8 +1,10 @@
-"""gettext for the counter screens: Bahasa Indonesia by default, English on request.
+"""gettext for the screens' own labels and buttons: Bahasa Indonesia by default, English on request.
 
-Catalogs: pos/ui/locale/{id,en}/LC_MESSAGES/ewarung.po (msgids are English). The compiled .mo
-files are committed; `compile_catalogs()` rebuilds any .mo older than its .po (run at start, so
-a fresh clone or an edited .po works without Babel or GNU gettext installed).
+Catalogs: pos/ui/locale/{id,en}/LC_MESSAGES/ewarung.po (msgids are English). What the core says
+(refusals, device faults, the session's notices) is not here: the core stores codes and the one
+wording catalog, pos.wording, words them. The compiled .mo files are committed;
+`compile_catalogs()` rebuilds any .mo older than its .po (run at start, so a fresh clone or an
+edited .po works without Babel or GNU gettext installed).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def _write_mo(messages: dict[str, str], path: Path) -> None:
 
 
 def compile_catalogs(force: bool = False) -> list[Path]:
+    """Rebuild stale .mo files, so an edited .po shows on the next start without a build step."""
     written = []
     for po in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         mo = po.with_suffix(".mo")
@@ -96,6 +99,7 @@ def compile_catalogs(force: bool = False) -> list[Path]:
 
 
 def set_language(language: str) -> None:
+    """Switch the screens' labels; the app switches the session's language beside it."""
     global _translation, _language
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
@@ -105,9 +109,11 @@ def set_language(language: str) -> None:
 
 
 def language() -> str:
+    """The labels' language now, for widgets built outside a screen (the field tester's panel)."""
     return _language
 
 
 def _(msgid: str, **args) -> str:
+    """A label in the current language, its `{fields}` filled in (gettext's `_`, with format)."""
     text = _translation.gettext(msgid)
     return text.format(**args) if args else text

@@ -17,7 +17,7 @@ from pos.money import format_rupiah
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
 from pos.refusals import Reason
-from pos.session import OVERRIDE_REASONS, SHIFTS, State, fault_message
+from pos.session import OVERRIDE_REASONS, SHIFTS, State
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
 from pos.ui.widgets import (
@@ -35,23 +35,24 @@ from pos.ui.widgets import (
     paint,
     row,
 )
+from pos.wording import fault_message
 
 HOUSEHOLD_PREFIX = "SSN-6472-"
 NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
 
 
 def rp(amount: int) -> str:
+    """Rupiah as the cashier reads it (Rp 72.500)."""
     return format_rupiah(int(amount))
 
 
 def notice_of(session) -> str:
-    if not session.notice:
-        return ""
-    args = {k: _(v) if isinstance(v, str) else v for k, v in session.notice_args.items()}
-    return _(session.notice, **args)
+    """The session's notice in the screen's words (the core keeps only its code and arguments)."""
+    return session.notice_text()
 
 
 def scroller(inner: GridLayout | BoxLayout) -> ScrollView:
+    """Let a list longer than the screen scroll (800x480 panels show little)."""
     inner.size_hint_y = None
     inner.bind(minimum_height=inner.setter("height"))
     sv = ScrollView(do_scroll_x=False, bar_width=Theme.px(10), scroll_type=["bars", "content"])
@@ -88,6 +89,7 @@ class View:
 
     @property
     def session(self):
+        """The counter session this screen renders (the app's, one for all screens)."""
         return self.app.session
 
     def enter(self) -> None:
@@ -100,6 +102,10 @@ class View:
 
     def fill(self) -> None:
         """Bring the kept widgets up to date with what changes in place (nothing, by default)."""
+
+    def render(self):
+        """A fresh widget tree for the session's state; every screen has its own."""
+        raise NotImplementedError
 
     def draw(self):
         """The screen's widgets, remembering what they were built for."""
@@ -127,6 +133,7 @@ class View:
         return True
 
     def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
+        """Every screen's frame: title, body, the session's notice, the buttons; so all look alike."""
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
         _pin_to_top(body)
@@ -140,6 +147,8 @@ class View:
 
 
 class SignInView(View):
+    """Who is at the counter, and for which shift: every sale names its cashier."""
+
     name = "signin"
 
     def enter(self) -> None:
@@ -204,7 +213,7 @@ class SignInView(View):
 
     def _ok(self, value: str) -> None:
         if not self.cashier:
-            self.session.notice, self.session.notice_args = "Pick your name first.", {}
+            self.session.tell("pick_name")
             self.app.refresh()
             return
         self.pad.clear()  # the screen may stay as it is (a wrong PIN again): start the next try empty
@@ -212,6 +221,8 @@ class SignInView(View):
 
 
 class IdleView(View):
+    """Waiting for a card; the staff flows start from here."""
+
     name = "idle"
 
     def shows(self) -> tuple:
@@ -240,6 +251,8 @@ class IdleView(View):
 
 
 class VerifyingView(View):
+    """The card is being checked: the holder must not pull it out now."""
+
     name = "verifying"
 
     def render(self):
@@ -250,6 +263,8 @@ class VerifyingView(View):
 
 
 class HouseholdView(View):
+    """Who the card belongs to and what is left this month, and who collects."""
+
     name = "household"
 
     def render(self):
@@ -288,6 +303,8 @@ class HouseholdView(View):
 
 
 class PinView(View):
+    """The holder types the card's PIN; the card, not the device, checks it."""
+
     name = "pin"
 
     def enter(self) -> None:
@@ -325,8 +342,8 @@ class PinView(View):
 
 class BasketView(View):
     """The basket is the screen touched most (every + and -): it is built once per visit and its
-    tiles, totals and buttons change in place, instead of ~100 widgets rebuilt on each touch
-    (18 ms here, several times that on a Pi, and the garbage of the old tree)."""
+    tiles, totals and buttons change in place, instead of every widget rebuilt on each touch (slow on
+    a Pi, and the garbage of the old tree; bench/results has the figures)."""
 
     name = "basket"
 
@@ -386,6 +403,8 @@ class BasketView(View):
 
 
 class ConfirmView(View):
+    """The buyer checks the basket before anything is written."""
+
     name = "confirm"
 
     def render(self):
@@ -412,6 +431,8 @@ class ConfirmView(View):
 
 
 class CommittingView(View):
+    """The sale is being saved and printed: the card must stay in."""
+
     name = "committing"
 
     def render(self):
@@ -422,6 +443,8 @@ class CommittingView(View):
 
 
 class DoneView(View):
+    """The sale is saved: what is left, and whether the receipt printed."""
+
     name = "done"
 
     def render(self):
@@ -446,6 +469,8 @@ class DoneView(View):
 
 
 class ErrorView(View):
+    """Why the counter cannot serve, and what to do next."""
+
     name = "error"
 
     def render(self):
@@ -486,6 +511,8 @@ class _SupervisorPad:
 
 
 class HistoryView(View, _SupervisorPad):
+    """The latest sales: reprint one, or void one with a supervisor."""
+
     name = "history"
 
     def enter(self) -> None:
@@ -544,7 +571,7 @@ class HistoryView(View, _SupervisorPad):
 
     def _submit(self, pin):
         if not self.reason:
-            self.session.notice, self.session.notice_args = "Give a reason for the void.", {}
+            self.session.tell("void_needs_reason")
             self.app.refresh()
             return
         if self.session.void(self.selected, self.reason, self.sup, pin):
@@ -552,6 +579,8 @@ class HistoryView(View, _SupervisorPad):
 
 
 class EndOfDayView(View):
+    """Today's count, to check and print before closing."""
+
     name = "end_of_day"
 
     def render(self):
@@ -579,6 +608,8 @@ class EndOfDayView(View):
 
 
 class FlagView(View):
+    """Tell the city its data is wrong about a household."""
+
     name = "flag"
 
     def enter(self) -> None:
@@ -651,6 +682,8 @@ class FlagView(View):
 
 
 class OverrideView(View, _SupervisorPad):
+    """Serve without a card, with a supervisor's approval."""
+
     name = "override"
 
     def enter(self) -> None:
@@ -697,7 +730,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _next(self, value):
         if not value or not self.reason:
-            self.session.notice, self.session.notice_args = "Type the household number and pick a reason.", {}
+            self.session.tell("type_household_and_reason")
             self.app.refresh()
             return
         self.step = 2
@@ -712,6 +745,8 @@ class OverrideView(View, _SupervisorPad):
 
 
 class TechnicianView(View):
+    """Device facts and reader and printer tests, for the technician on site."""
+
     name = "technician"
 
     def render(self):

@@ -9,8 +9,9 @@ from hardware.printer.adapter import receipt_bytes
 from hardware.printer.decoder import Cut, DecodeError, decode, decode_one
 from pos.db import Cashier, Redemption
 from pos.money import format_rupiah as rp
-from pos.receipt import NO_CASH, RECEIPT_TYP, build_receipt
+from pos.receipt import RECEIPT_TYP, build_receipt
 from pos.signing import jws_verify
+from pos.wording import say
 
 
 def _receipt(sale, device, signer, **kw):
@@ -48,7 +49,7 @@ def test_sale_receipt_every_field(sale, device, signer, width):
     total = [ln for ln in doc.lines if ln.text.strip() == rp(red.total) or ln.text.startswith("TOTAL")]
     assert len(total) >= 1 and all(ln.bold for ln in total) and rp(red.total) in doc.text()
     assert f"Rp {sale.remaining_after:,}".replace(",", ".") in doc.find("Sisa bantuan").text
-    assert NO_CASH["id"] in doc.flat()
+    assert say("no_cash", "id") in doc.flat()
     assert device.hotline in doc.text()
     assert "SALINAN" not in doc.text()
     (qr,) = doc.qr_codes
@@ -69,7 +70,7 @@ def test_copy_void_and_english(sale, service, device, signer, artifacts):
     assert void.find("SALE VOIDED").bold
     assert "salah barang" in void.find("Reason").text
     assert void.find("-" + rp(sale.total)).bold
-    assert NO_CASH["en"] in void.flat()
+    assert say("no_cash", "en") in void.flat()
     assert void.find("Voids receipt No").text.endswith("000001")
     assert void.find("Void no").text.endswith("000002")
     from hardware.printer.render import save_png

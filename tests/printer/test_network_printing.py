@@ -12,7 +12,7 @@ import pytest
 
 from hardware.printer.adapter import EscposPrinter
 from pos.db import PrintJob, Redemption
-from pos.receipt import NO_CASH
+from pos.wording import say
 from tests.printer.printer_fixtures import free_port, printer_config
 
 
@@ -33,7 +33,7 @@ def test_sale_prints_to_virtual_printer_png(sale, virtual_printer, print_service
     for needle in ("E-Warung Uji", "STRUK BANTUAN PANGAN", f"No {red.seq:06d}", "WITA", "EW-TEST-0001",
                    "Rina Kasir", "****", red.household, red.collector_name, "2026-11", "TOTAL", "Sisa bantuan", "0541-000"):
         assert needle in doc.text(), needle
-    assert NO_CASH["id"] in doc.flat()
+    assert say("no_cash", "id") in doc.flat()
     assert red.id in doc.joined()
     assert doc.qr_codes and doc.qr_codes[0].data.count(".") == 2
     assert printed.png.exists() and printed.png.stat().st_size > 5000
@@ -86,7 +86,7 @@ def test_printer_not_there_is_offline(sale, print_service_for):
     assert printer.status().online is False
     out = print_service_for(printer).print_job(sale.print_job_id)
     assert out.kind == "offline" and not out.sent
-    assert "Printer tidak tersambung" in out.message
+    assert out.message.startswith(say("offline", "id"))  # the screen's words for the fault
 
 
 def test_status_reads_the_printer(virtual_printer):

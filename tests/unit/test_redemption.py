@@ -144,3 +144,35 @@ def test_period_is_wita_month(service, city, clock):
     hid = city.notable["used_up"]  # used up in November only
     r = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
     assert r.period == "2026-12"
+
+
+def test_override_cap_holds_at_the_start_and_at_the_commit(service, city):
+    """One cap, one place: the override screen is refused past it, and so is a commit that raced it."""
+    from dataclasses import replace
+
+    hid = city.notable["holder"]
+    service.policy = replace(service.policy, override_cap_per_period=1)
+    with pytest.raises(ValueError):
+        service.start_override(hid, "because", "spv1", "kasir1")
+    ent = service.start_override(hid, "card_damaged", "spv1", "kasir1")
+    assert ent.household.id == hid
+    assert JournalEntry.select().where(JournalEntry.kind == "override_start").count() == 1
+    override = RedemptionRequest(hid, "kasir1", {"TAHU": 1}, mode="override", override_reason="card_damaged")
+    service.redeem(override)
+    with pytest.raises(Refusal) as exc:
+        service.start_override(city.notable["representative"], "card_forgotten", "spv1", "kasir1")
+    assert exc.value.reason is Reason.OVERRIDE_CAP_REACHED
+    before = _counts()
+    with pytest.raises(Refusal) as exc:
+        service.redeem(override)
+    assert exc.value.reason is Reason.OVERRIDE_CAP_REACHED and _counts() == before
+
+
+def test_history_is_newest_first_and_marks_voids(service, city):
+    hid = city.notable["holder"]
+    first = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    second = service.redeem(RedemptionRequest(hid, "kasir1", {"GULA1": 1}))
+    service.void(first.redemption_id, "salah barang", "kasir1", "spv1")
+    rows = service.history()
+    assert [(r.redemption_id, r.voided) for r in rows] == [(second.redemption_id, False), (first.redemption_id, True)]
+    assert service.history(limit=1)[0].receipt_no == second.seq

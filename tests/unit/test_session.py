@@ -61,7 +61,7 @@ def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
     assert s.state == State.SIGNED_OUT
     s.sign_in("kasir1", "0000", "pagi")
     assert s.state == State.SIGNED_OUT
-    assert "PIN kasir salah" in s.notice
+    assert "PIN kasir salah" in s.notice_text()
     s.sign_in("kasir1", "1234", "siang")
     assert s.state == State.IDLE and s.cashier_name == "Rina Kasir" and s.shift == "siang"
     assert JournalEntry.select().where(JournalEntry.kind == "shift_start").count() == 1
@@ -70,7 +70,7 @@ def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
 def test_card_before_sign_in_is_refused(service, reader, printer, city):
     s = make_session(service, reader, printer, sign_in=False)
     reader.insert(card_for(city, "holder"))
-    assert s.state == State.SIGNED_OUT and "Sign in first" in s.notice
+    assert s.state == State.SIGNED_OUT and "Sign in first" in s.notice_text("en")
 
 
 def test_holder_full_flow_commits_prints_and_updates_card(session, reader, printer, city):
@@ -114,7 +114,7 @@ def test_representative_collects(session, reader, city):
     reps = session.entitlement.household.representatives
     assert reps
     assert not session.choose_collector("representative", "NOT-A-REP")
-    assert session.state == State.HOUSEHOLD and "wakil terdaftar" in session.notice
+    assert session.state == State.HOUSEHOLD and "wakil terdaftar" in session.notice_text()
     assert session.choose_collector("representative", reps[0].id)
     session.submit_pin("1234")
     session.add("MINYAK1")
@@ -130,7 +130,7 @@ def test_wrong_pin_counts_down_then_blocks(session, reader, city):
     session.choose_collector("holder")
     assert session.pin_tries_left == 3
     session.submit_pin("9999")
-    assert session.state == State.PIN and session.pin_tries_left == 2 and "PIN salah" in session.notice
+    assert session.state == State.PIN and session.pin_tries_left == 2 and "PIN salah" in session.notice_text()
     session.submit_pin("9998")
     assert session.pin_tries_left == 1
     session.submit_pin("9997")
@@ -176,7 +176,7 @@ def test_forged_and_revoked_cards_are_reported_to_the_city(session, reader, city
     reader.insert(card_for(city, "holder", behaviour="forged"))
     assert session.error.reason == Reason.CARD_FORGED
     session.acknowledge()
-    assert "Cabut kartu" not in session.notice and "Take the card out" in session.notice
+    assert session.notice == "take_card_out" and "Cabut kartu" in session.notice_text()
     reader.pull()
     reader.insert(card_for(city, "used_up"))  # an ordinary refusal: the screen only
     assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
@@ -194,7 +194,7 @@ def test_quota_and_allowance_limits(session, reader, city):
     to_basket(session, reader, card_for(city, "quotas"))
     assert session.add("BERAS5") and session.add("BERAS5")
     assert not session.add("BERAS5")
-    assert "jatah" in session.notice and session.basket["BERAS5"] == 2
+    assert "jatah" in session.notice_text() and session.basket["BERAS5"] == 2
     assert not session.can_add("BERAS5")
     for _ in range(10):
         session.add("AYAM1")
@@ -205,7 +205,7 @@ def test_quota_and_allowance_limits(session, reader, city):
 def test_over_allowance_refused(session, reader, city):
     to_basket(session, reader, card_for(city, "partly_spent"))
     assert session.remaining == 55_000
-    assert not session.add("BERAS5") and "melebihi sisa" in session.notice
+    assert not session.add("BERAS5") and "melebihi sisa" in session.notice_text()
     assert session.basket == {}
 
 
@@ -229,7 +229,7 @@ def test_card_pulled_at_every_step_returns_to_idle(session, reader, city, step):
     reader.pull()
     assert session.state == State.IDLE
     assert session.basket == {} and session.entitlement is None
-    assert "dicabut" in session.notice or "pulled" in session.notice
+    assert "dicabut" in session.notice_text()
     assert Redemption.select().count() == 0
 
 
@@ -273,7 +273,7 @@ def test_card_pulled_while_committing_keeps_the_sale(service, reader, printer, c
     assert s.state == State.COMMITTING
     runner.run_all()
     assert s.state == State.DONE
-    assert not s.sale.card_updated and "card was pulled" in s.notice
+    assert not s.sale.card_updated and "card was pulled" in s.notice_text("en")
     assert Redemption.select().count() == 1
     assert card.spend.spent == 0
     s.finish()
@@ -290,7 +290,7 @@ def test_printer_fault_keeps_sale_and_reprint_works(session, reader, printer, ci
     assert session.sale.print_fault == "paper_out" and not session.sale.printed
     assert Redemption.select().count() == 1 and printer.printed == []
     session.reprint()
-    assert "Kertas printer habis" in session.notice
+    assert "Kertas printer habis" in session.notice_text()
     printer.fault = ""
     session.reprint()
     assert session.sale.printed and len(printer.printed) == 1
@@ -300,7 +300,7 @@ def test_printer_fault_keeps_sale_and_reprint_works(session, reader, printer, ci
 
 def test_illegal_touches_change_nothing(session, reader, city):
     assert not session.confirm() and session.state == State.IDLE
-    assert not session.add("BERAS5") and "not possible" in session.notice
+    assert not session.add("BERAS5") and "not possible" in session.notice_text("en")
     assert not session.choose_collector("holder")
     assert not session.submit_pin("1234")
     assert not session.finish()
@@ -328,14 +328,14 @@ def test_history_reprint_and_void_with_supervisor(session, reader, printer, city
     assert printer.printed[-1][1].copy
     assert not session.void(sale.redemption_id, "", "spv1", "9999")
     session.void(sale.redemption_id, "salah barang", "kasir1", "1234")
-    assert "penyelia" in session.notice and Void.select().count() == 0
+    assert "penyelia" in session.notice_text() and Void.select().count() == 0
     session.void(sale.redemption_id, "salah barang", "spv1", "0000")
     assert Void.select().count() == 0
     session.void(sale.redemption_id, "salah barang", "spv1", "9999")
     assert Void.select().count() == 1 and session.history[0].voided
     assert printer.printed[-1][1].kind == "void"
     session.void(sale.redemption_id, "lagi", "spv1", "9999")
-    assert "sudah dibatalkan" in session.notice
+    assert "sudah dibatalkan" in session.notice_text()
     session.cancel()
     assert session.state == State.IDLE
 
@@ -357,7 +357,7 @@ def test_end_of_day_printed_from_the_screen(session, reader, printer, city):
     session.open_end_of_day()
     printer.fault = "paper_out"
     assert session.print_end_of_day()
-    assert "Kertas" in session.notice and session.printer_fault == "paper_out" and not printer.reports
+    assert "Kertas" in session.notice_text() and session.printer_fault == "paper_out" and not printer.reports
     failed = PrintJob.get(PrintJob.kind == "end_of_day")
     assert failed.state == "failed" and failed.last_error.startswith("not_sent|paper_out")
     printer.fault = ""
@@ -377,14 +377,14 @@ def test_flag_data_problem_reaches_outbox(session, reader, city):
     assert session.flag_problem(hid, "not_eligible", "pindah ke Balikpapan")
     msg = OutboxMessage.select().where(OutboxMessage.kind == "event").order_by(OutboxMessage.seq.desc()).get()
     assert b"." in msg.payload
-    assert session.state == State.IDLE and "Reported" in session.notice
+    assert session.state == State.IDLE and "Reported" in session.notice_text("en")
 
 
 def test_override_flow_is_capped_and_journaled(session, reader, printer, city, service):
     assert session.open_override()
     assert not session.start_override(city.notable["holder"], "because", "spv1", "9999")
     session.start_override(city.notable["holder"], "card_damaged", "kasir1", "1234")
-    assert session.state == State.OVERRIDE and "penyelia" in session.notice
+    assert session.state == State.OVERRIDE and "penyelia" in session.notice_text()
     session.start_override(city.notable["holder"], "card_damaged", "spv1", "9999")
     assert session.state == State.HOUSEHOLD and session.mode == "override"
     session.choose_collector("holder")
@@ -569,7 +569,7 @@ def test_card_not_answering_at_every_step_abandons_the_sale(service, reader, pri
     _assert_abandoned_with_card_not_answering(s)
     assert card.spend.spent == 0
     # the cashier reads it; the card is still in: back to idle, asked to take it out
-    assert s.acknowledge() and s.state == State.IDLE and s.notice == "Take the card out of the reader."
+    assert s.acknowledge() and s.state == State.IDLE and s.notice == "take_card_out"
     reader.pull()
     reader.insert(card)  # pulled and inserted again: the card answers, the visit starts over
     runner.run_all()
@@ -628,7 +628,7 @@ def test_card_not_answering_while_committing_keeps_the_sale(session, reader, cit
     session.confirm()
     assert session.state == State.DONE and Redemption.select().count() == 1
     assert not session.sale.card_updated and card.spend.spent == 0
-    assert "card stopped answering" in session.notice
+    assert "card stopped answering" in session.notice_text("en")
 
 
 def test_card_pulled_during_pin_check_does_not_block_the_next_pin(service, reader, printer, city):
@@ -644,3 +644,66 @@ def test_card_pulled_during_pin_check_does_not_block_the_next_pin(service, reade
     assert s.submit_pin("1234")
     runner.run_all()
     assert s.state == State.BASKET
+
+
+# -- the threading contract and the table of touches ------------------------------------------
+
+
+class WatchingRunner:
+    """Runs work inline, but checks that `work()` itself changed nothing the screens read: a
+    worker's result is returned to `done`, never assigned from the worker thread."""
+
+    def __init__(self) -> None:
+        self.session = None
+        self.works = 0
+
+    def submit(self, work, done) -> None:
+        before = self._seen()
+        try:
+            result, error = work(), None
+        except Exception as exc:
+            result, error = None, exc
+        assert self._seen() == before, "work() changed the session from the worker"
+        self.works += 1
+        done(result, error)
+
+    def _seen(self):
+        s = self.session
+        if s is None:
+            return None
+        return ({k: repr(v) for k, v in vars(s).items() if k != "runner"}, s.printing.language)
+
+
+def test_worker_results_are_returned_never_assigned(service, reader, printer, city):
+    runner = WatchingRunner()
+    s = make_session(service, reader, printer, runner=runner, sign_in=False)
+    runner.session = s
+    assert s.sign_in("kasir1", "1234", "pagi")
+    s.set_language("en")
+    printer.fault = "paper_out"
+    sale = _sell(s, reader, card_for(city, "holder"))
+    assert not sale.printed and sale.print_fault == "paper_out"
+    printer.fault = ""
+    s.open_history()
+    s.reprint(sale.redemption_id)
+    s.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    s.cancel()
+    s.open_end_of_day()
+    s.print_end_of_day()
+    s.cancel()
+    s.open_technician()
+    s.test_printer()
+    assert runner.works >= 10 and printer.printed[-1][1].language == "en"
+
+
+def test_every_action_has_a_rule_and_a_refused_touch_changes_nothing(session):
+    from pos.session import RULES, Action
+
+    assert set(RULES) == set(Action)
+    for action in Action:
+        if session.state in RULES[action].states:
+            continue
+        before = (session.state, session.basket, session.error)
+        session._may(action)
+        assert (session.state, session.basket, session.error) == before
+        assert session.notice == "not_possible_now" and session.notice_args == {"action": f"action.{action.value}"}

@@ -1,35 +1,95 @@
-"""Every screen text has a Bahasa Indonesia translation, and the catalogs compile (no Kivy needed)."""
+"""Every text has Bahasa Indonesia and English: the core's codes in the one wording catalog
+(pos.wording), the screens' own labels in their gettext catalog; and the catalogs compile (no Kivy needed)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from pos.redemption import DATA_PROBLEMS
-from pos.session import OVERRIDE_REASONS, SHIFTS
+import pytest
+
+from pos import wording
+from pos.ports import PrinterFaultKind
+from pos.redemption import DATA_PROBLEMS, OVERRIDE_REASONS
+from pos.refusals import Reason, Refusal
+from pos.session import SHIFTS, Action
 from pos.ui import demo_devices, i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _msgids() -> set[str]:
-    ids: set[str] = set()
-    for path in [*sorted((ROOT / "pos" / "ui").glob("*.py")), ROOT / "pos" / "session.py"]:
+UI = sorted((ROOT / "pos" / "ui").glob("*.py"))
+SESSION = sorted((ROOT / "pos" / "session").glob("*.py"))
+
+
+def _strings(paths, names: tuple[str, ...], first: int = 1, keyword: str = "") -> set[str]:
+    """The string constants passed to calls of `names` in these files: the first `first`
+    positional arguments, or the `keyword` argument."""
+    found: set[str] = set()
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+            if not isinstance(node, ast.Call):
                 continue
             fn = node.func
             name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
-            if name in ("_", "_say", "_refuse_touch", "translate") and isinstance(node.args[0].value, str):
-                ids.add(node.args[0].value)
-            if name == "DeckUnavailable":  # why and fix: message ids the demo panel translates
-                ids.update(a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str))
+            if name not in names:
+                continue
+            args = [k.value for k in node.keywords if k.arg == keyword] if keyword else node.args[:first]
+            found.update(a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return found
+
+
+def _msgids() -> set[str]:
+    ids = _strings(UI, ("_", "translate"))
+    ids |= _strings(UI, ("DeckUnavailable",), first=2)  # why and fix: message ids the demo panel translates
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
     ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX,
                 demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE,
                 demo_devices.DECK_PROBLEM_NOTE, demo_devices.DECK_ERROR_NOTE))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
+
+
+def test_every_code_is_worded_in_both_languages_with_the_same_fields():
+    for code, pair in wording.WORDING.items():
+        assert len(pair) == 2 and all(text.strip() for text in pair), code
+        indonesian, english = pair
+        assert wording.placeholders(indonesian) == wording.placeholders(english), code
+
+
+def test_every_code_the_core_stores_has_its_wording():
+    codes = {r.value for r in Reason} | set(PrinterFaultKind.__args__) | {a.wording for a in Action}
+    codes |= _strings(SESSION + UI, ("tell", "_abandon_with", "_show_fault")) - {""}  # notices, faults
+    codes |= _strings(SESSION, ("ErrorInfo",), keyword="fault")
+    missing = sorted(codes - wording.WORDING.keys())
+    assert not missing, f"add these to pos/wording.py: {missing}"
+
+
+def test_wording_is_indonesian_by_default_english_on_request_and_fills_in_codes():
+    assert wording.say("paper_out").startswith("Kertas printer habis")
+    assert wording.say("paper_out", "en").startswith("The printer is out of paper")
+    assert wording.say("not_possible_now", "id", action=Action.ADD.wording) == "Menambah barang tidak bisa dilakukan sekarang."
+    assert wording.say("sale_voided", "en", no=7) == "Sale no. 7 is voided."
+    assert wording.say("no_such_code") == "no_such_code"  # like gettext: shown, never a crash
+    assert wording.fault_message("jammed") == wording.say("error")
+    assert Refusal(Reason.PIN_WRONG).message("en") == wording.say("pin_wrong", "en")
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_a_printer_fault_is_worded_once_for_screen_and_cli(language):
+    from pos.printing import PrintOutcome
+
+    outcome = PrintOutcome("job", "failed", "paper_out", sent=True, language=language)
+    screen = wording.fault_message("paper_out", language)
+    assert outcome.message.startswith(screen)
+    assert wording.say("sale_saved", language) in outcome.message
+    assert wording.say("partly_printed", language) in outcome.message
+
+
+def test_the_screens_catalog_does_not_word_what_the_core_words():
+    po = i18n._parse_po((i18n.LOCALE_DIR / "id" / "LC_MESSAGES" / "ewarung.po").read_text(encoding="utf-8"))
+    english = {pair[1] for code, pair in wording.WORDING.items() if not code.startswith("receipt.")}
+    assert not sorted(english & po.keys())
 
 
 def test_every_screen_text_is_translated_to_indonesian():

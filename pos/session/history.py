@@ -1,0 +1,64 @@
+"""The sales history: the latest sales, to reprint one or void one with a supervisor's PIN."""
+
+from __future__ import annotations
+
+from pos import cashiers
+from pos.session.core import SessionCore, print_fault
+from pos.session.rules import Action, State
+
+
+class History(SessionCore):
+    """A mistaken sale is voided by a new compensating record, approved by a supervisor."""
+
+    def open_history(self) -> bool:
+        """Show the latest sales (loaded on the worker)."""
+        if not self._may(Action.OPEN_HISTORY):
+            return False
+        self._go(State.HISTORY)
+        self._load_history()
+        return True
+
+    def _load_history(self) -> None:
+        def done(rows, exc):
+            if exc is not None:
+                self._fail(exc)
+            elif self.state == State.HISTORY:
+                self.history = rows
+            self._changed()
+
+        self.runner.submit(self.service.history, done)
+
+    def void(self, redemption_id: str, reason: str, supervisor_id: str, supervisor_pin: str) -> bool:
+        """Void a sale (supervisor's PIN, a reason) and print the void slip."""
+        if not self._may(Action.VOID):
+            return False
+        if not reason.strip():
+            return self._decline("void_needs_reason")
+        self.busy = True
+        service, printing, language, cashier = self.service, self.printing, self.language, self.cashier_id
+        self._changed()
+
+        def work():
+            spv = cashiers.authenticate(supervisor_id, supervisor_pin, supervisor=True)
+            result = service.void(redemption_id, reason, cashier, spv.id)
+            return result, printing.print_job(result.print_job_id, language)
+
+        def done(res, exc):
+            self.busy = False
+            if exc is not None:
+                self._tell_failure(exc)
+                self._changed()
+                return
+            result, outcome = res
+            fault = print_fault(outcome)
+            self.printer_fault = fault
+            if fault:
+                self._tell_fault(fault)
+            else:
+                self.tell("sale_voided", no=result.seq)
+            if self.state == State.HISTORY:
+                self._load_history()
+            self._changed()
+
+        self.runner.submit(work, done)
+        return True

@@ -1,0 +1,354 @@
+"""The visit, where to start reading: card -> household -> PIN -> basket -> confirm -> done.
+
+Card events come from the reader (marshalled onto the session's thread); every card call and the
+commit run on the runner and come back to `done` callbacks here. A visit's late results are
+dropped once the card has left (the generation counter), except a commit: a committed sale is
+never lost or hidden.
+"""
+
+from __future__ import annotations
+
+from pos.ports import CardEvent
+from pos.redemption import Collector, RedemptionRequest
+from pos.refusals import Reason, Refusal
+from pos.session.core import ErrorInfo, Sale, SessionCore, print_fault
+from pos.session.rules import CARD_STATES, Action, State
+
+
+class Visit(SessionCore):
+    """One household served with its card (or, after an override, without): the counter's main flow."""
+
+    # -- card events (from the reader, marshalled onto the session thread) -----------------
+
+    def card_event(self, event: CardEvent) -> None:
+        """React to the reader: a card in or out, the reader gone or back, a card gone mute."""
+        if event.kind == "reader_lost":
+            self._reader_lost()
+        elif event.kind == "reader_back":
+            self.reader_ok = True
+            if self.state == State.ERROR and self.error and self.error.fault == "reader_lost":
+                self.error = None
+                self._go(State.IDLE)
+        elif event.kind == "card_not_answering":
+            self._card_not_answering()
+        elif event.kind == "removed":
+            self.card_present = False
+            self._card_removed()
+        elif event.kind == "inserted":
+            self._card_inserted()
+        else:
+            return
+        self._changed()
+
+    def _reader_lost(self) -> None:
+        self.reader_ok = False
+        self.card_present = False
+        if self.state in CARD_STATES or self.state == State.IDLE:
+            self._abandon_with("reader_lost")
+
+    def _abandon_with(self, fault: str) -> None:
+        """Drop the visit (its pending card results too) and show a device fault."""
+        self._generation += 1
+        self._close_card()
+        self._reset_visit()
+        self._show_fault(fault)
+
+    def _show_fault(self, fault: str) -> None:
+        self.error = ErrorInfo(fault=fault, back_to=State.IDLE)
+        self._go(State.ERROR)
+
+    def _card_inserted(self) -> None:
+        self.card_present = True
+        self.reader_ok = True
+        if self.state == State.IDLE:
+            self._start_verify()
+        elif self.state == State.SIGNED_OUT:
+            self.tell("sign_in_first")
+        elif self.state != State.DONE:
+            self.tell("finish_screen_first")
+
+    def _card_removed(self) -> None:
+        if self.state in CARD_STATES:
+            self._generation += 1
+            self._close_card()
+            self._reset_visit()
+            self._go(State.IDLE)
+            self.tell("card_pulled")
+        elif self.state == State.COMMITTING:
+            # the sale may already be durable: never drop it; finish and show it
+            self._pulled_while_committing = True
+        elif self.state == State.DONE or self._card_error_showing():
+            self._leave_visit()
+
+    def _card_error_showing(self) -> bool:
+        """An error about the card (not the reader, not an override visit) goes once the card is out."""
+        return (self.state == State.ERROR and self.error is not None and self.error.fault != "reader_lost"
+                and self.mode == "card")
+
+    def _leave_visit(self) -> None:
+        """Close the card and forget the visit, its sale and its error: back to idle."""
+        self._close_card()
+        self._reset_visit()
+        self.sale = None
+        self.error = None
+        self._go(State.IDLE)
+
+    def _card_not_answering(self) -> None:
+        """The reader's watchdog gave up on the card (a chip that stopped answering mid-call).
+
+        The visit is abandoned as if the card were pulled (its state on the card is unknown), and the
+        cashier is told to re-insert it, or to serve with the override if it keeps happening. The
+        failing call's own CARD_UNREADABLE result comes after this event and is dropped by the
+        generation. A sale already committing stands: it is durable; only the card's record lags.
+        """
+        if self.mode != "card":  # an override visit has no card session to lose
+            return
+        if self.state in CARD_STATES:
+            self._abandon_with("card_not_answering")
+        elif self.state == State.COMMITTING:
+            self._card_mute_while_committing = True
+        elif self.state == State.ERROR and self.error and self.error.reason == Reason.CARD_UNREADABLE:
+            self.error = ErrorInfo(fault="card_not_answering", back_to=State.IDLE)  # the result came first
+
+    def _start_verify(self) -> None:
+        self._reset_visit()
+        self._go(State.VERIFYING)
+        gen = self._generation = self._generation + 1
+        reader, ledger, policy, clock, decide = self.reader, self.ledger, self.policy, self.clock, self._decide
+
+        def work():
+            card = reader.open_session()
+            try:
+                auth = card.authenticate()
+                ent = decide(ledger, policy, auth, clock.now())
+                catalog = dict(ledger.catalog())
+            except BaseException:
+                card.close()
+                raise
+            return card, auth, ent, catalog
+
+        def done(result, exc):
+            if gen != self._generation:
+                if result is not None:
+                    result[0].close()
+                return
+            if exc is not None:
+                self._fail(exc)
+                self._report(exc)
+            else:
+                self.card, self.auth, self.entitlement, self.catalog = result
+                self.pin_tries_left = self.auth.pin_tries_left
+                self._go(State.HOUSEHOLD)
+            self._changed()
+
+        self.runner.submit(work, done)
+
+    # -- household, collector, PIN ---------------------------------------------------------
+
+    def choose_collector(self, kind: str = "holder", representative_id: str = "") -> bool:
+        """Who takes the goods: the holder, or a registered representative (the record names them)."""
+        if not self._may(Action.CHOOSE_COLLECTOR):
+            return False
+        assert self.entitlement is not None
+        if kind == "representative":
+            reps = {r.id for r in self.entitlement.household.representatives}
+            if representative_id not in reps:
+                return self._decline(Reason.REPRESENTATIVE_UNKNOWN.value)
+        elif kind != "holder":
+            return self._refuse(Action.CHOOSE_COLLECTOR)
+        self.collector = Collector(kind, representative_id if kind == "representative" else "")  # type: ignore[arg-type]
+        self._go(State.BASKET if self.mode == "override" else State.PIN)
+        self._changed()
+        return True
+
+    def submit_pin(self, pin: str) -> bool:
+        """The card checks the holder's PIN (never the device): a wrong one counts down its tries."""
+        if not self._may(Action.SUBMIT_PIN):
+            return False
+        if not pin.isdigit() or not 4 <= len(pin) <= 8:
+            return self._decline("pin_format")
+        gen = self._generation
+        card = self.card
+        assert card is not None
+        self.busy = True
+        self._changed()
+
+        def done(_r, exc):
+            self.busy = False  # also when the card left meanwhile: the next visit's PIN must not be refused
+            if gen != self._generation:
+                self._changed()
+                return
+            if exc is None:
+                self._go(State.BASKET)
+            elif isinstance(exc, Refusal) and exc.reason == Reason.PIN_WRONG:
+                left = getattr(exc, "tries_left", None)
+                if left is None and self.pin_tries_left is not None:
+                    left = max(0, self.pin_tries_left - 1)
+                self.pin_tries_left = left
+                self.tell(Reason.PIN_WRONG.value)
+            else:
+                self._generation += 1
+                self._fail(exc)
+                self._report(exc)
+            self._changed()
+
+        self.runner.submit(lambda: card.verify_pin(pin), done)
+        return True
+
+    # -- basket ----------------------------------------------------------------------------
+
+    def add(self, code: str) -> bool:
+        """One more of an item, if the catalog, the quota and the allowance let it in."""
+        if not self._may(Action.ADD):
+            return False
+        entry = self.catalog.get(code)
+        if entry is None:
+            self.tell(Reason.ITEM_NOT_ELIGIBLE.value)
+        elif (left := self.quota_left(code)) is not None and left <= 0:
+            self.tell(Reason.QUOTA_EXCEEDED.value)
+        elif self.basket_total + entry.price > self.remaining:
+            self.tell(Reason.OVER_ALLOWANCE.value)
+        else:
+            self.basket[code] = self.basket.get(code, 0) + 1
+            self.tell("")
+            self._changed()
+            return True
+        self._changed()
+        return False
+
+    def remove(self, code: str) -> bool:
+        """One less of an item."""
+        if not self._may(Action.REMOVE):
+            return False
+        if self.basket.get(code, 0) <= 0:
+            return False
+        self.basket[code] -= 1
+        if not self.basket[code]:
+            del self.basket[code]
+        self.tell("")
+        self._changed()
+        return True
+
+    def to_confirm(self) -> bool:
+        """Show the basket for the buyer to check before anything is written."""
+        if not self._may(Action.TO_CONFIRM):
+            return False
+        if not self.basket:
+            return self._decline(Reason.EMPTY_BASKET.value)
+        self._go(State.CONFIRM)
+        self._changed()
+        return True
+
+    def back(self) -> bool:
+        """One step back inside a visit (confirm -> basket)."""
+        if not self._may(Action.BACK):
+            return False
+        self._go(State.BASKET)
+        self._changed()
+        return True
+
+    def cancel(self) -> bool:
+        """Cancel the visit or leave a side screen; nothing is sold."""
+        if not self._may(Action.CANCEL):
+            return False
+        self._generation += 1
+        self._close_card()
+        self._reset_visit()
+        self._go(State.IDLE)
+        self._changed()
+        return True
+
+    # -- commit ----------------------------------------------------------------------------
+
+    def confirm(self) -> bool:
+        """Commit the sale durably, then write the card's spend record, then print the receipt."""
+        if not self._may(Action.CONFIRM):
+            return False
+        assert self.entitlement is not None
+        self._go(State.COMMITTING)
+        self._pulled_while_committing = False
+        self._card_mute_while_committing = False
+        req = self._request()
+        card, spent, language, service, printing = self.card, self.entitlement.spent, self.language, self.service, self.printing
+
+        def work():
+            result = service.redeem(req)
+            card_updated = True
+            if card is not None:
+                try:
+                    card.record_spend(result.period, spent + result.total)
+                except Exception:
+                    card_updated = False
+            return result, card_updated, printing.print_job(result.print_job_id, language)
+
+        def done(res, exc):
+            self.busy = False
+            if exc is not None:
+                self._fail(exc, back_to=State.IDLE)
+                if self._pulled_while_committing:
+                    self.card_present = False
+            else:
+                self._show_sale(*res)
+            self._changed()
+
+        self.busy = True
+        self._changed()
+        self.runner.submit(work, done)
+        return True
+
+    def _request(self) -> RedemptionRequest:
+        assert self.entitlement is not None
+        auth = self.auth
+        return RedemptionRequest(
+            household_id=self.entitlement.household.id,
+            cashier_id=self.cashier_id,
+            basket=dict(self.basket),
+            card_id=auth.certificate.card_id if auth else "",
+            card_spent=self.entitlement.card_spent,
+            card_counter=auth.spend.counter if auth else None,
+            collector=self.collector,
+            mode="override" if self.mode == "override" else "card",
+            override_reason=self.override_reason,
+        )
+
+    def _show_sale(self, result, card_updated: bool, outcome) -> None:
+        """The done screen for a committed sale, saying what the printer and the card did."""
+        fault = print_fault(outcome)
+        sale = Sale(result.redemption_id, result.seq, result.total, result.remaining_after, result.collector_name,
+                    result.print_job_id, printed=not fault, print_fault=fault, card_updated=card_updated)
+        self.sale = sale
+        self._go(State.DONE)
+        if fault:
+            self.printer_fault = fault
+        if self._card_mute_while_committing:
+            sale.card_updated = False
+            self.tell("sold_card_mute")
+        elif not sale.card_updated or self._pulled_while_committing:
+            sale.card_updated = sale.card_updated and not self._pulled_while_committing
+            self.tell("sold_card_pulled")
+
+    def finish(self) -> bool:
+        """Done screen: back to idle (the card should already be out)."""
+        if not self._may(Action.FINISH):
+            return False
+        self._leave_visit()
+        if self.card_present:
+            self.tell("take_card_out")
+        self._changed()
+        return True
+
+    def acknowledge(self) -> bool:
+        """Error screen: the cashier has read it; go where the error says."""
+        if not self._may(Action.ACKNOWLEDGE):
+            return False
+        if self.error and self.error.fault == "reader_lost" and not self.reader_ok:
+            return self._decline("connect_reader_first")
+        back = self.error.back_to if self.error else State.IDLE
+        self._close_card()
+        self._reset_visit()
+        self.error = None
+        self._go(back)
+        if self.card_present and back == State.IDLE:
+            self.tell("take_card_out")
+        self._changed()
+        return True
