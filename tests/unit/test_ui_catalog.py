@@ -5,16 +5,20 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from hardware.card import deck as demo_deck
+from hardware.card import pcscd
 from pos.redemption import DATA_PROBLEMS
 from pos.session import OVERRIDE_REASONS, SHIFTS
-from pos.ui import demo_devices, i18n
+from pos.ui import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _msgids() -> set[str]:
     ids: set[str] = set()
-    for path in [*sorted((ROOT / "pos" / "ui").glob("*.py")), ROOT / "pos" / "session.py"]:
+    worded_elsewhere = [ROOT / "pos" / "session.py", ROOT / "pos" / "roots" / "counter.py",
+                        ROOT / "hardware" / "card" / "pcscd.py", ROOT / "hardware" / "card" / "deck.py"]
+    for path in [*sorted((ROOT / "pos" / "ui").glob("*.py")), *worded_elsewhere]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
                 continue
@@ -25,9 +29,9 @@ def _msgids() -> set[str]:
             if name == "DeckUnavailable":  # why and fix: message ids the demo panel translates
                 ids.update(a.value for a in node.args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str))
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
-    ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX,
-                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE,
-                demo_devices.DECK_PROBLEM_NOTE, demo_devices.DECK_ERROR_NOTE))
+    ids.update((demo_deck.FALLBACK_NOTE, pcscd.BOOTSTRAP_FIX, pcscd.VPCD_FIX,
+                demo_deck.NO_CARD_NOTE, demo_deck.NOT_CONNECTED_NOTE, demo_deck.PCSCD_NOT_OURS_NOTE,
+                demo_deck.DECK_PROBLEM_NOTE, demo_deck.DECK_ERROR_NOTE))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
 
@@ -61,28 +65,28 @@ def test_mo_roundtrip(tmp_path):
 
 def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request():
     """Why the demo card deck fell back to the in-process deck, as the field tester's panel says it."""
-    why = demo_devices.DeckUnavailable("pcscd is not installed", demo_devices.BOOTSTRAP_FIX)
-    port = demo_devices.DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
+    why = pcscd.DeckUnavailable("pcscd is not installed", pcscd.BOOTSTRAP_FIX)
+    port = pcscd.DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
                                         "stop that program (`sudo ss -ltnp 'sport = :{port}'` names it)", port=35963)
     assert port.why == "pcscd is not running and port 35963 (vpcd's) is used by another program"  # the log's English
     i18n.set_language("id")
     assert i18n.language() == "id"
-    assert demo_devices.fallback_note(why, i18n._) == (
+    assert demo_deck.fallback_note(why, i18n._) == (
         "Kartu virtual: di dalam aplikasi, TIDAK lewat pcscd + vpcd: pcscd belum terpasang. Perbaikan: jalankan "
         "`sudo ./scripts/bootstrap.sh` (memasang pcscd dan vsmartcard-vpcd), lalu mulai demo lagi.")
-    assert "port 35963 (milik vpcd) dipakai program lain" in demo_devices.fallback_note(port, i18n._)
-    assert "lihat log" in demo_devices.fallback_note(OSError("No space left on device"), i18n._)
-    stopped = demo_devices.DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}", code=2,
+    assert "port 35963 (milik vpcd) dipakai program lain" in demo_deck.fallback_note(port, i18n._)
+    assert "lihat log" in demo_deck.fallback_note(OSError("No space left on device"), i18n._)
+    stopped = pcscd.DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}", code=2,
                                            log="/tmp/virtual-card.log")
-    assert demo_devices.deck_note(stopped, i18n._) == (
+    assert demo_deck.deck_note(stopped, i18n._) == (
         "Kartu virtual: proses kartu virtual berhenti (keluar 2). Perbaikan: lihat /tmp/virtual-card.log.")
-    assert demo_devices.deck_note(OSError("No space left on device"), i18n._) == (
+    assert demo_deck.deck_note(OSError("No space left on device"), i18n._) == (
         "Kartu virtual: OSError: No space left on device. Lihat log.")
-    assert demo_devices.deck_note(demo_devices.NO_CARD_NOTE, i18n._).startswith("Tidak ada kartu")
+    assert demo_deck.deck_note(demo_deck.NO_CARD_NOTE, i18n._).startswith("Tidak ada kartu")
     i18n.set_language("en")
-    assert demo_devices.deck_note(stopped, i18n._) == demo_devices.deck_note(stopped) == (
+    assert demo_deck.deck_note(stopped, i18n._) == demo_deck.deck_note(stopped) == (
         "Card deck: the virtual card process stopped (exit 2). Fix: see /tmp/virtual-card.log.")
-    assert demo_devices.fallback_note(why, i18n._) == demo_devices.fallback_note(why) == (
+    assert demo_deck.fallback_note(why, i18n._) == demo_deck.fallback_note(why) == (
         "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
         "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
     i18n.set_language("id")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from firmware_config.config import demo_config, parse_config
-from pos.appliance import SetupError
-from pos.ui.wiring import real_devices
+from pos.roots import SetupError
+from pos.roots.counter import real_devices
 
 
 def test_pcsc_reader_and_escpos_printer_from_config(tmp_path):
