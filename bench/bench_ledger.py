@@ -19,13 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.common import main, row, summary
-from pos.appliance import COUNTER_CACHE_MIB
 from pos.clock import SystemClock
 from pos.db import open_database
 from pos.device import DeviceIdentity
 from pos.ledger import Ledger
 from pos.policy import Policy
 from pos.redemption import RedemptionRequest, RedemptionService
+from pos.roots.appliance import COUNTER_CACHE_MIB
 from pos.sample_city import build_sample_city, demo_key, household_id
 from pos.signing import EcdsaSigner
 

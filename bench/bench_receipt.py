@@ -54,7 +54,7 @@ def _ours(tmp: Path, n: int) -> tuple[list[float], int]:
     signer = EcdsaSigner(demo_key("device"), device.device_id)
     ledger = Ledger()
     service = RedemptionService(db, ledger, device, signer, clock, Policy())
-    printing = PrintService(db, None, device=device, signer=signer, ledger=ledger, clock=clock)  # type: ignore[arg-type]
+    printing = PrintService.beside(service, None)  # type: ignore[arg-type]  # receipt bytes only, no printer
     ordinary = [household_id(i) for i in range(10, households + 1)]
     times, parts, size = [], [], 0
     for i in range(n):

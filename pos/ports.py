@@ -2,7 +2,7 @@
 
 Hardware events flow to the core as events (CardEvent) delivered on the adapter's own thread;
 the core never polls a device from the UI thread. Each port has a real adapter and an
-in-process fake (hardware/), chosen by config in the composition root (pos/appliance.py).
+in-process fake (hardware/), chosen by config in the composition roots (pos/roots/).
 """
 
 from __future__ import annotations

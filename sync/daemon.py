@@ -25,7 +25,7 @@ from pos.outbox import enqueue
 from pos.signing import Signer
 from sync.acks import RESEND_SCHEMA, AckRefused, parse_ack
 from sync.ledger_intake import LedgerIntake, LedgerRefused
-from sync.mqtt_client import MqttLink, MqttSettings
+from sync.mqtt_client import MqttLink
 from sync.outbox_drain import OutboxDrain
 from sync.presence import StateRefused, parse_state, state_topic
 from sync.status import heartbeat_body, signed, status_body
@@ -35,6 +35,9 @@ log = logging.getLogger("ewarung.sync")
 
 @dataclass
 class SyncOptions:
+    """The daemon's pace (from [mqtt] in the config): how much in flight, how often it reports,
+    when it gives up waiting for the city's ack and resends, how long acked messages are kept."""
+
     inflight: int = 64
     heartbeat_s: float = 60
     ack_timeout_s: float = 300
@@ -43,6 +46,9 @@ class SyncOptions:
 
 
 class SyncDaemon:
+    """The device's store-and-forward loop: a redemption is done only when the city acknowledges
+    it, so the daemon owns the outbox between the counter's commit and the city's ack."""
+
     def __init__(self, db: SqliteDatabase, device: DeviceIdentity, signer: Signer, link: MqttLink,
                  central_keys: dict, ledger_keys: dict, opts: SyncOptions, clock: Clock | None = None) -> None:
         self.db, self.device, self.signer, self.link, self.opts = db, device, signer, link, opts
@@ -71,6 +77,8 @@ class SyncDaemon:
 
     @staticmethod
     def subscriptions(device: DeviceIdentity) -> list[tuple[str, int]]:
+        """What the device listens to (its acks and resend requests, its city's ledger), QoS 1 so
+        nothing the city sends while the device is offline is lost from its persistent session."""
         subs = [(device_topic(device.device_id, "ack"), 1), (device_topic(device.device_id, "resend"), 1)]
         subs += [(ledger_topic(device.city, leaf), 1) for leaf in ("snapshot", "delta", "hotlist")]
         return subs + [(state_topic(device.city), 1)]
@@ -78,6 +86,7 @@ class SyncDaemon:
     # --- one turn of the loop ---------------------------------------------------------------
 
     def step(self, timeout: float = 0.02) -> None:
+        """One turn of the loop; tests drive the daemon turn by turn, `run` loops it."""
         self.link.poll(timeout)
         ev = self.link.events
         now = self.clock.now()
@@ -134,6 +143,7 @@ class SyncDaemon:
                                                            self.signer, self.clock.now()))
 
     def idle(self) -> bool:
+        """Nothing in flight and nothing queued: `run(once=True)` may stop."""
         return not self.inflight and not self.drain.next_batch(self.cursor, 1)
 
     # --- handlers -------------------------------------------------------------------------
@@ -230,10 +240,12 @@ class SyncDaemon:
             journal.append(created_at, event, "", {"seq": msg.seq, **{k: str(v)[:200] for k, v in detail.items()}})
 
     def request_snapshot(self, now: datetime, reason: str) -> None:
+        """Ask the city for a full ledger: a delta that does not follow the live version cannot apply."""
         body = {"request": "snapshot", "have_version": self.intake.live_version(), "reason": reason}
         self.link.publish(self.topics["request"], signed("request", self.device.device_id, body, self.signer, now))
 
     def publish_heartbeat(self, now: datetime) -> None:
+        """Queue depth, ledger version and progress for the city's fleet page (QoS 0: the next one replaces it)."""
         body = heartbeat_body(self.drain.stats(now), now, self.started, self.intake.progress(), self.connected_since)
         self.link.publish(self.topics["heartbeat"], signed("heartbeat", self.device.device_id, body, self.signer, now),
                           qos=0)
@@ -254,37 +266,9 @@ class SyncDaemon:
         self.drain.purge_acked(now, self.opts.retention_days)
 
 
-def build_daemon(config: Config, clock: Clock | None = None) -> SyncDaemon:
-    """The daemon from the device configuration (the composition root for `ewarung sync`)."""
-    from pos.appliance import load_device_signer, load_public_keys
-    from pos.db import open_database
-
-    m = config.mqtt
-    device = config.identity()
-    signer = load_device_signer(config)
-    central = load_public_keys(config, [config.keys.central_public_key], "central")
-    ledger = load_public_keys(config, [config.keys.ledger_public_key], "ledger")
-    db = open_database(config.database_path)
-    clock = clock or SystemClock()
-    will = signed("status", device.device_id, status_body("offline"), signer, clock.now())
-    link = MqttLink(
-        MqttSettings(
-            client_id=device.device_id, host=m.host, port=m.port, keepalive_s=m.keepalive_s,
-            session_expiry_s=m.session_expiry_s, inflight=m.inflight, tls=m.tls,
-            ca_file=str(m.ca_file) if m.ca_file else None,
-            cert_file=str(config.key_path(m.cert_file)) if m.cert_file else None,
-            key_file=str(config.key_path(m.key_file)) if m.key_file else None,
-            username=m.username, password=m.password,
-            will_topic=device_topic(device.device_id, "status"), will_payload=will,
-        ),
-        SyncDaemon.subscriptions(device),
-    )
-    opts = SyncOptions(inflight=m.inflight, heartbeat_s=m.heartbeat_s, ack_timeout_s=m.ack_timeout_s,
-                       retention_days=m.retention_days)
-    return SyncDaemon(db, device, signer, link, central, ledger, opts, clock)
-
-
 def status_summary(config: Config) -> dict:
+    """What `ewarung sync status` shows, read from the database the daemon writes, so it works
+    whether or not the daemon runs."""
     from pos.db import open_database
 
     db = open_database(config.database_path)
@@ -293,6 +277,3 @@ def status_summary(config: Config) -> dict:
                 "last_city_contact": settings.get(settings.LAST_CITY_CONTACT)}
     finally:
         db.close()
-
-
-

@@ -8,14 +8,14 @@ import pytest
 
 
 def issuer_keys():
-    from hardware.card.certificate import key_id
-    from pos.sample_city import demo_key
+    """The trust of a terminal in the demo: the DEMO issuer, which signed the deck."""
+    from hardware.card.fake import demo_issuer_keys
 
-    pub = demo_key("issuer").public_key()
-    return {key_id(pub): pub}
+    return demo_issuer_keys()
 
 
 def today_and_period(clock):
+    """The test clock's day and period in WITA, which card decisions take."""
     from pos.period import WITA, Period
 
     now = clock.now()
@@ -24,6 +24,7 @@ def today_and_period(clock):
 
 @pytest.fixture
 def deck(tmp_path, clock):
+    """The field testers' card files (`ewarung card deck`), valid around the test clock."""
     from hardware.card.issuing import make_deck
     from pos.sample_city import demo_key
 

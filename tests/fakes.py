@@ -1,5 +1,9 @@
-"""Test fakes for the card reader and printer ports (shared with the demo mode's devices)."""
+"""The in-process card reader and printer the unit tests drive (the demo's, from hardware/)."""
 
-from pos.ui.demo_devices import FakeCard, FakeCardReader, FakeCardSession, FakePrinter, demo_deck
+from hardware.card.fake import FakeCard, FakeReader
+from hardware.printer.fake import FakePrinter
 
-__all__ = ["FakeCard", "FakeCardReader", "FakeCardSession", "FakePrinter", "demo_deck"]
+FakeCardReader = FakeReader
+"""The session tests' name for it: a reader trusting the DEMO issuer, which signs every FakeCard."""
+
+__all__ = ["FakeCard", "FakeCardReader", "FakePrinter"]

@@ -48,15 +48,13 @@ def _say(text: str) -> None:
 
 def main(config_path: str, confirmed_path: str) -> int:
     from firmware_config.config import load_config
-    from pos.ui.wiring import build_counter
+    from pos.roots.counter import build_counter, counter_session
 
     confirmed = Path(confirmed_path)
     config = load_config(Path(config_path))
     parts = build_counter(config, demo=False)
     reader = parts.reader
-    session = CounterSession(service=parts.appliance.redemptions, reader=reader,
-                             printing=parts.appliance.print_service(parts.printer),
-                             runner=InlineRunner())
+    session = counter_session(parts, InlineRunner())
     events: queue.Queue[CardEvent] = queue.Queue()
     reader.subscribe(events.put)  # the monitor thread only queues; the session runs on this thread
     control: queue.Queue[str] = queue.Queue()

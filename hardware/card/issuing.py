@@ -32,6 +32,16 @@ def issue(path: Path, req: IssueRequest, issuer: ec.EllipticCurvePrivateKey, *,
           card_key: ec.EllipticCurvePrivateKey | None = None, sign_with: ec.EllipticCurvePrivateKey | None = None,
           cert_key: ec.EllipticCurvePublicKey | None = None) -> CardFile:
     """Write a card file. `sign_with` (forgery) and `card_key`/`cert_key` (cloning) exist for the test deck."""
+    card = CardFile(Path(path), personalise(req, issuer, card_key=card_key, sign_with=sign_with, cert_key=cert_key))
+    card.save()
+    return card
+
+
+def personalise(req: IssueRequest, issuer: ec.EllipticCurvePrivateKey, *,
+                card_key: ec.EllipticCurvePrivateKey | None = None, sign_with: ec.EllipticCurvePrivateKey | None = None,
+                cert_key: ec.EllipticCurvePublicKey | None = None) -> CardMemory:
+    """A card's memory as the issuer writes it, not yet on disk: the in-process fake card's chip
+    (hardware.card.fake) and the card file are personalised by this one function."""
     if not 1 <= req.pin_tries <= 15:
         raise ValueError("pin tries must be 1..15")
     if req.valid_until < req.valid_from:
@@ -41,11 +51,8 @@ def issue(path: Path, req: IssueRequest, issuer: ec.EllipticCurvePrivateKey, *,
                            certificate.key_id(issuer.public_key()))
     cert = certificate.sign(info, cert_key or card_key.public_key(), sign_with or issuer)
     salt, digest = new_pin(req.pin)
-    memory = CardMemory(private_pem(card_key).decode(), cert.hex(), salt, digest, req.pin_tries, req.pin_tries,
-                        "", 0, 0, req.label)
-    card = CardFile(Path(path), memory)
-    card.save()
-    return card
+    return CardMemory(private_pem(card_key).decode(), cert.hex(), salt, digest, req.pin_tries, req.pin_tries,
+                      "", 0, 0, req.label)
 
 
 DECK_ROLES = ("holder", "representative", "revoked", "expired", "pin_blocked", "used_up", "forged", "cloned")

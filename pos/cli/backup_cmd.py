@@ -10,6 +10,7 @@ CONFIG_PATH = "/etc/ewarung/ewarung.toml"
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung backup`, `ewarung restore` to the one command line (pos.cli.main lists the modules)."""
     b = subs.add_parser(
         "backup",
         help="write the database and device identity to one archive (safe while the appliance runs)",

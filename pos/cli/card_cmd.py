@@ -22,6 +22,7 @@ from pos.cli.common import fail
 
 
 def run_dir() -> Path:
+    """Where virtual card processes leave their pidfiles, so `ewarung card remove` finds them."""
     env = os.environ.get("EWARUNG_RUN_DIR")
     if env:
         return Path(env)
@@ -30,12 +31,14 @@ def run_dir() -> Path:
 
 
 def pidfile(slot: int) -> Path:
+    """The pidfile of the virtual card in vpcd slot `slot` (one card per slot)."""
     from hardware.card.vpcd import pidfile as in_run_dir
 
     return in_run_dir(run_dir(), slot)
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung card` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("card", help="SSN smart cards: issue card files, tester deck, virtual card on vpcd")
     cs = p.add_subparsers(dest="card_command", metavar="ACTION", title="actions")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -211,8 +214,8 @@ def _remove(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from hardware.card import certificate
     from hardware.card.cardfile import CardFile, CardFileError
-    from hardware.card.keys import issuer_public_keys
     from pos.cli.common import config_from
+    from pos.roots.cli import issuer_public_keys
 
     try:
         card = CardFile.load(args.cardfile)
@@ -220,7 +223,7 @@ def _info(args: argparse.Namespace) -> int:
     except (CardFileError, ValueError) as exc:
         return fail(str(exc), 2)
     c, m = parsed.info, card.memory
-    keys = issuer_public_keys(config_from(args))
+    keys = issuer_public_keys(config_from(args), installed_only=True)
     issuer = keys.get(c.issuer_key_id)
     verdict = "unknown issuer key" if issuer is None else ("valid" if certificate.verify(parsed, issuer) else "INVALID")
     print(f"card id       {c.card_id}\nhousehold     {c.household_id}\nvalid         {c.valid_from} .. {c.valid_until}")

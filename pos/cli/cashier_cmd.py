@@ -16,6 +16,7 @@ ROLES = ("cashier", "supervisor", "technician")
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung cashier` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("cashier", help="cashiers and supervisors who may sign in: list, add, set a PIN, disable")
     inner = p.add_subparsers(dest="cashier_command", metavar="ACTION", required=True)
     ls = inner.add_parser("list", help="everyone who may sign in, with role and whether they are active")

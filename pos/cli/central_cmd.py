@@ -16,6 +16,7 @@ DEFAULT_DB = "central.db"
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung central` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("central", help="the city's side: consume device messages, publish ledgers, reconcile")
     p.add_argument("--db", default=os.environ.get("EWARUNG_CENTRAL_DB", DEFAULT_DB), metavar="PATH|URL",
                    help="central database: a SQLite file or a URL such as postgresql://user@host:5432/ewarung "
@@ -112,19 +113,6 @@ def _open(args):
         raise SystemExit(f"ewarung: cannot open the central database {args.db}: {exc}") from None
 
 
-def _signer(path: str | None, role: str):
-    from pos.sample_city import demo_key
-    from pos.signing import EcdsaSigner, load_private_key
-
-    if path:
-        try:
-            return EcdsaSigner(load_private_key(Path(path).read_bytes()), role)
-        except (OSError, ValueError) as exc:
-            raise SystemExit(f"ewarung: cannot load the {role} key {path}: {exc}") from None
-    print(f"ewarung: WARNING: signing with the DEMO {role} key (pass --key for a real city)", file=sys.stderr)
-    return EcdsaSigner(demo_key(role), role)
-
-
 def _hostport(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -138,13 +126,11 @@ def _serve(args) -> int:
     import socket
     import threading
 
-    from pos.clock import SystemClock
-    from sync.central.consumer import CentralConsumer, MqttRunner
+    from pos.roots.central import consumer_runner
     from sync.central.fleet import FleetServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _open(args)
-    consumer = CentralConsumer(_signer(args.key, "central"), SystemClock())
     host, port = _hostport(args.broker)
     tls = None
     if args.cafile:
@@ -156,7 +142,7 @@ def _serve(args) -> int:
         logging.info("stored %d, duplicates %d, rejected %d, status %d, resend requests %d",
                      out.stored, out.duplicates, out.rejected, out.status_updates, len(out.resends))
 
-    runner = MqttRunner(consumer, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
+    runner = consumer_runner(args.key, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
                         gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
                         username=args.username, password=password, city=args.city)
     fleet = None
@@ -181,6 +167,7 @@ def _serve(args) -> int:
 
 def _publish(args) -> int:
     from pos.clock import SystemClock
+    from pos.roots.central import signer
     from sync.central.ledger_publish import publish_ledger, read_hotlist_csv
     from sync.central.programme import load_programme
 
@@ -194,7 +181,7 @@ def _publish(args) -> int:
     try:
         programme = load_programme(args.plans, args.catalog)
         hotlist = read_hotlist_csv(args.hotlist) if args.hotlist else []
-        result = publish_ledger(args.csv, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
+        result = publish_ledger(args.csv, signer=signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind=args.kind, skip_bad_rows=args.skip_bad_rows, hotlist=hotlist,
                                 valid_days=args.valid_days, chunk_rows=args.chunk_rows, programme=programme)
     except (ValueError, OSError) as exc:  # CsvRejected is a ValueError
@@ -232,6 +219,7 @@ def _hotlist_list(args) -> int:
 
 def _hotlist_change(args) -> int:
     from pos.clock import SystemClock
+    from pos.roots.central import signer
     from sync.central.ledger_publish import publish_ledger
 
     _open(args)
@@ -239,7 +227,7 @@ def _hotlist_change(args) -> int:
     if adding and not args.reason.strip():
         return fail("--reason must not be empty")
     try:
-        result = publish_ledger(None, signer=_signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
+        result = publish_ledger(None, signer=signer(args.key, "ledger"), city=args.city, now=SystemClock().now(),
                                 kind="hotlist", valid_days=args.valid_days,
                                 hotlist=[(c, args.reason.strip()) for c in args.card_ids] if adding else [],
                                 unlist=[] if adding else args.card_ids)

@@ -11,10 +11,12 @@ from firmware_config.config import Config, load_config
 
 
 def config_from(args: argparse.Namespace) -> Config:
+    """The device configuration named by --config, else $EWARUNG_CONFIG, else the built-in demo."""
     return load_config(getattr(args, "config", None))
 
 
 def fail(message: str, code: int = 1) -> int:
+    """Say what went wrong on stderr, as every subcommand does, and give the exit code to return."""
     print(f"ewarung: {message}", file=sys.stderr)
     return code
 

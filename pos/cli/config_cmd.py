@@ -10,6 +10,7 @@ from pos.cli.common import config_from
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung config` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("config", help="check or show the device configuration")
     inner = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = inner.add_parser("check", help="validate a configuration file and say what to fix")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung counter` (pos.cli.main lists every subcommand module)."""
     p = subs.add_parser("counter", help="run the counter app (touchscreen for cashiers)",
                         description="Run the counter app. --demo uses the sample city, a virtual card deck and a "
                                     "virtual printer, no hardware.")
@@ -15,6 +16,7 @@ def register(subs: argparse._SubParsersAction) -> None:
 
 
 def add_counter_args(p: argparse.ArgumentParser) -> None:
+    """What a technician or field tester may choose when starting the counter by hand."""
     p.add_argument("--demo", action="store_true", help="demo mode: sample city, virtual cards and printer")
     p.add_argument("--size", default="800x480", choices=["800x480", "1024x600"], help="touchscreen size (default 800x480)")
     p.add_argument("--language", choices=["id", "en"], help="screen language (default: the device config's, id)")
@@ -24,6 +26,7 @@ def add_counter_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
+    """Start the counter app from the config (a private Xvfb when there is no display)."""
     import os
     import sys
 
@@ -64,17 +67,14 @@ def run(args: argparse.Namespace, *, headless_note: bool = True) -> int:
                   "  Stop with Ctrl-C.", flush=True)
 
     try:
-        from pos.ui.wiring import build_counter
+        from pos.roots.counter import build_counter, counter_app
 
         households = config.demo.households if config.demo else 0
         with progress_to(households, "sample city") as progress:
-            parts = build_counter(config, demo=args.demo, progress=progress)
+            parts = build_counter(config, demo=args.demo, progress=progress, language=language)
         total_width = width + (demo_panel_width(height) if parts.demo else 0)
         configure_kivy(total_width, height, fullscreen=args.fullscreen)
-        from pos.ui.app import CounterApp
-
-        app = CounterApp(parts, size=(width, height), language=language, headless_shot=shot,
-                         exit_after=args.exit_after)
+        app = counter_app(parts, size=(width, height), headless_shot=shot, exit_after=args.exit_after)
         app.run()
         parts.appliance.close()
         return 0

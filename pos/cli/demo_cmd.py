@@ -15,6 +15,7 @@ from pos.cli.common import progress_to
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung demo` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("demo", help="run the appliance in demo mode (sample city, no hardware)")
     p.add_argument("--data-dir", type=Path, help="where the demo keeps its data (default ~/.local/share/ewarung-demo)")
     p.add_argument("--scripted", action="store_true", help="run the scripted counter session and exit")
@@ -41,7 +42,6 @@ def _step(n: int, text: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from firmware_config.config import demo_config, load_config
     from pos import cashiers, journal
-    from pos.appliance import build_appliance, ensure_demo_data
     from pos.clock import SystemClock
     from pos.entitlement import assess
     from pos.money import format_rupiah
@@ -50,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     from pos.receipt_text import render_text
     from pos.redemption import Collector, RedemptionRequest
     from pos.refusals import Refusal
+    from pos.roots.cli import build_appliance, ensure_demo_data
     from pos.sample_city import NOTABLE, household_id
 
     config = load_config(args.config) if args.config else demo_config(args.data_dir)

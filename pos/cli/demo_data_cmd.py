@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung demo-data` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("demo-data", help="write the sample city: ledger database, DEMO keys, beneficiary CSV")
     p.add_argument("--out", type=Path, required=True, help="directory to write into (created if needed)")
     p.add_argument("--households", type=int, default=500, help="number of households (up to 2,000,000)")

@@ -7,6 +7,7 @@ import sys
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung doctor` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser(
         "doctor",
         help="check config, keys, database, reader, printer, broker, clock and disk; exit 1 and say what to fix",

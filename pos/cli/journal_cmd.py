@@ -6,6 +6,7 @@ import argparse
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung journal` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("journal", help="inspect the append-only journal")
     inner = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     v = inner.add_parser("verify", help="check the journal's hash chain; exit 1 if it was tampered with")

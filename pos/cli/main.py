@@ -49,6 +49,7 @@ def keep_counter_modules_out() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand registered (tests read the help from it too)."""
     parser = argparse.ArgumentParser(
         prog="ewarung",
         description="E-Warung POS: point-of-sale appliance for the SSN food-assistance program.",
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a configuration or setup problem ends with its message and exit code 2,
+    never a traceback, since the technician must act on it."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "counter_process", False):
         keep_counter_modules_out()
     from firmware_config.config import ConfigError
-    from pos.appliance import SetupError
+    from pos.roots import SetupError
 
     try:
         return int(args.func(args) or 0)

@@ -9,6 +9,7 @@ from pos.cli.common import config_from, fail
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung printer` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("printer", help="receipt printer: virtual printer, test page, status, pending jobs")
     inner = p.add_subparsers(dest="printer_command", metavar="ACTION", required=True)
 
@@ -78,11 +79,11 @@ def _describe(status) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     from hardware.printer.backends import describe, fault_of
-    from hardware.printer.factory import build_printer
     from pos.printing import cashier_message
+    from pos.roots.cli import printer
 
     config = config_from(args)
-    st = build_printer(config).status()
+    st = printer(config).status()
     print(f"{describe(config.printer)}: {_describe(st)}")
     fault = fault_of(st)
     if fault:
@@ -98,13 +99,13 @@ def _test(args: argparse.Namespace) -> int:
     import uuid
 
     from hardware.printer.backends import describe
-    from hardware.printer.factory import build_printer
     from pos.ports import PrinterFault
     from pos.printing import cashier_message
+    from pos.roots.cli import printer as configured_printer
 
     config = config_from(args)
     language = args.language or config.device.language
-    printer = build_printer(config)
+    printer = configured_printer(config)
     try:
         printer.print_test_page(f"test-{uuid.uuid4().hex[:8]}", language=language, shop_name=config.device.shop_name)
     except PrinterFault as fault:
@@ -114,12 +115,11 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _print_pending(args: argparse.Namespace) -> int:
-    from hardware.printer.factory import build_print_service
-    from pos.appliance import build_appliance
+    from pos.roots.cli import build_appliance, print_service
 
     app = build_appliance(config_from(args))
     try:
-        svc = build_print_service(app)
+        svc = print_service(app)
         outcomes = svc.retry_unsent()
         if all(o.ok for o in outcomes):
             outcomes += svc.print_pending()

@@ -10,6 +10,7 @@ FLAGS_HELP = "every answer can be given as a flag (scripting); missing ones are 
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung provision` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser(
         "provision",
         help="turn a fresh Raspberry Pi OS Lite into an appliance (idempotent; --dry-run shows changes)",

@@ -9,6 +9,7 @@ from pos.cli.common import config_from, fail
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung receipt` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("receipt", help="verify a receipt's QR code, or reprint a receipt")
     inner = p.add_subparsers(dest="receipt_command", metavar="ACTION", required=True)
     v = inner.add_parser(
@@ -69,9 +70,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reprint(args: argparse.Namespace) -> int:
-    from hardware.printer.factory import build_print_service
-    from pos.appliance import build_appliance
     from pos.db import Redemption
+    from pos.roots.cli import build_appliance, print_service
 
     app = build_appliance(config_from(args))
     try:
@@ -81,7 +81,7 @@ def _reprint(args: argparse.Namespace) -> int:
             red = Redemption.get_or_none(Redemption.seq == int(ref))
         if red is None:
             return fail(f"no redemption {ref!r} on this device; use the id or the receipt number (No) on the receipt")
-        outcome = build_print_service(app).reprint(red.id)
+        outcome = print_service(app).reprint(red.id)
         if outcome.ok:
             print(f"receipt No {red.seq:06d} printed (job {outcome.job_id})")
             return 0

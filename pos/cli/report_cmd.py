@@ -10,6 +10,7 @@ from pos.cli.common import config_from, fail
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung report` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("report", help="reports: end of day")
     inner = p.add_subparsers(dest="report_command", metavar="REPORT", required=True)
     e = inner.add_parser("end-of-day", help="today's (or --date's) totals per item, voids, cashiers, queue")
@@ -20,11 +21,10 @@ def register(subs: argparse._SubParsersAction) -> None:
 
 
 def _end_of_day(args: argparse.Namespace) -> int:
-
-    from pos.appliance import build_appliance
     from pos.end_of_day import build_end_of_day, write_csv
     from pos.money import format_rupiah
     from pos.period import WITA
+    from pos.roots.cli import build_appliance, print_service
 
     config = config_from(args)
     app = build_appliance(config)
@@ -52,9 +52,7 @@ def _end_of_day(args: argparse.Namespace) -> int:
                 write_csv(rep, fh)
             print(f"  CSV written to {args.csv}")
         if args.do_print:
-            from hardware.printer.factory import build_print_service
-
-            outcome = build_print_service(app).print_end_of_day(rep)
+            outcome = print_service(app).print_end_of_day(rep)
             if not outcome.ok:
                 return fail(f"report not printed: {outcome.message}")
             print("  printed")

@@ -11,6 +11,7 @@ from pos.cli.common import config_from
 
 
 def register(subs: argparse._SubParsersAction) -> None:
+    """Add `ewarung sync` to the one command line (pos.cli.main lists the modules)."""
     p = subs.add_parser("sync", help="send redemptions to the city and receive ledger updates over MQTT",
                         description="Run the sync daemon (normally started by systemd as ewarung-sync.service).")
     p.add_argument("--once", action="store_true", help="connect, send everything queued, then exit")
@@ -24,7 +25,7 @@ def register(subs: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sync.daemon import build_daemon
+    from pos.roots.sync import build_daemon
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s sync %(levelname)s %(message)s")

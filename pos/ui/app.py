@@ -41,6 +41,7 @@ class CountingRunner:
         self._inner = ThreadRunner(lambda fn: Clock.schedule_once(lambda _dt: fn(), 0))
 
     def submit(self, work, done) -> None:
+        """Run `work` on the worker, `done(result, exc)` on the UI thread, counted until delivered."""
         self.pending += 1
 
         def finished(result, exc):
@@ -50,10 +51,14 @@ class CountingRunner:
         self._inner.submit(work, finished)
 
     def shutdown(self) -> None:
+        """Stop the worker when the app stops."""
         self._inner.shutdown()
 
 
 class StatusBar(BoxLayout):
+    """Network, queue, ledger age, reader, printer and cashier, always in view: the cashier sees a
+    fault before a sale runs into it."""
+
     def __init__(self, **kw):
         super().__init__(orientation="vertical", size_hint_y=None, height=Theme.px(40), **kw)
         paint(self, BAR)
@@ -71,6 +76,7 @@ class StatusBar(BoxLayout):
         self.progress: ProgressBar | None = None
 
     def show(self, session: CounterSession, status: StatusSnapshot | None, clock_text: str = "") -> None:
+        """Redraw the bar from the session and the last status poll."""
         lb = self.labels
         if status is not None:
             lb["net"].text = _("Online") if status.online else _("Offline")
@@ -104,15 +110,20 @@ class StatusBar(BoxLayout):
 
 
 class CounterApp(App):
+    """The window: a view per session state, the status bar, the demo panel; the session it is
+    given (pos.roots.counter builds it) holds every rule."""
+
     title = "E-Warung POS"
 
-    def __init__(self, parts, *, size: tuple[int, int], language: str = "id", headless_shot: Path | None = None,
-                 on_ready=None, exit_after: float | None = None, **kw):
+    def __init__(self, parts, session: CounterSession, runner: CountingRunner, *, size: tuple[int, int],
+                 headless_shot: Path | None = None, on_ready=None, exit_after: float | None = None, **kw):
         super().__init__(**kw)
         self.parts = parts
+        self.session = session
+        self.runner = runner
         self.exit_after = exit_after
         self.size = size
-        self.language = language
+        self.language = session.language
         self.headless_shot = headless_shot
         self.on_ready = on_ready
         self.status: StatusSnapshot | None = None
@@ -126,6 +137,7 @@ class CounterApp(App):
     # -- build -------------------------------------------------------------------------------
 
     def build(self):
+        """Kivy's start-up hook: the views, the bar, the demo panel, card events onto the UI thread."""
         gc.collect()
         gc.freeze()  # modules, config, appliance: alive as long as the app; later collections skip them
         # one collection shortly after a burst of screen changes, off the touch-to-frame path
@@ -133,11 +145,6 @@ class CounterApp(App):
         i18n.set_language(self.language)
         Theme.set_height(self.size[1])
         Window.clearcolor = BG
-        ap = self.parts.appliance
-        self.runner = CountingRunner()
-        self.session = CounterSession(service=ap.redemptions, reader=self.parts.reader,
-                                      printing=ap.print_service(self.parts.printer, self.language),
-                                      runner=self.runner, clock=ap.clock, language=self.language)
         self.session.listen(lambda _s: self.refresh())
         self.parts.reader.subscribe(lambda ev: Clock.schedule_once(lambda _dt: self.session.card_event(ev), 0))
         self.views = {state: cls(self) for state, cls in STATE_VIEW.items()}
@@ -208,6 +215,7 @@ class CounterApp(App):
             Clock.schedule_once(lambda _dt: self.on_ready(self), 0)
 
     def poll_status(self) -> None:
+        """Read network, queue and ledger state on the worker: the database is not read on the UI thread."""
         ap = self.parts.appliance
         self.runner.submit(lambda: read_status(ap.ledger, ap.redemptions.policy, ap.clock.now()), self._status_read)
 
@@ -220,9 +228,11 @@ class CounterApp(App):
 
     @property
     def screen_name(self) -> str:
+        """The view on screen (tests and the bench wait on it)."""
         return self.view.name if self.view else ""
 
     def refresh(self) -> None:
+        """Show the view of the session's state after every change, reusing its widgets when it can."""
         s = self.session
         view = self.views[s.state]
         if s.state != self._state:
@@ -252,11 +262,13 @@ class CounterApp(App):
         return self.parts.appliance.clock.now().astimezone(WITA).strftime("%H:%M")
 
     def toggle_language(self) -> None:
+        """Switch the screens and the session between Bahasa Indonesia and English."""
         lang = "en" if self.session.language == "id" else "id"
         i18n.set_language(lang)
         self.session.set_language(lang)
 
     def device_info(self) -> list[tuple[str, str]]:
+        """The technician's screen: what this device is and how its parts are, to read out on the phone."""
         cfg = self.parts.config
         st = self.status
         reader = getattr(self.parts.reader, "name", cfg.reader.kind)
@@ -286,6 +298,7 @@ class CounterApp(App):
         return path
 
     def on_stop(self):
+        """Tell systemd, stop the reader's monitor and the worker."""
         from firmware_config import systemd_notify
 
         systemd_notify.stopping()

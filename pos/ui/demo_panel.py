@@ -3,7 +3,7 @@
 receipts the demo printer printed.
 
 The deck buttons drive `parts.deck_control`: a PcscDeck (virtual card processes on pcscd + vpcd;
-it does its process work on its own thread and returns at once) or the in-process FakeCardReader.
+it does its process work on its own thread and returns at once) or the in-process FakeReader.
 A line under the title says which, and why the demo fell back to the in-process deck."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
+from hardware.card.deck import NO_CARD_NOTE, deck_note, fallback_note
 from pos.receipt_text import render_text
 from pos.ui.boot import demo_panel_width
-from pos.ui.demo_devices import NO_CARD_NOTE, deck_note, fallback_note
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
 
@@ -24,6 +24,9 @@ PANEL_BG = (0.16, 0.18, 0.22, 1)
 
 
 class DemoPanel(GridLayout):
+    """The field tester's hands on the devices, beside the counter screen, so a whole visit with
+    its faults can be played without hardware."""
+
     def __init__(self, app, **kw):
         super().__init__(cols=1, size_hint_x=None, width=demo_panel_width(app.size[1]), spacing=Theme.px(3),
                          padding=Theme.px(5), **kw)
@@ -81,6 +84,7 @@ class DemoPanel(GridLayout):
             printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
 
     def show_note(self, text: str, warning: bool = False) -> None:
+        """One line under the title: which deck runs, or what went wrong with it and how to fix it."""
         self.note.text = text
         self.note.color = (1, 0.6, 0.4, 1) if warning else (0.7, 0.95, 0.75, 1)
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 
 class Xvfb:
+    """A running private display, so whoever started it can stop it and nothing else."""
+
     def __init__(self, number: int, proc: subprocess.Popen) -> None:
         self.number = number
         self.proc = proc
         self.display = f":{number}"
 
     def stop(self) -> None:
+        """End the display, forcibly if it does not go within seconds, so no Xvfb outlives its user."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

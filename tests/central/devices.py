@@ -136,27 +136,25 @@ class Shop:
 
 
 class HeadlessCounter:
-    """The counter app without Kivy: the production composition (pos.ui.wiring.build_counter: the
+    """The counter app without Kivy: the production composition (pos.roots.counter.build_counter: the
     appliance, the PC/SC reader and the ESC/POS printer from the device config) driving
     the real CounterSession. The test thread plays the UI thread: card events and finished
     worker jobs are queued to it, exactly as the app marshals them with Clock.schedule_once."""
 
     def __init__(self, config_path: Path) -> None:
         from firmware_config.config import load_config
-        from pos.session import CounterSession, ThreadRunner
-        from pos.ui.wiring import build_counter
+        from pos.roots.counter import build_counter, counter_session
+        from pos.session import ThreadRunner
 
         # python-escpos keeps its capabilities pickle here (tests/conftest.py points it into .venv)
         Path(os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(config_path.parent / "escpos"))).mkdir(
             parents=True, exist_ok=True)
         config = load_config(config_path)
-        parts = build_counter(config, demo=False)
-        self.reader, printer, self.appliance = parts.reader, parts.printer, parts.appliance
+        parts = build_counter(config, demo=False, language="en")
+        self.reader, self.appliance = parts.reader, parts.appliance
         self.inbox: queue.Queue = queue.Queue()
         self.runner = ThreadRunner(self.inbox.put)
-        self.session = CounterSession(service=self.appliance.redemptions, reader=self.reader,
-                                      printing=self.appliance.print_service(printer, 'en'),
-                                      runner=self.runner, clock=self.appliance.clock, language="en")
+        self.session = counter_session(parts, self.runner)
         self.reader.subscribe(lambda ev: self.inbox.put(lambda: self.session.card_event(ev)))
         self.reader.start()
 

@@ -56,10 +56,10 @@ def _wait_for(path: Path, timeout: float = 10) -> None:
 
 def test_sample_city_sale_prints_to_emulator(tmp_path, emulator, artifacts):
     from firmware_config.config import load_config
-    from pos.appliance import build_appliance, ensure_demo_data
     from pos.clock import SystemClock
     from pos.ledger import Ledger
     from pos.redemption import Collector, RedemptionRequest
+    from pos.roots.appliance import build_appliance, ensure_demo_data
     from pos.sample_city import household_id
 
     port, out = emulator

@@ -44,15 +44,15 @@ def main() -> int:
 
     from firmware_config.config import DemoSection, demo_config
     from pos.clock import FixedClock
+    from pos.roots.counter import build_counter, counter_app
     from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
-    from pos.ui.wiring import build_counter
 
     width, height = parse_size(args.size)
     data = Path(tempfile.mkdtemp(prefix="ewarung-ui-"))
     config = demo_config(data)
     config = config.replace(demo=DemoSection(households=60))
     clock = FixedClock(NOW)
-    parts = build_counter(config, demo=True, clock=clock)
+    parts = build_counter(config, demo=True, clock=clock, language="id")
     gate = Gate()
     real_open = parts.reader.open_session
 
@@ -64,7 +64,6 @@ def main() -> int:
     configure_kivy(width + demo_panel_width(height), height)
     from kivy.clock import Clock
 
-    from pos.ui.app import CounterApp
     from tests.ui.flows import Driver, flows_for
 
     results: dict[str, str] = {}
@@ -89,7 +88,7 @@ def main() -> int:
 
         driver.start(run_all())
 
-    app = CounterApp(parts, size=(width, height), language="id", on_ready=ready)
+    app = counter_app(parts, size=(width, height), on_ready=ready)
     Clock.schedule_once(lambda _dt: (results.setdefault("__timeout__", "app did not finish in time"), app.stop()), 150)
     app.run()
     args.results.write_text(json.dumps(results, indent=1))

@@ -66,8 +66,8 @@ def _sign_in(d):
 
 
 def flow_pcsc(d, stats: dict):
+    from hardware.card.deck import PcscDeck
     from hardware.card.pcsc_reader import PcscReader
-    from pos.ui.demo_devices import PcscDeck
     from tests.ui.flows import deck_index
 
     deck = d.parts.deck_control
@@ -141,10 +141,10 @@ def _stuck_card(d, deck, stats: dict):
 
 
 def flow_fallback(d, stats: dict):
-    from pos.ui.demo_devices import FakeCardReader
+    from hardware.card.fake import FakeReader
     from tests.ui.flows import deck_index
 
-    assert isinstance(d.parts.reader, FakeCardReader)
+    assert isinstance(d.parts.reader, FakeReader)
     yield from _sign_in(d)
     d.see("TIDAK lewat pcscd + vpcd: pcscd belum terpasang", "Perbaikan: jalankan `sudo ./scripts/bootstrap.sh`")
     d.not_see("NOT through")  # Bahasa Indonesia by default, like the counter screens
@@ -169,17 +169,17 @@ def main() -> int:
 
     faulthandler.dump_traceback_later(100, exit=True)
     from firmware_config.config import DemoSection, demo_config
+    from hardware.card import pcscd
     from pos.clock import FixedClock
-    from pos.ui import demo_devices
+    from pos.roots.counter import build_counter, counter_app
     from pos.ui.boot import configure_kivy, demo_panel_width, parse_size
-    from pos.ui.wiring import build_counter
 
     if args.expect == "fallback":  # this machine's pcscd made invisible: not installed, not running
-        demo_devices.PCSCD_COMMAND = ("ewarung-test-no-such-pcscd", "-f")
-        demo_devices.PCSCD_SOCKET = Path(tempfile.mkdtemp()) / "no-pcscd.comm"
+        pcscd.PCSCD_COMMAND = ("ewarung-test-no-such-pcscd", "-f")
+        pcscd.PCSCD_SOCKET = Path(tempfile.mkdtemp()) / "no-pcscd.comm"
     data = Path(tempfile.mkdtemp(prefix="ewarung-ui-deck-"))
     config = demo_config(data).replace(demo=DemoSection(households=60))
-    parts = build_counter(config, demo=True, clock=FixedClock(NOW), deck="auto")
+    parts = build_counter(config, demo=True, clock=FixedClock(NOW), deck="auto", language="id")
     results: dict = {"deck_dir": str(data / "card-deck"), "stats": {}, "reader_events": []}
     if hasattr(parts.reader, "transmit_timeout"):  # the PcscReader: give up on a stuck card in 1 s, not 5
         parts.reader.transmit_timeout = 1.0
@@ -188,7 +188,6 @@ def main() -> int:
     configure_kivy(width + demo_panel_width(height), height)
     from kivy.clock import Clock
 
-    from pos.ui.app import CounterApp
     from tests.ui.flows import Driver
 
     gate = SimpleNamespace(event=threading.Event())  # Driver.recover sets it; nothing waits on it here
@@ -209,7 +208,7 @@ def main() -> int:
 
         driver.start(run())
 
-    app = CounterApp(parts, size=(width, height), language="id", on_ready=ready)
+    app = counter_app(parts, size=(width, height), on_ready=ready)
     Clock.schedule_once(lambda _dt: (results.setdefault("flow", "app did not finish in time"), app.stop()), 80)
     app.run()
     results["pcscd_owned_after_stop"] = getattr(getattr(parts.deck_control, "pcscd", None), "owned", None)
@@ -270,7 +269,7 @@ def test_demo_without_pcscd_falls_back_to_the_in_process_deck_and_says_why(ui_en
 # --- pcscd problems, without a screen ------------------------------------------------------------
 
 def test_pcscd_that_cannot_start_names_the_reason_and_the_fix(tmp_path):
-    from pos.ui.demo_devices import DeckUnavailable, Pcscd
+    from hardware.card.pcscd import DeckUnavailable, Pcscd
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -285,7 +284,7 @@ def test_pcscd_that_cannot_start_names_the_reason_and_the_fix(tmp_path):
 
 
 def test_vpcd_port_in_use_by_another_program_is_reported(tmp_path):
-    from pos.ui.demo_devices import DeckUnavailable, Pcscd
+    from hardware.card.pcscd import DeckUnavailable, Pcscd
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -309,8 +308,8 @@ while True:
 
 def test_a_pcscd_the_demo_starts_is_its_child_and_stops_with_it(tmp_path):
     """Start/stop bookkeeping with a stand-in daemon (the real pcscd has one fixed socket per machine)."""
+    from hardware.card.pcscd import Pcscd
     from hardware.card.vpcd import pcscd_answers
-    from pos.ui.demo_devices import Pcscd
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -342,7 +341,8 @@ def test_stuck_button_signals_only_a_card_process_that_reached_the_reader(tmp_pa
     """PcscDeck.stop_answering on its worker: a note when no card is in, a note (and no signal, which
     would end a process that has not installed its handler yet) before the card reached vpcd, and
     SIGUSR1 once the card's pidfile names it. A stand-in process, no pcscd."""
-    from pos.ui.demo_devices import NO_CARD_NOTE, NOT_CONNECTED_NOTE, Pcscd, PcscDeck
+    from hardware.card.deck import NO_CARD_NOTE, NOT_CONNECTED_NOTE, PcscDeck
+    from hardware.card.pcscd import Pcscd
 
     deck = PcscDeck([], tmp_path, Pcscd(1, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm"))
     deck.run_dir.mkdir()
@@ -371,10 +371,10 @@ def test_deck_card_files_act_like_the_fake_deck(tmp_path):
     from hardware.card.applet import Applet
     from hardware.card.cardfile import CardFile
     from hardware.card.client import CardClient
-    from hardware.card.keys import issuer_public_keys
+    from hardware.card.deck import demo_deck, write_card_files
     from pos.refusals import Reason, Refusal
+    from pos.roots.keys import issuer_public_keys
     from pos.sample_city import NOTABLE, household_id
-    from pos.ui.demo_devices import demo_deck, write_card_files
 
     cards = demo_deck({role: household_id(i) for i, role in NOTABLE.items()})
     paths = write_card_files(cards, tmp_path)
@@ -402,8 +402,9 @@ if __name__ == "__main__":
 def test_a_card_process_that_stops_reaches_the_panel_as_a_translatable_note(tmp_path):
     """PcscDeck.insert on its worker: a card process that ends at once (a corrupt card file) becomes
     a DeckUnavailable note, which the panel words in the counter's language (deck_note). No pcscd."""
+    from hardware.card.deck import PcscDeck, deck_note
+    from hardware.card.pcscd import DeckUnavailable, Pcscd
     from pos.ui import i18n
-    from pos.ui.demo_devices import DeckUnavailable, Pcscd, PcscDeck, deck_note
 
     deck = PcscDeck([], tmp_path, Pcscd(1, tmp_path / "pcscd.log", socket_path=tmp_path / "none.comm"))
     deck.run_dir.mkdir()

@@ -58,9 +58,9 @@ def test_demo_ledger_is_refreshed_when_a_day_old(tmp_path):
     from datetime import timedelta
 
     from firmware_config.config import demo_config
-    from pos.appliance import ensure_demo_data
     from pos.clock import FixedClock
     from pos.db import LedgerState, Redemption, open_database
+    from pos.roots.appliance import ensure_demo_data
     from tests.conftest import NOW
 
     cfg = demo_config(tmp_path)

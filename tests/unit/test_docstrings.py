@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # matching files back out (modules still being reworked elsewhere: delete the line once they are done).
 COVERED = (
     "pos/*.py",
-    "!pos/appliance.py",
     "pos/session/*.py",
+    "pos/roots/*.py",
+    "pos/cli/*.py",
+    "pos/ui/*.py",
     "pos/ui/__init__.py",
     "pos/ui/i18n.py",
     "pos/ui/screens.py",
@@ -27,13 +29,9 @@ COVERED = (
     "pos/ui/frame_split.py",
     "pos/ui/widgets.py",
     "hardware/**/*.py",
-    "!hardware/card/fake.py",
     "!hardware/card/issuing.py",
-    "!hardware/card/keys.py",
     "!hardware/card/pcsc_reader.py",
     "!hardware/card/vpcd.py",
-    "!hardware/printer/factory.py",
-    "!hardware/printer/worker.py",
     "firmware_config/*.py",
     "!firmware_config/backup.py",
     "!firmware_config/config.py",
@@ -41,7 +39,6 @@ COVERED = (
     "!firmware_config/provision.py",
     "bench/*.py",
     "sync/**/*.py",
-    "!sync/daemon.py",
 )
 
 

@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from hardware.card import deck as demo_deck
+from hardware.card import pcscd
 from pos import wording
 from pos.ports import PrinterFaultKind
 from pos.redemption import DATA_PROBLEMS, OVERRIDE_REASONS
 from pos.refusals import Reason, Refusal
 from pos.session import SHIFTS, Action
-from pos.ui import demo_devices, i18n
+from pos.ui import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 UI = sorted((ROOT / "pos" / "ui").glob("*.py"))
+WORDED_FOR_UI = [ROOT / "pos" / "roots" / "counter.py", ROOT / "hardware" / "card" / "pcscd.py",
+                 ROOT / "hardware" / "card" / "deck.py"]  # message ids the screens and panel translate
 SESSION = sorted((ROOT / "pos" / "session").glob("*.py"))
 
 
@@ -40,12 +44,12 @@ def _strings(paths, names: tuple[str, ...], first: int = 1, keyword: str = "") -
 
 
 def _msgids() -> set[str]:
-    ids = _strings(UI, ("_", "translate"))
-    ids |= _strings(UI, ("DeckUnavailable",), first=2)  # why and fix: message ids the demo panel translates
+    ids = _strings(UI + WORDED_FOR_UI, ("_", "translate"))
+    ids |= _strings(UI + WORDED_FOR_UI, ("DeckUnavailable",), first=2)  # why and fix: message ids the demo panel translates
     ids.update(DATA_PROBLEMS, OVERRIDE_REASONS, (s.capitalize() for s in SHIFTS))
-    ids.update((demo_devices.FALLBACK_NOTE, demo_devices.BOOTSTRAP_FIX, demo_devices.VPCD_FIX,
-                demo_devices.NO_CARD_NOTE, demo_devices.NOT_CONNECTED_NOTE, demo_devices.PCSCD_NOT_OURS_NOTE,
-                demo_devices.DECK_PROBLEM_NOTE, demo_devices.DECK_ERROR_NOTE))
+    ids.update((demo_deck.FALLBACK_NOTE, pcscd.BOOTSTRAP_FIX, pcscd.VPCD_FIX,
+                demo_deck.NO_CARD_NOTE, demo_deck.NOT_CONNECTED_NOTE, demo_deck.PCSCD_NOT_OURS_NOTE,
+                demo_deck.DECK_PROBLEM_NOTE, demo_deck.DECK_ERROR_NOTE))
     ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
     return ids
 
@@ -121,28 +125,28 @@ def test_mo_roundtrip(tmp_path):
 
 def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request():
     """Why the demo card deck fell back to the in-process deck, as the field tester's panel says it."""
-    why = demo_devices.DeckUnavailable("pcscd is not installed", demo_devices.BOOTSTRAP_FIX)
-    port = demo_devices.DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
+    why = pcscd.DeckUnavailable("pcscd is not installed", pcscd.BOOTSTRAP_FIX)
+    port = pcscd.DeckUnavailable("pcscd is not running and port {port} (vpcd's) is used by another program",
                                         "stop that program (`sudo ss -ltnp 'sport = :{port}'` names it)", port=35963)
     assert port.why == "pcscd is not running and port 35963 (vpcd's) is used by another program"  # the log's English
     i18n.set_language("id")
     assert i18n.language() == "id"
-    assert demo_devices.fallback_note(why, i18n._) == (
+    assert demo_deck.fallback_note(why, i18n._) == (
         "Kartu virtual: di dalam aplikasi, TIDAK lewat pcscd + vpcd: pcscd belum terpasang. Perbaikan: jalankan "
         "`sudo ./scripts/bootstrap.sh` (memasang pcscd dan vsmartcard-vpcd), lalu mulai demo lagi.")
-    assert "port 35963 (milik vpcd) dipakai program lain" in demo_devices.fallback_note(port, i18n._)
-    assert "lihat log" in demo_devices.fallback_note(OSError("No space left on device"), i18n._)
-    stopped = demo_devices.DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}", code=2,
+    assert "port 35963 (milik vpcd) dipakai program lain" in demo_deck.fallback_note(port, i18n._)
+    assert "lihat log" in demo_deck.fallback_note(OSError("No space left on device"), i18n._)
+    stopped = pcscd.DeckUnavailable("the virtual card process stopped (exit {code})", "see {log}", code=2,
                                            log="/tmp/virtual-card.log")
-    assert demo_devices.deck_note(stopped, i18n._) == (
+    assert demo_deck.deck_note(stopped, i18n._) == (
         "Kartu virtual: proses kartu virtual berhenti (keluar 2). Perbaikan: lihat /tmp/virtual-card.log.")
-    assert demo_devices.deck_note(OSError("No space left on device"), i18n._) == (
+    assert demo_deck.deck_note(OSError("No space left on device"), i18n._) == (
         "Kartu virtual: OSError: No space left on device. Lihat log.")
-    assert demo_devices.deck_note(demo_devices.NO_CARD_NOTE, i18n._).startswith("Tidak ada kartu")
+    assert demo_deck.deck_note(demo_deck.NO_CARD_NOTE, i18n._).startswith("Tidak ada kartu")
     i18n.set_language("en")
-    assert demo_devices.deck_note(stopped, i18n._) == demo_devices.deck_note(stopped) == (
+    assert demo_deck.deck_note(stopped, i18n._) == demo_deck.deck_note(stopped) == (
         "Card deck: the virtual card process stopped (exit 2). Fix: see /tmp/virtual-card.log.")
-    assert demo_devices.fallback_note(why, i18n._) == demo_devices.fallback_note(why) == (
+    assert demo_deck.fallback_note(why, i18n._) == demo_deck.fallback_note(why) == (
         "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
         "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
     i18n.set_language("id")

@@ -1,12 +1,13 @@
-"""The composition root picks the real adapters from config (no hardware needed to build them)."""
+"""The counter's composition root picks the adapters from config (no hardware needed to build them)
+and builds the one PrintService the session prints through."""
 
 from __future__ import annotations
 
 import pytest
 
 from firmware_config.config import demo_config, parse_config
-from pos.appliance import SetupError
-from pos.ui.wiring import real_devices
+from pos.roots import SetupError
+from pos.roots.counter import real_devices
 
 
 def test_pcsc_reader_and_escpos_printer_from_config(tmp_path):
@@ -50,3 +51,32 @@ def test_one_of_several_issuer_keys_missing_is_refused_not_skipped(tmp_path):
                        '[keys]\nissuer_public_keys = ["keys/issuer.pub.pem", "keys/issuer-2027.pub.pem"]\n')
     with pytest.raises(SetupError, match="issuer-2027.pub.pem is missing.*refused as forged"):
         real_devices(cfg)
+
+
+def test_demo_counter_gets_one_print_service_in_its_language(tmp_path):
+    from firmware_config.config import DemoSection
+    from hardware.card.fake import FakeReader
+    from hardware.printer.fake import FakePrinter
+    from pos.roots.counter import build_counter, counter_session
+    from pos.session import InlineRunner
+
+    config = demo_config(tmp_path).replace(demo=DemoSection(households=60))
+    parts = build_counter(config, demo=True, deck="fake", language="en")
+    try:
+        assert isinstance(parts.reader, FakeReader) and parts.deck_control is parts.reader
+        assert isinstance(parts.printer, FakePrinter) and parts.printing.printer is parts.printer
+        assert parts.printing.language == "en" and parts.printing.signer is parts.appliance.signer
+        session = counter_session(parts, InlineRunner())
+        assert session.printing is parts.printing and session.language == "en"
+        assert session.service is parts.appliance.redemptions
+    finally:
+        parts.appliance.close()
+
+
+def test_unknown_demo_deck_is_refused_with_the_choices(tmp_path):
+    from firmware_config.config import DemoSection
+    from pos.roots.counter import build_counter
+
+    config = demo_config(tmp_path).replace(demo=DemoSection(households=60))
+    with pytest.raises(SetupError, match="unknown demo card deck 'paper'"):
+        build_counter(config, demo=True, deck="paper")

@@ -149,7 +149,7 @@ def test_replayed_authentication_is_refused(deck):
 
 def test_card_removed_mid_session(deck):
     reader, s, events = _session(deck["holder"])
-    reader.remove()
+    reader.pull()
     with pytest.raises(Refusal) as e:
         s.authenticate()
     assert e.value.reason is Reason.CARD_REMOVED
@@ -227,3 +227,68 @@ def test_decision_not_yet_valid_and_old_period_spend(tmp_path, city, clock):
     assert decide(old, Ledger(), period, today).card_spent == 0  # last month's record does not count
     now = AuthenticatedCard(cert, SpendRecord(str(period), 150_000, 5), 3)
     assert decide(now, Ledger(), period, today).remaining == 50_000
+
+
+# --- the deck's FakeCard: the same applet, in RAM ------------------------------------------------
+
+def _fake_card_session(**kw):
+    from hardware.card.fake import FakeCard
+
+    card = FakeCard("CARD-T", "SSN-6472-0000001", **kw)
+    reader = FakeReader()  # trusts the DEMO issuer, which personalises every FakeCard
+    reader.insert(card)
+    return card, reader, reader.open_session()
+
+
+def test_fake_card_pin_and_spend_rules_are_the_applets(city):
+    card, reader, s = _fake_card_session()
+    assert s.authenticate().pin_tries_left == 3
+    with pytest.raises(Refusal) as e:
+        s.record_spend(city.period, 1000)  # no spend without the PIN, as on the card
+    assert e.value.reason is Reason.PIN_WRONG and card.spend.counter == 0
+    with pytest.raises(Refusal) as e:
+        s.verify_pin("9999")
+    assert e.value.reason is Reason.PIN_WRONG and card.pin_tries_left == 2
+    s.verify_pin(card.pin)
+    assert card.pin_tries_left == 3
+    assert s.record_spend(city.period, 5000).counter == 1 == card.spend.counter
+    with pytest.raises(Refusal) as e:
+        s.record_spend(city.period, 4000)  # monotonic within a period: the applet's 6985
+    assert e.value.reason is Reason.CARD_UNREADABLE and card.spend.spent == 5000
+    reader.insert(card)  # a power cycle forgets the PIN
+    again = reader.open_session()
+    again.authenticate()
+    with pytest.raises(Refusal) as e:
+        again.record_spend(city.period, 6000)
+    assert e.value.reason is Reason.PIN_WRONG
+
+
+@pytest.mark.parametrize("behaviour, reason", [("forged", Reason.CARD_FORGED), ("cloned", Reason.CARD_CLONED),
+                                               ("unreadable", Reason.CARD_UNREADABLE)])
+def test_fake_card_behaviours_are_refused_by_the_terminals_checks(behaviour, reason):
+    _, _, s = _fake_card_session(behaviour=behaviour)
+    with pytest.raises(Refusal) as e:
+        s.authenticate()
+    assert e.value.reason is reason
+
+
+def test_fake_card_that_stops_answering_fails_once_with_an_event():
+    card, reader, s = _fake_card_session()
+    events = []
+    reader.subscribe(events.append)
+    s.authenticate()
+    assert reader.stop_answering()
+    for _ in range(2):
+        with pytest.raises(Refusal) as e:
+            s.verify_pin(card.pin)
+        assert e.value.reason is Reason.CARD_UNREADABLE
+    assert [ev.kind for ev in events] == ["card_not_answering"]
+    reader.pull()
+    assert not reader.stop_answering()
+
+
+def test_fake_card_knows_no_other_behaviour():
+    from hardware.card.fake import FakeCard
+
+    with pytest.raises(ValueError, match="cannot act"):
+        FakeCard("CARD-T", "SSN-6472-0000001", behaviour="blank")

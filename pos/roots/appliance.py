@@ -1,15 +1,13 @@
-"""The composition root: builds the appliance's parts from the device configuration.
-
-This is the only place that knows which adapter serves which port. The CLI, the counter app
-and the sync daemon all start here.
+"""The appliance's core parts from the device configuration: database, ledger, device key, clock
+and the redemption service over them. The counter's root and the one-shot commands' root build
+these the same way, so a receipt reprinted from the command line is signed as the counter signs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from peewee import SqliteDatabase
 
@@ -21,57 +19,29 @@ from pos.ledger import Ledger
 from pos.ports import PrinterPort
 from pos.printing import PrintService
 from pos.redemption import RedemptionService
-from pos.signing import EcdsaSigner, load_private_key, load_public_key
-
-
-class SetupError(RuntimeError):
-    """Something the technician must fix before the appliance can run (the message says what)."""
+from pos.roots.keys import device_signer
+from pos.signing import EcdsaSigner
 
 
 @dataclass
 class Appliance:
+    """What every process that sells, voids or prints shares; built once by build_appliance."""
+
     config: Config
     db: SqliteDatabase
     ledger: Ledger
     signer: EcdsaSigner
     clock: Clock
     redemptions: RedemptionService
-    extras: dict = field(default_factory=dict)
 
     def print_service(self, printer: PrinterPort, language: str | None = None) -> PrintService:
         """The one way a process gets its PrintService, so every receipt is signed and numbered alike."""
         return PrintService.beside(self.redemptions, printer, language)
 
     def close(self) -> None:
+        """Close the database at the end of the process (idempotent)."""
         if not self.db.is_closed():
             self.db.close()
-
-
-def load_device_signer(config: Config) -> EcdsaSigner:
-    path = config.key_path(config.keys.device_key)
-    try:
-        key = load_private_key(path.read_bytes())
-    except FileNotFoundError:
-        raise SetupError(
-            f"device key {path} is missing: run `ewarung provision` (or `ewarung demo-data` for the demo)"
-        ) from None
-    except ValueError as exc:
-        raise SetupError(f"device key {path} is not a P-256 private key in PEM: {exc}") from None
-    return EcdsaSigner(key, config.device.id)
-
-
-def load_public_keys(config: Config, paths: list[Path], role: str) -> dict:
-    """Trusted public keys by key id (the file name without .pub.pem)."""
-    keys = {}
-    for p in paths:
-        path = config.key_path(p)
-        try:
-            keys[path.name.removesuffix(".pem").removesuffix(".pub")] = load_public_key(path.read_bytes())
-        except FileNotFoundError:
-            raise SetupError(f"{role} public key {path} is missing: install it with `ewarung provision`") from None
-        except ValueError as exc:
-            raise SetupError(f"{role} public key {path} is not a P-256 public key: {exc}") from None
-    return keys
 
 
 def ensure_demo_data(
@@ -110,9 +80,10 @@ COUNTER_CACHE_MIB = 2
 
 
 def build_appliance(config: Config, clock: Clock | None = None) -> Appliance:
+    """The appliance from its configuration; the device key must be installed (SetupError says how)."""
     clock = clock or SystemClock()
     db = open_database(config.database_path, cache_mib=COUNTER_CACHE_MIB)
     ledger = Ledger()
-    signer = load_device_signer(config)
+    signer = device_signer(config)
     service = RedemptionService(db, ledger, config.identity(), signer, clock, config.to_policy())
     return Appliance(config, db, ledger, signer, clock, service)

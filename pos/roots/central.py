@@ -1,0 +1,45 @@
+"""The city's composition root (`ewarung central`): its signing keys and the consumer on the broker.
+
+The city runs no device configuration: what it needs comes from the command line, so these take
+plain values (pos/cli/central_cmd.py parses them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pos.clock import SystemClock
+from pos.signing import EcdsaSigner, load_private_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sync.central.consumer import MqttRunner
+
+
+def signer(path: str | Path | None, role: str) -> EcdsaSigner:
+    """The city's `role` key (central: acks; ledger: updates) from PEM, else the DEMO key, said
+    loudly: a city that forgot --key must not sign real updates with a public key."""
+    from pos.sample_city import demo_key
+
+    if path:
+        try:
+            return EcdsaSigner(load_private_key(Path(path).read_bytes()), role)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"ewarung: cannot load the {role} key {path}: {exc}") from None
+    print(f"ewarung: WARNING: signing with the DEMO {role} key (pass --key for a real city)", file=sys.stderr)
+    return EcdsaSigner(demo_key(role), role)
+
+
+def consumer_runner(key: str | None, host: str, port: int, *, client_id: str, group: str | None, batch_max: int,
+                    gap_retry: timedelta, on_batch: Callable, tls: dict | None, username: str | None,
+                    password: str | None, city: str) -> MqttRunner:
+    """The reference consumer, signing acks with the central key, on its MQTT runner (paho loads here)."""
+    from sync.central.consumer import CentralConsumer, MqttRunner
+
+    consumer = CentralConsumer(signer(key, "central"), SystemClock())
+    return MqttRunner(consumer, host, port, client_id=client_id, group=group, batch_max=batch_max,
+                      gap_retry=gap_retry, on_batch=on_batch, tls=tls, username=username, password=password,
+                      city=city)
