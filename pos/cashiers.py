@@ -13,8 +13,10 @@ import secrets
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from pos.db import Cashier
+from pos.clock import SystemClock
+from pos.db import Cashier, database
 from pos.refusals import Reason, Refusal
+from pos.staff_lockout import CounterService, StaffLockout
 
 _N, _R, _P = 2**14, 8, 1
 _MAX_WORK_BYTES = 32 * 2**20  # hashlib.scrypt's own cap; ours take 16 MiB
@@ -56,14 +58,29 @@ def add_cashier(cashier_id: str, name: str, pin: str, role: str = "cashier") -> 
     return Cashier.create(id=cashier_id, name=name, role=role, pin_hash=hash_pin(pin))
 
 
-def authenticate(cashier_id: str, pin: str, *, supervisor: bool = False) -> Cashier:
-    """The active staff member this PIN belongs to, or a Refusal saying why
-    not (unknown, wrong PIN, not a supervisor when one is needed)."""
+def authenticate(cashier_id: str, pin: str, *, supervisor: bool = False,
+                 lockout: StaffLockout | None = None) -> Cashier:
+    """The active staff member this PIN belongs to, or a Refusal saying why not (unknown, wrong PIN,
+    wait or locked after too many wrong ones, not a supervisor when one is needed).
+
+    Every PIN check goes through the lockout, so no path is an unlimited guessing oracle; without one
+    given, failures are still counted and journaled (a tool with no device key to report them).
+    """
+    lockout = lockout or StaffLockout(database, SystemClock())
+    purpose = "approval" if supervisor else "sign_in"
     cashier = Cashier.get_or_none((Cashier.id == cashier_id) & (Cashier.active == True))  # noqa: E712
     if cashier is None:
-        raise Refusal(Reason.CASHIER_UNKNOWN, cashier_id)
+        raise lockout.unknown(cashier_id, purpose)
+    lockout.may_try(cashier)
     if not check_pin(pin, cashier.pin_hash):
-        raise Refusal(Reason.CASHIER_PIN_WRONG, cashier_id)
+        raise lockout.failed(cashier, purpose)
+    lockout.passed(cashier.id)
     if supervisor and cashier.role != "supervisor":
         raise Refusal(Reason.NOT_A_SUPERVISOR, cashier_id)
     return cashier
+
+
+def approve(service: CounterService, supervisor_id: str, pin: str) -> Cashier:
+    """A supervisor's PIN on a void or an override: limited like a sign-in, per supervisor, with
+    wrong ones reported to the city by the device."""
+    return authenticate(supervisor_id, pin, supervisor=True, lockout=StaffLockout.beside(service))

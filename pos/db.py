@@ -258,7 +258,17 @@ class JournalEntry(BaseModel):
     hash = CharField()
 
 
-LOCAL_MODELS = [Setting, Cashier, Redemption, RedemptionLine, Void, OutboxMessage, PrintJob, JournalEntry]
+class StaffLock(BaseModel):
+    """One staff member's wrong PINs in a row, kept in the database so that
+    restarting the counter app lifts no wait and no lockout (see pos.staff_lockout)."""
+
+    cashier_id = CharField(primary_key=True)
+    failures = IntegerField(default=0)
+    retry_at = CharField(default="")  # no PIN is checked before this moment (ISO UTC); "" when free
+    locked_at = CharField(default="")  # set at the lockout; only an unlock clears it
+
+
+LOCAL_MODELS = [Setting, Cashier, Redemption, RedemptionLine, Void, OutboxMessage, PrintJob, JournalEntry, StaffLock]
 ALL_MODELS = LOCAL_MODELS + LEDGER_MODELS
 
 

@@ -17,12 +17,21 @@ from pos import db as models
 Migration = Callable[[SqliteDatabase], None]
 
 
+# Tables a later migration creates: the first one must not, or that migration would find them there.
+_ADDED_LATER = (models.StaffLock,)
+
+
 def _v1_initial(db: SqliteDatabase) -> None:
-    db.create_tables(models.ALL_MODELS, safe=False)
+    db.create_tables([m for m in models.ALL_MODELS if m not in _ADDED_LATER], safe=False)
+
+
+def _v2_staff_lock(db: SqliteDatabase) -> None:
+    db.create_tables([models.StaffLock], safe=False)
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema: ledger, redemptions, voids, outbox, journal, print jobs", _v1_initial),
+    (2, "staff_lock: wrong staff PINs in a row, their wait and lockout", _v2_staff_lock),
 ]
 
 CURRENT_VERSION = MIGRATIONS[-1][0]

@@ -48,16 +48,19 @@ class Reason(StrEnum):
     CASHIER_UNKNOWN = "cashier_unknown"
     CASHIER_PIN_WRONG = "cashier_pin_wrong"
     NOT_A_SUPERVISOR = "not_a_supervisor"
+    STAFF_PIN_WAIT = "staff_pin_wait"
+    STAFF_LOCKED = "staff_locked"
 
 
 class Refusal(Exception):
     """A rule said no. `detail` is for the journal and the technician, not the beneficiary."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(self, reason: Reason, detail: str = "", **words: str | int) -> None:
         self.reason = reason
         self.detail = detail
+        self.words = words  # what the wording fills in (a name, seconds to wait)
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
 
     def message(self, language: str = "id") -> str:
         """What the cashier reads: worded at the moment it is shown, in that moment's language."""
-        return say(self.reason.value, language)
+        return say(self.reason.value, language, **self.words)

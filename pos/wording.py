@@ -137,6 +137,16 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Tindakan ini perlu PIN penyelia (supervisor).",
         "This needs a supervisor's PIN.",
     ),
+    "staff_pin_wait": (
+        "PIN salah terlalu sering. Coba lagi dalam {seconds} detik.",
+        "Too many wrong PINs. Try again in {seconds} s.",
+    ),
+    "staff_locked": (
+        "{name} terkunci karena PIN salah berkali-kali. Membuka kunci: di layar masuk pilih {name}, lalu "
+        "seorang penyelia memilih namanya sendiri dan mengetik PIN-nya; atau teknisi: ewarung cashier unlock {id}.",
+        "{name} is locked after too many wrong PINs. To unlock: on the sign-in screen pick {name}, then "
+        "a supervisor picks their own name and types their PIN; or a technician: ewarung cashier unlock {id}.",
+    ),
 }
 
 # Device faults (keys: the fault kind; printer kinds are pos.ports.PrinterFault kinds): what
@@ -254,6 +264,10 @@ NOTICES: dict[str, tuple[str, str]] = {
     "type_household_and_reason": (
         "Ketik nomor keluarga dan pilih alasan.",
         "Type the household number and pick a reason.",
+    ),
+    "staff_unlocked": (
+        "Kunci {name} sudah dibuka. {name} bisa masuk lagi dengan PIN-nya.",
+        "{name} is unlocked and can sign in again with their PIN.",
     ),
 }
 

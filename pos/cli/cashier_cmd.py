@@ -35,6 +35,9 @@ def register(subs: argparse._SubParsersAction) -> None:
         sub = inner.add_parser(action, help=f"{action} sign-in for someone (sales stay in their name)")
         sub.add_argument("cashier_id", metavar="ID")
         sub.set_defaults(func=_set_active, active=active)
+    unlock = inner.add_parser("unlock", help="lift the lockout after too many wrong PINs (journaled)")
+    unlock.add_argument("cashier_id", metavar="ID")
+    unlock.set_defaults(func=_unlock)
 
 
 def _open(args: argparse.Namespace):
@@ -62,18 +65,20 @@ def _journal(kind: str, cashier_id: str, data: dict) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from pos.db import Cashier
+    from pos.db import Cashier, StaffLock
 
     db = _open(args)
     try:
         rows = list(Cashier.select().order_by(Cashier.role, Cashier.id))
+        locked = {r.cashier_id for r in StaffLock.select().where(StaffLock.locked_at != "")}
     finally:
         db.close()
     if not rows:
         print("nobody may sign in yet: add someone with `ewarung cashier add ID --name NAME`")
         return 0
     for c in rows:
-        print(f"{c.id:12s} {c.role:11s} {'active' if c.active else 'DISABLED':8s} {c.name}")
+        print(f"{c.id:12s} {c.role:11s} {'active' if c.active else 'DISABLED':8s} {c.name}"
+              + ("  LOCKED: `ewarung cashier unlock` lifts it" if c.id in locked else ""))
     return 0
 
 
@@ -122,6 +127,23 @@ def _set_active(args: argparse.Namespace) -> int:
     if failed := _change(args, "cashier_enabled" if args.active else "cashier_disabled", active=args.active):
         return failed
     print(f"{args.cashier_id} {'enabled' if args.active else 'disabled'}; the counter app shows it after a restart")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    """The technician's way to lift a lockout (a supervisor's is their PIN at the counter's sign-in)."""
+    from pos.clock import SystemClock
+    from pos.db import Cashier
+    from pos.staff_lockout import StaffLockout
+
+    db = _open(args)
+    try:
+        if Cashier.get_or_none(Cashier.id == args.cashier_id) is None:
+            return fail(f"no cashier {args.cashier_id!r}: `ewarung cashier list` shows who exists", 2)
+        lifted = StaffLockout(db, SystemClock()).unlock(args.cashier_id, by="technician")
+    finally:
+        db.close()
+    print(f"{args.cashier_id} unlocked; they can sign in again" if lifted else f"{args.cashier_id} was not locked")
     return 0
 
 

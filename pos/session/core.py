@@ -143,7 +143,7 @@ class SessionCore:
     def _tell_failure(self, exc: BaseException) -> None:
         """A staff action failed: a rule's refusal in its words, anything else as an internal error."""
         if isinstance(exc, Refusal):
-            self.tell(exc.reason.value)
+            self.tell(exc.reason.value, **exc.words)
         else:
             self.tell("internal_error", detail=str(exc))
 

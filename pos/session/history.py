@@ -39,7 +39,7 @@ class History(SessionCore):
         self._changed()
 
         def work():
-            spv = cashiers.authenticate(supervisor_id, supervisor_pin, supervisor=True)
+            spv = cashiers.approve(service, supervisor_id, supervisor_pin)
             result = service.void(redemption_id, reason, cashier, spv.id)
             return result, printing.print_job(result.print_job_id, language)
 

@@ -9,7 +9,8 @@ from pos.session.core import SessionCore
 from pos.session.rules import Action, State
 
 # A wrong supervisor is a typing matter: the override screen stays up to try again.
-STAFF_REFUSALS = frozenset({Reason.CASHIER_UNKNOWN, Reason.CASHIER_PIN_WRONG, Reason.NOT_A_SUPERVISOR})
+STAFF_REFUSALS = frozenset({Reason.CASHIER_UNKNOWN, Reason.CASHIER_PIN_WRONG, Reason.NOT_A_SUPERVISOR,
+                            Reason.STAFF_PIN_WAIT, Reason.STAFF_LOCKED})
 
 
 class Override(SessionCore):
@@ -34,7 +35,7 @@ class Override(SessionCore):
         service, ledger, cashier, household = self.service, self.ledger, self.cashier_id, household_id.strip()
 
         def work():
-            spv = cashiers.authenticate(supervisor_id, supervisor_pin, supervisor=True)
+            spv = cashiers.approve(service, supervisor_id, supervisor_pin)
             ent = service.start_override(household, reason, spv.id, cashier)
             return ent, dict(ledger.catalog())
 
@@ -44,7 +45,7 @@ class Override(SessionCore):
                 return
             if exc is not None:
                 if isinstance(exc, Refusal) and exc.reason in STAFF_REFUSALS:
-                    self.tell(exc.reason.value)
+                    self._tell_failure(exc)
                 else:
                     self._fail(exc)
                 self._changed()

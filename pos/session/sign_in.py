@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pos import cashiers
+from pos.refusals import Reason, Refusal
 from pos.session.core import SessionCore
 from pos.session.rules import Action, State
+from pos.staff_lockout import UNLOCKERS, StaffLockout
 
 SHIFTS = ("pagi", "siang", "malam")
 
 
 class SignIn(SessionCore):
-    """Every sale names its cashier, so nothing is served until one signs in with a PIN."""
+    """Every sale names its cashier, so nothing is served until one signs in with a PIN.
+
+    The sign-in screen is also where a supervisor lifts a lockout: once a locked name was picked and
+    refused, the next supervisor to type their own PIN there unlocks it instead of signing in.
+    """
+
+    locked_staff: tuple[str, str] = ("", "")
+    """The id and name of the staff member last refused as locked here, whom a supervisor may unlock."""
 
     def sign_in(self, cashier_id: str, pin: str, shift: str = "pagi") -> bool:
         """Check the cashier's PIN, journal the shift's start, then wait for a card."""
@@ -20,17 +29,28 @@ class SignIn(SessionCore):
             return self._decline("pick_shift")
         self.busy = True
         self._changed()
-        service = self.service
+        service, (locked_id, locked_name) = self.service, self.locked_staff
 
         def work():
-            cashier = cashiers.authenticate(cashier_id, pin)
+            lockout = StaffLockout.beside(service)
+            cashier = cashiers.authenticate(cashier_id, pin, lockout=lockout)
+            if cashier.role in UNLOCKERS and locked_id not in ("", cashier.id):
+                lockout.unlock(locked_id, by=cashier.id)
+                return None
             service.start_shift(cashier.id, shift)
             return cashier
 
         def done(cashier, exc):
             self.busy = False
             if exc is not None:
+                if isinstance(exc, Refusal) and exc.reason == Reason.STAFF_LOCKED:
+                    self.locked_staff = (exc.detail, str(exc.words["name"]))
                 self._tell_failure(exc)
+                self._changed()
+                return
+            self.locked_staff = ("", "")
+            if cashier is None:
+                self.tell("staff_unlocked", name=locked_name)
                 self._changed()
                 return
             self.cashier_id, self.cashier_name, self.shift = cashier.id, cashier.name, shift

@@ -67,3 +67,40 @@ def test_adding_an_existing_id_is_refused(conf):
     cashier(conf, "add", "kasir7", "--name", "Siti", "--pin-stdin", pin="4321\n")
     res = cashier(conf, "add", "kasir7", "--name", "Other", "--pin-stdin", pin="5555\n")
     assert res.returncode == 2 and "already exists" in res.stderr and "set-pin kasir7" in res.stderr
+
+
+def test_unlock_lifts_a_lockout_made_by_another_process(conf, tmp_path):
+    cashier(conf, "add", "kasir7", "--name", "Siti Aminah", "--pin-stdin", pin="4321\n")
+    from datetime import timedelta
+
+    from pos import cashiers, journal
+    from pos.clock import FixedClock, SystemClock
+    from pos.db import JournalEntry, open_database
+    from pos.refusals import Reason, Refusal
+    from pos.staff_lockout import PinLimits, StaffLockout
+
+    db = open_database(tmp_path / "ewarung.db")
+    clock = FixedClock(SystemClock().now())
+    try:
+        for _ in range(PinLimits().lock_after):  # a guesser who waits out every delay
+            with pytest.raises(Refusal):
+                cashiers.authenticate("kasir7", "0000", lockout=StaffLockout(db, clock))
+            clock.advance(timedelta(hours=1))
+    finally:
+        db.close()
+    assert "LOCKED" in cashier(conf, "list").stdout
+    assert cashier(conf, "unlock", "nobody").returncode == 2
+    res = cashier(conf, "unlock", "kasir7")
+    assert res.returncode == 0 and "kasir7 unlocked" in res.stdout, res.stderr
+    assert "was not locked" in cashier(conf, "unlock", "kasir7").stdout
+    assert "LOCKED" not in cashier(conf, "list").stdout
+    db = open_database(tmp_path / "ewarung.db")
+    try:
+        assert cashiers.authenticate("kasir7", "4321").id == "kasir7"
+        entry = JournalEntry.select().where(JournalEntry.kind == "staff_unlocked").get()
+        assert '"by":"technician"' in entry.data and journal.verify().ok
+        with pytest.raises(Refusal) as info:
+            cashiers.authenticate("kasir7", "0000")
+        assert info.value.reason == Reason.CASHIER_PIN_WRONG
+    finally:
+        db.close()
