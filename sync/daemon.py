@@ -193,7 +193,7 @@ class SyncDaemon:
         if leaf is None:
             return
         try:
-            result = self.intake.handle(payload)
+            result = self.intake.handle(payload, leaf)
             log.info("ledger %s: %s", leaf, result.detail)
         except LedgerRefused as exc:
             log.warning("ledger update refused (%s): %s", exc.code, exc)
