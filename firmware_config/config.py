@@ -63,8 +63,10 @@ class ReaderSection(_Section):
     kind: Literal["pcsc", "fake"] = "pcsc"
     name: str = ""
     """Substring of the PC/SC reader name to use; empty takes the first reader."""
-    virtual: bool = True
-    """Demo and field testing: start the project's virtual card on vpcd."""
+    virtual: bool = False
+    """Lab and field testing only: a virtual reader (vsmartcard's vpcd, which anyone on the network can
+    put a "card" into) may be used. A production device keeps false and never takes a virtual reader,
+    by name or by driver; the demo configuration always may."""
     vpcd_port: Port = 0x8C7B
     transmit_timeout_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     """Give up on a card that has not answered one command for this long (a hung chip): the counter
@@ -165,6 +167,11 @@ class Config(_Section):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "ewarung.db"
+
+    @property
+    def allows_virtual_reader(self) -> bool:
+        """Demo and lab configurations only (reader.virtual); a production device never does."""
+        return self.demo is not None or self.reader.virtual
 
     def key_path(self, path: Path) -> Path:
         path = path.expanduser()

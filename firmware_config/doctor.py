@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware_config.config import Config, ConfigError, load_config
+from hardware.card.virtual_readers import is_virtual, vpcd_installed
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -166,9 +167,31 @@ def check_reader(cfg: Config) -> Check:
         return Check("reader", False, f"pcscd did not answer ({exc}): `systemctl restart pcscd`")
     wanted = cfg.reader.name
     match = [n for n in names if wanted in n]
+    problem = _virtual_reader_problem(cfg, match)
+    if problem:
+        return Check("reader", False, problem)
+    match = [n for n in match if cfg.allows_virtual_reader or not is_virtual(n)]
     if not match:
         return Check("reader", False, f"no reader{' matching ' + repr(wanted) if wanted else ''} (found {names or 'none'}): plug the reader in, try another USB port, check `pcsc_scan`")
+    if cfg.demo is None and cfg.reader.virtual:
+        return Check("reader", True, f"reader {match[0]!r} seen by pcscd; LAB configuration (reader.virtual = true): "
+                     "virtual readers allowed, never on a shop's device", warn=True)
     return Check("reader", True, f"reader {match[0]!r} seen by pcscd")
+
+
+def _virtual_reader_problem(cfg: Config, matching: list[str]) -> str | None:
+    """On a production config: a vpcd driver installed, or the configured reader a virtual one."""
+    if cfg.allows_virtual_reader:
+        return None
+    virtual = [n for n in matching if is_virtual(n)]
+    if cfg.reader.name and virtual and len(virtual) == len(matching):
+        return (f"reader.name = {cfg.reader.name!r} names a virtual reader ({virtual[0]!r}): a production device "
+                "never uses one (the counter refuses it); set the shop reader's name, or reader.virtual = true in a lab")
+    if vpcd_installed():
+        return ("a virtual reader driver (vsmartcard-vpcd) is installed: anyone on the shop's network could insert a "
+                f"\"card\"{' (' + virtual[0] + ')' if virtual else ''}; the counter refuses virtual readers, but remove "
+                "it: `apt purge vsmartcard-vpcd`")
+    return None
 
 
 ESC_INIT = b"\x1b@"
