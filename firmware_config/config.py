@@ -95,11 +95,24 @@ class PrinterSection(_Section):
             raise ValueError("printer.kind = 'usb' needs usb_vendor and usb_product (e.g. 0x04b8, 0x0202)")
 
 
+LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def on_this_machine(host: str) -> bool:
+    """A broker on loopback: what is sent to it never leaves the device (the shop-local broker)."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 class MqttSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Port = 1883
-    tls: bool = False
+    tls: bool | None = None
+    """TLS to the broker. Unset: on, except to a broker on this machine (a shop-local broker, whose
+    bridge to the city carries the traffic over TLS: sync/broker/shop-bridge.conf)."""
+    insecure_plaintext_lab: bool = False
+    """LAB ONLY: allows tls = false to a broker on another machine, which sends household names and
+    sales in clear; `ewarung doctor` reports it as a fault."""
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -113,10 +126,22 @@ class MqttSection(_Section):
     username: str = ""
     password: str = ""
 
+    @property
+    def use_tls(self) -> bool:
+        """Whether the connection is TLS: as set, else on unless the broker is on this machine."""
+        return self.tls if self.tls is not None else not on_this_machine(self.host)
+
+    @property
+    def plaintext_off_device(self) -> bool:
+        """Plaintext to another machine: only with the lab option, and a fault on any real device."""
+        return not self.use_tls and not on_this_machine(self.host)
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.tls and self.ca_file is None:
-            raise ValueError("mqtt.tls = true needs mqtt.ca_file (the broker CA certificate)")
+        if self.tls is False and not on_this_machine(self.host) and not self.insecure_plaintext_lab:
+            raise ValueError(f"tls = false would send household names and sales to {self.host} in clear: remove it "
+                             "(TLS with the device's client certificate), or, in a lab only, set "
+                             "insecure_plaintext_lab = true")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("mqtt.cert_file and mqtt.key_file go together: set both or neither")
 

@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pos.cli import broker_tls
 from pos.cli.common import fail
 
 DEFAULT_DB = "central.db"
@@ -29,8 +30,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     s.add_argument("--client-id", default=None, help="MQTT client id (default central-<hostname>-<pid>); keep it stable across restarts")
     s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
     s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
-    s.add_argument("--cafile", metavar="PEM", help="CA for TLS to the broker (enables TLS)")
-    s.add_argument("--certfile", metavar="PEM"), s.add_argument("--keyfile", metavar="PEM")
+    broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
                    help="fleet page address (default loopback 127.0.0.1:8470; 'off' to disable)")
     s.add_argument("--batch", type=int, default=500, help="messages stored per transaction (default 500)")
@@ -50,6 +50,7 @@ def register(subs: argparse._SubParsersAction) -> None:
                     help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
                          "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    broker_tls.add_arguments(pl)
     pl.add_argument("--plans", type=Path, metavar="FILE",
                     help="the programme's plans (allowance, rollover, quotas) from FILE.json or FILE.csv, and the "
                          "catalog too if the JSON has \"catalog\"; default: the sample city's (docs/central.md)")
@@ -80,6 +81,7 @@ def register(subs: argparse._SubParsersAction) -> None:
         sp.add_argument("--valid-days", type=int, default=30, help="days until the update expires on devices")
         sp.add_argument("--broker", metavar="HOST:PORT", help="also publish it (QoS 1, retained) to this broker")
         sp.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+        broker_tls.add_arguments(sp)
         sp.set_defaults(func=_hotlist_change)
 
     r = inner.add_parser("report", help="reconciliation: overspend across devices, voids, data problems, gaps, offline devices")
@@ -146,9 +148,7 @@ def _serve(args) -> int:
     _open(args)
     consumer = CentralConsumer(_signer(args.key, "central"), SystemClock())
     host, port = _hostport(args.broker)
-    tls = None
-    if args.cafile:
-        tls = {"ca_certs": args.cafile, "certfile": args.certfile, "keyfile": args.keyfile}
+    tls = broker_tls.tls_options(args, host)
     password = Path(args.password_file).read_text().strip() if args.password_file else None
     client_id = args.client_id or f"central-{socket.gethostname()}-{os.getpid()}"
 
@@ -211,7 +211,7 @@ def _emit(args, result) -> int:
     if args.broker:
         from sync.central.publish import publish_retained
 
-        publish_retained(args.broker, args.city, result)
+        publish_retained(args.broker, args.city, result, broker_tls.tls_options(args, _hostport(args.broker)[0]))
     what = (f"hotlist serial {result.version}:" if result.kind == "hotlist"
             else f"ledger v{result.version} ({result.kind}): {result.households} household rows,")
     print(f"{what} {len(result.tokens)} token(s), {result.size:,} bytes, sha256 {result.sha256[:16]}")

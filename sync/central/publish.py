@@ -7,12 +7,16 @@ ask for it on their request topic and `central serve` republishes it."""
 from __future__ import annotations
 
 
-def publish_retained(broker: str, city: str, result, timeout: float = 30.0) -> None:
+def publish_retained(broker: str, city: str, result, tls: dict | None = None, timeout: float = 30.0) -> None:
+    """Publish an update; `tls` (paho tls_set() keywords) for the city's broker, which takes TLS
+    with a client certificate only (sync/broker/mosquitto.conf)."""
     import paho.mqtt.client as mqtt
 
     host, _, port = broker.rpartition(":")
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"ewarung-ledger-publisher-{city}",
                          protocol=mqtt.MQTTv5)
+    if tls is not None:
+        client.tls_set(**tls)
     client.connect(host, int(port), keepalive=30)
     client.loop_start()
     try:
