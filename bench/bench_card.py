@@ -65,7 +65,7 @@ def run(quick: bool = False) -> list[dict]:
     stack.run_dir = tmp
     stack.start()
     stack.wait_card_state(present=False)
-    reader = PcscReader(keys, name="Virtual PCD 00 00", poll_ms=100)
+    reader = PcscReader(keys, name="Virtual PCD 00 00", poll_ms=100, allow_virtual=True)
     events: queue.Queue = queue.Queue()
     reader.subscribe(lambda ev: events.put((ev.kind, time.perf_counter())))
     reader.start()

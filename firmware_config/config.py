@@ -63,8 +63,10 @@ class ReaderSection(_Section):
     kind: Literal["pcsc", "fake"] = "pcsc"
     name: str = ""
     """Substring of the PC/SC reader name to use; empty takes the first reader."""
-    virtual: bool = True
-    """Demo and field testing: start the project's virtual card on vpcd."""
+    virtual: bool = False
+    """Lab and field testing only: a virtual reader (vsmartcard's vpcd, which anyone on the network can
+    put a "card" into) may be used. A production device keeps false and never takes a virtual reader,
+    by name or by driver; the demo configuration always may."""
     vpcd_port: Port = 0x8C7B
     transmit_timeout_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     """Give up on a card that has not answered one command for this long (a hung chip): the counter
@@ -93,11 +95,24 @@ class PrinterSection(_Section):
             raise ValueError("printer.kind = 'usb' needs usb_vendor and usb_product (e.g. 0x04b8, 0x0202)")
 
 
+LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def on_this_machine(host: str) -> bool:
+    """A broker on loopback: what is sent to it never leaves the device (the shop-local broker)."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 class MqttSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Port = 1883
-    tls: bool = False
+    tls: bool | None = None
+    """TLS to the broker. Unset: on, except to a broker on this machine (a shop-local broker, whose
+    bridge to the city carries the traffic over TLS: sync/broker/shop-bridge.conf)."""
+    insecure_plaintext_lab: bool = False
+    """LAB ONLY: allows tls = false to a broker on another machine, which sends household names and
+    sales in clear; `ewarung doctor` reports it as a fault."""
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -111,10 +126,22 @@ class MqttSection(_Section):
     username: str = ""
     password: str = ""
 
+    @property
+    def use_tls(self) -> bool:
+        """Whether the connection is TLS: as set, else on unless the broker is on this machine."""
+        return self.tls if self.tls is not None else not on_this_machine(self.host)
+
+    @property
+    def plaintext_off_device(self) -> bool:
+        """Plaintext to another machine: only with the lab option, and a fault on any real device."""
+        return not self.use_tls and not on_this_machine(self.host)
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.tls and self.ca_file is None:
-            raise ValueError("mqtt.tls = true needs mqtt.ca_file (the broker CA certificate)")
+        if self.tls is False and not on_this_machine(self.host) and not self.insecure_plaintext_lab:
+            raise ValueError(f"tls = false would send household names and sales to {self.host} in clear: remove it "
+                             "(TLS with the device's client certificate), or, in a lab only, set "
+                             "insecure_plaintext_lab = true")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("mqtt.cert_file and mqtt.key_file go together: set both or neither")
 
@@ -165,6 +192,11 @@ class Config(_Section):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "ewarung.db"
+
+    @property
+    def allows_virtual_reader(self) -> bool:
+        """Demo and lab configurations only (reader.virtual); a production device never does."""
+        return self.demo is not None or self.reader.virtual
 
     def key_path(self, path: Path) -> Path:
         path = path.expanduser()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware_config.config import Config, ConfigError, load_config
+from hardware.card.virtual_readers import is_virtual, vpcd_installed
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -166,9 +167,31 @@ def check_reader(cfg: Config) -> Check:
         return Check("reader", False, f"pcscd did not answer ({exc}): `systemctl restart pcscd`")
     wanted = cfg.reader.name
     match = [n for n in names if wanted in n]
+    problem = _virtual_reader_problem(cfg, match)
+    if problem:
+        return Check("reader", False, problem)
+    match = [n for n in match if cfg.allows_virtual_reader or not is_virtual(n)]
     if not match:
         return Check("reader", False, f"no reader{' matching ' + repr(wanted) if wanted else ''} (found {names or 'none'}): plug the reader in, try another USB port, check `pcsc_scan`")
+    if cfg.demo is None and cfg.reader.virtual:
+        return Check("reader", True, f"reader {match[0]!r} seen by pcscd; LAB configuration (reader.virtual = true): "
+                     "virtual readers allowed, never on a shop's device", warn=True)
     return Check("reader", True, f"reader {match[0]!r} seen by pcscd")
+
+
+def _virtual_reader_problem(cfg: Config, matching: list[str]) -> str | None:
+    """On a production config: a vpcd driver installed, or the configured reader a virtual one."""
+    if cfg.allows_virtual_reader:
+        return None
+    virtual = [n for n in matching if is_virtual(n)]
+    if cfg.reader.name and virtual and len(virtual) == len(matching):
+        return (f"reader.name = {cfg.reader.name!r} names a virtual reader ({virtual[0]!r}): a production device "
+                "never uses one (the counter refuses it); set the shop reader's name, or reader.virtual = true in a lab")
+    if vpcd_installed():
+        return ("a virtual reader driver (vsmartcard-vpcd) is installed: anyone on the shop's network could insert a "
+                f"\"card\"{' (' + virtual[0] + ')' if virtual else ''}; the counter refuses virtual readers, but remove "
+                "it: `apt purge vsmartcard-vpcd`")
+    return None
 
 
 ESC_INIT = b"\x1b@"
@@ -221,22 +244,42 @@ def check_broker(cfg: Config, timeout: float = 3.0) -> Check:
     m = cfg.mqtt
     if not m.enabled:
         return Check("broker", True, "mqtt.enabled = false: nothing to check", warn=True)
+    fault = _plaintext_fault(cfg)
+    if fault:
+        return Check("broker", False, fault)
     try:
         sock = socket.create_connection((m.host, m.port), timeout=timeout)
     except OSError as exc:
         return Check("broker", False, f"broker {m.host}:{m.port} unreachable ({exc.strerror or exc}): check the network (`ping {m.host}`), the broker address in the config, the shop's router")
     with sock:
-        if not m.tls:
-            return Check("broker", True, f"broker {m.host}:{m.port} reachable (TLS off)", warn=True)
-        ctx = ssl.create_default_context(cafile=str(cfg.key_path(m.ca_file)))
+        if not m.use_tls:
+            return Check("broker", True, f"broker {m.host}:{m.port} on this machine reachable (TLS off: its bridge to "
+                         "the city must use TLS, sync/broker/shop-bridge.conf)", warn=True)
+        ca = str(cfg.key_path(m.ca_file)) if m.ca_file is not None else None
+        ctx = ssl.create_default_context(cafile=ca)
         if m.cert_file is not None:
             ctx.load_cert_chain(str(cfg.key_path(m.cert_file)), str(cfg.key_path(m.key_file)))
         try:
             with ctx.wrap_socket(sock, server_hostname=m.host) as tls:
                 version = tls.version()
         except (ssl.SSLError, OSError) as exc:
-            return Check("broker", False, f"TLS to {m.host}:{m.port} failed ({exc}): check the clock, the broker CA file {m.ca_file} and the host name in the broker's certificate")
-    return Check("broker", True, f"broker {m.host}:{m.port} reachable, {version} verified against {m.ca_file}")
+            return Check("broker", False, f"TLS to {m.host}:{m.port} failed ({exc}): check the clock, the broker CA file {m.ca_file or '(system CAs)'} and the host name in the broker's certificate")
+    if m.cert_file is None and cfg.demo is None:
+        return Check("broker", False, f"TLS to {m.host}:{m.port} works ({version}) but this device has no client "
+                     "certificate, so the city's broker refuses it: send /etc/ewarung/keys/device.csr.pem to the city, "
+                     "then `ewarung provision --device-cert FILE`")
+    return Check("broker", True, f"broker {m.host}:{m.port} reachable, {version} verified against {m.ca_file or 'the system CAs'}"
+                 f"{', client certificate ' + str(m.cert_file) if m.cert_file else ''}")
+
+
+def _plaintext_fault(cfg: Config) -> str | None:
+    """Plaintext MQTT to another machine is a fault on any device but the demo (lab option or not)."""
+    m = cfg.mqtt
+    if cfg.demo is not None or not m.plaintext_off_device:
+        return None
+    return (f"PLAINTEXT MQTT to {m.host}:{m.port} (mqtt.insecure_plaintext_lab = true): household names and sales "
+            "travel in clear; a lab setting, never on a shop device: remove tls = false and insecure_plaintext_lab, "
+            "install the broker CA and the device certificate (`ewarung provision --broker-ca FILE --device-cert FILE`)")
 
 
 def run_checks(

@@ -81,6 +81,7 @@ class Answers:
     broker_port: int | None = None
     broker_ca: Path | None = None
     device_cert: Path | None = None
+    insecure_plaintext_lab: bool = False
     issuer_keys: list[Path] = field(default_factory=list)
     ledger_key: Path | None = None
     central_key: Path | None = None
@@ -201,12 +202,7 @@ def build_config(a: Answers, installed: Config | None) -> Config:
         printer["host"] = a.printer_host
     if a.printer_port:
         printer["port"] = a.printer_port
-    mqtt: dict = {"host": a.broker_host, "port": a.broker_port or (8883 if a.broker_ca else 1883)}
-    ca_installed = a.broker_ca is not None or (installed is not None and installed.mqtt.ca_file is not None)
-    if ca_installed:
-        mqtt.update(tls=True, ca_file=BROKER_CA)
-    if a.device_cert is not None or (installed is not None and installed.mqtt.cert_file is not None):
-        mqtt.update(cert_file=DEVICE_CERT, key_file=DEVICE_KEY)
+    mqtt = mqtt_section(a, installed)
     raw = {
         "device": device,
         "reader": {"kind": "pcsc", "name": a.reader_name or "", "virtual": False},
@@ -228,6 +224,35 @@ def build_config(a: Answers, installed: Config | None) -> Config:
         printer.setdefault("timeout_s", installed.printer.timeout_s)
     text = render_config(raw)
     return parse_config(text, CONFIG_PATH)
+
+
+def mqtt_section(a: Answers, installed: Config | None) -> dict:
+    """TLS with the device's client certificate unless --insecure-plaintext-lab: household names
+    and sales never leave a provisioned device in clear. Without --broker-ca the system's CAs
+    verify the broker; the certificate is referenced once the city's signed one is installed."""
+    port = a.broker_port
+    if installed is not None and port == installed.mqtt.port and installed.mqtt.use_tls == a.insecure_plaintext_lab:
+        port = None  # the installed port belongs to the other mode (8883 TLS, 1883 plaintext)
+    if a.insecure_plaintext_lab:
+        return {"host": a.broker_host, "port": port or 1883, "tls": False, "insecure_plaintext_lab": True}
+    mqtt: dict = {"host": a.broker_host, "port": port or 8883, "tls": True}
+    if a.broker_ca is not None or (installed is not None and installed.mqtt.ca_file is not None):
+        mqtt["ca_file"] = BROKER_CA
+    if a.device_cert is not None or (installed is not None and installed.mqtt.cert_file is not None):
+        mqtt.update(cert_file=DEVICE_CERT, key_file=DEVICE_KEY)
+    return mqtt
+
+
+def tls_notes(cfg: Config) -> list[str]:
+    """What the technician still has to do for the broker connection (or what is insecure)."""
+    m = cfg.mqtt
+    if m.insecure_plaintext_lab:
+        return ["INSECURE: --insecure-plaintext-lab: MQTT in clear (household names, sales); a lab only, never a "
+                "shop device; `ewarung doctor` reports it as a fault"]
+    if m.cert_file is None:
+        return [f"the broker needs this device's client certificate: send {DEVICE_CSR} to the city, then run "
+                "`ewarung provision --device-cert FILE` with the certificate it signs"]
+    return []
 
 
 def render_config(raw: dict) -> str:
@@ -406,6 +431,7 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     else:
         notes.append(f"{BOOT_CONFIG} not found: not a Raspberry Pi boot partition, boot configuration skipped")
 
+    notes += tls_notes(cfg)
     if changes.real_root and not dry_run:
         if udev_changed:
             _run(["udevadm", "control", "--reload"], notes)

@@ -121,12 +121,17 @@ class SyncDaemon:
             self._last_housekeeping = mono
             self._housekeeping(now)
 
-    def run(self, once: bool = False, max_seconds: float | None = None) -> None:
-        """Run until stopped; `once` drains what is queued now and returns (cron / tests)."""
+    def run(self, once: bool = False, max_seconds: float | None = None, offline_limit_s: float = 30) -> str | None:
+        """Run until stopped; `once` drains what is queued now and returns (cron / tests).
+
+        With `once`, a broker out of reach for `offline_limit_s` in a row ends the run: the reason
+        is returned (None when the run ended normally), so a cron job fails instead of hanging."""
         systemd_notify.ready("sync started")
         wd = systemd_notify.watchdog_interval_s()
         last_wd = 0.0
         deadline = time.monotonic() + max_seconds if max_seconds else None
+        offline_since = time.monotonic()
+        gave_up = None
         try:
             while not self.stop:
                 self.step()
@@ -135,12 +140,24 @@ class SyncDaemon:
                     systemd_notify.watchdog()
                 if once and self.link.events.connected and self.idle():
                     break
+                if self.link.events.connected:
+                    offline_since = time.monotonic()
+                elif once and time.monotonic() - offline_since > offline_limit_s:
+                    gave_up = (f"no connection to the broker for {offline_limit_s:g} s "
+                               f"({self.link.events.last_error or 'no answer'})")
+                    break
                 if deadline and time.monotonic() > deadline:
                     break
         finally:
             systemd_notify.stopping()
+            was_connected = self.link.events.connected
             self.link.close(self.topics["status"], signed("status", self.device.device_id, status_body("offline"),
                                                            self.signer, self.clock.now()))
+            self.link.events.connected = False  # closed, whatever paho last reported
+            if gave_up or was_connected:  # else the link's own error says why it was offline
+                self.link.events.last_error = gave_up or "the sync daemon is not running"
+            self._write_status(self.clock.now())
+        return gave_up
 
     def idle(self) -> bool:
         """Nothing in flight and nothing queued: `run(once=True)` may stop."""
@@ -209,7 +226,7 @@ class SyncDaemon:
         if leaf is None:
             return
         try:
-            result = self.intake.handle(payload)
+            result = self.intake.handle(payload, leaf)
             log.info("ledger %s: %s", leaf, result.detail)
         except LedgerRefused as exc:
             log.warning("ledger update refused (%s): %s", exc.code, exc)

@@ -39,6 +39,9 @@ from sync.ledger_format import (
 STAGING_KEY = "ledger.staging"  # {"version": v, "manifest": "<token>" | null}
 HOTLIST_SERIAL_KEY = "ledger.hotlist_serial"
 MODEL_BY_TABLE = {m._meta.table_name: m for m in LEDGER_MODELS}
+SCHEMAS_BY_TOPIC = {"snapshot": (MANIFEST, CHUNK), "delta": (DELTA,), "hotlist": (HOTLIST,)}
+"""The ledger schemas each ledger topic carries: a token on another topic is refused (`wrong_topic`),
+so a consumer or an ACL that trusts the topic sees what the device applies."""
 
 
 # What hostile content in a well-signed message can raise below: refused as "malformed". A
@@ -76,13 +79,19 @@ class LedgerIntake:
 
     # --- entry point ---------------------------------------------------------------------
 
-    def handle(self, token: bytes) -> IntakeResult:
-        """Verify and apply one ledger token; raise LedgerRefused (nothing applied) if it is bad."""
+    def handle(self, token: bytes, topic_leaf: str | None = None) -> IntakeResult:
+        """Verify and apply one ledger token; raise LedgerRefused (nothing applied) if it is bad.
+
+        `topic_leaf` (snapshot, delta, hotlist) is the topic it came on; None only for files read
+        outside MQTT (the bench), where no topic exists to disagree with."""
         try:
             obj = jws_verify(token, self.keys, LEDGER_TYP).json()
         except BadSignature as exc:
             raise LedgerRefused("bad_signature", f"ledger update refused: {exc}") from None
         schema = obj.get("schema")
+        if topic_leaf is not None and schema not in SCHEMAS_BY_TOPIC.get(topic_leaf, ()):
+            raise LedgerRefused("wrong_topic", f"a {schema!r} token on the {topic_leaf!r} topic; each ledger topic "
+                                f"carries only {', '.join(SCHEMAS_BY_TOPIC.get(topic_leaf, ()))}")
         if obj.get("city") != self.city:
             raise LedgerRefused("wrong_city", f"ledger update for city {obj.get('city')!r}, this device serves {self.city!r}")
         try:
@@ -207,8 +216,12 @@ class LedgerIntake:
         with self.db.atomic("IMMEDIATE"):
             self._stage_for(version)
             conn = self.db.connection()
-            if conn.execute("SELECT 1 FROM ledger_stage_chunk WHERE idx=?", (obj["index"],)).fetchone():
-                return IntakeResult("chunk", version, False, "duplicate chunk ignored")
+            had = conn.execute("SELECT sha256 FROM ledger_stage_chunk WHERE idx=?", (obj["index"],)).fetchone()
+            if had and had[0] == token_hash(token):
+                return IntakeResult("chunk", version, False, "duplicate chunk ignored")  # QoS 1 redelivery
+            if had:
+                raise LedgerRefused("duplicate_chunk", f"snapshot {version} chunk {obj['index']} was already received "
+                                    "with other content; this one is dropped (the manifest decides which is right)")
             stage = self._stage_table(table)
             cols = ", ".join(f'"{c}"' for c in columns)
             conn.executemany(f'INSERT INTO "{stage}" ({cols}) VALUES ({", ".join("?" * len(columns))})', rows)
@@ -273,7 +286,7 @@ class LedgerIntake:
         live = self.live_version()
         if obj["base_version"] != live:
             raise LedgerRefused("base_mismatch", f"delta {version} applies to version {obj['base_version']}, "
-                                "the live ledger is {live}; a snapshot is needed")
+                                f"the live ledger is {live}; a snapshot is needed")
         now = iso(self.clock.now())
         conn = self.db.connection()
         with self.db.atomic("IMMEDIATE"):

@@ -76,11 +76,13 @@ class OutboxDrain:
         return cur.rowcount
 
     def requeue_ranges(self, ranges: list[tuple[int, int]]) -> int:
-        """The city asked again for these numbers: publish them again."""
+        """The city's resend request: every listed message still held goes out again, acknowledged
+        ones included (the city asks because it lost them; it acknowledges them once more)."""
         n = 0
         for lo, hi in ranges:
             n += self.db.execute_sql(
-                "UPDATE outbox_message SET state='queued' WHERE state='published' AND seq BETWEEN ? AND ?", (lo, hi)
+                "UPDATE outbox_message SET state='queued' WHERE state IN ('published', 'acked') AND seq BETWEEN ? AND ?",
+                (lo, hi),
             ).rowcount
         return n
 

@@ -163,7 +163,7 @@ class Shop:
         (self.dir / "keys" / "device.key.pem").chmod(0o600)
         self.config.write_text(
             f'[device]\nid = "{DEVICE_ID}"\nshop_id = "SMD-SOAK-01"\ndata_dir = "{self.dir}"\n'
-            f'[reader]\nkind = "pcsc"\nname = "{READER}"\n'
+            f'[reader]\nkind = "pcsc"\nname = "{READER}"\nvirtual = true\n'
             f'[printer]\nkind = "file"\npath = "{self.dir / "printer.bin"}"\nstatus_query = false\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {self.broker_port}\nheartbeat_s = 5\ninflight = 64\n'
             'ack_timeout_s = 5\n'
@@ -219,7 +219,7 @@ class Shop:
         from hardware.card.pcsc_reader import PcscReader
         from tests.card_fixtures import issuer_keys
 
-        reader = PcscReader(issuer_keys(), name=READER)
+        reader = PcscReader(issuer_keys(), name=READER, allow_virtual=True)
         reader.reader = READER
         try:
             card = reader.open_session()

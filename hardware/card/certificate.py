@@ -43,9 +43,14 @@ def _date(raw: bytes) -> date:
     return date(int(text[:4]), int(text[4:6]), int(text[6:]))
 
 
+def valid_id(text: str) -> bool:
+    """Card and household ids use the card spec's alphabet only (a newline would pass `$`)."""
+    return _ID.fullmatch(text) is not None
+
+
 def _ident(raw: bytes, what: str) -> str:
     text = raw.decode("ascii")
-    if not _ID.match(text):
+    if not valid_id(text):
         raise CertificateError(f"bad {what} {text!r}")
     return text
 

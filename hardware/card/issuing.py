@@ -32,6 +32,8 @@ def issue(path: Path, req: IssueRequest, issuer: ec.EllipticCurvePrivateKey, *,
           card_key: ec.EllipticCurvePrivateKey | None = None, sign_with: ec.EllipticCurvePrivateKey | None = None,
           cert_key: ec.EllipticCurvePublicKey | None = None) -> CardFile:
     """Write a card file. `sign_with` (forgery) and `card_key`/`cert_key` (cloning) exist for the test deck."""
+    if not Path(path).parent.is_dir():
+        raise ValueError(f"the folder {Path(path).parent} does not exist; create it first")
     card = CardFile(Path(path), personalise(req, issuer, card_key=card_key, sign_with=sign_with, cert_key=cert_key))
     card.save()
     return card
@@ -42,6 +44,10 @@ def personalise(req: IssueRequest, issuer: ec.EllipticCurvePrivateKey, *,
                 cert_key: ec.EllipticCurvePublicKey | None = None) -> CardMemory:
     """A card's memory as the issuer writes it, not yet on disk: the in-process fake card's chip
     (hardware.card.fake) and the card file are personalised by this one function."""
+    for what, value in (("card id", req.card_id), ("household id", req.household_id)):
+        if not certificate.valid_id(value):
+            raise ValueError(f"{what} {value!r}: use 1 to 40 of A-Z a-z 0-9 . _ - (the card spec's alphabet; "
+                             "terminals refuse anything else)")
     if not 1 <= req.pin_tries <= 15:
         raise ValueError("pin tries must be 1..15")
     if req.valid_until < req.valid_from:

@@ -82,9 +82,14 @@ def _sc():
 
 class PcscReader:
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], name: str = "",
-                 poll_ms: int = 200, max_backoff: float = 2.0, transmit_timeout: float = 5.0) -> None:
+                 poll_ms: int = 200, max_backoff: float = 2.0, transmit_timeout: float = 5.0,
+                 allow_virtual: bool = False) -> None:
+        """`allow_virtual` only for demo, lab and tests: otherwise a virtual reader (vpcd, by name or
+        driver; see hardware.card.virtual_readers) is never taken, even when `name` matches it."""
         self.issuer_keys = issuer_keys
         self.name_filter = name
+        self.allow_virtual = allow_virtual
+        self._refused: set[str] = set()
         self.poll_ms = poll_ms
         self.max_backoff = max_backoff
         self.transmit_timeout = transmit_timeout  # seconds; a real card's slowest APDU (ECDSA) is ~1 s
@@ -180,9 +185,17 @@ class PcscReader:
             self._emit("reader_lost")
 
     def _pick(self, readers: list[str]) -> str | None:
+        from hardware.card.virtual_readers import is_virtual
+
         for r in readers:
-            if self.name_filter in r:
-                return r
+            if self.name_filter not in r:
+                continue
+            if not self.allow_virtual and is_virtual(r):
+                if r not in self._refused:
+                    self._refused.add(r)
+                    log.warning("reader %r is a virtual (vpcd) reader: refused outside a demo or lab configuration", r)
+                continue
+            return r
         return None
 
     def _monitor(self) -> None:

@@ -18,6 +18,8 @@ def register(subs: argparse._SubParsersAction) -> None:
     )
     b.add_argument("output", type=Path, help="archive to write, e.g. /media/usb/EW-SMD-0042.tar.gz")
     b.add_argument("--root", default="/", help="device tree root (tests, image builds)")
+    _key_argument(b)
+    b.add_argument("--new-key", action="store_true", help="make the backup key file first (refused if it exists)")
     b.set_defaults(func=_backup)
     r = subs.add_parser(
         "restore",
@@ -27,6 +29,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     )
     r.add_argument("archive", type=Path)
     r.add_argument("--root", default="/", help="device tree root (tests, image builds)")
+    _key_argument(r)
     r.add_argument(
         "--sequence-gap",
         type=int,
@@ -36,15 +39,27 @@ def register(subs: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_restore)
 
 
+def _key_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        help="the technician's backup key file (HMAC-SHA256); keep it apart from the archives",
+    )
+
+
 def _config_path(args) -> str:
     return args.config or CONFIG_PATH
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from firmware_config.backup import BackupError, backup
+    from firmware_config.backup import BackupError, backup, load_backup_key, new_backup_key
 
     try:
-        info = backup(Path(_config_path(args)), args.output, Path(args.root))
+        if args.new_key:
+            new_backup_key(args.key)
+            print(f"new backup key written to {args.key} (mode 0600): keep it apart from the archives")
+        info = backup(Path(_config_path(args)), args.output, load_backup_key(args.key), Path(args.root))
     except BackupError as exc:
         print(f"ewarung backup: {exc}", file=sys.stderr)
         return 1
@@ -56,10 +71,10 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from firmware_config.backup import BackupError, restore
+    from firmware_config.backup import BackupError, load_backup_key, restore
 
     try:
-        info = restore(args.archive, Path(args.root), args.sequence_gap)
+        info = restore(args.archive, load_backup_key(args.key), Path(args.root), args.sequence_gap, config_path=_config_path(args))
     except BackupError as exc:
         print(f"ewarung restore: {exc}", file=sys.stderr)
         return 1

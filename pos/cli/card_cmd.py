@@ -118,6 +118,8 @@ def _issue(args: argparse.Namespace) -> int:
         issue(args.out, req, _issuer(args.issuer_key))
     except (CardFileError, ValueError) as exc:
         return fail(f"{exc}; nothing written", 2)
+    except OSError as exc:
+        return fail(f"cannot write {args.out}: {exc.strerror}; nothing written", 2)
     print(f"issued {req.card_id} for {req.household_id} -> {args.out} (PIN {'*' * len(req.pin)}, {req.pin_tries} tries)")
     return 0
 
@@ -179,7 +181,12 @@ def _detach(args: argparse.Namespace, pid_path: Path) -> int:
         return fail(f"a virtual card is already in reader {args.reader}; run `ewarung card remove --reader {args.reader}`")
     argv = [sys.executable, "-m", "pos.cli.main", "card", "insert", str(args.cardfile), "--reader", str(args.reader),
             "--host", args.host, "--quiet"]
-    proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL)
+    for flag in ("pull_at_apdu", "pull_after_apdu", "stall_at_apdu"):  # the fault injection goes along
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    # no inherited stdout/stderr: a caller capturing this command's output would wait for the card to end
+    proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if pid_path.exists() and pid_path.read_text().strip() == str(proc.pid):

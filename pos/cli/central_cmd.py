@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from pos.cli import broker_tls, fleet_account_cmd
 from pos.cli.common import fail
 
 DEFAULT_DB = "central.db"
@@ -30,8 +31,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     s.add_argument("--client-id", default=None, help="MQTT client id (default central-<hostname>-<pid>); keep it stable across restarts")
     s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
     s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
-    s.add_argument("--cafile", metavar="PEM", help="CA for TLS to the broker (enables TLS)")
-    s.add_argument("--certfile", metavar="PEM"), s.add_argument("--keyfile", metavar="PEM")
+    broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
                    help="fleet page address (default loopback 127.0.0.1:8470; 'off' to disable)")
     s.add_argument("--batch", type=int, default=500, help="messages stored per transaction (default 500)")
@@ -51,6 +51,7 @@ def register(subs: argparse._SubParsersAction) -> None:
                     help="also publish it (QoS 1; deltas and hotlists retained) to this broker; "
                          "a running `central serve` also answers devices' snapshot requests")
     pl.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+    broker_tls.add_arguments(pl)
     pl.add_argument("--plans", type=Path, metavar="FILE",
                     help="the programme's plans (allowance, rollover, quotas) from FILE.json or FILE.csv, and the "
                          "catalog too if the JSON has \"catalog\"; default: the sample city's (docs/central.md)")
@@ -81,6 +82,7 @@ def register(subs: argparse._SubParsersAction) -> None:
         sp.add_argument("--valid-days", type=int, default=30, help="days until the update expires on devices")
         sp.add_argument("--broker", metavar="HOST:PORT", help="also publish it (QoS 1, retained) to this broker")
         sp.add_argument("--out", type=Path, metavar="FILE", help="also write the signed update to FILE")
+        broker_tls.add_arguments(sp)
         sp.set_defaults(func=_hotlist_change)
 
     r = inner.add_parser("report", help="reconciliation: overspend across devices, voids, data problems, gaps, offline devices")
@@ -91,6 +93,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     r.add_argument("--stale-versions", type=int, default=1, help="ledger versions behind that count as stale (default 1)")
     r.set_defaults(func=_report)
 
+    fleet_account_cmd.register(inner, _open)
     d = inner.add_parser("device", help="device registry: which devices may send, with which key")
     dsub = d.add_subparsers(dest="device_command", metavar="ACTION", required=True)
     da = dsub.add_parser("add", help="register a device and its public key")
@@ -132,9 +135,7 @@ def _serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _open(args)
     host, port = _hostport(args.broker)
-    tls = None
-    if args.cafile:
-        tls = {"ca_certs": args.cafile, "certfile": args.certfile, "keyfile": args.keyfile}
+    tls = broker_tls.tls_options(args, host)
     password = Path(args.password_file).read_text().strip() if args.password_file else None
     client_id = args.client_id or f"central-{socket.gethostname()}-{os.getpid()}"
 
@@ -198,7 +199,7 @@ def _emit(args, result) -> int:
     if args.broker:
         from sync.central.publish import publish_retained
 
-        publish_retained(args.broker, args.city, result)
+        publish_retained(args.broker, args.city, result, broker_tls.tls_options(args, _hostport(args.broker)[0]))
     what = (f"hotlist serial {result.version}:" if result.kind == "hotlist"
             else f"ledger v{result.version} ({result.kind}): {result.households} household rows,")
     print(f"{what} {len(result.tokens)} token(s), {result.size:,} bytes, sha256 {result.sha256[:16]}")

@@ -36,7 +36,9 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--reader-name", help="part of the PC/SC reader name (default: the first reader)")
     p.add_argument("--broker-host")
     p.add_argument("--broker-port", type=int)
-    p.add_argument("--broker-ca", type=Path, help="the broker's CA certificate (PEM); turns TLS on")
+    p.add_argument("--broker-ca", type=Path, help="the broker's CA certificate (PEM); without it the system's CAs")
+    p.add_argument("--insecure-plaintext-lab", action="store_true",
+                   help="LAB ONLY: MQTT without TLS (household names and sales in clear); doctor reports it as a fault")
     p.add_argument("--device-cert", type=Path, help="this device's certificate, signed by the city from its CSR")
     p.add_argument("--issuer-key", type=Path, action="append", default=[], help="card issuer public key (PEM); repeatable")
     p.add_argument("--ledger-key", type=Path, help="ledger signer public key (PEM)")
@@ -59,7 +61,8 @@ def _answers(args: argparse.Namespace):
         printer_usb=parse_usb_id(args.printer_usb) if args.printer_usb else None, printer_serial=args.printer_serial,
         printer_host=args.printer_host, printer_port=args.printer_port, printer_width=args.printer_width,
         reader_name=args.reader_name, broker_host=args.broker_host, broker_port=args.broker_port,
-        broker_ca=args.broker_ca, device_cert=args.device_cert, issuer_keys=list(args.issuer_key),
+        broker_ca=args.broker_ca, device_cert=args.device_cert, insecure_plaintext_lab=args.insecure_plaintext_lab,
+        issuer_keys=list(args.issuer_key),
         ledger_key=args.ledger_key, central_key=args.central_key, display=args.display, rotation=args.rotation, screen=args.screen,
         prefix=args.prefix,
     )
@@ -117,7 +120,7 @@ def print_receipt(cfg, root: Path) -> None:
     print(f"device id : {cfg.device.id}")
     print(f"shop      : {cfg.device.shop_id}  {cfg.device.shop_name}")
     print(f"data dir  : {cfg.data_dir}")
-    print(f"broker    : {cfg.mqtt.host}:{cfg.mqtt.port} tls={'on' if cfg.mqtt.tls else 'off'}")
+    print(f"broker    : {cfg.mqtt.host}:{cfg.mqtt.port} tls={'on' if cfg.mqtt.use_tls else 'OFF (LAB ONLY)'}")
     print("CSR       : /etc/ewarung/keys/device.csr.pem  (send it to the city CA; install the certificate with")
     print("            `ewarung provision --device-cert FILE`)")
     print(qr_text(cfg.device.id))

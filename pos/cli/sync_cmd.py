@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 
 from pos.cli.common import config_from
 
@@ -16,6 +17,8 @@ def register(subs: argparse._SubParsersAction) -> None:
                         description="Run the sync daemon (normally started by systemd as ewarung-sync.service).")
     p.add_argument("--once", action="store_true", help="connect, send everything queued, then exit")
     p.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--offline-limit", type=float, default=30, metavar="SECONDS",
+                   help="with --once: give up (exit 1) when the broker stays out of reach this long (default 30)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection and ledger event")
     p.set_defaults(func=_run)
     inner = p.add_subparsers(dest="sync_command", metavar="ACTION")
@@ -40,10 +43,13 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    daemon.run(once=args.once, max_seconds=args.max_seconds)
+    gave_up = daemon.run(once=args.once, max_seconds=args.max_seconds, offline_limit_s=args.offline_limit)
     stats = daemon.drain.stats(daemon.clock.now())
     print(f"sync stopped: {stats['queued']} queued, {stats['published']} awaiting the city's ack, "
           f"{stats['acked']} acknowledged")
+    if gave_up:
+        print(f"ewarung sync --once: gave up: {gave_up}", file=sys.stderr)
+        return 1
     return 0
 
 

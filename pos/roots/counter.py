@@ -82,7 +82,7 @@ def pcsc_reader(config: Config, keys, name: str | None = None) -> CardReaderPort
     from hardware.card.pcsc_reader import PcscReader
 
     return PcscReader(keys, name=config.reader.name if name is None else name,
-                      transmit_timeout=config.reader.transmit_timeout_s)
+                      transmit_timeout=config.reader.transmit_timeout_s, allow_virtual=config.allows_virtual_reader)
 
 
 @dataclass

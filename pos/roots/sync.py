@@ -25,7 +25,7 @@ def build_daemon(config: Config, clock: Clock | None = None) -> SyncDaemon:
     link = MqttLink(
         MqttSettings(
             client_id=device.device_id, host=m.host, port=m.port, keepalive_s=m.keepalive_s,
-            session_expiry_s=m.session_expiry_s, inflight=m.inflight, tls=m.tls,
+            session_expiry_s=m.session_expiry_s, inflight=m.inflight, tls=m.use_tls,
             ca_file=str(m.ca_file) if m.ca_file else None,
             cert_file=str(config.key_path(m.cert_file)) if m.cert_file else None,
             key_file=str(config.key_path(m.key_file)) if m.key_file else None,

@@ -1,6 +1,7 @@
 """The fleet page: one look at every device (online, queue, ledger, last seen, sales today) and a
 chart of redemptions per day. Plain HTML with an inline SVG chart, no scripts, no external
-assets; served on loopback by default (put it behind the city's reverse proxy to share it)."""
+assets; served on loopback by default (put it behind the city's reverse proxy, with TLS, to share
+it). Only signed-in accounts see it (sync/central/fleet_auth.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from peewee import fn
 
 from pos.clock import Clock, SystemClock, iso, parse_iso
 from pos.period import WITA
+from sync.central.fleet_auth import FleetAuth, send
 from sync.central.store import (
     Device,
     DeviceState,
@@ -163,10 +165,11 @@ td{padding:8px;border-bottom:1px solid #edf0f3} td.num,th.num{text-align:right;f
 .bad{color:#b02a37;font-weight:600} .muted{color:#8a96a3}
 .grid{stroke:#e6e9ee} .axis{fill:#6b7785;font-size:12px} .val{fill:#334155;font-size:11px}
 .bar{fill:#2f8f5b} .bar.today{fill:#0f5132}
+.who{font-size:13px;margin:0 0 0 18px} .who button{margin-left:6px;font-size:12px;padding:2px 8px}
 """
 
 
-def render_page(data: dict) -> str:
+def render_page(data: dict, account_bar: str = "") -> str:
     """The page as one self-contained HTML document: no scripts or assets to serve or to go stale."""
     s = data["summary"]
     esc = html.escape
@@ -194,7 +197,7 @@ def render_page(data: dict) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="30"><title>E-Warung fleet</title><style>{CSS}</style></head><body>
 <header><h1>E-Warung fleet</h1><span class="sub">Armada perangkat &middot; Samarinda</span>
-<span class="gen">updated {esc(_wita(data['generated_at']))} WITA &middot; refreshes every 30 s</span></header>
+<span class="gen">updated {esc(_wita(data['generated_at']))} WITA &middot; refreshes every 30 s</span>{account_bar}</header>
 <main><div class="cards">
 <div class="card"><div class="k">Devices online</div><div class="v">{s['online']} <span class="muted" style="font-size:17px">/ {s['devices']}</span></div></div>
 <div class="card"><div class="k">Offline</div><div class="v {'bad' if off else ''}">{off}</div></div>
@@ -210,34 +213,41 @@ def render_page(data: dict) -> str:
 
 
 class FleetServer:
-    """ThreadingHTTPServer on loopback: / (page), /api/fleet.json, /healthz."""
+    """ThreadingHTTPServer on loopback: / (page), /api/fleet.json, /healthz; /login and /logout
+    (sync/central/fleet_auth.py): every page but /healthz wants a signed-in account."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8470, clock: Clock | None = None,
                  offline_after: timedelta = timedelta(minutes=10)) -> None:
         clock = clock or SystemClock()
+        auth = FleetAuth(clock)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
                     return self._send(200, "text/plain", b"ok\n")
+                if auth.handle(self, "GET", path):
+                    return None
                 if path not in ("/", "/api/fleet.json"):
                     return self._send(404, "text/plain", b"not found\n")
+                session = auth.allowed(self, path)
+                if session is None:
+                    return None
                 try:
                     data = fleet_data(clock.now(), offline_after=offline_after)
                 except Exception as exc:  # the page must say what is wrong, not hang
                     return self._send(500, "text/plain", f"fleet data unavailable: {exc}\n".encode())
                 if path == "/":
-                    return self._send(200, "text/html; charset=utf-8", render_page(data).encode())
+                    page = render_page(data, auth.signed_in_bar(session))
+                    return self._send(200, "text/html; charset=utf-8", page.encode())
                 return self._send(200, "application/json", json.dumps(data).encode())
 
+            def do_POST(self) -> None:  # noqa: N802
+                if not auth.handle(self, "POST", self.path.split("?", 1)[0]):
+                    self._send(404, "text/plain", b"not found\n")
+
             def _send(self, code: int, ctype: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
+                send(self, code, ctype, body)
 
             def log_message(self, *args) -> None:
                 pass

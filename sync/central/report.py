@@ -2,7 +2,7 @@
 
 Findings: households whose redemptions across devices exceed their allowance or item quotas
 (the offline double spend), voids, data problems flagged by cashiers, redemptions for households
-not on the list, sequence numbers still missing, devices long offline, big queues, stale ledgers.
+not on the list, sequence numbers still missing, messages refused (quarantined), devices long offline, big queues, stale ledgers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from sync.central.store import (
     DeviceState,
     EventRecord,
     LedgerRelease,
+    Message,
     RedemptionRecord,
+    Rejected,
     SequenceGap,
     VoidRecord,
 )
@@ -34,7 +36,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Finding:
     """One thing the city should look at, with a severity so cron can fail on critical ones."""
 
-    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | offline | big_queue | stale_ledger
+    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger
     severity: str
     subject: str  # household or device
     period: str
@@ -98,12 +100,8 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
     for e in EventRecord.select().where(EventRecord.event == "data_problem").order_by(EventRecord.created_at):
         findings.append(Finding("data_problem", "warning", e.household, "", e.device, None,
                                 f"cashier flagged '{e.problem}'" + (f": {e.note}" if e.note else "")))
-    gaps: dict[str, list[int]] = {}
-    for g in SequenceGap.select().order_by(SequenceGap.device, SequenceGap.seq):
-        gaps.setdefault(g.device, []).append(g.seq)
-    for dev, seqs in gaps.items():
-        findings.append(Finding("missing_seq", "critical", dev, "", dev, None,
-                                f"{len(seqs)} message(s) never received: seq {_ranges(seqs)} (resend requested)"))
+    findings += _missing(period)
+    findings += _quarantined()
     latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
     cutoff = now - offline_after
     for s in DeviceState.select().order_by(DeviceState.device):
@@ -120,6 +118,38 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
                                     f"ledger v{s.ledger_version}, city is at v{latest}"))
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.subject, f.period))
     return findings
+
+
+def _missing(period: str | None) -> list[Finding]:
+    """Every sequence number never received, counted from the device's highest seq, not from the
+    gap rows: the consumer asks for a bounded number at a time and records only those."""
+    asked: dict[str, list[int]] = {}
+    for g in SequenceGap.select().order_by(SequenceGap.device, SequenceGap.seq):
+        asked.setdefault(g.device, []).append(g.seq)
+    out = []
+    for s in DeviceState.select().where(DeviceState.highest_seq > DeviceState.contiguous_seq).order_by(DeviceState.device):
+        stored = Message.select().where((Message.device == s.device) & (Message.seq > s.contiguous_seq)).count()
+        missing = s.highest_seq - s.contiguous_seq - stored
+        if missing <= 0:
+            continue
+        seqs = asked.get(s.device, [])
+        requested = f"resend requested for seq {_ranges(seqs)}" if seqs else "resend not yet requested"
+        out.append(Finding("missing_seq", "critical", s.device, "", s.device, None,
+                           f"{missing} message(s) never received between seq {s.contiguous_seq + 1} and "
+                           f"{s.highest_seq - 1}; {requested}"))
+    return out
+
+
+def _quarantined() -> list[Finding]:
+    """Refused device messages (bad signature, unknown device, malformed), one finding per topic's device."""
+    by_device: dict[str, list[Rejected]] = {}
+    for r in Rejected.select().order_by(Rejected.id):
+        parts = r.topic.split("/")
+        by_device.setdefault(parts[3] if len(parts) > 4 else r.topic, []).append(r)
+    return [Finding("quarantined", "critical", dev, "", dev, None,
+                    f"{len(rows)} message(s) refused and kept in central_rejected; last at {rows[-1].received_at}: "
+                    f"{rows[-1].reason[:160]}")
+            for dev, rows in sorted(by_device.items())]
 
 
 def _hours(td: timedelta) -> str:

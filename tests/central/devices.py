@@ -95,7 +95,7 @@ class Shop:
         self.receipts = self.dir / "receipts.bin"
         self.config.write_text(
             f'[device]\nid = "{device_id}"\nshop_id = "SHOP-{device_id[-4:]}"\ndata_dir = "{self.dir}"\n'
-            f'[reader]\nkind = "pcsc"\nname = "Virtual PCD 00 00"\n'
+            f'[reader]\nkind = "pcsc"\nname = "Virtual PCD 00 00"\nvirtual = true\n'
             f'[printer]\nkind = "file"\npath = "{self.receipts}"\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nheartbeat_s = 5\ninflight = 64\n'
         )

@@ -6,6 +6,7 @@ import pytest
 
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import public_pem
+from tests.central.fleet_login import PASSWORD, USER, login, status
 from tests.conftest import NOW, run_ewarung
 
 
@@ -77,6 +78,8 @@ def test_serve_stores_acks_and_serves_the_fleet_page(tmp_path, mosquitto, make_d
     pub = tmp_path / "dev.pub.pem"
     pub.write_bytes(dev.public_pem())
     assert run_ewarung("central", "--db", db, "device", "add", "EW-SRV-0001", "--key", str(pub)).returncode == 0
+    assert run_ewarung("central", "--db", db, "fleet-account", "add", USER, "--password-stdin",
+                       input=PASSWORD + "\n").returncode == 0
     http = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pos.cli.main", "central", "--db", db, "serve", "--broker", f"127.0.0.1:{mosquitto.port}",
@@ -110,8 +113,9 @@ def test_serve_stores_acks_and_serves_the_fleet_page(tmp_path, mosquitto, make_d
         assert raw is not None, "no ack from central serve within 40 s"
         ack = jws_verify(raw, {"central": demo_key("central").public_key()}, "ewarung-ack+jws").json()
         assert ack["ids"] == [msg.msg_id]
-        page = urllib.request.urlopen(f"http://127.0.0.1:{http}/", timeout=5).read().decode()
-        assert "EW-SRV-0001" in page
+        signed_in, code, _, _ = login(f"http://127.0.0.1:{http}")
+        assert code == 303
+        assert "EW-SRV-0001" in status(signed_in, f"http://127.0.0.1:{http}/")[1]
     finally:
         client.loop_stop()
         client.disconnect()

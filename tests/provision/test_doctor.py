@@ -225,6 +225,15 @@ def _tls_material(tmp_path: Path):
     pem = serialization.Encoding.PEM
     (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
     (tmp_path / "server.pem").write_bytes(cert.public_bytes(pem) + key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    device_key = ec.generate_private_key(ec.SECP256R1())
+    device = (
+        x509.CertificateBuilder().subject_name(name("EW-SMD-0042")).issuer_name(ca.subject)
+        .public_key(device_key.public_key()).serial_number(3).not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30)).sign(ca_key, hashes.SHA256())
+    )
+    (tmp_path / "device.crt.pem").write_bytes(device.public_bytes(pem))
+    (tmp_path / "device.key.pem").write_bytes(device_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                                       serialization.NoEncryption()))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tmp_path / "server.pem")
     return ctx
@@ -237,6 +246,10 @@ def test_broker_tls_verified_and_wrong_ca_reported(healthy, tmp_path):
     try:
         base = healthy["config"].read_text().replace(f"port = {healthy['broker'].port}", f"port = {tls_broker.port}")
         healthy["config"].write_text(base.replace("\n\n", "\n") + f'tls = true\nca_file = "{tmp_path / "tls/ca.pem"}"\n')
+        res = _run(healthy)
+        assert not res["broker"].ok and "no client certificate" in res["broker"].message, res["broker"].message
+        healthy["config"].write_text(healthy["config"].read_text() + f'cert_file = "{tmp_path / "tls/device.crt.pem"}"\n'
+                                     f'key_file = "{tmp_path / "tls/device.key.pem"}"\n')
         res = _run(healthy)
         assert res["broker"].ok and "TLS" in res["broker"].message, res["broker"].message
         other = tmp_path / "other"

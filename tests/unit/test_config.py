@@ -39,7 +39,7 @@ def test_demo_default_and_env(monkeypatch, tmp_path):
         ("[policy]\noffline_max_value = 1.5", "policy.offline_max_value", "whole rupiah"),
         ("[policy]\npin_tries = 0", "policy.pin_tries", ">= 1"),
         ("[policy]\nledger_warn_age_hours = 200\nledger_max_age_hours = 100", "policy", "must not exceed"),
-        ("[mqtt]\ntls = true", "mqtt", "ca_file"),
+        ("[mqtt]\nhost = 'broker.example'\ntls = false", "mqtt", "insecure_plaintext_lab"),
         ("[mqtt]\ncert_file = '/x'", "mqtt", "go together"),
         ("[printer]\nkind = 'usb'", "printer", "usb_vendor"),
         ("[mqtt]\nport = 'eighty'", "mqtt.port", "`int`, got `str`"),
@@ -78,3 +78,15 @@ def test_cli_check_and_show(tmp_path):
     assert show.returncode == 0 and 'password = "********"' in show.stdout and "not-really-used" not in show.stdout
     broken = run_ewarung("--config", str(bad), "config", "show")
     assert broken.returncode == 2 and "width_mm" in broken.stderr
+
+
+def test_tls_is_the_default_off_this_machine():
+    """Plaintext to another machine needs the loudly named lab option; loopback (the shop broker) stays plain."""
+    remote = parse_config("[mqtt]\nhost = 'mqtt.samarinda.go.id'\n")
+    assert remote.mqtt.use_tls and not remote.mqtt.plaintext_off_device
+    assert not parse_config("[mqtt]\nhost = '127.0.0.1'\n").mqtt.use_tls
+    assert parse_config("[mqtt]\nhost = '127.0.0.1'\ntls = true\n").mqtt.use_tls
+    lab = parse_config("[mqtt]\nhost = 'lab-broker'\ntls = false\ninsecure_plaintext_lab = true\n")
+    assert not lab.mqtt.use_tls and lab.mqtt.plaintext_off_device
+    with pytest.raises(ConfigError, match="in clear"):
+        parse_config("[mqtt]\nhost = '10.0.0.5'\ntls = false\n")

@@ -56,7 +56,7 @@ class Events:
 def reader(stack):
     from hardware.card.pcsc_reader import PcscReader
 
-    r = PcscReader(issuer_keys(), name="Virtual PCD 00 00", poll_ms=100)
+    r = PcscReader(issuer_keys(), name="Virtual PCD 00 00", poll_ms=100, allow_virtual=True)
     events = Events()
     r.subscribe(events)
     r.start()

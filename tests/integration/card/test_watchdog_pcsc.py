@@ -26,7 +26,8 @@ DEADLINE = 1.0
 
 @pytest.fixture
 def slow_reader(stack):
-    r = PcscReader(issuer_keys(), name="Virtual PCD 00 00", poll_ms=100, transmit_timeout=DEADLINE)
+    r = PcscReader(issuer_keys(), name="Virtual PCD 00 00", poll_ms=100, transmit_timeout=DEADLINE,
+                   allow_virtual=True)
     r.events = Events()
     r.subscribe(r.events)
     r.start()
