@@ -61,6 +61,16 @@ def test_no_adapter_or_ui_module_imports_a_composition_root():
     assert not bad, "\n".join(bad)
 
 
+def adapter_modules(top: Path = ROOT) -> list[Path]:
+    """Files of the adapters alone: they serve the core and never reach out to the screens."""
+    return [p for d in ADAPTERS for p in sorted((top / d).rglob("*.py"))]
+
+
+def test_no_adapter_imports_the_ui():
+    bad = offenders(adapter_modules(), ("pos.ui", "kivy"))
+    assert not bad, "\n".join(bad)
+
+
 def test_the_roots_are_one_package_with_one_module_per_process():
     roots = {p.stem for p in (ROOT / "pos" / "roots").glob("*.py")}
     assert {"counter", "sync", "central", "cli"} <= roots, roots
@@ -73,6 +83,7 @@ def test_a_planted_violation_is_caught(tmp_path):
         "pos/visit.py": "from hardware.card.fake import FakeReader\nimport paho.mqtt.client\n",
         "pos/ledger_view.py": "def f():\n    from pos import roots\n",
         "hardware/card/reader.py": "from pos.roots.counter import build_counter\n",
+        "sync/panel.py": "def show():\n    from pos.ui.widgets import Text\n",
         "pos/ui/screen.py": "def build():\n    import pos.roots.counter\n",
         "pos/ui/fine.py": "from hardware.card.deck import deck_note\n",
         "pos/roots/counter.py": "from pos.ui.app import CounterApp\n",
@@ -87,3 +98,5 @@ def test_a_planted_violation_is_caught(tmp_path):
     assert [line.rsplit("/", 1)[-1] for line in outer] == [
         "reader.py: imports pos.roots.counter", "reader.py: imports pos.roots.counter.build_counter",
         "screen.py: imports pos.roots.counter"]
+    assert [line.rsplit("/", 1)[-1] for line in offenders(adapter_modules(tmp_path), ("pos.ui", "kivy"))] == [
+        "panel.py: imports pos.ui.widgets", "panel.py: imports pos.ui.widgets.Text"]
