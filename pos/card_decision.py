@@ -1,7 +1,8 @@
 """The counter's decision on an authenticated SSN card (pure domain logic).
 
-Certificate dates, then the hotlist, then the household and its entitlement, with what the
-card itself records as spent this period (the card's record only counts in its own period).
+Certificate dates, then the hotlist, then the card's spend record (one dated in a future period is
+refused: it would count as nothing here for good), then the household and its entitlement, with
+what the card itself records as spent this period (the card's record only counts in its own period).
 """
 
 from __future__ import annotations
@@ -27,5 +28,7 @@ def decide(card: AuthenticatedCard, ledger: Ledger, period: Period, today: date)
     hot = ledger.hotlist_reason(cert.card_id)
     if hot is not None:
         raise Refusal(Reason.CARD_REVOKED, f"{cert.card_id}: {hot}")
+    if card.spend.period > str(period):  # both exact YYYY-MM (hardware.card.client), so text order is time order
+        raise Refusal(Reason.CARD_PERIOD_FUTURE, f"{cert.card_id} records {card.spend.period}, now is {period}")
     card_spent = card.spend.spent if card.spend.period == str(period) else 0
     return assess(ledger, cert.household_id, period, today, card_spent=card_spent)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from pos.card_proof import CardProof, CardTransaction
 from pos.receipt import Receipt
 
 if TYPE_CHECKING:
@@ -76,6 +77,14 @@ class CardSessionPort(Protocol):
 
     def record_spend(self, period: str, spent_total: int) -> SpendRecord:
         """Write the new period total to the card, bound to a fresh challenge; returns the card's record."""
+        ...
+
+    def spend(self, tx: CardTransaction) -> CardProof:
+        """Charge the card for one sale; returns the card's signature over the transaction's digest."""
+        ...
+
+    def last_transaction(self) -> CardProof | None:
+        """The card's last transaction, signed again over a fresh challenge (None before its first)."""
         ...
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     CARD_CLONED = "card_cloned"
     CARD_UNREADABLE = "card_unreadable"
     CARD_REMOVED = "card_removed"
+    CARD_PERIOD_FUTURE = "card_period_future"
     PIN_WRONG = "pin_wrong"
     PIN_BLOCKED = "pin_blocked"
     HOUSEHOLD_UNKNOWN = "household_unknown"

@@ -45,6 +45,10 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Kartu dicabut sebelum selesai. Transaksi dibatalkan; masukkan kartu lagi untuk mulai.",
         "The card was pulled out before the end. Nothing was sold; insert the card to start again.",
     ),
+    "card_period_future": (
+        "Kartu ini mencatat belanja pada bulan yang belum tiba. Jangan layani; minta penerima membawa kartu ke kelurahan.",
+        "This card records spending in a month that has not come yet. Do not serve; ask the holder to take the card to the kelurahan office.",
+    ),
     "pin_wrong": (
         "PIN salah. Minta penerima mencoba lagi dengan hati-hati.",
         "Wrong PIN. Ask the holder to try again carefully.",

@@ -1,13 +1,13 @@
-"""The SSN card's command set and status words (docs/card-protocol.md is the specification)."""
+"""The SSN card's command set and status words, protocol version 2 (docs/card-protocol.md is the specification)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Proprietary AID: F0 (unregistered, proprietary RID range) + "EWSSN" + version 01
-AID = bytes.fromhex("F0455753534E01")
-# ATR: direct convention, T=1, historical bytes "EWSSN1"; TCK = XOR of T0..last
-_ATR_BODY = bytes([0x3B, 0x86, 0x80, 0x01]) + b"EWSSN1"
+# Proprietary AID: F0 (unregistered, proprietary RID range) + "EWSSN" + protocol version 02
+AID = bytes.fromhex("F0455753534E02")
+# ATR: direct convention, T=1, historical bytes "EWSSN2"; TCK = XOR of T0..last
+_ATR_BODY = bytes([0x3B, 0x86, 0x80, 0x01]) + b"EWSSN2"
 ATR = _ATR_BODY + bytes([__import__("functools").reduce(lambda a, b: a ^ b, _ATR_BODY[1:], 0)])
 
 CLA_ISO = 0x00
@@ -16,7 +16,9 @@ INS_SELECT = 0xA4
 INS_GET_DATA = 0xCA
 INS_INTERNAL_AUTH = 0x88
 INS_VERIFY = 0x20
-INS_UPDATE_SPEND = 0xD6
+INS_SPEND = 0xD6
+INS_LAST_TX = 0xCC
+INS_GET_RESPONSE = 0xC0  # T=0 only: the terminal fetches what a 61xx announced
 
 P2_CERTIFICATE = 0x01  # GET DATA 80 CA 00 01: the issuer-signed certificate
 P2_STATE = 0x02  # GET DATA 80 CA 00 02: the card state (unsigned, informative)
@@ -24,6 +26,8 @@ P2_PIN = 0x81  # VERIFY 00 20 00 81: the cardholder PIN
 
 CHALLENGE_LEN = 16
 PIN_MIN, PIN_MAX = 4, 12
+DEVICE_ID_MAX = 32
+REDEMPTION_ID_MAX = 40
 
 SW_OK = 0x9000
 SW_WRONG_LENGTH = 0x6700
@@ -33,11 +37,14 @@ SW_CONDITIONS_NOT_SATISFIED = 0x6985
 SW_COMMAND_NOT_ALLOWED = 0x6986
 SW_WRONG_DATA = 0x6A80
 SW_NOT_FOUND = 0x6A82
+SW_NO_RECORD = 0x6A88  # referenced data not found: no transaction yet
 SW_WRONG_P1P2 = 0x6B00
 SW_INS_NOT_SUPPORTED = 0x6D00
 SW_CLA_NOT_SUPPORTED = 0x6E00
 SW_MEMORY_FAILURE = 0x6581
 SW_PIN_WRONG_BASE = 0x63C0  # 63Cx: wrong PIN, x tries left
+SW_BYTES_AVAILABLE = 0x6100  # 61xx (T=0): xx more bytes, fetch them with GET RESPONSE
+SW_WRONG_LE = 0x6C00  # 6Cxx (T=0): resend with Le = xx
 
 # TLV tags
 T_CERT = 0x70  # certificate: 71 body + 72 signature
@@ -58,11 +65,22 @@ T_COUNTER = 0xD2
 T_TRIES_LEFT = 0xD3
 T_PIN_VERIFIED = 0xD4
 T_CHALLENGE = 0xD5
-T_OPERATION = 0xD6  # 01 authenticate, 02 spend update
+T_OPERATION = 0xD6  # 01 authenticate, 02 spend, 03 last transaction read back
+T_DEVICE_ID = 0xD7
+T_REDEMPTION_ID = 0xD8
+T_AMOUNT = 0xD9
+T_LINES_DIGEST = 0xDA
+T_TX_DIGEST = 0xDB
+T_TX_TEMPLATE = 0x75  # what the terminal asks the card to sign
+T_TX_RECORD = 0x76  # the template and the counter the card gave it (the card keeps the last one)
+T_TX_PROOF = 0x77  # op, challenge, digest: what the card signs (rebuilt by the verifier, never sent)
 
 OP_AUTH = 1
 OP_SPEND = 2
-AUTH_DOMAIN = b"EWSSN-STATE-v1"  # prefix of what the card signs
+OP_LAST_TX = 3
+AUTH_DOMAIN = b"EWSSN-STATE-v2"  # prefix of the card state the card signs
+TX_DIGEST_DOMAIN = b"EWSSN-TXD-v2"  # prefix of the 76 record in the transaction digest
+TX_SIGN_DOMAIN = b"EWSSN-TX-v2"  # prefix of the 77 proof the card signs
 CERT_DOMAIN = b"EWSSN-CERT-v1"  # prefix of what the issuer signs
 
 
@@ -138,10 +156,25 @@ def verify_pin(pin: str) -> bytes:
     return Command(CLA_ISO, INS_VERIFY, 0x00, P2_PIN, pin.encode("ascii")).encode()
 
 
-def update_spend(payload: bytes) -> bytes:
-    """UPDATE SPEND with a TLV payload (challenge, period,
-    total); the card answers with its newly signed state."""
-    return Command(CLA_PROP, INS_UPDATE_SPEND, 0x00, 0x00, payload, 0).encode()
+def spend(challenge: bytes, template: bytes) -> bytes:
+    """SPEND: the fresh challenge and the transaction template; the card answers with
+    the counter it gave the transaction and its signature over the digest."""
+    return Command(CLA_PROP, INS_SPEND, 0x00, 0x00, tlv_challenge(challenge) + template, 0).encode()
+
+
+def last_transaction(challenge: bytes) -> bytes:
+    """GET LAST TRANSACTION: the card's last record, signed again over a fresh challenge."""
+    return Command(CLA_PROP, INS_LAST_TX, 0x00, 0x00, challenge, 0).encode()
+
+
+def get_response(length: int) -> bytes:
+    """GET RESPONSE (T=0): fetch the `length` bytes a 61xx announced (0 means 256)."""
+    return Command(CLA_ISO, INS_GET_RESPONSE, 0x00, 0x00, b"", length).encode()
+
+
+def tlv_challenge(challenge: bytes) -> bytes:
+    """The D5 challenge TLV that opens SPEND's data."""
+    return bytes([T_CHALLENGE, len(challenge)]) + challenge
 
 
 def split_response(resp: bytes) -> tuple[bytes, int]:

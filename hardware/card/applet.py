@@ -7,17 +7,12 @@ state (selected, PIN verified) lives in RAM and is lost at power off or reset, a
 
 from __future__ import annotations
 
-import re
-
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hardware.card import apdu, tlv
+from hardware.card import apdu, tlv, transaction
 from hardware.card.cardfile import CardFile
 from pos.signing import load_private_key
-
-_PERIOD = re.compile(rb"^\d{4}-(0[1-9]|1[0-2])$")
-_MAX_SPENT = 0xFFFFFFFF
 
 
 def _sw(code: int, data: bytes = b"") -> bytes:
@@ -27,6 +22,9 @@ def _sw(code: int, data: bytes = b"") -> bytes:
 class Applet:
     """The card side of docs/card-protocol.md in Python: the virtual cards of the demo and
     the tests run it, so the terminal is tested against the protocol, not a mock."""
+
+    signature_algorithm = ec.ECDSA(hashes.SHA256())
+    """Randomized ECDSA, as a JavaCard signs; the spec's test vectors use RFC 6979's deterministic one."""
 
     def __init__(self, card: CardFile) -> None:
         self.card = card
@@ -61,7 +59,8 @@ class Applet:
             (apdu.CLA_PROP, apdu.INS_GET_DATA): self._get_data,
             (apdu.CLA_ISO, apdu.INS_INTERNAL_AUTH): self._internal_authenticate,
             (apdu.CLA_ISO, apdu.INS_VERIFY): self._verify,
-            (apdu.CLA_PROP, apdu.INS_UPDATE_SPEND): self._update_spend,
+            (apdu.CLA_PROP, apdu.INS_SPEND): self._spend,
+            (apdu.CLA_PROP, apdu.INS_LAST_TX): self._last_transaction,
         }.get((cmd.cla, cmd.ins))
         if handler is None:
             return _sw(apdu.SW_INS_NOT_SUPPORTED)
@@ -107,7 +106,7 @@ class Applet:
 
     def _signed_state(self, op: int, challenge: bytes) -> bytes:
         state = self._state(op, challenge)
-        sig = self._key.sign(apdu.AUTH_DOMAIN + state, ec.ECDSA(hashes.SHA256()))
+        sig = self._key.sign(apdu.AUTH_DOMAIN + state, self.signature_algorithm)
         return state + tlv.encode(apdu.T_STATE_SIG, sig)
 
     def _internal_authenticate(self, cmd: apdu.Command) -> bytes:
@@ -140,29 +139,45 @@ class Applet:
             return _sw(apdu.SW_PIN_BLOCKED)
         return _sw(apdu.SW_PIN_WRONG_BASE | min(m.pin_tries_left, 15))
 
-    def _update_spend(self, cmd: apdu.Command) -> bytes:
+    def _spend(self, cmd: apdu.Command) -> bytes:
         m = self.card.memory
         if cmd.p1 or cmd.p2:
             return _sw(apdu.SW_WRONG_P1P2)
         try:
-            f = tlv.parse_map(cmd.data, required=(apdu.T_CHALLENGE, apdu.T_PERIOD, apdu.T_SPENT))
+            challenge, template_value = tlv.parse_exact(cmd.data, (apdu.T_CHALLENGE, apdu.T_TX_TEMPLATE))
+            tx = transaction.parse_template(template_value)
+            if len(challenge) != apdu.CHALLENGE_LEN:
+                raise tlv.TlvError("challenge is 16 bytes")
         except tlv.TlvError:
-            return _sw(apdu.SW_WRONG_DATA)
-        challenge, period, spent_raw = f[apdu.T_CHALLENGE], f[apdu.T_PERIOD], f[apdu.T_SPENT]
-        if len(challenge) != apdu.CHALLENGE_LEN or len(spent_raw) != 4 or not _PERIOD.match(period):
             return _sw(apdu.SW_WRONG_DATA)
         if m.pin_tries_left <= 0:
             return _sw(apdu.SW_PIN_BLOCKED)
         if not self.pin_verified:
             return _sw(apdu.SW_SECURITY_NOT_SATISFIED)
-        new_period = period.decode("ascii")
-        spent = int.from_bytes(spent_raw, "big")
-        if m.spend_period and new_period < m.spend_period:
+        if m.spend_period and tx.period < m.spend_period:
             return _sw(apdu.SW_CONDITIONS_NOT_SATISFIED)  # no going back to an earlier period
-        if new_period == m.spend_period and spent < m.spent:
-            return _sw(apdu.SW_CONDITIONS_NOT_SATISFIED)  # monotonic within a period
-        if m.counter >= _MAX_SPENT:
-            return _sw(apdu.SW_CONDITIONS_NOT_SATISFIED)
-        m.spend_period, m.spent, m.counter = new_period, spent, m.counter + 1
+        base = m.spent if tx.period == m.spend_period else 0
+        if base + tx.amount > min(tx.period_total, transaction.U32):
+            return _sw(apdu.SW_CONDITIONS_NOT_SATISFIED)  # the total must cover the record and this sale
+        if m.counter >= transaction.U32:
+            return _sw(apdu.SW_CONDITIONS_NOT_SATISFIED)  # the counter never wraps
+        counter = m.counter + 1
+        record = transaction.encode_record(tlv.encode(apdu.T_TX_TEMPLATE, template_value), counter)
+        m.spend_period, m.spent, m.counter, m.last_tx_hex = tx.period, tx.period_total, counter, record.hex()
         self.card.save()
-        return _sw(apdu.SW_OK, self._signed_state(apdu.OP_SPEND, challenge))
+        return _sw(apdu.SW_OK, tlv.encode(apdu.T_COUNTER, counter.to_bytes(4, "big"))
+                   + self._tx_signature(apdu.OP_SPEND, challenge, record))
+
+    def _last_transaction(self, cmd: apdu.Command) -> bytes:
+        if cmd.p1 or cmd.p2:
+            return _sw(apdu.SW_WRONG_P1P2)
+        if len(cmd.data) != apdu.CHALLENGE_LEN:
+            return _sw(apdu.SW_WRONG_LENGTH)
+        if not self.card.memory.last_tx_hex:
+            return _sw(apdu.SW_NO_RECORD)
+        record = bytes.fromhex(self.card.memory.last_tx_hex)
+        return _sw(apdu.SW_OK, record + self._tx_signature(apdu.OP_LAST_TX, cmd.data, record))
+
+    def _tx_signature(self, op: int, challenge: bytes, record: bytes) -> bytes:
+        message = transaction.signed_message(op, challenge, transaction.digest(record))
+        return tlv.encode(apdu.T_STATE_SIG, self._key.sign(message, self.signature_algorithm))

@@ -1,8 +1,9 @@
 """The virtual card's persistent memory: a JSON file, written atomically (temp + fsync + rename).
 
 It holds what a real card keeps in EEPROM: the card's private key (it is a virtual card), the
-certificate, the PIN (salted hash), the PIN try counter, the spend record and the transaction
-counter. A kill at any moment leaves either the old or the new file, never a torn one.
+certificate, the PIN (salted hash), the PIN try counter, the spend record, the transaction
+counter and the last transaction's record. A kill at any moment leaves either the old or the new
+file, never a torn one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CardMemory:
     spent: int
     counter: int
     label: str = ""
+    last_tx_hex: str = ""  # the 76 record of the last SPEND, "" before the first (protocol v2)
 
     def pin_matches(self, pin: bytes) -> bool:
         """Compare a PIN with the stored salted hash in

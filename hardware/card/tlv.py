@@ -80,6 +80,16 @@ def parse_map(data: bytes, required: tuple[int, ...] = ()) -> dict[int, bytes]:
     return result
 
 
+def parse_exact(data: bytes, tags: tuple[int, ...]) -> list[bytes]:
+    """The values of exactly these tags in exactly this order, nothing missing, repeated or extra:
+    the card protocol v2 fixes every field list, so any other shape is a malformed message."""
+    items = parse(data)
+    if tuple(t for t, _ in items) != tuple(tags):
+        raise TlvError("expected tags " + " ".join(f"{t:02X}" for t in tags) + ", got "
+                       + " ".join(f"{t:02X}" for t, _ in items))
+    return [v for _, v in items]
+
+
 def parse_one(data: bytes, tag: int) -> bytes:
     """Exactly one TLV with the given tag and nothing after it."""
     items = parse(data)

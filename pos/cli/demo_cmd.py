@@ -2,16 +2,21 @@
 
 Without options: the counter app (Kivy) with the field tester's panel (virtual card deck,
 virtual printer's receipts), the sample city, no hardware. On a machine without a display it
-starts a private Xvfb and says how to see the screen. `--scripted` runs a scripted counter
-session against the sample city and prints every step instead.
+starts a private Xvfb and says how to see the screen. `--scripted` runs one fixed sale and its
+void, then two refused cards, at the headless counter of `ewarung sale` (pos.cli.sale_cmd), and
+prints every step instead.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pos.cli.common import progress_to
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pos.cli.sale_cmd import HeadlessCounter
 
 
 def register(subs: argparse._SubParsersAction) -> None:
@@ -40,18 +45,13 @@ def _step(n: int, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """One fixed sale and its void, then two refused cards, at the headless counter of `ewarung sale`
+    (the same session, reader and printer as the touchscreen), printed step by step."""
     from firmware_config.config import demo_config, load_config
-    from pos import cashiers, journal
+    from pos.cli.sale_cmd import open_counter
     from pos.clock import SystemClock
-    from pos.entitlement import assess
-    from pos.money import format_rupiah
-    from pos.period import WITA, Period
-    from pos.receipt import build_receipt
-    from pos.receipt_text import render_text
-    from pos.redemption import Collector, RedemptionRequest
-    from pos.refusals import Refusal
-    from pos.roots.cli import build_appliance, ensure_demo_data
-    from pos.sample_city import NOTABLE, household_id
+    from pos.period import WITA
+    from pos.roots.cli import ensure_demo_data
 
     config = load_config(args.config) if args.config else demo_config(args.data_dir)
     if config.demo is None:
@@ -62,64 +62,59 @@ def _run(args: argparse.Namespace) -> int:
     with progress_to(config.demo.households, "sample city") as progress:
         created = ensure_demo_data(config, clock, progress=progress)
     print("    created now" if created else "    already there (delete the directory to start over)")
-    app = build_appliance(config, clock)
-    info = app.ledger.info()
-    print(f"    ledger v{info.version}, issued {info.issued_at.astimezone(WITA):%d-%m-%Y %H:%M} WITA")
+    counter = open_counter(config, demo=True, language=args.language, clock=clock)
+    try:
+        info = counter.parts.appliance.ledger.info()
+        print(f"    ledger v{info.version}, issued {info.issued_at.astimezone(WITA):%d-%m-%Y %H:%M} WITA")
+        return _script(counter, args.language)
+    finally:
+        counter.close()
 
+
+def _script(counter: HeadlessCounter, language: str) -> int:
+    from pos import journal
+    from pos.cli.sale_cmd import SaleScript
+    from pos.db import OutboxMessage
+    from pos.money import format_rupiah
+    from pos.receipt import build_receipt
+    from pos.receipt_text import render_text
+
+    app = counter.parts.appliance
     _step(2, "Cashier signs in: kasir1 with PIN 1234")
-    cashier = cashiers.authenticate("kasir1", "1234")
-    print(f"    signed in: {cashier.name} ({cashier.role})")
+    script = SaleScript(items={"BERAS5": 1, "TELUR10": 2, "MINYAK1": 2}, card="representative",
+                        collector="representative", void_reason="salah barang", supervisor="spv1", supervisor_pin="9999")
+    counter.sign_in(script)
+    name = getattr(counter.parts.deck_control, "reader_name", "")
+    print(f"    signed in: {counter.session.cashier_name}; card deck: "
+          + (f"pcscd + vpcd ({name})" if name else "in process"))
 
-    roles = {role: household_id(i) for i, role in NOTABLE.items()}
-    now = clock.now()
-    period = Period.of(now)
-    today = now.astimezone(WITA).date()
-    hid = roles["representative"]
-    _step(3, f"Household {hid} comes to the counter (card reading arrives with the SSN card issue)")
-    ent = assess(app.ledger, hid, period, today)
-    h = ent.household
-    print(f"    {h.name}, {h.area}; plan {ent.plan.name}")
-    print(f"    period {period}: allowance {format_rupiah(ent.allowance)}, spent {format_rupiah(ent.spent)}, "
-          f"remaining {format_rupiah(ent.remaining)}")
-    rep = h.representatives[0]
-    print(f"    collected by registered representative {rep.name} ({rep.relation})")
+    _step(3, "The representative's card goes in; PIN 1234 on the card; basket: "
+          + ", ".join(f"{q} x {app.ledger.catalog()[c].name(language)}" for c, q in script.items.items()))
+    sale = counter.sale(script)
+    if not sale["ok"]:
+        print(f"    REFUSED ({sale['refusal']}): {sale['message']}")
+        return 1
+    print(f"    household {sale['household']}, collected by {sale['collector']}")
+    print(f"    committed durably: receipt no {sale['receipt_no']}, total {format_rupiah(sale['total'])}, "
+          f"remaining {format_rupiah(sale['remaining'])}; card updated: {sale['card_updated']}")
 
-    basket = {"BERAS5": 1, "TELUR10": 2, "MINYAK1": 2}
-    _step(4, "Basket: " + ", ".join(f"{q} x {app.ledger.catalog()[c].name(args.language)}" for c, q in basket.items()))
-    result = app.redemptions.redeem(
-        RedemptionRequest(hid, cashier.id, basket, card_id=f"CARD-{hid}", collector=Collector("representative", rep.id))
-    )
-    print(f"    committed durably: receipt no {result.seq}, total {format_rupiah(result.total)}, "
-          f"remaining {format_rupiah(result.remaining_after)}")
-
-    _step(5, "Receipt (text preview; the thermal printer arrives with the receipts issue)")
-    receipt = build_receipt(result.redemption_id, device=config.identity(), signer=app.signer, language=args.language)
+    _step(4, "Receipt (text preview of what the printer printed)")
+    receipt = build_receipt(sale["redemption_id"], device=counter.parts.config.identity(), signer=app.signer,
+                            language=language)
     for line in render_text(receipt):
         print("    | " + line)
 
-    _step(6, f"Household {roles['used_up']} has used up this month's allowance")
-    try:
-        assess(app.ledger, roles["used_up"], period, today)
-    except Refusal as exc:
-        print(f"    REFUSED ({exc.reason.value}): {exc.message(args.language)}")
-    _step(7, f"Household {roles['revoked']} was revoked by the city")
-    try:
-        assess(app.ledger, roles["revoked"], period, today)
-    except Refusal as exc:
-        print(f"    REFUSED ({exc.reason.value}): {exc.message(args.language)}")
+    _step(5, "Supervisor spv1 voids the sale (wrong items), a compensating record")
+    print(f"    void no {sale.get('void_no')}: {sale.get('void_notice')}")
 
-    _step(8, "Supervisor voids the sale (wrong items), a compensating record")
-    cashiers.authenticate("spv1", "9999", supervisor=True)
-    void = app.redemptions.void(result.redemption_id, "salah barang", cashier.id, "spv1")
-    after = assess(app.ledger, hid, period, today)
-    print(f"    void no {void.seq}; remaining is back to {format_rupiah(after.remaining)}")
+    for n, role in ((6, "used_up"), (7, "revoked")):
+        _step(n, f"The {role.replace('_', ' ')} household's card goes in")
+        refused = counter.sale(SaleScript(items={"BERAS5": 1}, card=role))
+        print(f"    REFUSED ({refused.get('refusal')}): {refused.get('message')}")
 
-    from pos.db import OutboxMessage
-
-    _step(9, "Outbox: signed messages waiting for the city (the sync daemon arrives with the sync issue)")
+    _step(8, "Outbox: signed messages waiting for the city (`ewarung sync` sends them)")
     for msg in OutboxMessage.select().order_by(OutboxMessage.seq.desc()).limit(3):
         print(f"    seq {msg.seq:4d} {msg.kind:10s} {msg.state:9s} {msg.topic} ({len(msg.payload)} bytes, JWS ES256)")
     report = journal.verify()
-    _step(10, f"Journal: {report.entries} entries, hash chain {'OK' if report.ok else 'BROKEN'}")
-    app.close()
-    return 0 if report.ok else 1
+    _step(9, f"Journal: {report.entries} entries, hash chain {'OK' if report.ok else 'BROKEN'}")
+    return 0 if report.ok and sale.get("voided") else 1

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "pos.cli.backup_cmd",
     "pos.cli.cashier_cmd",
     "pos.cli.counter_cmd",
+    "pos.cli.sale_cmd",
     "pos.cli.sync_cmd",
     "pos.cli.central_cmd",
     "pos.cli.card_cmd",

@@ -75,8 +75,8 @@ def test_any_card_answer_at_any_step_is_refused_cleanly(pristine, tmp_path_facto
         record = None
     if sent["changed"]:
         assert record is None, f"a changed answer at step {step} was believed"
-        update_spend = apdu.update_spend(b"\x00")[:2]
-        assert update_spend not in sent["after_bad"], "spend update sent after a bad answer"
+        spend = apdu.spend(bytes(16), b"")[:2]
+        assert spend not in sent["after_bad"], "spend sent after a bad answer"
     elif pin == "123456":
         assert record is not None and record.spent == 12_345
 

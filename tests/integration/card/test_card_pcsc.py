@@ -83,7 +83,7 @@ def test_pin_blocks_after_configured_tries(stack, reader, deck):
 
 
 # the holder's APDUs in order: 1 select, 2 certificate, 3 internal authenticate,
-# 4 verify PIN, 5 internal authenticate (PIN confirmed), 6 update spend
+# 4 verify PIN, 5 internal authenticate (PIN confirmed), 6 spend
 STEPS = 6
 
 
@@ -109,6 +109,25 @@ def test_card_pulled_at_every_apdu_step(stack, reader, deck, city, clock, mode, 
     _tap(stack, reader, deck["representative"])
     s, card, _ = _decide(reader, clock)
     assert card.certificate.household_id == city.notable["representative"]
+
+
+def test_a_charge_the_terminal_never_heard_of_is_read_back(stack, reader, deck, city, clock):
+    """The card executes SPEND and is pulled before its answer: the terminal has nothing, but the
+    next terminal reads the charge back from the card, signed, with the redemption it was for."""
+    from pos.card_proof import CardTransaction, lines_digest
+
+    tx = CardTransaction("EW-TEST-01", "4b1d0c2e-7a77-4f0e-8f39-0d6f3c1b9a11", str(city.period), 40_000, 40_000,
+                         lines_digest([("BERAS5", 1, 40_000)]))
+    _tap(stack, reader, deck["holder"], "--pull-after-apdu", str(STEPS))
+    with pytest.raises(Refusal):
+        s, _, _ = _decide(reader, clock)
+        s.spend(tx)
+    reader.events.wait("removed")
+    _tap(stack, reader, deck["holder"])
+    s = reader.open_session()
+    s.authenticate()
+    back = s.last_transaction()
+    assert (back.transaction, back.counter, back.op) == (tx, 1, 3)
 
 
 def test_pcscd_restart_mid_session_and_recovery(stack, reader, deck, city, clock):

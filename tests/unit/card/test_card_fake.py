@@ -166,7 +166,7 @@ def test_applet_status_words(deck):
     assert applet.process(bytes.fromhex("80FF000000"))[-2:] == b"\x6d\x00"
     assert applet.process(apdu.internal_authenticate(b"short"))[-2:] == b"\x67\x00"
     assert applet.process(bytes.fromhex("00200081"))[-2:] == b"\x63\xc3"  # tries left, no decrement
-    assert applet.process(apdu.update_spend(b"\x01\x02"))[-2:] == b"\x6a\x80"
+    assert applet.process(apdu.Command(0x80, apdu.INS_SPEND, 0, 0, b"\x01\x02", 0).encode())[-2:] == b"\x6a\x80"
 
 
 def test_tlv_rejects_malformed():

@@ -1,0 +1,81 @@
+"""The bytes of a v2 transaction: template, record, digest and the message the card signs.
+
+One encoding shared by the applet, the terminal and (later) the city, so the three cannot
+disagree about what the card's signature covers (docs/card-protocol.md, "Transactions").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from hardware.card import apdu, tlv
+from pos.card_proof import CardTransaction
+
+_ID = re.compile(rb"[A-Za-z0-9._:-]*")
+_PERIOD = re.compile(rb"20\d\d-(0[1-9]|1[0-2])")
+_PERIOD_READ = re.compile(rb"\d{4}-(0[1-9]|1[0-2])")
+U32 = 0xFFFFFFFF
+TEMPLATE_TAGS = (apdu.T_DEVICE_ID, apdu.T_REDEMPTION_ID, apdu.T_PERIOD, apdu.T_AMOUNT, apdu.T_SPENT,
+                 apdu.T_LINES_DIGEST)
+
+
+def valid_period(raw: bytes) -> bool:
+    """Exactly `YYYY-MM`, year 2000-2099, month 01-12, nothing before or after."""
+    return _PERIOD.fullmatch(raw) is not None
+
+
+def readable_period(raw: bytes) -> bool:
+    """A period the terminal can read from a card: exact `YYYY-MM` with any year, so a card written
+    far in the future (by a faulty or hostile terminal) is refused as such, not as unreadable."""
+    return _PERIOD_READ.fullmatch(raw) is not None
+
+
+def _u32(value: int, what: str) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= U32:
+        raise ValueError(f"{what} must be 0..{U32}")
+    return value.to_bytes(4, "big")
+
+
+def encode_template(tx: CardTransaction) -> bytes:
+    """The 75 template the terminal sends in SPEND; raises ValueError for what the card would refuse."""
+    device, redemption, period = (s.encode("ascii") for s in (tx.device_id, tx.redemption_id, tx.period))
+    if len(device) > apdu.DEVICE_ID_MAX or not _ID.fullmatch(device):
+        raise ValueError(f"bad device id {tx.device_id!r}")
+    if len(redemption) > apdu.REDEMPTION_ID_MAX or not _ID.fullmatch(redemption):
+        raise ValueError(f"bad redemption id {tx.redemption_id!r}")
+    if not valid_period(period):
+        raise ValueError(f"bad period {tx.period!r}")
+    if len(tx.lines_digest) != 32:
+        raise ValueError("the lines digest is 32 bytes")
+    values = (device, redemption, period, _u32(tx.amount, "amount"), _u32(tx.period_total, "period total"),
+              tx.lines_digest)
+    return tlv.encode(apdu.T_TX_TEMPLATE, tlv.encode_all(list(zip(TEMPLATE_TAGS, values, strict=True))))
+
+
+def parse_template(template_value: bytes) -> CardTransaction:
+    """The contents of a 75 template, strictly (exact tags in order, exact lengths); TlvError otherwise."""
+    device, redemption, period, amount, total, lines = tlv.parse_exact(template_value, TEMPLATE_TAGS)
+    if (len(device) > apdu.DEVICE_ID_MAX or not _ID.fullmatch(device) or len(redemption) > apdu.REDEMPTION_ID_MAX
+            or not _ID.fullmatch(redemption) or not valid_period(period) or len(amount) != 4 or len(total) != 4
+            or len(lines) != 32):
+        raise tlv.TlvError("bad transaction template")
+    return CardTransaction(device.decode(), redemption.decode(), period.decode(), int.from_bytes(amount, "big"),
+                           int.from_bytes(total, "big"), lines)
+
+
+def encode_record(template: bytes, counter: int) -> bytes:
+    """The 76 record the card keeps: the template as received and the counter it assigned."""
+    return tlv.encode(apdu.T_TX_RECORD, template + tlv.encode(apdu.T_COUNTER, _u32(counter, "counter")))
+
+
+def digest(record: bytes) -> bytes:
+    """The transaction digest: SHA-256 over the domain and the complete 76 record."""
+    return hashlib.sha256(apdu.TX_DIGEST_DOMAIN + record).digest()
+
+
+def signed_message(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
+    """What the card's ECDSA signature covers for SPEND (op 02) and GET LAST TRANSACTION (op 03)."""
+    body = tlv.encode_all([(apdu.T_OPERATION, bytes([op])), (apdu.T_CHALLENGE, challenge),
+                           (apdu.T_TX_DIGEST, tx_digest)])
+    return apdu.TX_SIGN_DOMAIN + tlv.encode(apdu.T_TX_PROOF, body)

@@ -1,0 +1,79 @@
+"""`ewarung sale` with the in-process deck: the headless counter sells, refuses and voids through
+the same CounterSession, reader and printer as the touchscreen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pos.cli.sale_cmd import DECK_ROLES, SaleScript, open_counter
+from pos.clock import FixedClock
+from tests.conftest import NOW, run_ewarung
+
+
+@pytest.fixture
+def counter(tmp_path):
+    from firmware_config.config import demo_config
+
+    c = open_counter(demo_config(tmp_path / "demo"), demo=True, deck="fake", language="en", clock=FixedClock(NOW))
+    yield c
+    c.close()
+
+
+def test_a_sale_charges_the_card_and_prints(counter):
+    out = counter.sale(SaleScript(items={"BERAS5": 1, "TELUR10": 2}, card="holder"))
+    assert out["ok"] and out["card_updated"] and out["printed"] and out["receipt_no"] == 1
+    card = counter.parts.deck[DECK_ROLES.index("holder")]
+    assert card.spend.spent == out["total"] and card.spend.counter == 1
+    assert counter.parts.printer.printed[-1][1].redemption_id == out["redemption_id"]
+    assert counter.session.state == "idle" and not counter.session.card_present
+
+
+def test_refusals_carry_the_code_and_the_catalog_words(counter):
+    out = counter.sale(SaleScript(items={"BERAS5": 1}, card="cloned"))
+    assert (out["ok"], out["stage"], out["refusal"]) == (False, "card", "card_cloned")
+    assert "copy" in out["message"]
+    out = counter.sale(SaleScript(items={"BERAS5": 1}, card="holder", pin="0000"))
+    assert (out["stage"], out["refusal"]) == ("pin", "pin_wrong")
+    assert counter.session.state == "idle"  # the visit was left, the next sale can start
+    assert counter.sale(SaleScript(items={"BERAS5": 1}, card="holder"))["ok"]
+
+
+def test_a_card_recording_a_future_period_is_refused(counter):
+    card = counter.parts.deck[DECK_ROLES.index("holder")]
+    card.memory.spend_period, card.memory.spent = "9999-12", 5_000
+    out = counter.sale(SaleScript(items={"BERAS5": 1}, card="holder"))
+    assert (out["ok"], out["refusal"]) == (False, "card_period_future")
+    assert "not come yet" in out["message"]
+
+
+def test_sale_and_void_from_the_command_line(tmp_path):
+    res = run_ewarung("sale", "--demo", "--data-dir", str(tmp_path / "demo"), "--deck", "fake", "--card",
+                      "representative", "--collector", "representative", "--item", "BERAS5", "--item", "MINYAK1=2",
+                      "--void", "salah barang")
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = json.loads(res.stdout)
+    assert out["ok"] and out["voided"] and out["void_no"] == 2 and out["receipt_no"] == 1
+    assert out["reader"] == "Demo Reader 00"
+    res = run_ewarung("sale", "--demo", "--data-dir", str(tmp_path / "demo"), "--deck", "fake", "--card", "used_up",
+                      "--item", "BERAS5=1", "--language", "en")
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert (out["ok"], out["refusal"]) == (False, "allowance_used_up") and "used up" in out["message"]
+
+
+def test_help_has_examples():
+    res = run_ewarung("sale", "--help")
+    assert res.returncode == 0 and "examples:" in res.stdout and "--void" in res.stdout
+    res = run_ewarung("sale", "--demo", "--item", "BERAS5=0")
+    assert res.returncode == 2 and "CODE=QTY" in res.stderr
+
+
+def test_deck_roles_name_the_demo_deck_in_order(counter):
+    deck = counter.parts.deck
+    assert len(deck) == len(DECK_ROLES)
+    by_role = dict(zip(DECK_ROLES, deck, strict=True))
+    assert by_role["hotlisted"].card_id == "CARD-REVOKED-DEMO"
+    assert (by_role["forged"].behaviour, by_role["cloned"].behaviour) == ("forged", "cloned")
+    assert by_role["expired"].card_id.startswith("CARD-E-")
