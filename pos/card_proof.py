@@ -1,10 +1,10 @@
 """What an SSN card signs about one sale (card protocol v2): the transaction and the card's proof.
 
 The terminal hands the card a CardTransaction; the card binds it to its own transaction counter
-and signs its digest over the terminal's fresh challenge (docs/card-protocol.md, "SPEND"). The
-proof travels with the redemption so that the city, not the device, decides whether the card
-really paid for it; the same proof read back later lets a terminal recover a sale it never
-committed.
+and signs its digest over the terminal's fresh challenge (docs/card-protocol.md, "SPEND"). The proof
+is made to travel with the redemption so that the city, not the device, decides whether the card
+really paid for it (the session and the redemption message do not carry it yet); the same proof
+read back later lets a terminal recover a sale it never committed.
 """
 
 from __future__ import annotations

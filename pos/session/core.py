@@ -25,7 +25,8 @@ from pos.session.runners import InlineRunner, Runner
 from pos.wording import FAULTS, fault_message, say
 
 # Refusals the city hears about at once (a signed event in the outbox), beyond the cashier's screen.
-REPORTED_TO_CITY = frozenset({Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED})
+REPORTED_TO_CITY = frozenset({Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED,
+                              Reason.CARD_PERIOD_FUTURE})  # a future record: written by a faulty or hostile terminal
 
 
 @dataclass

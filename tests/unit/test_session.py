@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 
 import pytest
@@ -180,6 +181,20 @@ def test_forged_and_revoked_cards_are_reported_to_the_city(session, reader, city
     reader.pull()
     reader.insert(card_for(city, "used_up"))  # an ordinary refusal: the screen only
     assert OutboxMessage.select().where(OutboxMessage.kind == "event").count() == before + 1
+
+
+def test_a_card_recording_a_future_period_is_refused_and_reported_to_the_city(session, reader, city):
+    """A record in a month that has not come counts as nothing here for good: some terminal wrote
+    nonsense on the card, and the city must hear which card it is."""
+    before = OutboxMessage.select().where(OutboxMessage.kind == "event").count()
+    card = card_for(city, "holder")
+    card.memory.spend_period, card.memory.spent = "9999-12", 5_000
+    reader.insert(card)
+    assert session.error.reason == Reason.CARD_PERIOD_FUTURE
+    events = OutboxMessage.select().where(OutboxMessage.kind == "event")
+    assert events.count() == before + 1
+    body = bytes(events.order_by(OutboxMessage.seq.desc()).get().payload).split(b".")[1]
+    assert b'"card_period_future"' in base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
 
 
 def test_ledger_too_old_refuses(session, reader, city, clock):
