@@ -65,6 +65,9 @@ class BackupError(ValueError):
 
 @dataclass(frozen=True)
 class BackupInfo:
+    """What a backup wrote, for the technician to note: the archive, the device, its last sequence
+    number, the outbox by state and every member's SHA-256."""
+
     path: Path
     backup_id: str
     device_id: str
@@ -253,6 +256,9 @@ def _installed_paths(cfg: Config, keys_dir: Path, members: dict[str, bytes]) -> 
 
 @dataclass(frozen=True)
 class RestoreInfo:
+    """What a restore did, for the technician to check: which backup and device, the next sequence
+    number, and how many outbox messages go out again or stay acknowledged."""
+
     backup_id: str
     device_id: str
     next_sequence: int

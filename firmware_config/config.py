@@ -49,6 +49,9 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 class DeviceSection(_Section):
+    """[device]: who this appliance and its shop are (printed on receipts, stamped on messages) and where
+    its data lives; read through Config.identity(), Config.data_dir and Config.to_policy() (language)."""
+
     id: DeviceId = "EW-DEMO-0001"
     shop_id: DeviceId = "SMD-DEMO-01"
     shop_name: Annotated[str, Meta(min_length=1, max_length=48)] = "E-Warung Mawar (DEMO)"
@@ -60,6 +63,9 @@ class DeviceSection(_Section):
 
 
 class ReaderSection(_Section):
+    """[reader]: which card reader the counter opens and how long it waits on a card; read by
+    pos.roots.counter and `ewarung doctor`."""
+
     kind: Literal["pcsc", "fake"] = "pcsc"
     name: str = ""
     """Substring of the PC/SC reader name to use; empty takes the first reader."""
@@ -74,6 +80,9 @@ class ReaderSection(_Section):
 
 
 class PrinterSection(_Section):
+    """[printer]: how the receipt printer is reached and its paper width; read by
+    hardware.printer.adapter.EscposPrinter and `ewarung doctor`."""
+
     kind: Literal["usb", "serial", "network", "file", "dummy"] = "network"
     width_mm: Literal[58, 80] = 58
     profile: str = "default"
@@ -104,6 +113,9 @@ def on_this_machine(host: str) -> bool:
 
 
 class MqttSection(_Section):
+    """[mqtt]: the broker the sync daemon sends the outbox through, its TLS and its delivery timing;
+    read by pos.roots.sync and `ewarung doctor`."""
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Port = 1883
@@ -156,6 +168,9 @@ class KeysSection(_Section):
 
 
 class PolicySection(_Section):
+    """[policy]: the device's risk limits, set per city; handed to the core as a pos.policy.Policy by
+    Config.to_policy()."""
+
     ledger_warn_age_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 48
     ledger_max_age_hours: Annotated[int, Meta(ge=1, le=24 * 365)] = 24 * 7
     ledger_expired_action: Literal["refuse", "warn"] = "refuse"
@@ -172,11 +187,17 @@ class PolicySection(_Section):
 
 
 class DemoSection(_Section):
+    """[demo]: only the built-in demo has it, and its presence is what makes a device a demo (sample city
+    of this many households, DEMO keys, virtual reader allowed); read by pos.roots.appliance."""
+
     households: Annotated[int, Meta(ge=9, le=2_000_000)] = 500
     seed: int = 2026
 
 
 class Config(_Section):
+    """The whole device configuration, one section per table of the file: the composition roots read
+    it and hand each part plain values, so nothing below them reads the file."""
+
     device: DeviceSection = field(default_factory=DeviceSection)
     reader: ReaderSection = field(default_factory=ReaderSection)
     printer: PrinterSection = field(default_factory=PrinterSection)
@@ -187,10 +208,12 @@ class Config(_Section):
 
     @property
     def data_dir(self) -> Path:
+        """Where the database and keys live, with a ~ in the file expanded."""
         return self.device.data_dir.expanduser()
 
     @property
     def database_path(self) -> Path:
+        """The appliance's one SQLite database: always in the data directory, so every tool opens the same file."""
         return self.data_dir / "ewarung.db"
 
     @property
@@ -199,17 +222,21 @@ class Config(_Section):
         return self.demo is not None or self.reader.virtual
 
     def key_path(self, path: Path) -> Path:
+        """A key or certificate path from the file made absolute: relative ones are inside the data directory."""
         path = path.expanduser()
         return path if path.is_absolute() else self.data_dir / path
 
     def identity(self) -> DeviceIdentity:
+        """The device and shop as the core's DeviceIdentity, so receipts and messages never read the config."""
         d = self.device
         return DeviceIdentity(d.id, d.shop_id, d.shop_name, d.shop_address, d.city, d.hotline)
 
     def to_policy(self) -> Policy:
+        """[policy] (and the device language) as the core's Policy, so the core judges limits without the config."""
         return Policy(**msgspec.structs.asdict(self.policy), language=self.device.language)
 
     def with_data_dir(self, data_dir: Path) -> Config:
+        """The same configuration over another data directory: the demo in a chosen place, a restore onto this disk."""
         return self.replace(device=self.device.replace(data_dir=data_dir))
 
 
@@ -280,6 +307,8 @@ def _section(name: str, data: object) -> tuple[_Section | None, list[str]]:
 
 
 def parse_config(text: str, source: str = "config") -> Config:
+    """Check a file's text and build the Config, or raise ConfigError listing every bad key at once (named
+    after `source`), so one `ewarung config check` run shows all there is to fix."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -32,6 +32,9 @@ EARLIEST_SANE = datetime(2026, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the doctor's report: `ok` false is a fault to fix (the message says how), `warn` an
+    ok worth a look (demo, lab or test settings, or a check that could not see everything)."""
+
     name: str
     ok: bool
     message: str
@@ -39,6 +42,7 @@ class Check:
 
 
 def check_config(path: str | Path | None) -> tuple[Check, Config | None]:
+    """Load the configuration first: every other check needs it, so a bad file stops the doctor there."""
     try:
         cfg = load_config(path)
     except ConfigError as exc:
@@ -49,6 +53,7 @@ def check_config(path: str | Path | None) -> tuple[Check, Config | None]:
 
 
 def check_keys(cfg: Config) -> Check:
+    """The device key (present, private, loadable) and every trust anchor: without them nothing verifies or signs."""
     from firmware_config import identity
 
     problems = []
@@ -82,6 +87,7 @@ def check_keys(cfg: Config) -> Check:
 
 
 def check_data_dir(cfg: Config) -> Check:
+    """The data directory exists and is writable, which a read-only or unmounted partition would break."""
     d = cfg.data_dir
     if not d.is_dir():
         return Check("data dir", False, f"{d} does not exist: run `ewarung provision` (or mount the data partition)")
@@ -91,6 +97,7 @@ def check_data_dir(cfg: Config) -> Check:
 
 
 def check_database(cfg: Config) -> Check:
+    """SQLite integrity and the journal's hash chain, which shows an edit made outside the app."""
     path = cfg.database_path
     if not path.exists():
         return Check("database", False, f"{path} does not exist: start the appliance once (`systemctl start ewarung-sync`) or restore a backup with `ewarung restore`")
@@ -121,6 +128,7 @@ def check_database(cfg: Config) -> Check:
 
 
 def check_clock(cfg: Config, now: datetime | None = None) -> Check:
+    """The clock is sane and not behind the ledger's issue time: ledger expiry is judged by it."""
     now = now or datetime.now(UTC)
     if now < EARLIEST_SANE:
         return Check("clock", False, f"the clock says {now:%Y-%m-%d %H:%M}Z, before this software existed: connect the network for NTP (`timedatectl status`) or set it with `timedatectl set-time`; fit an RTC battery")
@@ -144,6 +152,7 @@ def check_clock(cfg: Config, now: datetime | None = None) -> Check:
 
 
 def check_disk(cfg: Config, min_free_bytes: int = MIN_FREE_BYTES) -> Check:
+    """Enough free space where the data lives, before a full card stops sales being recorded."""
     target = cfg.data_dir if cfg.data_dir.exists() else Path("/")
     usage = shutil.disk_usage(target)
     free_mb = usage.free // (1024 * 1024)
@@ -153,6 +162,7 @@ def check_disk(cfg: Config, min_free_bytes: int = MIN_FREE_BYTES) -> Check:
 
 
 def check_reader(cfg: Config) -> Check:
+    """pcscd runs and sees the configured reader, and no virtual reader is usable on a production device."""
     if cfg.reader.kind == "fake":
         return Check("reader", True, "reader.kind = fake (testing): no hardware checked", warn=True)
     if not PCSCD_SOCKET.exists():
@@ -199,12 +209,14 @@ ESC_CUT = b"\x1dV\x00"
 
 
 def test_page(cfg: Config) -> bytes:
+    """A plain ESC/POS page naming the shop and device, built here so the doctor needs no printer adapter."""
     d = cfg.device
     text = f"E-Warung POS - test page\n{d.shop_name}\ndevice {d.id}\n{datetime.now(UTC):%Y-%m-%d %H:%M}Z\n\n\n\n"
     return ESC_INIT + text.encode("ascii", "replace") + ESC_CUT
 
 
 def check_printer(cfg: Config, print_test_page: bool = False, timeout: float = 3.0) -> Check:
+    """The printer is there (port open, USB ids attached, device writable); on request a test page, not on USB."""
     p = cfg.printer
     if p.kind == "dummy":
         return Check("printer", True, "printer.kind = dummy: nothing to check", warn=True)
@@ -241,6 +253,7 @@ def check_printer(cfg: Config, print_test_page: bool = False, timeout: float = 3
 
 
 def check_broker(cfg: Config, timeout: float = 3.0) -> Check:
+    """The broker is reachable, TLS verifies, and a client certificate is installed for the city's broker."""
     m = cfg.mqtt
     if not m.enabled:
         return Check("broker", True, "mqtt.enabled = false: nothing to check", warn=True)
@@ -291,6 +304,7 @@ def run_checks(
     timeout: float = 3.0,
     progress: Callable[[str], None] | None = None,
 ) -> list[Check]:
+    """Every check in order, naming each to `progress` first; a check that crashes is reported as failed."""
     first, cfg = check_config(config_path)
     results = [first]
     if cfg is None:

@@ -63,6 +63,9 @@ class ProvisionError(ValueError):
 
 @dataclass
 class Answers:
+    """The technician's answers, from flags or prompts; None is "not given", so a re-run keeps what the
+    device already has (fill_from)."""
+
     device_id: str | None = None
     shop_id: str | None = None
     shop_name: str | None = None
@@ -98,12 +101,16 @@ STATE_DEFAULTS = {"display": "dsi", "rotation": 0, "screen": "800x480", "prefix"
 
 @dataclass
 class Result:
+    """What provisioning changed (or would, with --dry-run), the config it wrote, and notes for the
+    technician: commands run and steps still to do."""
+
     changes: Changes
     config: Config
     notes: list[str]
 
 
 def parse_usb_id(text: str) -> tuple[int, int]:
+    """--printer-usb as `lsusb` prints it (VENDOR:PRODUCT in hex), so the technician copies what they see."""
     try:
         vid, pid = (int(x, 16) for x in text.split(":"))
     except ValueError:
@@ -114,6 +121,7 @@ def parse_usb_id(text: str) -> tuple[int, int]:
 
 
 def existing_config(changes: Changes) -> Config | None:
+    """The config an earlier run left, to fill gaps from; an invalid one stops provisioning rather than be lost."""
     path = changes.host(CONFIG_PATH)
     if not path.exists():
         return None
@@ -143,6 +151,7 @@ def fill_from(answers: Answers, cfg: Config) -> Answers:
 
 
 def missing(answers: Answers, installed: Config | None) -> list[str]:
+    """The flags still needed: trust anchors only on a first run, since a re-run keeps the installed ones."""
     gaps = []
     for name, flag in REQUIRED.items():
         value = getattr(answers, name)
@@ -180,6 +189,8 @@ def _installed_name(path: Path, fallback: str) -> str:
 
 
 def build_config(a: Answers, installed: Config | None) -> Config:
+    """The device config from the answers, checked by the schema; a re-run keeps the anchors, policy and
+    tuning it does not ask about as installed."""
     issuer = [Path(KEYS_DIR) / _installed_name(p, f"issuer-{i}.pub.pem") for i, p in enumerate(a.issuer_keys)]
     ledger = Path(KEYS_DIR) / _installed_name(a.ledger_key, "ledger.pub.pem") if a.ledger_key else None
     central = Path(KEYS_DIR) / _installed_name(a.central_key, "central.pub.pem") if a.central_key else None
@@ -256,6 +267,7 @@ def tls_notes(cfg: Config) -> list[str]:
 
 
 def render_config(raw: dict) -> str:
+    """The config as TOML, headed with who wrote it and how to check a hand edit."""
     return tomlw.dumps(
         raw,
         header="E-Warung POS device configuration, written by `ewarung provision`.\n"
@@ -284,6 +296,8 @@ def _uid_gid(changes: Changes) -> tuple[int, int] | None:
 
 
 def sysusers_text(data_dir: str) -> str:
+    """The service user as a systemd-sysusers file: home in the data directory, in the groups its screen,
+    input, serial port and printer need."""
     lines = [
         "# E-Warung POS service user (systemd-sysusers format), written by `ewarung provision`.",
         "g ewarung -",
@@ -314,6 +328,7 @@ def _run(cmd: list[str], notes: list[str]) -> None:
 
 
 def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -> Result:
+    """Every provisioning step in order; each write goes through Changes, so a re-run and --dry-run are safe."""
     changes = Changes(Path(root), dry_run)
     notes: list[str] = []
     installed = existing_config(changes)
@@ -457,6 +472,8 @@ def _mode(path: Path) -> int:
 
 
 def render_config_from(cfg: Config) -> str:
+    """A Config as the file provisioning and restore write, without a [demo] table: a written device config
+    is never a demo."""
     data = config_dict(cfg)
     data.pop("demo", None)
     return render_config(data)

@@ -19,6 +19,9 @@ DEFAULT_TRIES = 3
 
 @dataclass(frozen=True)
 class IssueRequest:
+    """What the issuer writes on one card: its ids, validity, PIN and try count, and for a test or demo
+    card a label naming its role."""
+
     card_id: str
     household_id: str
     valid_from: date

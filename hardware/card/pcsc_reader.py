@@ -81,6 +81,9 @@ def _sc():
 
 
 class PcscReader:
+    """The counter's card reader on pcscd, built to outlive pcscd restarts and hung cards (the module
+    docstring says how)."""
+
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], name: str = "",
                  poll_ms: int = 200, max_backoff: float = 2.0, transmit_timeout: float = 5.0,
                  allow_virtual: bool = False) -> None:
@@ -103,9 +106,11 @@ class PcscReader:
 
     # --- port ------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[CardEvent], None]) -> None:
+        """Add a receiver of card and reader events; it runs on the monitor thread, so it must hand work off."""
         self._subs.append(callback)
 
     def start(self) -> None:
+        """Start the monitor thread; a no-op while it runs, so a caller need not track whether it did."""
         if self._thread and self._thread.is_alive():
             return
         self._stop.clear()
@@ -113,6 +118,7 @@ class PcscReader:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the monitor and drop queued card I/O at shutdown, without waiting on a transmit stuck in pcscd."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2 + self.poll_ms / 1000)
@@ -123,6 +129,8 @@ class PcscReader:
         return self._io.submit(fn)
 
     def open_session(self) -> CardClient:
+        """Connect to the card now present on a fresh PC/SC context, every transmit under the deadline
+        watchdog, so a hung card cannot hold the counter."""
         sc = _sc()
         reader = self.reader
         if reader is None:

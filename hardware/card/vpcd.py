@@ -95,12 +95,15 @@ class VirtualCard:
         self.apdus = 0
 
     def connect(self) -> socket.socket:
+        """One connection to vpcd's slot, Nagle off so each answer leaves at once; no timeout once connected."""
         sock = socket.create_connection(self.address, timeout=2.0)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
     def serve_forever(self, on_connected: Callable[[], None] | None = None, retry: bool = True) -> None:
+        """Be the card in vpcd's reader until stop() or a test-hook pull, reconnecting with backoff when pcscd
+        goes away (a reader unplugged and back); `on_connected` runs once inserted, `retry` false raises instead."""
         delay = 0.1
         while not self._stop.is_set():
             try:
@@ -181,5 +184,6 @@ class VirtualCard:
             sock.close()
 
     def stop(self) -> None:
+        """Pull the card: serve_forever ends and pcscd sees the card removed."""
         self._stop.set()
         self._close()
