@@ -48,3 +48,9 @@ deb: deb-amd64 deb-arm64
 deb-amd64 deb-arm64: deb-%:
 	./scripts/deb-build.sh $*
 	lintian --fail-on error,warning build/deb/$*/*.changes
+
+# The offline USB bundles (one self-installing file per architecture) in dist/.
+.PHONY: bundle
+bundle: deb
+	./scripts/deb-bundle.sh amd64
+	./scripts/deb-bundle.sh arm64

@@ -7,12 +7,14 @@ lose them, and purge must take away only what the package itself made.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import in_root, overlay_root, repack
+from tests.packaging.conftest import ROOT, in_root, overlay_root, repack
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +91,19 @@ def _version(root, package: str) -> str:
 def _assert_device_kept(root) -> None:
     for path, text in DEVICE_FILES.items():
         assert in_root(root, f"cat {path}").stdout == text, f"{path} lost"
+
+
+def test_offline_bundle_installs_with_no_network(amd64_debs, tmp_path):
+    env = {**os.environ, "EWARUNG_DEB_DIR": str(amd64_debs["ewarung-pos"].parent)}
+    made = subprocess.run([str(ROOT / "scripts/deb-bundle.sh"), "amd64"], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True).stdout
+    bundle = ROOT / made.split()[1]
+    with overlay_root(tmp_path) as root:
+        shutil.copy(bundle, root / "tmp")
+        proc = subprocess.run(["unshare", "--net", "chroot", str(root), "sh", f"/tmp/{bundle.name}"],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "installed. Next: sudo ewarung provision" in proc.stdout
+        assert in_root(root, "dpkg-query -W -f '${Status}' ewarung-pos").stdout == "install ok installed"
+        assert sorted(p.name for p in (root / "etc/apt/sources.list.d").iterdir()) == sorted(
+            p.name for p in Path("/etc/apt/sources.list.d").iterdir()), "the bundle left an apt source behind"
