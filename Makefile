@@ -54,3 +54,8 @@ deb-amd64 deb-arm64: deb-%:
 bundle: deb
 	./scripts/deb-bundle.sh amd64
 	./scripts/deb-bundle.sh arm64
+
+# Proof on arm64 under qemu (slow: see the time it prints); report in build/arm64-check/report.txt.
+.PHONY: arm64-check
+arm64-check:
+	./scripts/arm64-check.sh

@@ -26,7 +26,7 @@ if ! ls "$WH"/pyscard-"$PYSCARD"-*.whl >/dev/null 2>&1; then
     ./scripts/arm64-root.sh build build/deb/arm64-build
     src=build/deb/sdist
     mkdir -p "$src"
-    "$PY" -m pip download -q --no-deps --no-binary :all: -d "$src" "pyscard==$PYSCARD"
+    "$PY" -m pip download -q --no-deps --no-binary pyscard --no-build-isolation -d "$src" "pyscard==$PYSCARD"
     mkdir -p build/deb/arm64-build/tmp/pyscard
     cp "$src"/pyscard-"$PYSCARD".tar.gz build/deb/arm64-build/tmp/pyscard/
     chroot build/deb/arm64-build /usr/bin/python3 -m pip wheel -q --no-deps --no-build-isolation \

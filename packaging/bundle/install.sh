@@ -24,4 +24,10 @@ set -- -q -o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/
 	-o Dir::State::Lists="$tmp/lists" -o Dir::Cache::archives="$tmp/archives" -o APT::Sandbox::User=root
 apt-get "$@" update
 DEBIAN_FRONTEND=noninteractive apt-get "$@" -y --no-install-recommends install ewarung-pos
+# This release is the one to come back to if a later upgrade fails its health check.
+updates=/var/lib/ewarung-updates
+mkdir -p "$updates/good"
+rm -f "$updates"/good/*.deb
+cp "$here"/debs/ewarung-runtime_*.deb "$here"/debs/ewarung-pos_*.deb "$updates/good/"
+dpkg-query -W -f='${Version}\n' ewarung-pos > "$updates/good-version"
 echo "ewarung install: $(ewarung --version) installed. Next: sudo ewarung provision (docs/technician.md section 4)"

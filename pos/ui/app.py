@@ -19,6 +19,7 @@ from kivy.core.window import Window
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.progressbar import ProgressBar
 
+from firmware_config.updates import SaleGuard
 from pos import __version__
 from pos.db import Cashier
 from pos.period import WITA
@@ -139,6 +140,7 @@ class CounterApp(App):
                                       printing=ap.print_service(self.parts.printer, self.language),
                                       runner=self.runner, clock=ap.clock, language=self.language)
         self.session.listen(lambda _s: self.refresh())
+        self.session.listen(SaleGuard(ap.config.data_dir))  # apt's upgrade hook waits while a sale is on
         self.parts.reader.subscribe(lambda ev: Clock.schedule_once(lambda _dt: self.session.card_event(ev), 0))
         self.views = {state: cls(self) for state, cls in STATE_VIEW.items()}
         root = BoxLayout(orientation="horizontal")

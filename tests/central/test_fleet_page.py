@@ -36,9 +36,10 @@ def _populate(make_device, consumer, clock):
     clock.set(start)
     consumer.process([
         Incoming("ewarung/v1/devices/EW-SMD-0001/heartbeat",
-                 b'{"queue_depth": 0, "ledger_version": 2, "reader": "ok", "printer": "ok"}'),
+                 b'{"queue_depth": 0, "ledger_version": 2, "reader": "ok", "printer": "ok", "software": "0.1.1-1"}'),
         Incoming("ewarung/v1/devices/EW-SMD-0002/heartbeat",
-                 b'{"queue_depth": 140, "ledger_version": 1, "reader": "ok", "printer": "paper_out"}'),
+                 b'{"queue_depth": 140, "ledger_version": 1, "reader": "ok", "printer": "paper_out",'
+                 b' "software": "0.1.0-1 (rolled back from 0.1.1-1)"}'),
     ])
 
 
@@ -74,6 +75,20 @@ def test_fleet_json_counts(fleet, clock):
     assert len(data["per_day"]) == 14 and data["per_day"][-1]["day"] == "2026-11-15"
     assert sum(d["redemptions"] for d in data["per_day"]) == sum(1 for _ in _seen)
     assert data["ledger_version"] == 2
+
+
+def test_fleet_shows_each_release_and_flags_devices_left_behind(fleet, clock):
+    from sync.central.report import reconcile
+    from sync.central.store import central_db
+
+    data = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{fleet.port}/api/fleet.json", timeout=10).read())
+    assert data["software_version"] == "0.1.1-1"
+    assert {d["device"]: d["software"] for d in data["devices"]}["EW-SMD-0001"] == "0.1.1-1"
+    page = urllib.request.urlopen(f"http://127.0.0.1:{fleet.port}/", timeout=10).read().decode()
+    assert '<span class="bad" title="rolled back after a failed health check">0.1.0-1 (rolled back from 0.1.1-1)</span>' in page
+    with central_db.connection_context():
+        found = {(f.kind, f.subject) for f in reconcile(now=clock.now())}
+    assert ("rolled_back", "EW-SMD-0002") in found and ("old_software", "EW-SMD-0001") not in found
 
 
 def test_fleet_page_in_headless_chromium(fleet, artifacts):

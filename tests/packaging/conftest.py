@@ -79,6 +79,8 @@ def overlay_root(tmp: Path) -> Iterator[Path]:
         mounted.append(root)
         subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
         mounted.append(root / "proc")
+        subprocess.run(["mount", "--bind", "/dev", str(root / "dev")], check=True)
+        mounted.append(root / "dev")
         yield root
     finally:
         for path in reversed(mounted):
