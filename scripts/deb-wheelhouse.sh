@@ -17,7 +17,12 @@ WH=build/deb/wheelhouse-$ARCH
 PYSCARD=$(grep -i '^pyscard==' packaging/constraints.txt | cut -d= -f3)
 mkdir -p "$WH"
 rm -f "$WH"/ewarung_pos-*.whl
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WH" . >/dev/null
+# The project's wheel, from a private copy: setuptools' build/ directory is not safe to share
+# between two builds running at once (amd64 and arm64).
+tree=$(mktemp -d)
+trap 'rm -rf "$tree"' EXIT
+git ls-files -co --exclude-standard -z | grep -zvE '^(packaging/|tests/|bench/|\.venv$)' | xargs -0 cp --parents -t "$tree"
+(cd "$tree" && "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$OLDPWD/$WH" . >/dev/null)
 
 if ! ls "$WH"/pyscard-"$PYSCARD"-*.whl >/dev/null 2>&1; then
   if [[ $ARCH == "$(dpkg --print-architecture)" ]]; then
@@ -35,8 +40,13 @@ if ! ls "$WH"/pyscard-"$PYSCARD"-*.whl >/dev/null 2>&1; then
   fi
 fi
 
-platforms=()
-for tag in manylinux2014 manylinux_2_28 manylinux_2_34 linux; do platforms+=(--platform "${tag}_$M"); done
-"$PY" -m pip download -q --only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
-  --abi cp311 -c packaging/constraints.txt --find-links "$WH" -d "$WH" "$WH"/ewarung_pos-*.whl
+# The PyPI wheels: fetched again only when the pins or the project's requirements change.
+stamp=$WH/.complete
+if [[ ! -f $stamp || packaging/constraints.txt -nt $stamp || setup.py -nt $stamp ]]; then
+  platforms=()
+  for tag in manylinux2014 manylinux_2_28 manylinux_2_34 linux; do platforms+=(--platform "${tag}_$M"); done
+  "$PY" -m pip download -q --only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
+    --abi cp311 -c packaging/constraints.txt --find-links "$WH" -d "$WH" "$WH"/ewarung_pos-*.whl
+  touch "$stamp"
+fi
 echo "deb-wheelhouse: $(ls "$WH" | wc -l) wheels in $WH"

@@ -69,3 +69,27 @@ def test_sale_guard_holds_the_lock_only_while_a_card_is_served(tmp_path):
     session.state = State.DONE
     guard(session)
     assert not updates.sale_in_progress(tmp_path)
+
+
+def test_gate_refuses_an_upgrade_while_a_sale_holds_the_lock(tmp_path, monkeypatch):
+    from firmware_config.config import demo_config
+    from firmware_config.provision import render_config_from
+    from pos.session import State
+
+    cfg = demo_config(tmp_path / "data")
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "ewarung.toml"
+    path.write_text(render_config_from(cfg))
+    monkeypatch.setenv("EWARUNG_CONFIG", str(path))
+    monkeypatch.setenv("EWARUNG_UPDATE_DIR", str(tmp_path / "updates"))
+
+    class Session:
+        state = State.CONFIRM
+
+    guard, session = updates.SaleGuard(cfg.data_dir), Session()
+    guard(session)
+    assert updates.gate() == updates.TEMPFAIL
+    session.state = State.IDLE
+    guard(session)
+    assert updates.gate() == 0
+    assert (tmp_path / "updates/baseline.json").exists()  # what doctor failed before the upgrade
