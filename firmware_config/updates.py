@@ -76,8 +76,10 @@ def unattended_text() -> str:
         "// E-Warung POS: take the city's releases unattended (written by `ewarung provision`).\n"
         "// The window is the apt-daily-upgrade timer's (see its ewarung-window.conf drop-in); the\n"
         "// ewarung-pos apt hook refuses to start while a sale is in progress.\n"
-        f'Unattended-Upgrade::Origins-Pattern {{ "origin={ORIGIN},suite={SUITE}"; }};\n'
+        f'Unattended-Upgrade::Origins-Pattern {{ "origin={ORIGIN},codename={SUITE}"; }};\n'
         'Unattended-Upgrade::Automatic-Reboot "false";\n'
+        "// update-check copies a healthy release's packages aside for a later rollback\n"
+        'Unattended-Upgrade::Keep-Debs-After-Install "true";\n'
         'APT::Periodic::Update-Package-Lists "1";\n'
         'APT::Periodic::Unattended-Upgrade "1";\n'
     )

@@ -1,6 +1,6 @@
 """Fleet updates end to end on a Debian 12 root: the city publishes a release to its signed apt
-repository, the device takes it (apt, with the package's hooks), the health check keeps it; a
-broken release is taken the same way, fails its check, and the device goes back to the last good
+repository, the device takes it (Debian's unattended-upgrades, through the package's apt hooks), the
+health check keeps it; a broken release is taken the same way, fails its check, and the device goes back to the last good
 release, pins the bad one away and says so in what the heartbeat reports.
 """
 
@@ -76,6 +76,7 @@ def test_release_reaches_device_and_broken_release_rolls_back(amd64_debs, reposi
         for deb in old:
             shutil.copy(deb, root / "tmp/old")
         in_root(root, "dpkg -i /tmp/old/*.deb")
+        in_root(root, "apt-get -q -y install --no-install-recommends unattended-upgrades")  # from Debian's mirror
         # what `ewarung provision --update-repo URL --update-key FILE` writes (tests/provision checks the flags)
         for path, content, _mode, _what in updates.update_files(repository["url"], repository["key"], updates.parse_window("22:00-05:00")):
             target = root / path.lstrip("/")
@@ -84,7 +85,8 @@ def test_release_reaches_device_and_broken_release_rolls_back(amd64_debs, reposi
         for other in (root / "etc/apt/sources.list.d").iterdir():
             if other.name != "ewarung.sources":
                 other.unlink()  # the device sees only the city's repository here (no Debian mirror needed)
-        take = "apt-get -q update && apt-get -q -y install --only-upgrade ewarung-pos ewarung-runtime"
+        # what the apt-daily-upgrade timer runs in the window (apt.systemd.daily: update, then unattended-upgrade)
+        take = "apt-get -q update && unattended-upgrade -v"
 
         in_root(root, take)
         version = debian_version()

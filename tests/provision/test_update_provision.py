@@ -26,7 +26,7 @@ def test_update_flags_write_repository_key_and_window(pi_root, trust_keys, tmp_p
     sources = (pi_root / updates.SOURCES_FILE.lstrip("/")).read_text()
     assert "URIs: https://apt.samarinda.example/ewarung\n" in sources and f"Signed-By: {updates.KEYRING_FILE}" in sources
     assert (pi_root / updates.KEYRING_FILE.lstrip("/")).read_bytes() == KEY
-    assert 'origin=E-Warung,suite=bookworm' in (pi_root / updates.UNATTENDED_FILE.lstrip("/")).read_text()
+    assert 'origin=E-Warung,codename=bookworm' in (pi_root / updates.UNATTENDED_FILE.lstrip("/")).read_text()
     timer = (pi_root / updates.TIMER_DROPIN.lstrip("/")).read_text()
     assert "OnCalendar=*-*-* 23:00:00" in timer and "RandomizedDelaySec=270min" in timer and "Persistent=false" in timer
     again = _provision(pi_root, trust_keys, *args)
