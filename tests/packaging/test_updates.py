@@ -1,7 +1,7 @@
 """Fleet updates end to end on a Debian 12 root: the city publishes a release to its signed apt
-repository, the device takes it (Debian's unattended-upgrades, through the package's apt hooks), the
-health check keeps it; a broken release is taken the same way, fails its check, and the device goes back to the last good
-release, pins the bad one away and says so in what the heartbeat reports.
+repository, the device takes it (Debian's unattended-upgrades, through the package's apt hooks),
+the health check keeps it; a broken release is taken the same way, fails its check, and the device
+goes back to the last good release, pins the bad one away and says so in what the heartbeat reports.
 """
 
 from __future__ import annotations
