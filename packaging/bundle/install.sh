@@ -29,5 +29,7 @@ updates=/var/lib/ewarung-updates
 mkdir -p "$updates/good"
 rm -f "$updates"/good/*.deb
 cp "$here"/debs/ewarung-runtime_*.deb "$here"/debs/ewarung-pos_*.deb "$updates/good/"
-dpkg-query -W -f='${Version}\n' ewarung-pos > "$updates/good-version"
+version=$(dpkg-query -W -f='${Version}' ewarung-pos)
+printf '%s\n' "$version" > "$updates/good-version"
+/opt/ewarung/venv/bin/python3 -m firmware_config.updates record ok "$version" "" "installed from the offline bundle"
 echo "ewarung install: $(ewarung --version) installed. Next: sudo ewarung provision (docs/technician.md section 4)"

@@ -7,6 +7,7 @@ lose them, and purge must take away only what the package itself made.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import ROOT, in_root, overlay_root, repack
+from tests.packaging.conftest import ROOT, debian_version, in_root, overlay_root, repack
 
 pytestmark = pytest.mark.slow
 
@@ -105,5 +106,8 @@ def test_offline_bundle_installs_with_no_network(amd64_debs, tmp_path):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "installed. Next: sudo ewarung provision" in proc.stdout
         assert in_root(root, "dpkg-query -W -f '${Status}' ewarung-pos").stdout == "install ok installed"
+        verdict = json.loads((root / "var/lib/ewarung-updates/state.json").read_text())
+        assert verdict["state"] == "ok" and verdict["version"] == debian_version()  # what the heartbeat reports
+        assert len(list((root / "var/lib/ewarung-updates/good").glob("ewarung-*.deb"))) == 2  # kept for a rollback
         assert sorted(p.name for p in (root / "etc/apt/sources.list.d").iterdir()) == sorted(
             p.name for p in Path("/etc/apt/sources.list.d").iterdir()), "the bundle left an apt source behind"
