@@ -10,6 +10,9 @@ help:
 	@echo "make bench        run every benchmark; report in bench/results/report.{md,json}"
 	@echo "make bench-quick  small sizes, checks the benchmarks run"
 	@echo "make demo         the appliance in demo mode (same as ./scripts/demo.sh)"
+	@echo "make deb          Debian packages (amd64 + arm64) in dist/deb/ARCH, checked by lintian"
+	@echo "make bundle       the offline USB bundles (packages + their Debian dependencies) in dist/"
+	@echo "make arm64-check  install the arm64 bundle in an emulated Debian 12 arm64 root and run it (slow)"
 	@echo "make soak         kill -9 the redemption path 500 times, then kill -9 counter/sync/central 500 times; check nothing tore"
 
 bootstrap:
@@ -37,3 +40,22 @@ soak: bootstrap
 .PHONY: fuzz
 fuzz: bootstrap  ## the fuzz tests at 10,000 inputs each (hypothesis profile "soak")
 	EWARUNG_FUZZ_PROFILE=soak $(PY) -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/fuzz
+
+# Debian packages (packaging/debian): make deb-amd64 / deb-arm64 build one architecture.
+.PHONY: deb deb-amd64 deb-arm64
+deb: deb-amd64 deb-arm64
+
+deb-amd64 deb-arm64: deb-%:
+	./scripts/deb-build.sh $*
+	lintian --fail-on error,warning build/deb/$*/*.changes
+
+# The offline USB bundles (one self-installing file per architecture) in dist/.
+.PHONY: bundle
+bundle: deb
+	./scripts/deb-bundle.sh amd64
+	./scripts/deb-bundle.sh arm64
+
+# Proof on arm64 under qemu (slow: see the time it prints); report in build/arm64-check/report.txt.
+.PHONY: arm64-check
+arm64-check:
+	./scripts/arm64-check.sh

@@ -92,6 +92,9 @@ class Answers:
     rotation: int | None = None
     screen: str | None = None
     prefix: str | None = None
+    update_repo: str | None = None
+    update_key: Path | None = None
+    update_window: str | None = None
 
 
 # Answers that are not part of the device config, kept here so a later run keeps them.
@@ -432,6 +435,9 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
     changes.file("/etc/profile.d/ewarung.sh", f"# written by `ewarung provision`\nexport EWARUNG_CONFIG={CONFIG_PATH}\n", 0o644, what="shell profile")
     changes.symlink("/usr/local/bin/ewarung", f"{a.prefix.rstrip('/')}/bin/ewarung", "command on PATH")
 
+    if a.update_repo or a.update_key:
+        units_changed |= _updates(changes, a)
+
     # 7. boot configuration (only on a Raspberry Pi boot partition).
     settings = boot.BootSettings(
         display=a.display, rotation=a.rotation, width=width, height=height, uart=cfg.printer.kind == "serial" and cfg.printer.serial_port in ("/dev/serial0", "/dev/ttyAMA0")
@@ -454,6 +460,18 @@ def provision(answers: Answers, root: Path = Path("/"), dry_run: bool = False) -
         if units_changed:
             _run(["systemctl", "daemon-reload"], notes)
     return Result(changes, cfg, notes)
+
+
+def _updates(changes: Changes, a: Answers) -> bool:
+    """Fleet updates (firmware_config.updates): the city's apt repository, its key, the window."""
+    from firmware_config import updates
+
+    if not (a.update_repo and a.update_key):
+        raise ProvisionError("--update-repo and --update-key go together: the repository URL and the city's release key")
+    try:
+        return updates.provision_updates(changes, a.update_repo, a.update_key, a.update_window)
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
 
 
 def _load_state(changes: Changes) -> dict:

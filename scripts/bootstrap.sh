@@ -13,6 +13,7 @@ APT_PACKAGES=(
   sqlite3 systemd udev postgresql chromium
   libfuse2
   fonts-dejavu-core
+  debhelper lintian reprepro gnupg
 )
 
 missing=()

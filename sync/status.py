@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from firmware_config import updates
 from pos import __version__, health
 from pos.clock import iso, parse_iso
 from pos.db import LedgerState
@@ -25,7 +26,7 @@ def signed(kind: str, device_id: str, body: dict, signer: Signer, now: datetime)
 
 def status_body(state: str) -> dict:
     """The retained status (online/offline) the fleet page shows."""
-    return {"state": state, "software": __version__}
+    return {"state": state, "software": updates.software_label(__version__)}
 
 
 def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapshot: dict, connected_since: str) -> dict:
@@ -33,8 +34,8 @@ def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapsho
     ledger = LedgerState.get_or_none(LedgerState.id == 1)
     from pos import settings
 
-    return {
-        "software": __version__,
+    body = {
+        "software": updates.software_label(__version__),
         "uptime_s": int((now - started).total_seconds()),
         "queue_depth": outbox_stats["queued"] + outbox_stats["published"],
         "queued": outbox_stats["queued"],
@@ -52,3 +53,7 @@ def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapsho
         "last_city_contact": settings.get(settings.LAST_CITY_CONTACT) or None,
         "connected_since": connected_since or None,
     }
+    verdict = updates.last_verdict()
+    if verdict:
+        body["update"] = verdict
+    return body

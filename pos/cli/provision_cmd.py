@@ -47,6 +47,9 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--rotation", type=int, choices=[0, 90, 180, 270], help="screen rotation in degrees (default 0)")
     p.add_argument("--screen", metavar="WxH", help="screen size in pixels (default 800x480, the official 7\" display)")
     p.add_argument("--prefix", help="the virtualenv holding ewarung (default /opt/ewarung/venv)")
+    p.add_argument("--update-repo", metavar="URL", help="the city's signed apt repository: take its releases unattended")
+    p.add_argument("--update-key", type=Path, metavar="FILE", help="the city's release key (gpg --armor --export)")
+    p.add_argument("--update-window", metavar="HH:MM-HH:MM", help="maintenance window, local time (default 22:00-05:00)")
     p.add_argument("--no-receipt", action="store_true", help="do not print the provisioning receipt")
     p.add_argument("--verbose", "-v", action="store_true", help="list unchanged items too")
     p.set_defaults(func=_provision)
@@ -64,7 +67,7 @@ def _answers(args: argparse.Namespace):
         broker_ca=args.broker_ca, device_cert=args.device_cert, insecure_plaintext_lab=args.insecure_plaintext_lab,
         issuer_keys=list(args.issuer_key),
         ledger_key=args.ledger_key, central_key=args.central_key, display=args.display, rotation=args.rotation, screen=args.screen,
-        prefix=args.prefix,
+        prefix=args.prefix, update_repo=args.update_repo, update_key=args.update_key, update_window=args.update_window,
     )
 
 

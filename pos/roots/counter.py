@@ -159,9 +159,13 @@ def build_counter(config: Config, *, demo: bool, clock: Clock | None = None,
 def counter_session(parts: CounterParts, runner: Runner) -> CounterSession:
     """The counter session over the parts; `runner` carries card, printer and database work off the
     caller's thread (the app's runs on a worker and answers on Kivy's clock)."""
+    from firmware_config.updates import SaleGuard
+
     ap = parts.appliance
-    return CounterSession(service=ap.redemptions, reader=parts.reader, printing=parts.printing, runner=runner,
-                          clock=ap.clock, language=parts.language)
+    session = CounterSession(service=ap.redemptions, reader=parts.reader, printing=parts.printing, runner=runner,
+                             clock=ap.clock, language=parts.language)
+    session.listen(SaleGuard(ap.config.data_dir))  # apt's upgrade hook holds off while a sale is on
+    return session
 
 
 def counter_app(parts: CounterParts, *, size: tuple[int, int], headless_shot: Path | None = None,

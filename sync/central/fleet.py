@@ -16,6 +16,7 @@ from peewee import fn
 
 from pos.clock import Clock, SystemClock, iso, parse_iso
 from pos.period import WITA
+from sync.central import software
 from sync.central.fleet_auth import FleetAuth, send
 from sync.central.store import (
     Device,
@@ -44,6 +45,7 @@ class DeviceRow:
     missing: int
     printer: str
     reader: str
+    software: str = ""  # the heartbeat's software field (sync.central.software)
 
 
 def _day_bounds(day, tz=WITA) -> tuple[str, str]:
@@ -88,6 +90,7 @@ def fleet_data(now: datetime, days: int = 14, offline_after: timedelta = timedel
                 dev, registry[dev].shop_id if dev in registry else "?", bool(s and s.online and not stale), stale,
                 s.queue_depth if s else 0, s.ledger_version if s else 0, s.last_seen if s else "",
                 _ago(seen, now), n, int(amount or 0), gaps.get(dev, 0), s.printer if s else "", s.reader if s else "",
+                software=s.software_version if s else "",
             ))
         chart = []
         for i in range(days - 1, -1, -1):
@@ -99,6 +102,7 @@ def fleet_data(now: datetime, days: int = 14, offline_after: timedelta = timedel
         latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
     return {
         "generated_at": iso(now), "today": today.isoformat(), "ledger_version": latest,
+        "software_version": software.newest([r.software for r in rows]),
         "devices": [asdict(r) for r in rows], "per_day": chart,
         "summary": {
             "devices": len(rows), "online": sum(r.online for r in rows),
@@ -169,6 +173,17 @@ td{padding:8px;border-bottom:1px solid #edf0f3} td.num,th.num{text-align:right;f
 """
 
 
+def _software_cell(label: str, latest: str) -> str:
+    """The device's release; amber when it is behind the fleet's newest, red after a rollback."""
+    if not label:
+        return '<span class="muted">-</span>'
+    if software.rolled_back_from(label):
+        return f'<span class="bad" title="rolled back after a failed health check">{html.escape(label)}</span>'
+    if software.left_behind(label, latest):
+        return f'<span class="warn" title="behind {html.escape(latest)}">{html.escape(label)}</span>'
+    return html.escape(label)
+
+
 def render_page(data: dict, account_bar: str = "") -> str:
     """The page as one self-contained HTML document: no scripts or assets to serve or to go stale."""
     s = data["summary"]
@@ -184,14 +199,15 @@ def render_page(data: dict, account_bar: str = "") -> str:
             esc(x) if x == "ok" else f'<span class="warn">{esc(x)}</span>' for x in (d["reader"], d["printer"]) if x
         ) or '<span class="muted">-</span>'
         seen_cls = "bad" if d["stale"] else ""
+        sw = _software_cell(d["software"], data["software_version"])
         rows.append(
             f"<tr><td><b>{esc(d['device'])}</b></td><td>{esc(d['shop'])}</td><td>{status}</td><td class=num>{q}</td>"
             f"<td class=num>{lv}</td><td title='{esc(d['last_seen'])}' class='{seen_cls}'>{esc(d['last_seen_ago'])}</td>"
             f"<td class=num>{d['redemptions_today']:,}</td><td class=num>{_rp(d['amount_today'])}</td>"
-            f"<td class=num>{missing}</td><td>{health}</td></tr>"
+            f"<td class=num>{missing}</td><td>{health}</td><td>{sw}</td></tr>"
         )
     if not rows:
-        rows.append('<tr><td colspan=10 class="muted">No devices yet: register one with '
+        rows.append('<tr><td colspan=11 class="muted">No devices yet: register one with '
                     '<code>ewarung central device add ID --key PUB.pem</code>.</td></tr>')
     off = s["devices"] - s["online"]
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -207,7 +223,7 @@ def render_page(data: dict, account_bar: str = "") -> str:
 </div>
 <section><h2>Devices</h2><table><thead><tr><th>Device</th><th>Shop</th><th>Status</th><th class=num>Queue</th>
 <th class=num>Ledger</th><th>Last seen</th><th class=num>Sales today</th><th class=num>Value today</th>
-<th class=num>Missing msgs</th><th>Reader / printer</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>
+<th class=num>Missing msgs</th><th>Reader / printer</th><th>Software</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>
 <section><h2>Redemptions per day (last {len(data['per_day'])} days, WITA)</h2>{_chart_svg(data['per_day'])}</section>
 </main></body></html>"""
 

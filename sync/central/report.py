@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from peewee import fn
 
 from pos.clock import iso, parse_iso
+from sync.central import software
 from sync.central.store import (
     CityHousehold,
     CityPlan,
@@ -36,7 +37,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Finding:
     """One thing the city should look at, with a severity so cron can fail on critical ones."""
 
-    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger
+    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software
     severity: str
     subject: str  # household or device
     period: str
@@ -116,6 +117,7 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
         if latest and s.ledger_version and latest - s.ledger_version >= stale_versions:
             findings.append(Finding("stale_ledger", "warning", s.device, "", s.device, None,
                                     f"ledger v{s.ledger_version}, city is at v{latest}"))
+    findings += _software_findings()
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.subject, f.period))
     return findings
 
@@ -150,6 +152,20 @@ def _quarantined() -> list[Finding]:
                     f"{len(rows)} message(s) refused and kept in central_rejected; last at {rows[-1].received_at}: "
                     f"{rows[-1].reason[:160]}")
             for dev, rows in sorted(by_device.items())]
+
+
+def _software_findings() -> list[Finding]:
+    """Devices left on an older release than the fleet's newest, and rollbacks (sync.central.software)."""
+    labels = dict(DeviceState.select(DeviceState.device, DeviceState.software_version).tuples())
+    latest = software.newest(list(labels.values()))
+    out = []
+    for dev, label in sorted(labels.items()):
+        if software.rolled_back_from(label):
+            out.append(Finding("rolled_back", "warning", dev, "", dev, None,
+                               f"runs {label}: the newer release failed its health check on this device"))
+        elif software.left_behind(label, latest):
+            out.append(Finding("old_software", "warning", dev, "", dev, None, f"runs {label}, the fleet's newest is {latest}"))
+    return out
 
 
 def _hours(td: timedelta) -> str:

@@ -38,9 +38,10 @@ def _populate(make_device, consumer, clock):
     clock.set(start)
     consumer.process([
         Incoming("ewarung/v1/devices/EW-SMD-0001/heartbeat",
-                 b'{"queue_depth": 0, "ledger_version": 2, "reader": "ok", "printer": "ok"}'),
+                 b'{"queue_depth": 0, "ledger_version": 2, "reader": "ok", "printer": "ok", "software": "0.1.1-1"}'),
         Incoming("ewarung/v1/devices/EW-SMD-0002/heartbeat",
-                 b'{"queue_depth": 140, "ledger_version": 1, "reader": "ok", "printer": "paper_out"}'),
+                 b'{"queue_depth": 140, "ledger_version": 1, "reader": "ok", "printer": "paper_out",'
+                 b' "software": "0.1.0-1 (rolled back from 0.1.1-1)"}'),
     ])
 
 
@@ -127,6 +128,22 @@ def test_guessing_locks_the_account(fleet):
         assert login(base, password="not-the-password")[1] == 401
     _, code, _, body = login(base)
     assert code == 429 and "Too many wrong passwords" in body
+
+
+def test_fleet_shows_each_release_and_flags_devices_left_behind(fleet, clock):
+    from sync.central.report import reconcile
+    from sync.central.store import central_db
+
+    base = f"http://127.0.0.1:{fleet.port}"
+    client, _, _, _ = login(base)
+    data = json.loads(status(client, f"{base}/api/fleet.json")[1])
+    assert data["software_version"] == "0.1.1-1"
+    assert {d["device"]: d["software"] for d in data["devices"]}["EW-SMD-0001"] == "0.1.1-1"
+    page = status(client, f"{base}/")[1]
+    assert '<span class="bad" title="rolled back after a failed health check">0.1.0-1 (rolled back from 0.1.1-1)</span>' in page
+    with central_db.connection_context():
+        found = {(f.kind, f.subject) for f in reconcile(now=clock.now())}
+    assert ("rolled_back", "EW-SMD-0002") in found and ("old_software", "EW-SMD-0001") not in found
 
 
 def test_fleet_page_in_headless_chromium(fleet, artifacts):

@@ -69,6 +69,13 @@ def test_demo_counter_gets_one_print_service_in_its_language(tmp_path):
         session = counter_session(parts, InlineRunner())
         assert session.printing is parts.printing and session.language == "en"
         assert session.service is parts.appliance.redemptions
+        from firmware_config.updates import sale_in_progress
+
+        assert not sale_in_progress(config.data_dir)
+        parts.reader.subscribe(session.card_event)
+        assert session.sign_in("kasir1", "1234", "pagi")
+        parts.reader.insert(parts.deck[0])  # the holder's card: a sale begins, apt's upgrade hook must hold off
+        assert sale_in_progress(config.data_dir)
     finally:
         parts.appliance.close()
 
