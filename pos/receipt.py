@@ -128,7 +128,7 @@ def build_receipt(
         device_id=red.device_id,
         cashier_name=cashier.name if cashier else red.cashier_id,
         created_at=parse_iso(void_row.created_at if void_row else red.created_at),
-        receipt_no=red.seq,
+        receipt_no=red.receipt_no or red.seq,
         redemption_id=red.id,
         masked_card=mask_card(red.card_id),
         household_id=red.household,

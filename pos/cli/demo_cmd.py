@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     result = app.redemptions.redeem(
         RedemptionRequest(hid, cashier.id, basket, card_id=f"CARD-{hid}", collector=Collector("representative", rep.id))
     )
-    print(f"    committed durably: receipt no {result.seq}, total {format_rupiah(result.total)}, "
+    print(f"    committed durably: receipt no {result.receipt_no}, total {format_rupiah(result.total)}, "
           f"remaining {format_rupiah(result.remaining_after)}")
 
     _step(5, "Receipt (text preview; the thermal printer arrives with the receipts issue)")

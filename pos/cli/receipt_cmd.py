@@ -78,12 +78,12 @@ def _reprint(args: argparse.Namespace) -> int:
         ref = args.redemption.strip()
         red = Redemption.get_or_none(Redemption.id == ref)
         if red is None and ref.isdigit():
-            red = Redemption.get_or_none(Redemption.seq == int(ref))
+            red = Redemption.get_or_none(Redemption.receipt_no == int(ref))
         if red is None:
             return fail(f"no redemption {ref!r} on this device; use the id or the receipt number (No) on the receipt")
         outcome = build_print_service(app).reprint(red.id)
         if outcome.ok:
-            print(f"receipt No {red.seq:06d} printed (job {outcome.job_id})")
+            print(f"receipt No {red.receipt_no:06d} printed (job {outcome.job_id})")
             return 0
         return fail(f"not printed ({outcome.kind or outcome.state}): {outcome.message}")
     finally:

@@ -314,7 +314,7 @@ class Visit(SessionCore):
     def _show_sale(self, result, card_updated: bool, outcome) -> None:
         """The done screen for a committed sale, saying what the printer and the card did."""
         fault = print_fault(outcome)
-        sale = Sale(result.redemption_id, result.seq, result.total, result.remaining_after, result.collector_name,
+        sale = Sale(result.redemption_id, result.receipt_no, result.total, result.remaining_after, result.collector_name,
                     result.print_job_id, printed=not fault, print_fault=fault, card_updated=card_updated)
         self.sale = sale
         self._go(State.DONE)
