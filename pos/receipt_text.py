@@ -54,7 +54,10 @@ def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
     out.append(rule)
     out.append(_pair(t["total"], format_rupiah(receipt.total), columns))
     if receipt.kind == "void":
-        out.append(f"{t['reason']}: {receipt.void_reason}")
+        out.append(f"{t['reason']}: {receipt.void_reason_text}")
+        out.append(_pair(t["supervisor"], receipt.supervisor_name, columns))
+        out.append(_pair(t["balance_after"], format_rupiah(receipt.remaining_after), columns))
+        out.append(receipt.void_refund)
     else:
         out.append(_pair(t["remaining"], format_rupiah(receipt.remaining_after), columns))
         for q in receipt.quotas:

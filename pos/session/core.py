@@ -22,7 +22,7 @@ from pos.refusals import Reason, Refusal
 from pos.risk import assess_device
 from pos.session.rules import Action, State, allowed
 from pos.session.runners import InlineRunner, Runner
-from pos.wording import FAULTS, fault_message, say
+from pos.wording import FAULTS, fault_message, is_success, say
 
 # Refusals the city hears about at once (a signed event in the outbox), beyond the cashier's screen.
 REPORTED_TO_CITY = frozenset({Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED})
@@ -36,6 +36,7 @@ class ErrorInfo:
     fault: str = ""  # a fault kind of pos.wording.FAULTS when it is a device fault
     detail: str = ""
     back_to: State = State.IDLE
+    household: str = ""  # the household the card named, when the refusal is about the household
 
     def message(self, language: str = "id") -> str:
         """What the cashier reads, worded when it is shown."""
@@ -139,6 +140,11 @@ class SessionCore:
     def notice_text(self, language: str | None = None) -> str:
         """The notice in words (the session's language unless another is asked for)."""
         return say(self.notice, language or self.language, **self.notice_args) if self.notice else ""
+
+    @property
+    def notice_is_success(self) -> bool:
+        """Whether the notice reports something done: screens colour it apart from problems."""
+        return is_success(self.notice)
 
     def _tell_failure(self, exc: BaseException) -> None:
         """A staff action failed: a rule's refusal in its words, anything else as an internal error."""

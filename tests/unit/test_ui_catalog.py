@@ -69,7 +69,7 @@ def test_wording_is_indonesian_by_default_english_on_request_and_fills_in_codes(
     assert wording.say("paper_out").startswith("Kertas printer habis")
     assert wording.say("paper_out", "en").startswith("The printer is out of paper")
     assert wording.say("not_possible_now", "id", action=Action.ADD.wording) == "Menambah barang tidak bisa dilakukan sekarang."
-    assert wording.say("sale_voided", "en", no=7) == "Sale no. 7 is voided."
+    assert wording.say("sale_voided", "en", no=2, amount="Rp 99.500").startswith("Receipt no. 2 is voided.")
     assert wording.say("no_such_code") == "no_such_code"  # like gettext: shown, never a crash
     assert wording.fault_message("jammed") == wording.say("error")
     assert Refusal(Reason.PIN_WRONG).message("en") == wording.say("pin_wrong", "en")
