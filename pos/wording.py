@@ -322,6 +322,10 @@ RECEIPT_LABELS: dict[str, tuple[str, str]] = {
     "reason": ("Alasan", "Reason"),
     "override": ("TANPA KARTU (persetujuan penyelia)", "NO CARD (supervisor approval)"),
     "supervisor": ("Penyelia", "Supervisor"),
+    "end_of_day": ("LAPORAN TUTUP HARI", "END OF DAY REPORT"),
+    "sales": ("Transaksi", "Sales"),
+    "voids": ("Pembatalan", "Voids"),
+    "queued": ("Belum terkirim ke Dinas", "Not yet sent to the city"),
     "balance_after": ("Sisa saldo di kartu", "Balance on the card"),
 }
 

@@ -252,6 +252,14 @@ class SessionCore:
             return False
         return self.basket_total + entry.price <= self.remaining
 
+    def printer_polled(self, fault: str | None) -> None:
+        """The printer's idle state (pos.printing.fault_of), read while no job runs: the status bar
+        follows it; None (a printer that cannot tell) changes nothing."""
+        if fault is None or self.busy or fault == self.printer_fault:
+            return
+        self.printer_fault = fault
+        self._changed()
+
     def set_language(self, language: str) -> bool:
         """Switch the screens' and receipts' language; notices already up are reworded, not lost."""
         if language not in ("id", "en"):

@@ -212,6 +212,8 @@ class FakePrinter:
         if self.fault:
             raise PrinterFault(self.fault, "demo printer")  # type: ignore[arg-type]
         self.reports.append((job_id, report))
+        for cb in list(self._listeners):
+            cb(report)
 
     def status(self) -> PrinterStatus:
         if self.fault == "offline":

@@ -585,9 +585,23 @@ FLOWS_800 = [
     ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
     ("card_not_answering", flow_card_not_answering),
     ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
-    ("frame_split", flow_frame_split), ("sign_out", flow_sign_out),
+    ("frame_split", flow_frame_split),
+    ("touch_checks_id", lambda d: flow_touch_checks(d, "id", "Jatah", ("kasir1", "1234"))),
+    ("touch_checks_en", lambda d: flow_touch_checks(d, "en", "Dengan wakil", ("kasir1", "1234"))),
+    ("sign_out", flow_sign_out),
 ]
-FLOWS_1024 = [("big_screen", flow_big_screen)]
+FLOWS_1024 = [
+    ("big_screen", flow_big_screen),
+    ("touch_checks_id", lambda d: flow_touch_checks(d, "id", "Jatah", ("kasir2", "2345"))),
+    ("touch_checks_en", lambda d: flow_touch_checks(d, "en", "Dengan wakil", ("kasir2", "2345"))),
+]
+
+
+def flow_touch_checks(d: Driver, language: str, card: str, cashier: tuple[str, str]):
+    """Issue 21's layout and notice checks, touched through X (tests/ui/touch_checks.py)."""
+    from tests.ui.touch_checks import flow_touch_checks as checks
+
+    yield from checks(d, language, card, cashier)
 
 
 def flows_for(size: str, which: str = "all"):
