@@ -471,18 +471,19 @@ class DoneView(View):
     def render(self):
         s = self.session
         sale = s.sale
-        body = column(spacing=8)
+        body = column(spacing=4 if sale.print_fault else 8)  # the printer's advice needs the room
         body.add_widget(Text(_("Remaining allowance this month"), "big", halign="center"))
         body.add_widget(Text(rp(sale.remaining_after), "huge", bold=True, color=OK, halign="center"))
         body.add_widget(Text(_("Receipt no. {no}  -  total {amount}", no=sale.receipt_no, amount=rp(sale.total)),
                              "body", halign="center"))
         if sale.print_fault:
             body.add_widget(Text(_("The receipt did not print. The sale IS saved.") + " " +
-                                 fault_message(sale.print_fault, s.language), "big", color=DANGER, bold=True,
+                                 fault_message(sale.print_fault, s.language), "body", color=DANGER, bold=True,
                                  halign="center"))
         else:
             body.add_widget(Text(_("Give the receipt and the food."), "big", halign="center"))
-        body.add_widget(Text(_("Take your card."), "huge", color=PRIMARY, bold=True, halign="center"))
+        body.add_widget(Text(_("Take your card."), "big" if sale.print_fault else "huge", color=PRIMARY, bold=True,
+                             halign="center"))
         buttons = [BigButton(_("Reprint"), s.reprint, "warn" if sale.print_fault else "neutral", name="reprint",
                              disabled=s.busy),
                    BigButton(_("Finish"), s.finish, "ok", name="finish")]
@@ -622,9 +623,9 @@ class EndOfDayView(View):
                                  (_("Still to send to the city"), str(rep.queued_for_city)),
                                  (_("All messages not yet sent (status bar)"),
                                   str(self.app.status.queued) if self.app.status else "?")):
-                body.add_widget(row(Text(label, "body", size_hint_x=0.75),
-                                    Text(value, "big", bold=True, halign="right", size_hint_x=0.25),
-                                    height=Theme.px(31)))
+                figure = Text(value, "body", bold=True, halign="right", size_hint_x=0.25)
+                body.add_widget(row(Text(label, "body", size_hint_x=0.75), figure, height=Theme.px(31)))
+            figure.name = "queue-all"  # the last: the same count as the status bar's
             for c in rep.cashiers:
                 body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=c.name, n=c.count, amount=rp(c.total)),
                                      "body"))

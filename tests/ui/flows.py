@@ -268,6 +268,7 @@ def flow_holder_sale(d: Driver):
     yield
     d.on("household")
     d.see("Sisa bantuan", "Rp 200.000", "Siapa yang mengambil")
+    assert d.find("collector-holder").kind != "ok", "green means picked (sign-in): the holder's button is not"
     yield from d.shot("04-household")
     yield from d.tap("collector-holder")
     d.on("pin")
@@ -346,6 +347,10 @@ def flow_refusals(d: Driver):
         yield from d.tap(deck_index(d.parts, label))
         d.on("error")
         d.see(text, "Tidak bisa dilayani")
+        names = {getattr(w, "name", "") for w in d.widgets()}
+        if label in ("Kartu palsu", "Kartu diblokir"):  # reported automatically: no form to fill in
+            assert "flag" not in names, f"{label}: a report form the city does not need"
+            d.see("Dinas sudah diberi tahu otomatis")
         yield from d.shot(shot)
         yield from d.tap("acknowledge")
         d.on("idle")
@@ -353,7 +358,12 @@ def flow_refusals(d: Driver):
 
 
 def flow_printer_fault(d: Driver):
+    from tests.ui.touch_checks import fits
+
     yield from d.tap("printer-paper_out")
+    d.app.poll_status()  # the app's 3 s poll, now: the idle printer is asked too
+    yield
+    d.see("Printer: Kertas habis")  # before any sale tried to print
     yield from d.tap(deck_index(d.parts, "Pemegang"))
     yield from d.tap("collector-holder")
     yield from d.type_pin("pin", "1234")
@@ -362,6 +372,7 @@ def flow_printer_fault(d: Driver):
     yield from d.tap("confirm")
     d.on("done")
     d.see("Struk tidak tercetak", "Kertas printer habis", "Printer: Kertas habis")
+    fits(d, "done, paper out")  # "Printer: Kertas habis" on one line
     yield from d.shot("16-done-printer-fault")
     n = len(d.parts.printer.printed)
     yield from d.tap("printer-ok")
@@ -379,15 +390,24 @@ def flow_history_void(d: Driver):
     yield from d.shot("17-history")
     yield from d.tap("reprint-1")
     assert d.parts.printer.printed[-1][1].copy
+    d.see("Struk tercetak")
     yield from d.tap("void-1")
-    yield from d.tap("reason-wrong_items")
+    d.not_see("Struk tercetak")  # the list's notice does not follow onto the form
+    yield from d.tap("reason-buyer_cancelled")
     yield from d.tap("supervisor-spv1")
+    yield from d.type_pin("spv", "0000")  # a wrong supervisor PIN: the form stays as it was
+    d.see("PIN penyelia salah", "Batalkan penjualan #1")
+    d.not_see("PIN kasir")
+    assert d.find("reason-buyer_cancelled").kind == "ok" and d.find("supervisor-spv1").kind == "ok"
     yield from d.type_pin("spv", "9999", ok=False)
     yield from d.shot("18-void")
     yield from d.tap("spv-ok")
     d.on("history")
-    d.see("DIBATALKAN", "dibatalkan")
-    assert d.parts.printer.printed[-1][1].kind == "void"
+    d.see("DIBATALKAN", "Struk no. 1 dibatalkan", "dikembalikan ke keluarga oleh Dinas")
+    slip = d.parts.printer.printed[-1][1]
+    assert slip.kind == "void" and slip.void_reason_text == "Penerima batal"
+    d.see("Penerima batal", "Penyelia")  # the slip in the field tester's panel
+    yield from d.shot("18b-voided")
     yield from d.tap("back")
     d.on("idle")
 
@@ -396,11 +416,16 @@ def flow_end_of_day(d: Driver):
     yield from d.tap("end-of-day")
     d.on("end_of_day")
     d.see("Tutup hari", "Penjualan", "Penjualan dibatalkan")
+    unsent = d.find("queue-all").text
+    assert f": {unsent}" in d.app.status_bar.labels["queue"].text, "the status bar counts another thing"
     yield from d.shot("19-end-of-day")
     before = len(d.parts.printer.reports)
     yield from d.tap("print-report")
-    d.see("Laporan tutup hari sudah dicetak.")
+    d.see("Laporan tutup hari sudah dicetak.", "LAPORAN TUTUP HARI")  # on screen, and in the tester's panel
     assert len(d.parts.printer.reports) == before + 1
+    from tests.ui.touch_checks import fits
+
+    fits(d, "end of day, printed")  # the per-cashier lines are not cut off by the notice
     yield from d.tap("back")
 
 

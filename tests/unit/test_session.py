@@ -772,3 +772,30 @@ def test_household_refusal_remembers_the_household_for_the_report(session, reade
     assert session.error.reason == Reason.HOUSEHOLD_UNKNOWN
     assert session.error.household == "SSN-6472-9999999"
     assert session.open_flag(session.error.household) and session.flag_household == "SSN-6472-9999999"
+
+
+def test_printer_state_read_while_idle_reaches_the_status_bar(session):
+    """Item 8: paper out shows before a sale tries to print; a printer that cannot tell changes nothing."""
+    from pos.ports import PrinterStatus
+    from pos.printing import fault_of
+
+    assert fault_of(PrinterStatus(True, "out")) == "paper_out"
+    assert fault_of(PrinterStatus(False)) == "offline"
+    assert fault_of(PrinterStatus(True, "ok", False)) == ""
+    assert fault_of(PrinterStatus(None)) is None
+    session.printer_polled(fault_of(PrinterStatus(True, "out")))
+    assert session.printer_fault == "paper_out"
+    session.printer_polled(None)
+    assert session.printer_fault == "paper_out"
+    session.printer_polled("")
+    assert session.printer_fault == ""
+
+
+def test_end_of_day_report_reads_as_text_for_the_tester_panel(session, reader, city):
+    """Item 7: the printed report appears in the field tester's panel (its text form)."""
+    from pos.receipt_text import report_text
+
+    _sell(session, reader, card_for(city, "holder"))
+    session.open_end_of_day()
+    text = "\n".join(report_text(session.day_report, "id"))
+    assert "LAPORAN TUTUP HARI" in text and "Belum terkirim ke Dinas" in text and "Rina Kasir" in text
