@@ -101,14 +101,18 @@ def fits(d, screen: str) -> None:
             if tw > w.width + SLACK or th > w.height + SLACK:
                 problems.append(f"text {w.text[:40]!r} ({tw}x{th}) cut by its {w.width:.0f}x{w.height:.0f} box")
         p = w.parent
-        if isinstance(p, BoxLayout | GridLayout) and not isinstance(p, ScrollView) and p is not root and w.height > 0:
-            if w.y < p.y - SLACK or w.top > p.top + SLACK or w.x < p.x - SLACK or w.right > p.right + SLACK:
-                label = getattr(w, "text", "") or getattr(w, "name", "") or type(w).__name__
-                problems.append(f"{label[:40]!r} spills out of its {type(p).__name__}")
+        in_layout = isinstance(p, BoxLayout | GridLayout) and not isinstance(p, ScrollView) and p is not root
+        if in_layout and w.height > 0 and _spills(w, p):
+            label = getattr(w, "text", "") or getattr(w, "name", "") or type(w).__name__
+            problems.append(f"{label[:40]!r} spills out of its {type(p).__name__}")
     for lbl in d.app.status_bar.labels.values():
         if lbl.text and lbl.texture_size[1] > lbl.font_size * 1.6:
             problems.append(f"status bar {lbl.text!r} wraps")
     assert not problems, f"on {screen}: " + "; ".join(problems[:6])
+
+
+def _spills(w, p) -> bool:
+    return w.y < p.y - SLACK or w.top > p.top + SLACK or w.x < p.x - SLACK or w.right > p.right + SLACK
 
 
 def shows_no_stale(d, previous: str) -> None:
