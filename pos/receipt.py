@@ -105,7 +105,7 @@ def receipt_token(redemption: Redemption, signer: Signer) -> str:
     """The QR's signed claims: anyone with the device's public key can tell a real receipt from a copy."""
     claims = {
         "r": redemption.id,
-        "n": redemption.seq,
+        "n": redemption.receipt_no or redemption.seq,  # the printed number (older receipts: it was the seq)
         "d": redemption.device_id,
         "h": redemption.household,
         "p": redemption.period,

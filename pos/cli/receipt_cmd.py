@@ -57,7 +57,7 @@ def _verify(args: argparse.Namespace) -> int:
             red = Redemption.get_or_none(Redemption.id == claims.get("r"))
             if red is None:
                 print("  not in this device's database (another device, or a replaced one)")
-            elif (red.seq, red.total, red.household) != (claims.get("n"), claims.get("t"), claims.get("h")):
+            elif (red.receipt_no, red.total, red.household) != (claims.get("n"), claims.get("t"), claims.get("h")):
                 print("  DOES NOT MATCH this device's record")
                 return 1
             else:

@@ -448,7 +448,8 @@ class ConfirmView(View):
                              _("Food only. This aid cannot be exchanged for cash."), "small", color=MUTED))
         buttons = [BigButton(_("Back"), s.back, "neutral", name="back"),
                    BigButton(_("Yes, save"), s.confirm, "ok", name="confirm", disabled=s.busy)]
-        return self.page(_("Check the basket with the buyer"), body, buttons)
+        # its notices are one line ("not possible now"): the room goes to the basket's lines
+        return self.page(_("Check the basket with the buyer"), body, buttons, notice_lines=1)
 
 
 class CommittingView(View):

@@ -167,6 +167,7 @@ def flow_touch_checks(d, language: str, card: str, cashier: tuple[str, str]):
     yield from xtap(d, "to-confirm")
     d.on("confirm")
     fits(d, "confirm")
+    yield from d.shot(f"28-confirm-largest-basket-{language}")
     if not _every_line_in_view(d, s):  # the screen said how many lie below: scroll as the cashier would
         d.find("basket-lines").scroll_y = 0
         yield
