@@ -153,6 +153,13 @@ class SessionCore:
         else:
             self.tell("internal_error", detail=str(exc))
 
+    def _tell_supervisor_failure(self, exc: BaseException) -> None:
+        """A supervisor's approval failed: a wrong PIN there is the supervisor's, not the cashier's."""
+        if isinstance(exc, Refusal) and exc.reason == Reason.CASHIER_PIN_WRONG:
+            self.tell("supervisor_pin_wrong")
+        else:
+            self._tell_failure(exc)
+
     def _tell_fault(self, kind: str) -> None:
         self.tell(kind if kind in FAULTS else "error")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pos import cashiers
 from pos.money import format_rupiah
-from pos.refusals import Reason, Refusal
 from pos.session.core import SessionCore, print_fault
 from pos.session.rules import Action, State
 
@@ -50,11 +49,8 @@ class History(SessionCore):
 
         def done(res, exc):
             self.busy = False
-            if isinstance(exc, Refusal) and exc.reason == Reason.CASHIER_PIN_WRONG:
-                self.tell("supervisor_pin_wrong")  # the form stays as it was: only the PIN again
-            elif exc is not None:
-                self._tell_failure(exc)
             if exc is not None:
+                self._tell_supervisor_failure(exc)  # the form stays as it was: only the PIN again
                 self._changed()
                 return
             result, outcome = res

@@ -139,6 +139,7 @@ class CounterApp(App):
         Window.clearcolor = BG
         ap = self.parts.appliance
         self.runner = CountingRunner()
+        self.printer_runner = CountingRunner()
         self.session = CounterSession(service=ap.redemptions, reader=self.parts.reader,
                                       printing=ap.print_service(self.parts.printer, self.language),
                                       runner=self.runner, clock=ap.clock, language=self.language)
@@ -215,9 +216,11 @@ class CounterApp(App):
         ap = self.parts.appliance
         self.runner.submit(lambda: read_status(ap.ledger, ap.redemptions.policy, ap.clock.now()), self._status_read)
         printer = self.parts.printer
-        if hasattr(printer, "status") and not self.session.busy and self.session.state in IDLE_STATES:
-            self.runner.submit(lambda: fault_of(printer.status()),
-                               lambda fault, exc: self.session.printer_polled(None if exc else fault))
+        if hasattr(printer, "status") and not self.session.busy and self.session.state in IDLE_STATES \
+                and not self.printer_runner.pending:
+            # its own worker: a slow status answer (up to the adapter's timeout) never holds up a card
+            self.printer_runner.submit(lambda: fault_of(printer.status()),
+                                       lambda fault, exc: self.session.printer_polled(None if exc else fault))
 
     def _status_read(self, status, exc):
         if status is not None:
@@ -301,3 +304,4 @@ class CounterApp(App):
             self.parts.reader.stop()
         finally:
             self.runner.shutdown()
+            self.printer_runner.shutdown()

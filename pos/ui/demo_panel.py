@@ -35,9 +35,10 @@ class DemoPanel(GridLayout):
         self.deck = deck_control = app.parts.deck_control or app.parts.reader
         self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
                              size_hint_y=None))
-        # a fixed box (three lines), there even when empty: a note coming or going moves no button
+        # a fixed box (four lines: the longest deck note), there even when empty: a note coming or
+        # going moves no button
         self.note = Label(text="", font_size=Theme.px(11), color=(1, 1, 1, 1), halign="left", valign="top",
-                          size_hint_y=None, height=Theme.px(11) * 1.25 * 3, max_lines=3)
+                          size_hint_y=None, height=Theme.px(11) * 1.25 * 4, max_lines=4)
         self.note.name = "deck-note"
         self.note.bind(width=lambda w, v: setattr(w, "text_size", (v, w.height)))
         self.add_widget(self.note)

@@ -363,6 +363,8 @@ def flow_printer_fault(d: Driver):
     yield from d.tap("printer-paper_out")
     d.app.poll_status()  # the app's 3 s poll, now: the idle printer is asked too
     yield
+    while d.app.printer_runner.pending:
+        yield
     d.see("Printer: Kertas habis")  # before any sale tried to print
     yield from d.tap(deck_index(d.parts, "Pemegang"))
     yield from d.tap("collector-holder")
@@ -396,7 +398,7 @@ def flow_history_void(d: Driver):
     yield from d.tap("reason-buyer_cancelled")
     yield from d.tap("supervisor-spv1")
     yield from d.type_pin("spv", "0000")  # a wrong supervisor PIN: the form stays as it was
-    d.see("PIN penyelia salah", "Batalkan penjualan #1")
+    d.see("PIN penyelia salah", "Batalkan penjualan struk no. 1")
     d.not_see("PIN kasir")
     assert d.find("reason-buyer_cancelled").kind == "ok" and d.find("supervisor-spv1").kind == "ok"
     yield from d.type_pin("spv", "9999", ok=False)

@@ -799,3 +799,10 @@ def test_end_of_day_report_reads_as_text_for_the_tester_panel(session, reader, c
     session.open_end_of_day()
     text = "\n".join(report_text(session.day_report, "id"))
     assert "LAPORAN TUTUP HARI" in text and "Belum terkirim ke Dinas" in text and "Rina Kasir" in text
+
+
+def test_override_wrong_supervisor_pin_names_the_supervisor(session, city):
+    """Item 4, the same words where a supervisor approves a card-less visit."""
+    assert session.open_override()
+    session.start_override(city.notable["holder"], "card_damaged", "spv1", "0000")
+    assert session.state == State.OVERRIDE and session.notice == "supervisor_pin_wrong"
