@@ -11,6 +11,7 @@ from __future__ import annotations
 from kivy.clock import Clock
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
@@ -80,8 +81,30 @@ class DemoPanel(GridLayout):
         paper.add_widget(Widget())  # keeps the placeholder line at the top of the paper
         paper.size_hint_y = 1  # what the rows above leave: never past the window's bottom edge
         self.add_widget(paper)
+        paper.bind(on_touch_up=self._touched_paper)
+        self.full: ModalView | None = None
         if hasattr(printer, "on_print"):
             printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
+
+    def _touched_paper(self, paper, touch) -> bool:
+        """A touch on the paper shows the whole printout at the window's height: the box beside the
+        deck shows a few lines, too few to read a receipt by scrolling."""
+        if not paper.collide_point(*touch.pos) or touch.is_mouse_scrolling or "\n" not in self.receipt.text:
+            return False
+        self.full = view = ModalView(size_hint=(None, 1), width=self.width * 1.15, background_color=(0, 0, 0, 0.4))
+        view.name = "receipt-full"
+        text = Label(text=self.receipt.text, font_name="RobotoMono-Regular", font_size=Theme.px(12),
+                     color=(0.05, 0.05, 0.05, 1), halign="left", valign="top", size_hint_y=None)
+        text.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
+                  width=lambda w, v: setattr(w, "text_size", (v, None)))
+        sheet = ScrollView(do_scroll_x=False, scroll_wheel_distance=Theme.px(60))
+        paint(sheet, (1, 1, 0.97, 1))
+        sheet.add_widget(text)
+        view.add_widget(sheet)
+        view.bind(on_touch_up=lambda v, t: not t.is_mouse_scrolling and v.dismiss(animation=False))  # a tap closes it
+        view.bind(on_dismiss=lambda *_a: setattr(self, "full", None))
+        view.open(animation=False)
+        return True
 
     def show_note(self, text: str, warning: bool = False) -> None:
         self.note.text = text

@@ -290,8 +290,32 @@ def flow_holder_sale(d: Driver):
     assert len(d.parts.printer.printed) == 1, d.parts.printer.printed
     d.see("TIDAK DAPAT")  # the receipt in the field tester's panel
     yield from d.shot("08-done")
+    yield from _read_whole_receipt(d)
     yield from d.tap("deck-pull")
     d.on("idle")
+
+
+def _read_whole_receipt(d: Driver):
+    """A touch on the panel's paper shows the whole receipt at the window's height; a touch closes it."""
+    from kivy.tests.common import UnitTestTouch
+
+    panel = d.app.demo_panel
+    touch = UnitTestTouch(*panel.paper.to_window(panel.paper.center_x, panel.paper.center_y))
+    touch.touch_down()
+    touch.touch_up()
+    yield
+    full = panel.full
+    assert full is not None, "touching the receipt did not open it"
+    sheet = full.children[0]
+    lines = panel.receipt.text.count("\n") + 1
+    assert sheet.height >= 0.9 * d.app.size[1] and sheet.children[0].height <= sheet.height * 1.35, \
+        f"the receipt ({lines} lines) is not readable in one look"
+    yield from d.shot("08b-receipt-full")
+    touch = UnitTestTouch(*full.center)
+    touch.touch_down()
+    touch.touch_up()
+    yield
+    assert panel.full is None, "a touch did not close the receipt"
 
 
 def flow_wrong_pin(d: Driver):
