@@ -102,12 +102,12 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "The list of households is not on this device yet. Connect to the internet and wait for it to load.",
     ),
     "ledger_too_old": (
-        "Data penerima terlalu lama tidak diperbarui. Sambungkan perangkat ke internet agar data diperbarui.",
-        "The beneficiary ledger is too old. Connect the device to the network so it can update.",
+        "Daftar penerima terlalu lama tidak diperbarui. Sambungkan perangkat ke internet agar daftar diperbarui.",
+        "The list of households is too old. Connect the device to the internet so it can update.",
     ),
     "ledger_expired": (
-        "Data penerima sudah kedaluwarsa. Sambungkan perangkat ke internet agar data diperbarui.",
-        "The beneficiary ledger has expired. Connect the device to the network so it can update.",
+        "Daftar penerima sudah kedaluwarsa. Sambungkan perangkat ke internet agar daftar diperbarui.",
+        "The list of households has expired. Connect the device to the internet so it can update.",
     ),
     "offline_cap_reached": (
         "Batas transaksi tanpa koneksi tercapai. Sambungkan perangkat ke internet untuk mengirim data.",

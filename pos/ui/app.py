@@ -225,6 +225,8 @@ class CounterApp(App):
     def _status_read(self, status, exc):
         if status is not None:
             self.status = status
+            if self.view is not None:
+                self.view.status_read(status)
         self.status_bar.show(self.session, self.status, self._clock_text())
 
     # -- render ------------------------------------------------------------------------------

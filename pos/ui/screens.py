@@ -36,9 +36,10 @@ from pos.ui.widgets import (
     paint,
     row,
 )
-from pos.wording import fault_message, say
+from pos.wording import FAULTS, REFUSALS, fault_message, say
 
 HOUSEHOLD_PREFIX = "SSN-6472-"
+TECHNICAL_CODES = REFUSALS.keys() | FAULTS.keys()  # shown small after the words, for the technician
 CONFIRM_ONE_COLUMN = 4  # more basket lines than this go in two columns, so all stay in view
 NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
 
@@ -105,6 +106,10 @@ class View:
     def fill(self) -> None:
         """Bring the kept widgets up to date with what changes in place (nothing, by default)."""
 
+    def status_read(self, status) -> None:
+        """The app read the device's status (the status bar's figures): a screen that shows one of
+        them too follows it, so the two never disagree (nothing, by default)."""
+
     def render(self):
         """A fresh widget tree for the session's state; every screen has its own."""
         raise NotImplementedError
@@ -143,8 +148,9 @@ class View:
         root.add_widget(body)
         s = self.session
         note = notice_of(s) if notice is None else notice
+        code = str(s.notice_args.get("detail", ""))[:80] or (s.notice if s.notice in TECHNICAL_CODES else "")
         root.add_widget(Notice(note, success=bool(note) and s.notice_is_success, lines=notice_lines,
-                               code=str(s.notice_args.get("detail", ""))[:80] if note else ""))
+                               code=code if note else ""))
         if buttons:
             root.add_widget(row(*buttons))
         return root
@@ -627,6 +633,7 @@ class EndOfDayView(View):
                 figure = Text(value, "body", bold=True, halign="right", size_hint_x=0.25)
                 body.add_widget(row(Text(label, "body", size_hint_x=0.75), figure, height=Theme.px(31)))
             figure.name = "queue-all"  # the last: the same count as the status bar's
+            self._queue_all = figure
             for c in rep.cashiers:
                 body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=c.name, n=c.count, amount=rp(c.total)),
                                      "body"))
@@ -636,6 +643,13 @@ class EndOfDayView(View):
                    BigButton(_("Sign out"), s.sign_out, "danger", name="sign-out")]
         title = _("End of day") + (f"  {rep.day.strftime('%d-%m-%Y')}" if rep else "")
         return self.page(title, scroller(body), buttons)
+
+
+    def status_read(self, status) -> None:
+        """The unsent count follows the status bar's."""
+        figure = getattr(self, "_queue_all", None)
+        if figure is not None:
+            figure.text = str(status.queued)
 
 
 class FlagView(View):

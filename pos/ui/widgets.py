@@ -128,11 +128,12 @@ class Notice(Label):
         height = Theme.font("body") * 1.25 * lines
         shown = text + (f"  [size={int(Theme.font('small') * 0.8)}]({code})[/size]" if text and code else "")
         super().__init__(text=shown, font_size=Theme.font("body"), color=OK if success else DANGER, bold=True,
-                         halign="left", valign="middle", markup=True, size_hint_y=None, height=height,
-                         max_lines=lines, **kw)
+                         halign="left", valign="middle", markup=True, size_hint_y=None, height=height, **kw)
         self.name = "notice"
         self.success = success
-        self.bind(width=lambda w, v: setattr(w, "text_size", (v, w.height)))
+        # wrapped to the width only: a text too long for the box shows as taller than it (the UI
+        # checks measure it), never silently cut
+        self.bind(width=lambda w, v: setattr(w, "text_size", (v, None)))
         FrameSplit.add_to(self.canvas.after)
 
 

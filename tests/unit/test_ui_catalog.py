@@ -146,3 +146,14 @@ def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request
         "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
         "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
     i18n.set_language("id")
+
+
+def test_what_the_cashier_reads_has_no_technical_words():
+    """Issue 21: the cashier is not technical; codes ride small beside the words (screens), never in them."""
+    jargon = ("tanda tangan", "penerbit", "ledger", "jurnal", "signature", "issuer", "journal")
+    from pos import wording
+
+    for table in (wording.REFUSALS, wording.NOTICES):
+        for code, pair in table.items():
+            for text in pair:
+                assert not any(word in text.lower() for word in jargon), (code, text)
