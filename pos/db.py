@@ -174,7 +174,7 @@ class Redemption(BaseModel):
     never edited or deleted (a void is a new record)."""
 
     id = CharField(primary_key=True)  # uuid4, the idempotency key end to end
-    seq = IntegerField(unique=True)  # device sequence; also the receipt number
+    seq = IntegerField(unique=True)  # device message sequence (the city's gap check)
     device_id = CharField()
     household = CharField(index=True)
     card_id = CharField(default="")
@@ -190,6 +190,9 @@ class Redemption(BaseModel):
     remaining_after = IntegerField()
     card_counter = IntegerField(null=True)  # the card's transaction counter after the update
     created_at = CharField()
+    # the printed receipt number: its own gapless series (refusals and voids take message
+    # sequence numbers too); null only in a row a migration could not number
+    receipt_no = IntegerField(null=True, unique=True)
 
 
 class RedemptionLine(BaseModel):

@@ -96,7 +96,7 @@ def build_end_of_day(day: date, *, device_id: str, shop_name: str, now: datetime
         c[0] += 1
         c[1] += r.total
     voids = [
-        VoidEntry(v.redemption.seq, v.seq, v.redemption.total, v.reason, v.cashier_id)
+        VoidEntry(v.redemption.receipt_no or v.redemption.seq, v.seq, v.redemption.total, v.reason, v.cashier_id)
         for v in Void.select().join(Redemption).where((Void.created_at >= start) & (Void.created_at < end)).order_by(Void.seq)
     ]
     queued = (

@@ -29,9 +29,21 @@ def _v2_staff_lock(db: SqliteDatabase) -> None:
     db.create_tables([models.StaffLock], safe=False)
 
 
+def _v3_receipt_series(db: SqliteDatabase) -> None:
+    """Receipts get their own gapless numbers. A sale already printed keeps the number on its paper
+    (its message sequence); the series goes on from the highest. A fresh database already has the
+    column (version 1 creates the tables as the models are now)."""
+    columns = {c.name for c in db.get_columns("redemption")}
+    if "receipt_no" not in columns:
+        db.execute_sql('ALTER TABLE "redemption" ADD COLUMN "receipt_no" INTEGER')
+        db.execute_sql('CREATE UNIQUE INDEX "redemption_receipt_no" ON "redemption" ("receipt_no")')
+    db.execute_sql('UPDATE "redemption" SET "receipt_no" = "seq" WHERE "receipt_no" IS NULL')
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema: ledger, redemptions, voids, outbox, journal, print jobs", _v1_initial),
     (2, "staff_lock: wrong staff PINs in a row, their wait and lockout", _v2_staff_lock),
+    (3, "receipt numbers on their own gapless series", _v3_receipt_series),
 ]
 
 CURRENT_VERSION = MIGRATIONS[-1][0]

@@ -37,7 +37,7 @@ from pos.end_of_day import EndOfDayReport
 from pos.entitlement import Entitlement, QuotaState, known_spending
 from pos.ledger import Ledger
 from pos.period import Period
-from pos.ports import PrinterFault, PrinterPort
+from pos.ports import PrinterFault, PrinterPort, PrinterStatus
 from pos.receipt import QuotaLine, Receipt, build_receipt
 from pos.signing import Signer
 from pos.wording import fault_message, say
@@ -107,6 +107,18 @@ def quotas_at(ledger: Ledger, redemption: Redemption) -> Entitlement | None:
         items[code] = items.get(code, 0) - qty
     quotas = {item: QuotaState(item, mx, max(0, items.get(item, 0))) for item, mx in plan.quotas.items()}
     return Entitlement(household, plan, period, plan.allowance, spending.amount, 0, quotas)
+
+
+def fault_of(status: PrinterStatus) -> str | None:
+    """The fault a printer's own status shows while it is idle ("" none); None when it cannot tell.
+    The status bar then says "paper out" before a sale tries to print, not after."""
+    if status.online is False:
+        return "offline"
+    if status.paper == "out":
+        return "paper_out"
+    if status.cover_open:
+        return "cover_open"
+    return "" if status.online else None
 
 
 class PrintService:

@@ -16,7 +16,7 @@ from pos.db import Cashier, Redemption, RedemptionLine, Void
 from pos.device import DeviceIdentity
 from pos.entitlement import Entitlement
 from pos.signing import Signer, canonical_json, jws_sign
-from pos.wording import say
+from pos.wording import WORDING, say
 
 RECEIPT_TYP = "ewarung-receipt+jws"
 
@@ -71,11 +71,27 @@ class Receipt:
     void_reason: str = ""
     void_no: int | None = None
     mode: str = "card"
+    supervisor_name: str = ""  # who approved the void
+
+    @property
+    def void_reason_text(self) -> str:
+        """The void's reason in words (the record keeps a code; an unknown one prints as itself)."""
+        return say(f"void.{self.void_reason}", self.language) if f"void.{self.void_reason}" in WORDING else self.void_reason
+
+    @property
+    def void_refund(self) -> str:
+        """What the household gets back after a void, and when: printed on the void slip."""
+        return say("void_refund", self.language)
 
     @property
     def no_cash_notice(self) -> str:
         """The program's rule printed on every receipt, in the receipt's language."""
         return say("no_cash", self.language)
+
+
+def _staff_name(staff_id: str) -> str:
+    staff = Cashier.get_or_none(Cashier.id == staff_id)
+    return staff.name if staff else staff_id
 
 
 def mask_card(card_id: str) -> str:
@@ -89,7 +105,7 @@ def receipt_token(redemption: Redemption, signer: Signer) -> str:
     """The QR's signed claims: anyone with the device's public key can tell a real receipt from a copy."""
     claims = {
         "r": redemption.id,
-        "n": redemption.seq,
+        "n": redemption.receipt_no or redemption.seq,  # the printed number (older receipts: it was the seq)
         "d": redemption.device_id,
         "h": redemption.household,
         "p": redemption.period,
@@ -128,7 +144,7 @@ def build_receipt(
         device_id=red.device_id,
         cashier_name=cashier.name if cashier else red.cashier_id,
         created_at=parse_iso(void_row.created_at if void_row else red.created_at),
-        receipt_no=red.seq,
+        receipt_no=red.receipt_no or red.seq,
         redemption_id=red.id,
         masked_card=mask_card(red.card_id),
         household_id=red.household,
@@ -144,4 +160,5 @@ def build_receipt(
         void_reason=void_row.reason if void_row else "",
         void_no=void_row.seq if void_row else None,
         mode=red.mode,
+        supervisor_name=_staff_name(void_row.supervisor_id) if void_row else "",
     )

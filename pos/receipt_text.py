@@ -6,6 +6,7 @@ this is the readable twin (32 columns for 58 mm paper, 48 for 80 mm).
 
 from __future__ import annotations
 
+from pos.end_of_day import EndOfDayReport
 from pos.money import format_rupiah
 from pos.period import WITA
 from pos.receipt import Receipt
@@ -23,6 +24,22 @@ def _pair(left: str, right: str, width: int) -> str:
     if space < 1:
         return f"{left}\n{right.rjust(width)}"
     return left + " " * space + right
+
+
+def report_text(report: EndOfDayReport, language: str = "id", columns: int = 32) -> list[str]:
+    """The end-of-day report as lines of text: the field tester's panel shows what was printed."""
+    t = labels(language)
+    rule = "-" * columns
+    out = [report.shop_name.center(columns), t["end_of_day"].center(columns), report.day.strftime("%d-%m-%Y"), rule]
+    for it in report.items:
+        out.append(it.name[:columns])
+        out.append(_pair(f"  {it.qty} {it.unit}", format_rupiah(it.amount), columns))
+    out += [rule, _pair(t["sales"], str(report.sales_count), columns),
+            _pair(t["total"], format_rupiah(report.sales_total), columns),
+            _pair(t["voids"], f"{report.void_count} / {format_rupiah(report.void_total)}", columns), rule]
+    out += [_pair(f"  {c.name}", f"{c.count} / {format_rupiah(c.total)}", columns) for c in report.cashiers]
+    out += [rule, _pair(t["queued"], str(report.queued_for_city), columns)]
+    return out
 
 
 def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
@@ -54,7 +71,10 @@ def render_text(receipt: Receipt, columns: int = 32) -> list[str]:
     out.append(rule)
     out.append(_pair(t["total"], format_rupiah(receipt.total), columns))
     if receipt.kind == "void":
-        out.append(f"{t['reason']}: {receipt.void_reason}")
+        out.append(f"{t['reason']}: {receipt.void_reason_text}")
+        out.append(_pair(t["supervisor"], receipt.supervisor_name, columns))
+        out.append(_pair(t["balance_after"], format_rupiah(receipt.remaining_after), columns))
+        out.append(receipt.void_refund)
     else:
         out.append(_pair(t["remaining"], format_rupiah(receipt.remaining_after), columns))
         for q in receipt.quotas:

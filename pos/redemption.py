@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from peewee import SqliteDatabase
+from peewee import SqliteDatabase, fn
 
 from pos import journal, settings
 from pos.clock import Clock, iso, parse_iso
@@ -69,6 +69,7 @@ class RedemptionResult:
     created_at: str
     print_job_id: str
     collector_name: str
+    receipt_no: int = 0  # the printed number: its own gapless series, not the message sequence
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class VoidResult:
     redemption_id: str
     amount: int
     print_job_id: str
+    receipt_no: int = 0  # the voided sale's receipt number, as the cashier and household know it
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,13 @@ class HistoryRow:
     total: int
     voided: bool
     mode: str
+
+
+def next_receipt_no() -> int:
+    """The next receipt number, one above the last: sales are never deleted, so the series has no
+    holes. Call inside the write transaction that stores the sale."""
+    last = Redemption.select(fn.MAX(Redemption.receipt_no)).scalar()
+    return (last or 0) + 1
 
 
 class RedemptionService:
@@ -134,9 +143,11 @@ class RedemptionService:
             remaining_after = ent.remaining - total
             redemption_id = str(uuid.uuid4())
             seq = settings.next_sequence()
+            receipt_no = next_receipt_no()
             Redemption.create(
                 id=redemption_id,
                 seq=seq,
+                receipt_no=receipt_no,
                 device_id=self.device.device_id,
                 household=req.household_id,
                 card_id=req.card_id,
@@ -169,7 +180,7 @@ class RedemptionService:
             ).execute()
             body = {
                 "redemption_id": redemption_id,
-                "receipt_no": seq,
+                "receipt_no": receipt_no,
                 "shop_id": self.device.shop_id,
                 "household": req.household_id,
                 "card_id": req.card_id,
@@ -196,7 +207,8 @@ class RedemptionService:
             PrintJob.create(id=job_id, redemption_id=redemption_id, kind="receipt", created_at=created_at)
             journal.append(created_at, "redemption", redemption_id, {"seq": seq, "total": total, "household": req.household_id})
         return RedemptionResult(
-            redemption_id, seq, str(period), total, remaining_after, tuple(lines), created_at, job_id, collector_name
+            redemption_id, seq, str(period), total, remaining_after, tuple(lines), created_at, job_id, collector_name,
+            receipt_no,
         )
 
     def _check_override_cap(self, period: Period) -> None:
@@ -229,7 +241,7 @@ class RedemptionService:
         """The latest sales, newest first, each marked voided or not, for reprint and void."""
         voided = {v for (v,) in Void.select(Void.redemption).tuples()}
         rows = Redemption.select().order_by(Redemption.seq.desc()).limit(limit)
-        return [HistoryRow(r.id, r.seq, r.created_at, r.household, r.collector_name, r.total, r.id in voided, r.mode)
+        return [HistoryRow(r.id, r.receipt_no, r.created_at, r.household, r.collector_name, r.total, r.id in voided, r.mode)
                 for r in rows]
 
     def _collector_name(self, household, collector: Collector) -> str:
@@ -279,7 +291,7 @@ class RedemptionService:
             job_id = str(uuid.uuid4())
             PrintJob.create(id=job_id, redemption_id=redemption_id, kind="void", created_at=created_at)
             journal.append(created_at, "void", redemption_id, {"seq": seq, "void_id": void_id, "reason": reason})
-        return VoidResult(void_id, seq, redemption_id, original.total, job_id)
+        return VoidResult(void_id, seq, redemption_id, original.total, job_id, original.receipt_no)
 
     def flag_problem(self, household_id: str, problem: str, note: str, cashier_id: str) -> int:
         """A cashier's report that the ledger is wrong about a household; reaches the city as an event."""

@@ -18,8 +18,10 @@ LANGUAGES = ("id", "en")
 # Why the counter said no (keys: pos.refusals.Reason values): what happened, then what to do next.
 REFUSALS: dict[str, tuple[str, str]] = {
     "card_revoked": (
-        "Kartu ini sudah diblokir oleh Dinas Sosial. Tahan kartu; minta penerima menghubungi kelurahan.",
-        "This card has been revoked by the city. Keep the card; ask the holder to contact the kelurahan office.",
+        "Kartu ini sudah diblokir oleh Dinas Sosial. Tahan kartu; minta penerima ke kelurahan. "
+        "Dinas sudah diberi tahu otomatis.",
+        "This card has been blocked by the city. Keep the card; ask the holder to go to the kelurahan office. "
+        "The city has been told automatically.",
     ),
     "card_not_yet_valid": (
         "Kartu ini belum berlaku. Minta penerima datang lagi pada tanggal berlakunya.",
@@ -30,12 +32,14 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "This card has expired. Ask the holder to renew it at the kelurahan office.",
     ),
     "card_forged": (
-        "Kartu tidak sah (tanda tangan penerbit salah). Jangan layani; laporkan lewat tombol Lapor.",
-        "This card is not genuine (issuer signature invalid). Do not serve; report it with the Report button.",
+        "Kartu tidak sah: kartu ini tidak dibuat oleh Dinas. Jangan layani; tahan kartu. "
+        "Dinas sudah diberi tahu otomatis.",
+        "This card is not genuine: the city did not make it. Do not serve; keep the card. "
+        "The city has been told automatically.",
     ),
     "card_cloned": (
-        "Kartu gagal membuktikan keasliannya (kemungkinan kartu salinan). Jangan layani; laporkan.",
-        "The card failed to prove it is genuine (possibly a copy). Do not serve; report it.",
+        "Kartu ini kemungkinan tiruan. Jangan layani; tahan kartu. Dinas sudah diberi tahu otomatis.",
+        "This card is probably a copy. Do not serve; keep the card. The city has been told automatically.",
     ),
     "card_unreadable": (
         "Kartu tidak terbaca. Cabut, bersihkan, lalu masukkan kembali kartu.",
@@ -54,12 +58,12 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Wrong PIN. Ask the holder to try again carefully.",
     ),
     "pin_blocked": (
-        "PIN terblokir karena terlalu banyak salah. Minta penerima membuka blokir di kelurahan.",
-        "The PIN is blocked after too many wrong tries. The holder must unblock it at the kelurahan office.",
+        "PIN terkunci karena terlalu sering salah. Minta penerima membuka kuncinya di kelurahan.",
+        "The PIN is locked after too many wrong tries. The holder must unlock it at the kelurahan office.",
     ),
     "household_unknown": (
-        "Keluarga tidak ada di data penerima perangkat ini. Tunggu pembaruan data, atau laporkan masalah data.",
-        "The household is not in this device's ledger. Wait for a ledger update, or flag a data problem.",
+        "Keluarga ini tidak ada di daftar penerima perangkat ini. Tunggu daftar diperbarui, atau laporkan ke Dinas.",
+        "This household is not on this device's list. Wait for the list to update, or report it to the city.",
     ),
     "household_revoked": (
         "Keluarga ini tidak lagi terdaftar sebagai penerima. Sarankan menghubungi kelurahan.",
@@ -98,16 +102,16 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "The basket is empty. Add items first.",
     ),
     "ledger_missing": (
-        "Data penerima belum dimuat di perangkat. Sambungkan ke internet dan tunggu data selesai dimuat.",
-        "No beneficiary ledger on this device yet. Connect to the network and wait for it to load.",
+        "Daftar penerima belum ada di perangkat. Sambungkan ke internet dan tunggu daftar selesai dimuat.",
+        "The list of households is not on this device yet. Connect to the internet and wait for it to load.",
     ),
     "ledger_too_old": (
-        "Data penerima terlalu lama tidak diperbarui. Sambungkan perangkat ke internet agar data diperbarui.",
-        "The beneficiary ledger is too old. Connect the device to the network so it can update.",
+        "Daftar penerima terlalu lama tidak diperbarui. Sambungkan perangkat ke internet agar daftar diperbarui.",
+        "The list of households is too old. Connect the device to the internet so it can update.",
     ),
     "ledger_expired": (
-        "Data penerima sudah kedaluwarsa. Sambungkan perangkat ke internet agar data diperbarui.",
-        "The beneficiary ledger has expired. Connect the device to the network so it can update.",
+        "Daftar penerima sudah kedaluwarsa. Sambungkan perangkat ke internet agar daftar diperbarui.",
+        "The list of households has expired. Connect the device to the internet so it can update.",
     ),
     "offline_cap_reached": (
         "Batas transaksi tanpa koneksi tercapai. Sambungkan perangkat ke internet untuk mengirim data.",
@@ -150,6 +154,10 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "seorang penyelia memilih namanya sendiri dan mengetik PIN-nya; atau teknisi: ewarung cashier unlock {id}.",
         "{name} is locked after too many wrong PINs. To unlock: on the sign-in screen pick {name}, then "
         "a supervisor picks their own name and types their PIN; or a technician: ewarung cashier unlock {id}.",
+    ),
+    "supervisor_pin_wrong": (
+        "PIN penyelia salah. Alasan dan penyelia tetap terpilih: ketik PIN lagi.",
+        "Wrong supervisor PIN. The reason and supervisor stay picked: type the PIN again.",
     ),
 }
 
@@ -228,7 +236,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
 # The session's notices: one line under the screen saying what just happened or what to do.
 NOTICES: dict[str, tuple[str, str]] = {
     "not_possible_now": ("{action} tidak bisa dilakukan sekarang.", "{action} is not possible now."),
-    "internal_error": ("Terjadi kesalahan pada perangkat: {detail}", "The device hit an internal error: {detail}"),
+    "internal_error": (
+        "Terjadi kesalahan pada perangkat. Coba lagi; jika berulang, panggil teknisi.",
+        "The device hit an internal error. Try again; if it happens again, call the technician.",
+    ),
     "pick_name": ("Pilih nama Anda dulu.", "Pick your name first."),
     "pick_shift": ("Pilih giliran kerja.", "Pick a shift."),
     "sign_in_first": ("Masuk (login) dulu, lalu masukkan kartu.", "Sign in first, then insert the card."),
@@ -254,7 +265,10 @@ NOTICES: dict[str, tuple[str, str]] = {
     "receipt_printed": ("Struk tercetak.", "Receipt printed."),
     "end_of_day_printed": ("Laporan tutup hari sudah dicetak.", "End-of-day report printed."),
     "void_needs_reason": ("Pilih alasan pembatalan.", "Give a reason for the void."),
-    "sale_voided": ("Penjualan no. {no} sudah dibatalkan.", "Sale no. {no} is voided."),
+    "sale_voided": (
+        "Struk no. {no} dibatalkan. {amount} dikembalikan ke keluarga oleh Dinas setelah pembatalan terkirim.",
+        "Receipt no. {no} is voided. The city gives {amount} back to the household once the void is sent.",
+    ),
     "pick_problem": ("Pilih masalahnya.", "Pick what is wrong."),
     "type_household": (
         "Ketik nomor keluarga (di kartu atau surat keluarga).",
@@ -275,12 +289,29 @@ NOTICES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Why a sale was voided (keys: `void.<reason>`, the reason code the void record keeps).
+VOID_REASONS: dict[str, tuple[str, str]] = {
+    "void.wrong_items": ("Barang salah", "Wrong items"),
+    "void.wrong_quantity": ("Jumlah salah", "Wrong quantity"),
+    "void.buyer_cancelled": ("Penerima batal", "Household changed its mind"),
+    "void.cashier_mistake": ("Kasir keliru", "Cashier's mistake"),
+}
+
+# Notices that report a success: shown in the success colour, every other notice in the problem colour.
+SUCCESSES = frozenset({"receipt_printed", "end_of_day_printed", "sale_voided", "reported_to_city"})
+
 # Fixed lines of a printout: after a printer fault (CLI and log) and on every receipt.
 PRINTOUT: dict[str, tuple[str, str]] = {
     "sale_saved": ("Transaksi sudah tersimpan.", "The sale is saved."),
     "partly_printed": (
         "Struk mungkin tercetak sebagian; cetak ulang akan bertanda SALINAN.",
         "The receipt may be partly printed; the reprint will be marked COPY.",
+    ),
+    "void_refund": (
+        "Kartu tetap mencatat jumlah ini terpakai. Dinas mengembalikannya ke saldo keluarga setelah "
+        "pembatalan ini terkirim.",
+        "The card still counts this amount as spent. The city gives it back to the household's balance once "
+        "this void is sent.",
     ),
     "no_cash": (
         "Bantuan ini TIDAK DAPAT ditukar dengan uang tunai.",
@@ -308,6 +339,12 @@ RECEIPT_LABELS: dict[str, tuple[str, str]] = {
     "quota": ("Sisa jatah", "Quota left"),
     "reason": ("Alasan", "Reason"),
     "override": ("TANPA KARTU (persetujuan penyelia)", "NO CARD (supervisor approval)"),
+    "supervisor": ("Penyelia", "Supervisor"),
+    "end_of_day": ("LAPORAN TUTUP HARI", "END OF DAY REPORT"),
+    "sales": ("Transaksi", "Sales"),
+    "voids": ("Pembatalan", "Voids"),
+    "queued": ("Belum terkirim ke Dinas", "Not yet sent to the city"),
+    "balance_after": ("Sisa saldo di kartu", "Balance on the card"),
 }
 
 
@@ -322,7 +359,7 @@ def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     return merged
 
 
-WORDING = _merged(REFUSALS, FAULTS, ACTIONS, NOTICES, PRINTOUT,
+WORDING = _merged(REFUSALS, FAULTS, ACTIONS, NOTICES, VOID_REASONS, PRINTOUT,
                   {f"receipt.{key}": pair for key, pair in RECEIPT_LABELS.items()})
 
 
@@ -338,6 +375,11 @@ def say(code: str, language: str = "id", **args: Any) -> str:
         return text
     worded = {k: say(v, language) if isinstance(v, str) and v in WORDING else v for k, v in args.items()}
     return text.format(**worded)
+
+
+def is_success(code: str) -> bool:
+    """Whether a notice reports something done (shown in the success colour, never like a problem)."""
+    return code in SUCCESSES
 
 
 def fault_message(kind: str, language: str = "id") -> str:

@@ -9,7 +9,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc make swig libpcsclite-dev
   pcscd pcsc-tools vsmartcard-vpcd
   mosquitto mosquitto-clients
-  xvfb xauth libgl1 libgl1-mesa-dri libmtdev1 libegl1
+  xvfb xauth xdotool libgl1 libgl1-mesa-dri libmtdev1 libegl1
   sqlite3 systemd udev postgresql chromium
   libfuse2
   fonts-dejavu-core

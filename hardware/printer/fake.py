@@ -21,10 +21,10 @@ class FakePrinter:
         self.printed: list[tuple[str, Receipt]] = []
         self.reports: list[tuple[str, EndOfDayReport]] = []
         self.fault: str = ""  # "" | offline | paper_out | cover_open | error
-        self._listeners: list[Callable[[Receipt], None]] = []
+        self._listeners: list[Callable[[Receipt | EndOfDayReport], None]] = []
 
-    def on_print(self, callback: Callable[[Receipt], None]) -> None:
-        """`callback(receipt)` after each receipt printed: the demo panel's receipt preview."""
+    def on_print(self, callback: Callable[[Receipt | EndOfDayReport], None]) -> None:
+        """`callback(paper)` after each receipt or end-of-day report printed: the demo panel's preview."""
         self._listeners.append(callback)
 
     def print_receipt(self, receipt: Receipt, job_id: str) -> None:
@@ -38,6 +38,8 @@ class FakePrinter:
         """Keep the report, or fail as `fault` says."""
         self._check()
         self.reports.append((job_id, report))
+        for cb in list(self._listeners):
+            cb(report)
 
     def _check(self) -> None:
         if self.fault:

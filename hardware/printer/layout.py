@@ -156,7 +156,10 @@ def receipt(p: Escpos, r: Receipt, *, width_mm: int = 58, job_id: str = "") -> N
         w.line(t["total"], bold=True)
         w.line(total, align="right", bold=True, size=(1, 2))
     if r.kind == "void":
-        w.wrapped(f"{t['reason']}: {r.void_reason}")
+        w.wrapped(f"{t['reason']}: {r.void_reason_text}")
+        w.pairs(t["supervisor"], r.supervisor_name)
+        w.pairs(t["balance_after"], format_rupiah(r.remaining_after), bold=True)
+        w.wrapped(r.void_refund)
     else:
         w.pairs(t["remaining"], format_rupiah(r.remaining_after), bold=True)
         for q in r.quotas:

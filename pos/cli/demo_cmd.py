@@ -105,7 +105,7 @@ def _script(counter: HeadlessCounter, language: str) -> int:
         print("    | " + line)
 
     _step(5, "Supervisor spv1 voids the sale (wrong items), a compensating record")
-    print(f"    void no {sale.get('void_no')}: {sale.get('void_notice')}")
+    print(f"    voided receipt no {sale.get('voided_receipt_no')}: {sale.get('void_notice')}")
 
     for n, role in ((6, "used_up"), (7, "revoked")):
         _step(n, f"The {role.replace('_', ' ')} household's card goes in")

@@ -58,7 +58,7 @@ def _verify(args: argparse.Namespace) -> int:
             red = Redemption.get_or_none(Redemption.id == claims.get("r"))
             if red is None:
                 print("  not in this device's database (another device, or a replaced one)")
-            elif (red.seq, red.total, red.household) != (claims.get("n"), claims.get("t"), claims.get("h")):
+            elif (red.receipt_no, red.total, red.household) != (claims.get("n"), claims.get("t"), claims.get("h")):
                 print("  DOES NOT MATCH this device's record")
                 return 1
             else:
@@ -78,12 +78,12 @@ def _reprint(args: argparse.Namespace) -> int:
         ref = args.redemption.strip()
         red = Redemption.get_or_none(Redemption.id == ref)
         if red is None and ref.isdigit():
-            red = Redemption.get_or_none(Redemption.seq == int(ref))
+            red = Redemption.get_or_none(Redemption.receipt_no == int(ref))
         if red is None:
             return fail(f"no redemption {ref!r} on this device; use the id or the receipt number (No) on the receipt")
         outcome = print_service(app).reprint(red.id)
         if outcome.ok:
-            print(f"receipt No {red.seq:06d} printed (job {outcome.job_id})")
+            print(f"receipt No {red.receipt_no:06d} printed (job {outcome.job_id})")
             return 0
         return fail(f"not printed ({outcome.kind or outcome.state}): {outcome.message}")
     finally:

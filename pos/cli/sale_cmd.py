@@ -36,7 +36,7 @@ examples:
                                           # a shop's appliance: waits for a card in the real reader
 
 The outcome is JSON on stdout: ok, household, redemption_id, total, remaining, receipt_no, collector,
-printed, print_fault, card_updated, reader (and voided, void_no with --void); on a refusal ok is false, with stage, refusal (the code),
+printed, print_fault, card_updated, reader (and voided, voided_receipt_no with --void); on a refusal ok is false, with stage, refusal (the code),
 message (the cashier's words) and detail. Exit 0 sold, 1 refused, 2 setup problem.
 """
 
@@ -197,7 +197,7 @@ class HeadlessCounter:
         s = self.session
         self._touch("void", s.open_history(), State.HISTORY)
         voided = s.void(redemption_id, script.void_reason, script.supervisor, script.supervisor_pin)
-        result = {"voided": voided and s.notice == "sale_voided", "void_no": s.notice_args.get("no"),
+        result = {"voided": voided and s.notice == "sale_voided", "voided_receipt_no": s.notice_args.get("no"),
                   "void_notice": s.notice_text()}
         s.cancel()
         return result

@@ -22,7 +22,7 @@ from pos.refusals import Reason, Refusal
 from pos.risk import assess_device
 from pos.session.rules import Action, State, allowed
 from pos.session.runners import InlineRunner, Runner
-from pos.wording import FAULTS, fault_message, say
+from pos.wording import FAULTS, fault_message, is_success, say
 
 # Refusals the city hears about at once (a signed event in the outbox), beyond the cashier's screen.
 REPORTED_TO_CITY = frozenset({Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED,
@@ -37,6 +37,7 @@ class ErrorInfo:
     fault: str = ""  # a fault kind of pos.wording.FAULTS when it is a device fault
     detail: str = ""
     back_to: State = State.IDLE
+    household: str = ""  # the household the card named, when the refusal is about the household
 
     def message(self, language: str = "id") -> str:
         """What the cashier reads, worded when it is shown."""
@@ -141,12 +142,24 @@ class SessionCore:
         """The notice in words (the session's language unless another is asked for)."""
         return say(self.notice, language or self.language, **self.notice_args) if self.notice else ""
 
+    @property
+    def notice_is_success(self) -> bool:
+        """Whether the notice reports something done: screens colour it apart from problems."""
+        return is_success(self.notice)
+
     def _tell_failure(self, exc: BaseException) -> None:
         """A staff action failed: a rule's refusal in its words, anything else as an internal error."""
         if isinstance(exc, Refusal):
             self.tell(exc.reason.value, **exc.words)
         else:
             self.tell("internal_error", detail=str(exc))
+
+    def _tell_supervisor_failure(self, exc: BaseException) -> None:
+        """A supervisor's approval failed: a wrong PIN there is the supervisor's, not the cashier's."""
+        if isinstance(exc, Refusal) and exc.reason == Reason.CASHIER_PIN_WRONG:
+            self.tell("supervisor_pin_wrong")
+        else:
+            self._tell_failure(exc)
 
     def _tell_fault(self, kind: str) -> None:
         self.tell(kind if kind in FAULTS else "error")
@@ -246,6 +259,14 @@ class SessionCore:
         if left is not None and left <= 0:
             return False
         return self.basket_total + entry.price <= self.remaining
+
+    def printer_polled(self, fault: str | None) -> None:
+        """The printer's idle state (pos.printing.fault_of), read while no job runs: the status bar
+        follows it; None (a printer that cannot tell) changes nothing."""
+        if fault is None or self.busy or fault == self.printer_fault:
+            return
+        self.printer_fault = fault
+        self._changed()
 
     def set_language(self, language: str) -> bool:
         """Switch the screens' and receipts' language; notices already up are reworded, not lost."""

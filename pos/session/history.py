@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pos import cashiers
+from pos.money import format_rupiah
 from pos.session.core import SessionCore, print_fault
 from pos.session.rules import Action, State
 
 
 class History(SessionCore):
     """A mistaken sale is voided by a new compensating record, approved by a supervisor."""
+
+    last_voided = ""
+    """The sale the last void took back: the void form closes once it is done, not before."""
 
     def open_history(self) -> bool:
         """Show the latest sales (loaded on the worker)."""
@@ -46,16 +50,17 @@ class History(SessionCore):
         def done(res, exc):
             self.busy = False
             if exc is not None:
-                self._tell_failure(exc)
+                self._tell_supervisor_failure(exc)  # the form stays as it was: only the PIN again
                 self._changed()
                 return
             result, outcome = res
+            self.last_voided = result.redemption_id
             fault = print_fault(outcome)
             self.printer_fault = fault
             if fault:
                 self._tell_fault(fault)
             else:
-                self.tell("sale_voided", no=result.seq)
+                self.tell("sale_voided", no=result.receipt_no, amount=format_rupiah(result.amount))
             if self.state == State.HISTORY:
                 self._load_history()
             self._changed()

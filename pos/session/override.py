@@ -45,7 +45,7 @@ class Override(SessionCore):
                 return
             if exc is not None:
                 if isinstance(exc, Refusal) and exc.reason in STAFF_REFUSALS:
-                    self._tell_failure(exc)
+                    self._tell_supervisor_failure(exc)
                 else:
                     self._fail(exc)
                 self._changed()

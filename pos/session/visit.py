@@ -68,6 +68,8 @@ class Visit(SessionCore):
             self.tell("finish_screen_first")
 
     def _card_removed(self) -> None:
+        if self.notice == "take_card_out":  # done: the line must not stay and be read as a new problem
+            self.tell("")
         if self.state in CARD_STATES:
             self._generation += 1
             self._close_card()
@@ -115,11 +117,13 @@ class Visit(SessionCore):
         self._go(State.VERIFYING)
         gen = self._generation = self._generation + 1
         reader, ledger, policy, clock, decide = self.reader, self.ledger, self.policy, self.clock, self._decide
+        named: dict[str, str] = {}  # the household a genuine card names, for a refusal about it
 
         def work():
             card = reader.open_session()
             try:
                 auth = card.authenticate()
+                named["household"] = auth.certificate.household_id
                 ent = decide(ledger, policy, auth, clock.now())
                 catalog = dict(ledger.catalog())
             except BaseException:
@@ -134,6 +138,8 @@ class Visit(SessionCore):
                 return
             if exc is not None:
                 self._fail(exc)
+                if self.error is not None:
+                    self.error.household = named.get("household", "")
                 self._report(exc)
             else:
                 self.card, self.auth, self.entitlement, self.catalog = result
@@ -314,7 +320,7 @@ class Visit(SessionCore):
     def _show_sale(self, result, card_updated: bool, outcome) -> None:
         """The done screen for a committed sale, saying what the printer and the card did."""
         fault = print_fault(outcome)
-        sale = Sale(result.redemption_id, result.seq, result.total, result.remaining_after, result.collector_name,
+        sale = Sale(result.redemption_id, result.receipt_no, result.total, result.remaining_after, result.collector_name,
                     result.print_job_id, printed=not fault, print_fault=fault, card_updated=card_updated)
         self.sale = sale
         self._go(State.DONE)

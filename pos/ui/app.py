@@ -22,6 +22,7 @@ from kivy.uix.progressbar import ProgressBar
 from pos import __version__
 from pos.db import Cashier
 from pos.period import WITA
+from pos.printing import fault_of
 from pos.session import CounterSession, State, ThreadRunner
 from pos.status import StatusSnapshot, read_status
 from pos.ui import i18n
@@ -31,6 +32,7 @@ from pos.ui.screens import STATE_VIEW
 from pos.ui.widgets import BAR, BG, WHITE, Text, Theme, paint
 
 STATUS_EVERY_S = 3.0
+IDLE_STATES = (State.IDLE, State.SIGNED_OUT)  # no print can be under way: the printer may be asked
 
 
 class CountingRunner:
@@ -64,10 +66,12 @@ class StatusBar(BoxLayout):
         paint(self, BAR)
         self.line = BoxLayout(spacing=Theme.px(10), padding=(Theme.px(8), 0))
         self.labels = {}
-        for key, hint in (("net", 0.9), ("queue", 0.9), ("ledger", 1.3), ("reader", 1.0), ("printer", 1.1),
-                          ("who", 1.1), ("time", 0.45)):
-            lbl = Text("", "small", color=WHITE, bold=True, size_hint_x=hint, size_hint_y=1)
-            lbl.unbind()
+        for key in ("net", "queue", "ledger", "reader", "printer", "who", "time"):
+            # one line always, as wide as its words (the name takes what is left): a wrapped word fell
+            # out of the bar, and a fixed share cut "Kertas habis"
+            lbl = Text("", "small", color=WHITE, bold=True, size_hint_x=1 if key == "who" else None, size_hint_y=1)
+            lbl.unbind(width=lbl._wrap)
+            lbl.bind(texture_size=lambda w, s: setattr(w, "width", s[0]))
             self.labels[key] = lbl
             self.line.add_widget(lbl)
         self.add_widget(self.line)
@@ -145,6 +149,7 @@ class CounterApp(App):
         i18n.set_language(self.language)
         Theme.set_height(self.size[1])
         Window.clearcolor = BG
+        self.printer_runner = CountingRunner()  # the idle printer poll: never ahead of a card's work
         self.session.listen(lambda _s: self.refresh())
         self.parts.reader.subscribe(lambda ev: Clock.schedule_once(lambda _dt: self.session.card_event(ev), 0))
         self.views = {state: cls(self) for state, cls in STATE_VIEW.items()}
@@ -218,10 +223,18 @@ class CounterApp(App):
         """Read network, queue and ledger state on the worker: the database is not read on the UI thread."""
         ap = self.parts.appliance
         self.runner.submit(lambda: read_status(ap.ledger, ap.redemptions.policy, ap.clock.now()), self._status_read)
+        printer = self.parts.printer
+        if hasattr(printer, "status") and not self.session.busy and self.session.state in IDLE_STATES \
+                and not self.printer_runner.pending:
+            # its own worker: a slow status answer (up to the adapter's timeout) never holds up a card
+            self.printer_runner.submit(lambda: fault_of(printer.status()),
+                                       lambda fault, exc: self.session.printer_polled(None if exc else fault))
 
     def _status_read(self, status, exc):
         if status is not None:
             self.status = status
+            if self.view is not None:
+                self.view.status_read(status)
         self.status_bar.show(self.session, self.status, self._clock_text())
 
     # -- render ------------------------------------------------------------------------------
@@ -306,3 +319,4 @@ class CounterApp(App):
             self.parts.reader.stop()
         finally:
             self.runner.shutdown()
+            self.printer_runner.shutdown()

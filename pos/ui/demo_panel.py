@@ -11,11 +11,13 @@ from __future__ import annotations
 from kivy.clock import Clock
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from hardware.card.deck import NO_CARD_NOTE, deck_note, fallback_note
-from pos.receipt_text import render_text
+from pos.end_of_day import EndOfDayReport
+from pos.receipt_text import render_text, report_text
 from pos.ui.boot import demo_panel_width
 from pos.ui.i18n import _
 from pos.ui.widgets import BigButton, Text, Theme, column, paint, row
@@ -32,15 +34,17 @@ class DemoPanel(GridLayout):
                          padding=Theme.px(5), **kw)
         paint(self, PANEL_BG)
         self.app = app
+        self._card_note = False  # the note is about the card in the reader: it goes when the card does
         printer = app.parts.printer
         self.deck = deck_control = app.parts.deck_control or app.parts.reader
         self.add_widget(Text(_("Field tester panel (DEMO)"), "body", color=(1, 0.85, 0.3, 1), bold=True,
                              size_hint_y=None))
+        # a fixed box (four lines: the longest deck note), there even when empty: a note coming or
+        # going moves no button
         self.note = Label(text="", font_size=Theme.px(11), color=(1, 1, 1, 1), halign="left", valign="top",
-                          size_hint_y=None, height=0)  # an empty text's texture_size never changes from 0
+                          size_hint_y=None, height=Theme.px(11) * 1.25 * 4, max_lines=4)
         self.note.name = "deck-note"
-        self.note.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
-                       width=lambda w, v: setattr(w, "text_size", (v, None)))
+        self.note.bind(width=lambda w, v: setattr(w, "text_size", (v, w.height)))
         self.add_widget(self.note)
         if app.parts.deck_fallback is not None:
             self.show_note(fallback_note(app.parts.deck_fallback, _), warning=True)
@@ -61,7 +65,7 @@ class DemoPanel(GridLayout):
         self.add_widget(deck)
         self.add_widget(row(*[BigButton(label, action, kind, name=name, role="small", height=Theme.px(40))
                               for label, action, kind, name in (
-                                  (_("Pull card"), deck_control.pull, "danger", "deck-pull"),
+                                  (_("Pull card"), self._pull, "danger", "deck-pull"),
                                   (_("Card stops answering"), self._stop_answering, "warn", "deck-stuck"),
                                   (_("Reader cable"), self._toggle_reader, "neutral", "deck-reader"))],
                             height=Theme.px(40), spacing=3))
@@ -80,13 +84,41 @@ class DemoPanel(GridLayout):
         paper.add_widget(Widget())  # keeps the placeholder line at the top of the paper
         paper.size_hint_y = 1  # what the rows above leave: never past the window's bottom edge
         self.add_widget(paper)
+        paper.bind(on_touch_up=self._touched_paper)
+        self.full: ModalView | None = None
         if hasattr(printer, "on_print"):
             printer.on_print(lambda receipt: Clock.schedule_once(lambda _dt: self._show(receipt), 0))
+
+    def _touched_paper(self, paper, touch) -> bool:
+        """A touch on the paper shows the whole printout at the window's height: the box beside the
+        deck shows a few lines, too few to read a receipt by scrolling."""
+        if not paper.collide_point(*touch.pos) or touch.is_mouse_scrolling or "\n" not in self.receipt.text:
+            return False
+        self.full = view = ModalView(size_hint=(None, 1), width=self.width * 1.15, background_color=(0, 0, 0, 0.4))
+        view.name = "receipt-full"
+        text = Label(text=self.receipt.text, font_name="RobotoMono-Regular", font_size=Theme.px(12),
+                     color=(0.05, 0.05, 0.05, 1), halign="left", valign="top", size_hint_y=None)
+        text.bind(texture_size=lambda w, s: setattr(w, "height", s[1]),
+                  width=lambda w, v: setattr(w, "text_size", (v, None)))
+        sheet = ScrollView(do_scroll_x=False, scroll_wheel_distance=Theme.px(60))
+        paint(sheet, (1, 1, 0.97, 1))
+        sheet.add_widget(text)
+        view.add_widget(sheet)
+        view.bind(on_touch_up=lambda v, t: not t.is_mouse_scrolling and v.dismiss(animation=False))  # a tap closes it
+        view.bind(on_dismiss=lambda *_a: setattr(self, "full", None))
+        view.open(animation=False)
+        return True
 
     def show_note(self, text: str, warning: bool = False) -> None:
         """One line under the title: which deck runs, or what went wrong with it and how to fix it."""
         self.note.text = text
         self.note.color = (1, 0.6, 0.4, 1) if warning else (0.7, 0.95, 0.75, 1)
+
+    def _pull(self):
+        """Pull the card; a note about the card that was in goes with it (a note about the deck stays)."""
+        if self._card_note:
+            self.note.text, self._card_note = "", False
+        self.deck.pull()
 
     def _toggle_reader(self):
         reader = self.deck
@@ -98,6 +130,7 @@ class DemoPanel(GridLayout):
     def _stop_answering(self):
         """The inserted card hangs, so the counter shows its card-not-answering screen at the card's next
         command. The in-process deck answers at once; a PcscDeck notes it on its worker if no card is in."""
+        self._card_note = True
         if self.deck.stop_answering() is False:
             self.show_note(_(NO_CARD_NOTE), warning=True)
         else:  # the screen changes only at the card's next command: say so, or the button looks dead
@@ -111,7 +144,11 @@ class DemoPanel(GridLayout):
         if not isinstance(self.receipt.parent, ScrollView):
             # made at the first receipt, not at start-up: an idle ScrollView costs ~0.35 MB (bench_ui, A/B)
             self.paper.clear_widgets()
-            scroller = ScrollView(do_scroll_x=False)
+            # a wheel click moves a few lines, not one: a receipt is read in a few clicks
+            scroller = ScrollView(do_scroll_x=False, scroll_wheel_distance=Theme.px(60))
             scroller.add_widget(self.receipt)
             self.paper.add_widget(scroller)
-        self.receipt.text = "\n".join(render_text(receipt, 32))
+        if isinstance(receipt, EndOfDayReport):
+            self.receipt.text = "\n".join(report_text(receipt, self.app.session.language, 32))
+        else:
+            self.receipt.text = "\n".join(render_text(receipt, 32))

@@ -29,15 +29,18 @@ from pos.ui.widgets import (
     WARN,
     BigButton,
     KeyPad,
+    Notice,
     Text,
     Theme,
     column,
     paint,
     row,
 )
-from pos.wording import fault_message
+from pos.wording import FAULTS, REFUSALS, fault_message, say
 
 HOUSEHOLD_PREFIX = "SSN-6472-"
+TECHNICAL_CODES = REFUSALS.keys() | FAULTS.keys()  # shown small after the words, for the technician
+CONFIRM_ONE_COLUMN = 4  # more basket lines than this go in two columns, so all stay in view
 NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
 
 
@@ -103,6 +106,10 @@ class View:
     def fill(self) -> None:
         """Bring the kept widgets up to date with what changes in place (nothing, by default)."""
 
+    def status_read(self, status) -> None:
+        """The app read the device's status (the status bar's figures): a screen that shows one of
+        them too follows it, so the two never disagree (nothing, by default)."""
+
     def render(self):
         """A fresh widget tree for the session's state; every screen has its own."""
         raise NotImplementedError
@@ -132,15 +139,18 @@ class View:
         self.fill()
         return True
 
-    def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None):
+    def page(self, title: str, body, buttons: list | None = None, title_color=PRIMARY, notice: str | None = None,
+             notice_lines: int = Notice.LINES):
         """Every screen's frame: title, body, the session's notice, the buttons; so all look alike."""
         root = column(padding=8, spacing=6)
         root.add_widget(Text(title, "title", color=title_color, bold=True))
         _pin_to_top(body)
         root.add_widget(body)
-        note = notice_of(self.session) if notice is None else notice
-        if note:
-            root.add_widget(Text(note, "body", color=DANGER, bold=True))
+        s = self.session
+        note = notice_of(s) if notice is None else notice
+        code = str(s.notice_args.get("detail", ""))[:80] or (s.notice if s.notice in TECHNICAL_CODES else "")
+        root.add_widget(Notice(note, success=bool(note) and s.notice_is_success, lines=notice_lines,
+                               code=code if note else ""))
         if buttons:
             root.add_widget(row(*buttons))
         return root
@@ -177,10 +187,9 @@ class SignInView(View):
                                  for cid, name in at_counter}
         for button in self._cashier_buttons.values():
             left.add_widget(button)
-        left.add_widget(Text(_("Shift"), "body", color=MUTED))
         self._shift_buttons = {sh: BigButton(_(sh.capitalize()), lambda x=sh: self._shift(x), name=f"shift-{sh}")
                                for sh in SHIFTS}
-        left.add_widget(row(*self._shift_buttons.values()))
+        left.add_widget(row(Text(_("Shift"), "body", color=MUTED, size_hint_y=1), *self._shift_buttons.values()))
         self.fill()
         right = column(spacing=6)
         self.dots = Text(self._dots(), "huge", halign="center", bold=True)
@@ -194,7 +203,8 @@ class SignInView(View):
         buttons = [BigButton(_("Technician"), s.open_technician, "neutral", name="technician"),
                    BigButton("English" if s.language == "id" else "Bahasa Indonesia", self.app.toggle_language,
                              "neutral", name="language")]
-        return self.page(_("Cashier sign-in"), body, buttons)
+        # its notices are one short line: the column of names and shifts keeps the room
+        return self.page(_("Cashier sign-in"), body, buttons, notice_lines=1)
 
     def _dots(self) -> str:
         return "* " * len(self.pin) if self.pin else "-"
@@ -287,7 +297,7 @@ class HouseholdView(View):
         right = column(spacing=6)
         right.add_widget(Text(_("Who collects the food?"), "big", bold=True))
         right.add_widget(BigButton(_("The card holder: {name}", name=h.name), lambda: s.choose_collector("holder"),
-                                   "ok", name="collector-holder"))
+                                   "primary", name="collector-holder"))
         for rep in h.representatives:
             right.add_widget(BigButton(_("Representative: {name} ({relation})", name=rep.name, relation=rep.relation),
                                        lambda r=rep.id: s.choose_collector("representative", r), "primary",
@@ -352,7 +362,8 @@ class BasketView(View):
         self._head = [Text("", "body", bold=True), Text("", "body", bold=True, color=PRIMARY),
                       Text("", "body", bold=True, color=OK)]
         head = row(*self._head, height=Theme.px(30))
-        cols = 4 if self.app.size[0] >= 1000 else 3
+        # tiles at least ~300 scaled px wide, so the longest food name stays on one line
+        cols = max(3, int(self.app.size[0] // Theme.px(300)))
         grid = GridLayout(cols=cols, spacing=Theme.px(6), row_default_height=Theme.px(132), row_force_default=True)
         self._tiles = {}
         for code, entry in s.catalog.items():
@@ -409,25 +420,42 @@ class ConfirmView(View):
 
     def render(self):
         s = self.session
-        lines = column(spacing=2)
+        # every line of the largest basket the allowance permits must be in view at once: two
+        # columns of short rows; past what fits, a line says how many more lie below
+        cols = 2 if len(s.basket) > CONFIRM_ONE_COLUMN else 1
+        lines = GridLayout(cols=cols, spacing=(Theme.px(14), Theme.px(1)), row_default_height=Theme.px(27),
+                           row_force_default=True)
+        role = "small" if cols == 2 else "big"
         for code, qty in s.basket.items():
             entry = s.catalog[code]
-            lines.add_widget(row(Text(f"{qty} x {entry.name(s.language)}", "big"),
-                                 Text(rp(entry.price * qty), "big", halign="right"), height=Theme.px(38)))
+            lines.add_widget(row(Text(f"{qty} x {entry.name(s.language)}", role, size_hint_x=0.7),
+                                 Text(rp(entry.price * qty), role, bold=True, halign="right", size_hint_x=0.3),
+                                 height=Theme.px(27), spacing=2))
         who = s.collector
         name = s.entitlement.household.name if who.kind == "holder" else next(
             (r.name for r in s.entitlement.household.representatives if r.id == who.representative_id), "")
-        body = column(spacing=6)
-        body.add_widget(scroller(lines))
+        body = column(spacing=4)
+        view = scroller(lines)
+        view.name = "basket-lines"
+        body.add_widget(view)
+        more = Text("", "small", color=PRIMARY, bold=True)
+        more.name = "more-below"
+        def say_more(*_a):
+            hidden = len(s.basket) - cols * int((view.height + Theme.px(1)) // Theme.px(28))
+            more.text = _("{n} more lines below: scroll down", n=hidden) if hidden > 0 else ""
+
+        view.bind(height=say_more)
+        body.add_widget(more)
         body.add_widget(row(Text(_("Total"), "title", bold=True), Text(rp(s.basket_total), "title", bold=True, halign="right"),
+                            Text(_("Remaining after"), "body", halign="right"),
+                            Text(rp(s.remaining - s.basket_total), "big", bold=True, color=OK, halign="right"),
                             height=Theme.px(44)))
-        body.add_widget(row(Text(_("Remaining after"), "big"), Text(rp(s.remaining - s.basket_total), "big", bold=True,
-                                                                     color=OK, halign="right"), height=Theme.px(40)))
-        body.add_widget(Text(_("Collected by: {name}", name=name), "body"))
-        body.add_widget(Text(_("Food only. This aid cannot be exchanged for cash."), "body", color=MUTED))
+        body.add_widget(Text(_("Collected by: {name}", name=name) + "  -  " +
+                             _("Food only. This aid cannot be exchanged for cash."), "small", color=MUTED))
         buttons = [BigButton(_("Back"), s.back, "neutral", name="back"),
                    BigButton(_("Yes, save"), s.confirm, "ok", name="confirm", disabled=s.busy)]
-        return self.page(_("Check the basket with the buyer"), body, buttons)
+        # its notices are one line ("not possible now"): the room goes to the basket's lines
+        return self.page(_("Check the basket with the buyer"), body, buttons, notice_lines=1)
 
 
 class CommittingView(View):
@@ -450,18 +478,19 @@ class DoneView(View):
     def render(self):
         s = self.session
         sale = s.sale
-        body = column(spacing=8)
+        body = column(spacing=4 if sale.print_fault else 8)  # the printer's advice needs the room
         body.add_widget(Text(_("Remaining allowance this month"), "big", halign="center"))
         body.add_widget(Text(rp(sale.remaining_after), "huge", bold=True, color=OK, halign="center"))
         body.add_widget(Text(_("Receipt no. {no}  -  total {amount}", no=sale.receipt_no, amount=rp(sale.total)),
                              "body", halign="center"))
         if sale.print_fault:
             body.add_widget(Text(_("The receipt did not print. The sale IS saved.") + " " +
-                                 fault_message(sale.print_fault, s.language), "big", color=DANGER, bold=True,
+                                 fault_message(sale.print_fault, s.language), "body", color=DANGER, bold=True,
                                  halign="center"))
         else:
             body.add_widget(Text(_("Give the receipt and the food."), "big", halign="center"))
-        body.add_widget(Text(_("Take your card."), "huge", color=PRIMARY, bold=True, halign="center"))
+        body.add_widget(Text(_("Take your card."), "big" if sale.print_fault else "huge", color=PRIMARY, bold=True,
+                             halign="center"))
         buttons = [BigButton(_("Reprint"), s.reprint, "warn" if sale.print_fault else "neutral", name="reprint",
                              disabled=s.busy),
                    BigButton(_("Finish"), s.finish, "ok", name="finish")]
@@ -479,11 +508,11 @@ class ErrorView(View):
         body = column(spacing=10)
         body.add_widget(Text(err.message(s.language), "title", bold=True))
         code = err.reason.value if err.reason else err.fault
-        body.add_widget(Text(_("Code: {code}", code=code), "small", color=MUTED))
+        body.add_widget(Text(_("Code for the technician: {code}", code=code), "small", color=MUTED))
         buttons = [BigButton(_("Understood"), s.acknowledge, "primary", name="acknowledge")]
-        if err.reason in (Reason.HOUSEHOLD_UNKNOWN, Reason.HOUSEHOLD_REVOKED, Reason.HOUSEHOLD_EXPIRED,
-                          Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED):
-            buttons.append(BigButton(_("Report data"), lambda: s.open_flag(""), "neutral", name="flag"))
+        # a wrong card is reported to the city by itself; the data about a household, by the cashier
+        if err.reason in (Reason.HOUSEHOLD_UNKNOWN, Reason.HOUSEHOLD_REVOKED, Reason.HOUSEHOLD_EXPIRED):
+            buttons.append(BigButton(_("Report data"), lambda: s.open_flag(err.household), "neutral", name="flag"))
         title = _("Cannot serve") if err.reason else _("Device problem")
         return self.page(title, body, buttons, title_color=DANGER)
 
@@ -523,6 +552,8 @@ class HistoryView(View, _SupervisorPad):
 
     def render(self):
         s = self.session
+        if self.selected and self.selected == s.last_voided:  # done: back to the list, which shows it voided
+            self.selected = ""
         if self.selected:
             return self._void_panel()
         rows = column(spacing=4)
@@ -537,14 +568,15 @@ class HistoryView(View, _SupervisorPad):
                 label += "  [" + _("no card") + "]"
             rows.add_widget(row(Text(label, "body", color=MUTED if r.voided else (0, 0, 0, 1)),
                                 BigButton(_("Reprint"), lambda rid=r.redemption_id: s.reprint(rid), "neutral",
-                                          name=f"reprint-{r.receipt_no}", size_hint_x=0.28, role="body"),
+                                          name=f"reprint-{r.receipt_no}", size_hint_x=0.24, role="body"),
                                 BigButton(_("Void"), lambda rid=r.redemption_id: self._select(rid), "danger",
-                                          name=f"void-{r.receipt_no}", size_hint_x=0.22, role="body",
+                                          name=f"void-{r.receipt_no}", size_hint_x=0.3, role="body",
                                           disabled=r.voided)))
         return self.page(_("Sales history"), scroller(rows), [BigButton(_("Back"), s.cancel, "neutral", name="back")])
 
     def _select(self, rid):
         self.selected, self.reason, self.sup, self.sup_pin = rid, "", "", ""
+        self.session.tell("")  # a notice about the list does not belong on the form
         self.app.refresh()
 
     def _void_panel(self):
@@ -554,11 +586,11 @@ class HistoryView(View, _SupervisorPad):
         title = _("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)) if row_ else _("Void a sale")
         left.add_widget(Text(_("Reason"), "body", color=MUTED))
         for code in ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake"):
-            left.add_widget(BigButton(_(code), lambda c=code: self._reason(c), "ok" if code == self.reason else "neutral",
-                                      name=f"reason-{code}", role="body"))
+            left.add_widget(BigButton(say(f"void.{code}", s.language), lambda c=code: self._reason(c),
+                                      "ok" if code == self.reason else "neutral", name=f"reason-{code}", role="body"))
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
-        body.add_widget(self.supervisor_box(self._submit, _("Void")))
+        body.add_widget(self.supervisor_box(self._submit, _("OK")))  # the title asks the question
         return self.page(title, body, [BigButton(_("Back"), self._unselect, "neutral", name="back")])
 
     def _reason(self, code):
@@ -567,6 +599,7 @@ class HistoryView(View, _SupervisorPad):
 
     def _unselect(self):
         self.selected = ""
+        self.session.tell("")
         self.app.refresh()
 
     def _submit(self, pin):
@@ -574,8 +607,8 @@ class HistoryView(View, _SupervisorPad):
             self.session.tell("void_needs_reason")
             self.app.refresh()
             return
-        if self.session.void(self.selected, self.reason, self.sup, pin):
-            self.selected = ""
+        self.sup_pin = ""  # the form stays until the void is done (render): a wrong PIN is typed again
+        self.session.void(self.selected, self.reason, self.sup, pin)
 
 
 class EndOfDayView(View):
@@ -586,17 +619,21 @@ class EndOfDayView(View):
     def render(self):
         s = self.session
         rep = s.day_report
-        body = column(spacing=4)
+        body = column(spacing=2)
         if rep is None:
             body.add_widget(Text(_("Counting..."), "big"))
         else:
-            for label, value in ((_("Date"), rep.day.isoformat()), (_("Sales"), str(rep.sales_count)),
+            for label, value in ((_("Sales"), str(rep.sales_count)),
                                  (_("Total given"), rp(rep.sales_total)),
                                  (_("Voided sales"), f"{rep.void_count} ({rp(rep.void_total)})"),
                                  (_("Without card (override)"), str(rep.overrides)),
-                                 (_("Still to send to the city"), str(rep.queued_for_city))):
-                body.add_widget(row(Text(label, "big"), Text(value, "big", bold=True, halign="right"),
-                                    height=Theme.px(40)))
+                                 (_("Still to send to the city"), str(rep.queued_for_city)),
+                                 (_("All messages not yet sent (status bar)"),
+                                  str(self.app.status.queued) if self.app.status else "?")):
+                figure = Text(value, "body", bold=True, halign="right", size_hint_x=0.25)
+                body.add_widget(row(Text(label, "body", size_hint_x=0.75), figure, height=Theme.px(31)))
+            figure.name = "queue-all"  # the last: the same count as the status bar's
+            self._queue_all = figure
             for c in rep.cashiers:
                 body.add_widget(Text(_("Cashier {id}: {n} sales, {amount}", id=c.name, n=c.count, amount=rp(c.total)),
                                      "body"))
@@ -604,7 +641,15 @@ class EndOfDayView(View):
                    BigButton(_("Print"), s.print_end_of_day, "primary", name="print-report",
                              disabled=rep is None or s.busy),
                    BigButton(_("Sign out"), s.sign_out, "danger", name="sign-out")]
-        return self.page(_("End of day"), scroller(body), buttons)
+        title = _("End of day") + (f"  {rep.day.strftime('%d-%m-%Y')}" if rep else "")
+        return self.page(title, scroller(body), buttons)
+
+
+    def status_read(self, status) -> None:
+        """The unsent count follows the status bar's."""
+        figure = getattr(self, "_queue_all", None)
+        if figure is not None:
+            figure.text = str(status.queued)
 
 
 class FlagView(View):

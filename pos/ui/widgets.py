@@ -117,6 +117,26 @@ class BigButton(Button):
         self.background_color = (0.70, 0.71, 0.74, 1) if self.disabled else KINDS.get(getattr(self, "kind", "primary"), PRIMARY)
 
 
+class Notice(Label):
+    """The notice line under every screen: a box of fixed height, there even when empty, so nothing
+    on the screen moves under the cashier's finger when a message comes or goes. Successes are
+    green, problems red; a technical code rides small after the words, for the technician."""
+
+    LINES = 2
+
+    def __init__(self, text: str = "", success: bool = False, code: str = "", lines: int = LINES, **kw):
+        height = Theme.font("body") * 1.25 * lines
+        shown = text + (f"  [size={int(Theme.font('small') * 0.8)}]({code})[/size]" if text and code else "")
+        super().__init__(text=shown, font_size=Theme.font("body"), color=OK if success else DANGER, bold=True,
+                         halign="left", valign="middle", markup=True, size_hint_y=None, height=height, **kw)
+        self.name = "notice"
+        self.success = success
+        # wrapped to the width only: a text too long for the box shows as taller than it (the UI
+        # checks measure it), never silently cut
+        self.bind(width=lambda w, v: setattr(w, "text_size", (v, None)))
+        FrameSplit.add_to(self.canvas.after)
+
+
 def row(*widgets, height: float | None = None, spacing: float = 8) -> BoxLayout:
     """A fixed-height horizontal box, touch-high unless told, spaced in scaled pixels."""
     box = BoxLayout(orientation="horizontal", size_hint_y=None, height=height or Theme.touch(),

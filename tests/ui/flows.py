@@ -268,6 +268,7 @@ def flow_holder_sale(d: Driver):
     yield
     d.on("household")
     d.see("Sisa bantuan", "Rp 200.000", "Siapa yang mengambil")
+    assert d.find("collector-holder").kind != "ok", "green means picked (sign-in): the holder's button is not"
     yield from d.shot("04-household")
     yield from d.tap("collector-holder")
     d.on("pin")
@@ -289,8 +290,32 @@ def flow_holder_sale(d: Driver):
     assert len(d.parts.printer.printed) == 1, d.parts.printer.printed
     d.see("TIDAK DAPAT")  # the receipt in the field tester's panel
     yield from d.shot("08-done")
+    yield from _read_whole_receipt(d)
     yield from d.tap("deck-pull")
     d.on("idle")
+
+
+def _read_whole_receipt(d: Driver):
+    """A touch on the panel's paper shows the whole receipt at the window's height; a touch closes it."""
+    from kivy.tests.common import UnitTestTouch
+
+    panel = d.app.demo_panel
+    touch = UnitTestTouch(*panel.paper.to_window(panel.paper.center_x, panel.paper.center_y))
+    touch.touch_down()
+    touch.touch_up()
+    yield
+    full = panel.full
+    assert full is not None, "touching the receipt did not open it"
+    sheet = full.children[0]
+    lines = panel.receipt.text.count("\n") + 1
+    assert sheet.height >= 0.9 * d.app.size[1] and sheet.children[0].height <= sheet.height * 1.35, \
+        f"the receipt ({lines} lines) is not readable in one look"
+    yield from d.shot("08b-receipt-full")
+    touch = UnitTestTouch(*full.center)
+    touch.touch_down()
+    touch.touch_up()
+    yield
+    assert panel.full is None, "a touch did not close the receipt"
 
 
 def flow_wrong_pin(d: Driver):
@@ -346,6 +371,10 @@ def flow_refusals(d: Driver):
         yield from d.tap(deck_index(d.parts, label))
         d.on("error")
         d.see(text, "Tidak bisa dilayani")
+        names = {getattr(w, "name", "") for w in d.widgets()}
+        if label in ("Kartu palsu", "Kartu diblokir"):  # reported automatically: no form to fill in
+            assert "flag" not in names, f"{label}: a report form the city does not need"
+            d.see("Dinas sudah diberi tahu otomatis")
         yield from d.shot(shot)
         yield from d.tap("acknowledge")
         d.on("idle")
@@ -353,7 +382,14 @@ def flow_refusals(d: Driver):
 
 
 def flow_printer_fault(d: Driver):
+    from tests.ui.touch_checks import fits
+
     yield from d.tap("printer-paper_out")
+    d.app.poll_status()  # the app's 3 s poll, now: the idle printer is asked too
+    yield
+    while d.app.printer_runner.pending:
+        yield
+    d.see("Printer: Kertas habis")  # before any sale tried to print
     yield from d.tap(deck_index(d.parts, "Pemegang"))
     yield from d.tap("collector-holder")
     yield from d.type_pin("pin", "1234")
@@ -362,6 +398,7 @@ def flow_printer_fault(d: Driver):
     yield from d.tap("confirm")
     d.on("done")
     d.see("Struk tidak tercetak", "Kertas printer habis", "Printer: Kertas habis")
+    fits(d, "done, paper out")  # "Printer: Kertas habis" on one line
     yield from d.shot("16-done-printer-fault")
     n = len(d.parts.printer.printed)
     yield from d.tap("printer-ok")
@@ -375,20 +412,29 @@ def flow_printer_fault(d: Driver):
 def flow_history_void(d: Driver):
     yield from d.tap("history")
     d.on("history")
-    first = d.app.session.history[-1].receipt_no  # events (a wrong staff PIN) share the numbering
+    first = d.app.session.history[-1].receipt_no  # the first sale of this flow's day
     d.see("Riwayat penjualan", f"#{first}")
     yield from d.shot("17-history")
     yield from d.tap(f"reprint-{first}")
     assert d.parts.printer.printed[-1][1].copy
+    d.see("Struk tercetak")
     yield from d.tap(f"void-{first}")
-    yield from d.tap("reason-wrong_items")
+    d.not_see("Struk tercetak")  # the list's notice does not follow onto the form
+    yield from d.tap("reason-buyer_cancelled")
     yield from d.tap("supervisor-spv1")
+    yield from d.type_pin("spv", "0000")  # a wrong supervisor PIN: the form stays as it was
+    d.see("PIN penyelia salah", f"Batalkan penjualan struk no. {first}")
+    d.not_see("PIN kasir")
+    assert d.find("reason-buyer_cancelled").kind == "ok" and d.find("supervisor-spv1").kind == "ok"
     yield from d.type_pin("spv", "9999", ok=False)
     yield from d.shot("18-void")
     yield from d.tap("spv-ok")
     d.on("history")
-    d.see("DIBATALKAN", "dibatalkan")
-    assert d.parts.printer.printed[-1][1].kind == "void"
+    d.see("DIBATALKAN", f"Struk no. {first} dibatalkan", "dikembalikan ke keluarga oleh Dinas")
+    slip = d.parts.printer.printed[-1][1]
+    assert slip.kind == "void" and slip.void_reason_text == "Penerima batal"
+    d.see("Penerima batal", "Penyelia")  # the slip in the field tester's panel
+    yield from d.shot("18b-voided")
     yield from d.tap("back")
     d.on("idle")
 
@@ -397,11 +443,16 @@ def flow_end_of_day(d: Driver):
     yield from d.tap("end-of-day")
     d.on("end_of_day")
     d.see("Tutup hari", "Penjualan", "Penjualan dibatalkan")
+    unsent = d.find("queue-all").text
+    assert f": {unsent}" in d.app.status_bar.labels["queue"].text, "the status bar counts another thing"
     yield from d.shot("19-end-of-day")
     before = len(d.parts.printer.reports)
     yield from d.tap("print-report")
-    d.see("Laporan tutup hari sudah dicetak.")
+    d.see("Laporan tutup hari sudah dicetak.", "LAPORAN TUTUP HARI")  # on screen, and in the tester's panel
     assert len(d.parts.printer.reports) == before + 1
+    from tests.ui.touch_checks import fits
+
+    fits(d, "end of day, printed")  # the per-cashier lines are not cut off by the notice
     yield from d.tap("back")
 
 
@@ -586,9 +637,23 @@ FLOWS_800 = [
     ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
     ("card_not_answering", flow_card_not_answering),
     ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
-    ("frame_split", flow_frame_split), ("sign_out", flow_sign_out),
+    ("frame_split", flow_frame_split),
+    ("touch_checks_id", lambda d: flow_touch_checks(d, "id", "Jatah", ("kasir1", "1234"))),
+    ("touch_checks_en", lambda d: flow_touch_checks(d, "en", "Dengan wakil", ("kasir1", "1234"))),
+    ("sign_out", flow_sign_out),
 ]
-FLOWS_1024 = [("big_screen", flow_big_screen)]
+FLOWS_1024 = [
+    ("big_screen", flow_big_screen),
+    ("touch_checks_id", lambda d: flow_touch_checks(d, "id", "Jatah", ("kasir2", "2345"))),
+    ("touch_checks_en", lambda d: flow_touch_checks(d, "en", "Dengan wakil", ("kasir2", "2345"))),
+]
+
+
+def flow_touch_checks(d: Driver, language: str, card: str, cashier: tuple[str, str]):
+    """Issue 21's layout and notice checks, touched through X (tests/ui/touch_checks.py)."""
+    from tests.ui.touch_checks import flow_touch_checks as checks
+
+    yield from checks(d, language, card, cashier)
 
 
 def flows_for(size: str, which: str = "all"):

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-KEEP_PANEL = {"08-done", "16-done-printer-fault"}  # show the demo printer's receipt beside the screen
+KEEP_PANEL = {"08-done", "08b-receipt-full", "16-done-printer-fault"}  # show the demo printer's receipt beside the screen
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def test_scripted_demo_runs_end_to_end(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     for expected in ("committed durably", "TIDAK DAPAT ditukar", "REFUSED (allowance_used_up)",
-                     "REFUSED (household_revoked)", "void no 2", "hash chain OK"):
+                     "REFUSED (household_revoked)", "voided receipt no 1", "hash chain OK"):
         assert expected in out
     again = run_ewarung("demo", "--scripted", "--data-dir", str(tmp_path / "demo"), "--language", "en")
     assert again.returncode == 0 and "already there" in again.stdout and "CANNOT be exchanged" in again.stdout

@@ -55,6 +55,22 @@ def test_migrates_from_every_earlier_version(tmp_path, start):
     assert _schema(old) == _schema(fresh)
 
 
+def test_receipts_printed_before_the_series_keep_their_numbers(tmp_path):
+    path = tmp_path / "v1.db"
+    con = sqlite3.connect(path)
+    con.executescript((FIXTURES / "v1.sql").read_text())
+    con.execute("PRAGMA user_version = 1")
+    for seq in (1, 2, 6):
+        con.execute("INSERT INTO redemption VALUES (?, ?, 'D', 'H', '', '2026-11', 'card', '', 'holder', '', '', 'k', "
+                    "1, 100, 0, NULL, '2026-11-15T02:00:00.000Z')", (f"r{seq}", seq))
+    con.commit()
+    con.close()
+    open_database(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT seq, receipt_no FROM redemption ORDER BY seq").fetchall() == [(1, 1), (2, 2), (6, 6)]
+    con.close()
+
+
 def test_newer_schema_is_refused_and_untouched(tmp_path):
     path = tmp_path / "future.db"
     con = sqlite3.connect(path)

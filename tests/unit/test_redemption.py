@@ -175,4 +175,19 @@ def test_history_is_newest_first_and_marks_voids(service, city):
     service.void(first.redemption_id, "salah barang", "kasir1", "spv1")
     rows = service.history()
     assert [(r.redemption_id, r.voided) for r in rows] == [(second.redemption_id, False), (first.redemption_id, True)]
-    assert service.history(limit=1)[0].receipt_no == second.seq
+    assert service.history(limit=1)[0].receipt_no == second.receipt_no
+
+
+def test_receipt_numbers_have_no_holes_when_other_messages_take_sequence_numbers(service, city):
+    """Refusals reported to the city, data problems and voids take message sequence numbers; the
+    cashier and auditors read receipts 1, 2, 3 all the same (issue 21, item 6)."""
+    hid = city.notable["holder"]
+    first = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    service.record_event("card_refused", {"reason": "card_forged"})
+    service.flag_problem(hid, "moved", "", "kasir1")
+    voided = service.void(first.redemption_id, "wrong_items", "kasir1", "spv1")
+    second = service.redeem(RedemptionRequest(hid, "kasir1", {"GULA1": 1}))
+    assert (first.receipt_no, second.receipt_no) == (1, 2)
+    assert second.seq > first.seq + 1  # the message sequence stays as the contract has it
+    assert voided.receipt_no == first.receipt_no
+    assert [r.receipt_no for r in service.history()] == [2, 1]

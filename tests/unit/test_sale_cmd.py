@@ -54,7 +54,7 @@ def test_sale_and_void_from_the_command_line(tmp_path):
                       "--void", "salah barang")
     assert res.returncode == 0, res.stdout + res.stderr
     out = json.loads(res.stdout)
-    assert out["ok"] and out["voided"] and out["void_no"] == 2 and out["receipt_no"] == 1
+    assert out["ok"] and out["voided"] and out["voided_receipt_no"] == 1 and out["receipt_no"] == 1
     assert out["reader"] == "Demo Reader 00"
     res = run_ewarung("sale", "--demo", "--data-dir", str(tmp_path / "demo"), "--deck", "fake", "--card", "used_up",
                       "--item", "BERAS5=1", "--language", "en")

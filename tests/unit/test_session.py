@@ -722,3 +722,102 @@ def test_every_action_has_a_rule_and_a_refused_touch_changes_nothing(session):
         session._may(action)
         assert (session.state, session.basket, session.error) == before
         assert session.notice == "not_possible_now" and session.notice_args == {"action": f"action.{action.value}"}
+
+
+# -- issue 21: the counter as a cashier lives it ---------------------------------------------------
+
+
+def test_take_the_card_out_goes_once_the_card_is_out(session, reader, city):
+    """Item 3: "Cabut kartu dari pembaca." must not stay on the idle screen after the card is pulled."""
+    reader.insert(card_for(city, "holder", behaviour="forged"))
+    session.acknowledge()
+    assert session.notice == "take_card_out"
+    reader.pull()
+    assert session.state == State.IDLE and session.notice == ""
+
+
+def test_success_notices_are_told_apart_from_problems(session, reader, printer, city):
+    """Item 3: a success must not look like an error (the screens colour by notice_is_success)."""
+    sale = _sell(session, reader, card_for(city, "holder"))
+    session.open_history()
+    session.reprint(sale.redemption_id)
+    assert session.notice == "receipt_printed" and session.notice_is_success
+    session.void(sale.redemption_id, "wrong_items", "spv1", "0000")
+    assert not session.notice_is_success
+
+
+def test_void_wrong_supervisor_pin_names_the_supervisor_and_success_names_the_sale(session, reader, printer, city):
+    """Item 4: a wrong supervisor PIN says so (not the cashier's PIN); the success names the voided
+    sale's receipt number, not the void's own message number; item 5: it says what the household
+    gets back and when."""
+    first = _sell(session, reader, card_for(city, "holder"))
+    reader.insert(card_for(city, "holder", behaviour="forged"))  # refused: reported, takes a message number
+    session.acknowledge()
+    reader.pull()
+    session.open_history()
+    session.void(first.redemption_id, "buyer_cancelled", "spv1", "0000")
+    assert session.notice == "supervisor_pin_wrong" and "penyelia" in session.notice_text()
+    assert "kasir" not in session.notice_text().lower() and session.last_voided == ""
+    session.void(first.redemption_id, "buyer_cancelled", "spv1", "9999")
+    assert session.last_voided == first.redemption_id
+    assert session.notice_args["no"] == first.receipt_no == 1
+    assert "Struk no. 1 dibatalkan" in session.notice_text() and "Dinas" in session.notice_text()
+
+
+def test_void_slip_words_the_reason_names_the_supervisor_and_the_balance(session, reader, printer, city):
+    """Item 4 and 5: the slip prints "Penerima batal", not `buyer_cancelled`, with the supervisor,
+    the balance the card shows, and what the household gets back."""
+    from pos.receipt_text import render_text
+
+    sale = _sell(session, reader, card_for(city, "holder"))
+    session.open_history()
+    session.void(sale.redemption_id, "buyer_cancelled", "spv1", "9999")
+    slip = printer.printed[-1][1]
+    text = "\n".join(render_text(slip, 32))
+    assert "Penerima batal" in text and "buyer_cancelled" not in text
+    assert "Penyelia" in text and slip.supervisor_name and slip.supervisor_name in text
+    assert "Sisa saldo di kartu" in text and "Dinas mengembalikannya" in slip.void_refund
+
+
+def test_household_refusal_remembers_the_household_for_the_report(session, reader, city):
+    """Item 9: "Laporkan" from a refusal about the household fills the household in."""
+    from tests.fakes import FakeCard
+
+    reader.insert(FakeCard("CARD-NOBODY", "SSN-6472-9999999"))
+    assert session.error.reason == Reason.HOUSEHOLD_UNKNOWN
+    assert session.error.household == "SSN-6472-9999999"
+    assert session.open_flag(session.error.household) and session.flag_household == "SSN-6472-9999999"
+
+
+def test_printer_state_read_while_idle_reaches_the_status_bar(session):
+    """Item 8: paper out shows before a sale tries to print; a printer that cannot tell changes nothing."""
+    from pos.ports import PrinterStatus
+    from pos.printing import fault_of
+
+    assert fault_of(PrinterStatus(True, "out")) == "paper_out"
+    assert fault_of(PrinterStatus(False)) == "offline"
+    assert fault_of(PrinterStatus(True, "ok", False)) == ""
+    assert fault_of(PrinterStatus(None)) is None
+    session.printer_polled(fault_of(PrinterStatus(True, "out")))
+    assert session.printer_fault == "paper_out"
+    session.printer_polled(None)
+    assert session.printer_fault == "paper_out"
+    session.printer_polled("")
+    assert session.printer_fault == ""
+
+
+def test_end_of_day_report_reads_as_text_for_the_tester_panel(session, reader, city):
+    """Item 7: the printed report appears in the field tester's panel (its text form)."""
+    from pos.receipt_text import report_text
+
+    _sell(session, reader, card_for(city, "holder"))
+    session.open_end_of_day()
+    text = "\n".join(report_text(session.day_report, "id"))
+    assert "LAPORAN TUTUP HARI" in text and "Belum terkirim ke Dinas" in text and "Rina Kasir" in text
+
+
+def test_override_wrong_supervisor_pin_names_the_supervisor(session, city):
+    """Item 4, the same words where a supervisor approves a card-less visit."""
+    assert session.open_override()
+    session.start_override(city.notable["holder"], "card_damaged", "spv1", "0000")
+    assert session.state == State.OVERRIDE and session.notice == "supervisor_pin_wrong"

@@ -73,7 +73,7 @@ def test_wording_is_indonesian_by_default_english_on_request_and_fills_in_codes(
     assert wording.say("paper_out").startswith("Kertas printer habis")
     assert wording.say("paper_out", "en").startswith("The printer is out of paper")
     assert wording.say("not_possible_now", "id", action=Action.ADD.wording) == "Menambah barang tidak bisa dilakukan sekarang."
-    assert wording.say("sale_voided", "en", no=7) == "Sale no. 7 is voided."
+    assert wording.say("sale_voided", "en", no=2, amount="Rp 99.500").startswith("Receipt no. 2 is voided.")
     assert wording.say("no_such_code") == "no_such_code"  # like gettext: shown, never a crash
     assert wording.fault_message("jammed") == wording.say("error")
     assert Refusal(Reason.PIN_WRONG).message("en") == wording.say("pin_wrong", "en")
@@ -150,3 +150,14 @@ def test_demo_deck_fallback_note_is_indonesian_by_default_and_english_on_request
         "Card deck: in-process, NOT through pcscd + vpcd: pcscd is not installed. Fix: run "
         "`sudo ./scripts/bootstrap.sh` (installs pcscd and vsmartcard-vpcd), then start the demo again.")
     i18n.set_language("id")
+
+
+def test_what_the_cashier_reads_has_no_technical_words():
+    """Issue 21: the cashier is not technical; codes ride small beside the words (screens), never in them."""
+    jargon = ("tanda tangan", "penerbit", "ledger", "jurnal", "signature", "issuer", "journal")
+    from pos import wording
+
+    for table in (wording.REFUSALS, wording.NOTICES):
+        for code, pair in table.items():
+            for text in pair:
+                assert not any(word in text.lower() for word in jargon), (code, text)

@@ -30,6 +30,6 @@ def test_sale_refusal_and_void_through_pcscd(stack, tmp_path):
 def test_scripted_demo_through_pcscd(stack, tmp_path):
     res = run_ewarung("demo", "--scripted", "--data-dir", str(tmp_path / "demo"), env=AUTO)
     assert res.returncode == 0, res.stdout + res.stderr
-    for expected in ("card deck: pcscd + vpcd", "committed durably", "card updated: True", "void no 2",
+    for expected in ("card deck: pcscd + vpcd", "committed durably", "card updated: True", "voided receipt no 1",
                      "REFUSED (allowance_used_up)", "REFUSED (household_revoked)", "hash chain OK"):
         assert expected in res.stdout
