@@ -10,7 +10,7 @@ help:
 	@echo "make bench        run every benchmark; report in bench/results/report.{md,json}"
 	@echo "make bench-quick  small sizes, checks the benchmarks run"
 	@echo "make demo         the appliance in demo mode (same as ./scripts/demo.sh)"
-	@echo "make soak         kill -9 the redemption path 500 times, then kill -9 counter/sync/central 500 times; check nothing tore"
+	@echo "make soak         kill -9 the redemption path 500 times, then kill -9 counter/sync/central 500 times; check nothing tore; 5 min of ledger convergence turbulence"
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -33,6 +33,7 @@ demo:
 soak: bootstrap
 	EWARUNG_CRASH_ROUNDS=500 $(PY) -m pytest -q tests/integration/test_crash_redemption.py
 	EWARUNG_SOAK_ROUNDS=500 flock /tmp/ewarung-pcscd.lock $(PY) -m pytest -q -s tests/integration/test_soak_processes.py
+	EWARUNG_CONVERGENCE_SECONDS=300 $(PY) -m pytest -q tests/central/test_fleet_convergence.py
 
 .PHONY: fuzz
 fuzz: bootstrap  ## the fuzz tests at 10,000 inputs each (hypothesis profile "soak")
