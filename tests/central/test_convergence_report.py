@@ -60,3 +60,25 @@ def test_confirmed_spending_goes_out_as_deltas(central, make_device, consumer, c
     assert body["schema"] == DELTA and body["base_version"] == 1
     assert [r[0] for r in body["upserts"]["confirmed"]["rows"]] == [sale.redemption_id]
     assert publish_confirmed(signer=LEDGER, city="samarinda", now=clock.now()) is None  # already out
+
+
+def test_one_build_answers_every_device_that_asked(central, clock, tmp_path):
+    import time
+
+    from sync.central.ledger_publish import publish_ledger
+    from sync.central.snapshot_answers import SnapshotAnswers
+
+    csv = tmp_path / "households.csv"
+    write_beneficiary_csv(csv, households=30, seed=3, now=clock.now())
+    publish_ledger(csv, signer=LEDGER, city="samarinda", now=clock.now())
+    answers = SnapshotAnswers("samarinda", LEDGER, every=3600)
+    answers.want(["EW-A", "EW-B"])
+    assert answers.due() == []  # the build started in its thread
+    answers.want(["EW-C"])  # asked while it runs: the build may predate what it lacks
+    deadline = time.monotonic() + 30
+    while not (sent := answers.due()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sent and all(topic == "ewarung/v1/ledger/samarinda/snapshot" for topic, _ in sent)
+    assert answers.wanted == {"EW-C"}  # kept for the next build, not before `every` has passed
+    answers.want(["EW-D"])
+    assert answers.due() == [] and answers._build is None
