@@ -13,7 +13,7 @@ help:
 	@echo "make deb          Debian packages (amd64 + arm64) in dist/deb/ARCH, checked by lintian"
 	@echo "make bundle       the offline USB bundles (packages + their Debian dependencies) in dist/"
 	@echo "make arm64-check  install the arm64 bundle in an emulated Debian 12 arm64 root and run it (slow)"
-	@echo "make soak         kill -9 the redemption path 500 times, then kill -9 counter/sync/central 500 times; check nothing tore"
+	@echo "make soak         kill -9 the redemption path 500 times, then kill -9 counter/sync/central 500 times; check nothing tore; 5 min of ledger convergence turbulence"
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -36,6 +36,7 @@ demo:
 soak: bootstrap
 	EWARUNG_CRASH_ROUNDS=500 $(PY) -m pytest -q tests/integration/test_crash_redemption.py
 	EWARUNG_SOAK_ROUNDS=500 flock /tmp/ewarung-pcscd.lock $(PY) -m pytest -q -s tests/integration/test_soak_processes.py
+	EWARUNG_CONVERGENCE_SECONDS=300 $(PY) -m pytest -q tests/central/test_fleet_convergence.py
 
 .PHONY: fuzz
 fuzz: bootstrap  ## the fuzz tests at 10,000 inputs each (hypothesis profile "soak")

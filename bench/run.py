@@ -66,6 +66,8 @@ DESIGN_BUDGETS = [
     ("drain 20,000 queued redemptions to a local broker", ">= 0.5x raw paho QoS 1", ("outbox drain",)),
     ("counter app cold start to idle screen (Xvfb)", "<= 3 s; RSS <= 150 MB", ("cold_start_to_idle", "rss_idle_production")),
     ("central consumer: verified, stored, acknowledged", ">= 5,000/s on SQLite", ("redemptions verified + stored",)),
+    ("ledger convergence: new device's snapshot request -> first sale allowed, 1M households",
+     "<= 60 s, beside the device's own snapshot apply", ("snapshot request -> first sale allowed",)),
 ]
 
 

@@ -55,7 +55,7 @@ class SyncDaemon:
         self.clock = clock or SystemClock()
         self.central_keys = central_keys
         self.drain = OutboxDrain(db)
-        self.intake = LedgerIntake(db, ledger_keys, device.city, self.clock)
+        self.intake = LedgerIntake(db, ledger_keys, device.city, self.clock, on_applied=self._on_ledger_applied)
         self.inflight: dict[int, int] = {}  # mid -> seq
         self.cursor = 0
         self.started = self.clock.now()
@@ -73,6 +73,10 @@ class SyncDaemon:
             "city": state_topic(device.city),
         }
         self.city_since = ""  # `since` of the last "online" seen from central
+        self.city_version = 0  # the newest ledger version seen from the city, applied or not
+        self._digest: tuple[tuple, str] | None = None  # (what it was computed for, digest of the live ledger)
+        self._content_changes = 0
+        self._snapshot_seen: dict = {}  # snapshot progress at the last check, to notice one that stalled
         self.ledger_topics = {ledger_topic(device.city, leaf): leaf for leaf in ("snapshot", "delta", "hotlist")}
 
     @staticmethod
@@ -111,9 +115,9 @@ class SyncDaemon:
         if ev.connected and mono - self._last_heartbeat >= self.opts.heartbeat_s:
             self._last_heartbeat = mono
             self.publish_heartbeat(now)
-            if self.intake.live_version() == 0 and not self.intake.staging():
-                # the request sent on connecting may have found no central listening: ask again
-                self.request_snapshot(now, "still no ledger on this device")
+            behind = self.behind()
+            if behind:  # the last request may have found no central listening, or its answer was lost
+                self.request_snapshot(now, f"still {behind}")
         if mono - self._last_status >= self.opts.status_every_s:
             self._last_status = mono
             self._write_status(now)
@@ -176,8 +180,29 @@ class SyncDaemon:
                                                          self.signer, now), retain=True)
         self.publish_heartbeat(now)
         self._last_heartbeat = time.monotonic()
-        if self.intake.live_version() == 0 and not self.intake.staging():
-            self.request_snapshot(now, "no ledger on this device")
+        behind = self.behind()
+        if behind:
+            self.request_snapshot(now, behind)
+
+    def behind(self) -> str:
+        """Why this device is not on the city's current ledger as far as it knows ("" when it is):
+        no ledger, a newer version seen that did not apply, or hotlist updates missed. A snapshot
+        being received counts as on its way while it makes progress between two calls."""
+        progress = self.intake.progress()
+        if progress:
+            if progress != self._snapshot_seen:
+                self._snapshot_seen = progress
+                return ""
+            return f"snapshot v{progress['version']} stalled at {progress['received']} chunks of {progress['total']}"
+        live = self.intake.live_version()
+        if live == 0:
+            return "no ledger on this device"
+        if self.city_version > live:
+            return f"on ledger v{live}, the city has v{self.city_version}"
+        complete, newest = self.intake.hotlist_complete(), self.intake.hotlist_serial()
+        if complete < newest:
+            return f"hotlist updates {complete + 1}..{newest - 1} missing"
+        return ""
 
     def _publish_window(self) -> None:
         room = self.opts.inflight - len(self.inflight)
@@ -228,11 +253,23 @@ class SyncDaemon:
         try:
             result = self.intake.handle(payload, leaf)
             log.info("ledger %s: %s", leaf, result.detail)
+            if result.missing:
+                self.request_snapshot(now, result.detail[:200])
         except LedgerRefused as exc:
+            if exc.code == "already_current":  # a snapshot built for another device that asked
+                log.debug("ledger %s: %s", leaf, exc)
+                return
             log.warning("ledger update refused (%s): %s", exc.code, exc)
             self.emit_event("ledger_refused", {"code": exc.code, "reason": str(exc)[:300], "topic": topic})
+            if exc.code == "base_mismatch":
+                self.city_version = max(self.city_version, exc.version)
             if exc.code in ("base_mismatch", "snapshot_mismatch"):
                 self.request_snapshot(now, str(exc)[:200])
+
+    def _on_ledger_applied(self, result) -> None:
+        """Every applied update, held deltas included: the ledger digest is due again when more
+        than confirmed spending changed."""
+        self._content_changes += result.content
 
     def _on_city_state(self, payload: bytes) -> None:
         """Central is back (a new `since`): what it has not acknowledged may have reached a broker
@@ -258,12 +295,25 @@ class SyncDaemon:
 
     def request_snapshot(self, now: datetime, reason: str) -> None:
         """Ask the city for a full ledger: a delta that does not follow the live version cannot apply."""
-        body = {"request": "snapshot", "have_version": self.intake.live_version(), "reason": reason}
+        body = {"request": "snapshot", "have_version": self.intake.live_version(),
+                "have_hotlist": self.intake.hotlist_complete(), "reason": reason}
         self.link.publish(self.topics["request"], signed("request", self.device.device_id, body, self.signer, now))
+
+    def convergence(self) -> dict:
+        """The hotlist serial this device has in full and the digest of its live ledger, for the
+        city's convergence check. The digest is computed again only when the ledger content may
+        have changed (a snapshot, a hotlist update, a delta of more than confirmed spending)."""
+        from sync.ledger_format import live_digest
+
+        key = (self.intake.hotlist_serial(), self._content_changes)
+        if self._digest is None or self._digest[0] != key:
+            self._digest = (key, live_digest(self.db.connection()))
+        return {"hotlist_serial": self.intake.hotlist_complete(), "digest": self._digest[1]}
 
     def publish_heartbeat(self, now: datetime) -> None:
         """Queue depth, ledger version and progress for the city's fleet page (QoS 0: the next one replaces it)."""
-        body = heartbeat_body(self.drain.stats(now), now, self.started, self.intake.progress(), self.connected_since)
+        body = heartbeat_body(self.drain.stats(now), now, self.started, self.intake.progress(), self.connected_since,
+                              self.convergence())
         self.link.publish(self.topics["heartbeat"], signed("heartbeat", self.device.device_id, body, self.signer, now),
                           qos=0)
 

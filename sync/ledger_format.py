@@ -4,9 +4,12 @@ Shared by the device (intake) and the city (builder). Every update is a JWS comp
 ES256, header typ ``ewarung-ledger+jws``, signed by the ledger key. Payload kinds:
 
 - ``ewarung.ledger-manifest/1``: a snapshot's table of contents: version, issued_at,
-  expires_at, chunk count, row counts per table, sha256 (hex) of every chunk token.
+  expires_at, chunk count, row counts per table, sha256 (hex) of every chunk token, and (in a
+  snapshot the city builds on request) the ``hotlist_serial`` its hotlist includes.
 - ``ewarung.ledger-chunk/1``: one slice of one table of a snapshot: version, index, table,
-  columns, and ``data`` = base64url(zlib(JSON array of row arrays)).
+  columns, and ``data`` = base64url(zlib(JSON array of row arrays)); a built-on-request snapshot's
+  chunks also carry its ``issued_at`` and ``hotlist_serial``, so a device tells two builds of one
+  version apart before their manifest arrives.
 - ``ewarung.ledger-delta/1``: upserts and deletes against ``base_version`` giving ``version``.
 - ``ewarung.ledger-hotlist/1``: card ids to block (or unblock) at once, with its own
   monotonic ``serial``.
@@ -73,11 +76,12 @@ class SnapshotBuilder:
     """
 
     def __init__(self, city: str, version: int, issued_at: str, expires_at: str, signer: Signer,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, hotlist_serial: int | None = None) -> None:
         if version < 1:
             raise ValueError("ledger versions start at 1")
         self.city, self.version, self.issued_at, self.expires_at = city, version, issued_at, expires_at
         self.signer, self.chunk_rows = signer, chunk_rows
+        self.build = {} if hotlist_serial is None else {"issued_at": issued_at, "hotlist_serial": hotlist_serial}
         self.hashes: list[str] = []
         self.rows: dict[str, int] = {}
 
@@ -104,6 +108,7 @@ class SnapshotBuilder:
         payload = {
             "schema": CHUNK, "city": self.city, "version": self.version, "index": len(self.hashes),
             "table": wire, "columns": list(TABLES[wire][1]), "count": len(rows), "data": encode_rows(rows),
+            **self.build,
         }
         token = jws_sign(canonical_json(payload), self.signer, LEDGER_TYP)
         self.hashes.append(token_hash(token))
@@ -116,7 +121,7 @@ class SnapshotBuilder:
         payload = {
             "schema": MANIFEST, "city": self.city, "version": self.version, "issued_at": self.issued_at,
             "expires_at": self.expires_at, "chunks": len(self.hashes), "rows": self.rows,
-            "chunk_sha256": self.hashes,
+            "chunk_sha256": self.hashes, **self.build,
         }
         return jws_sign(canonical_json(payload), self.signer, LEDGER_TYP)
 
@@ -157,3 +162,52 @@ def snapshot_tables_from_db(conn) -> dict[str, Iterator[tuple]]:
             yield from batch
 
     return {wire: rows(table, cols) for wire, (table, cols, _) in TABLES.items()}
+
+
+# what a ledger digest covers: the tables every device must hold alike (confirmed spending grows
+# with every sale and is left out); catalog rows count only while active
+DIGEST_TABLES: dict[str, tuple[str, ...]] = {
+    "households": TABLES["households"][1],
+    "representatives": TABLES["representatives"][1],
+    "plans": TABLES["plans"][1],
+    "plan_quotas": TABLES["plan_quotas"][1],
+    "catalog": TABLES["catalog"][1][:-1],
+    "hotlist": ("card_id", "reason"),
+}
+
+
+class LedgerDigest:
+    """A content digest of a ledger, independent of row order, so a device (SQLite) and the city
+    (any database, any collation) compute the same value from the same rows without sorting
+    1,000,000 of them: per table, the sum modulo 2**256 of every row's sha256."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, int] = dict.fromkeys(DIGEST_TABLES, 0)
+        self.counts: dict[str, int] = dict.fromkeys(DIGEST_TABLES, 0)
+
+    def add(self, table: str, rows: Iterable[tuple | list]) -> None:
+        """Fold rows (in DIGEST_TABLES column order) of one table into the digest."""
+        total, n = self.sums[table], 0
+        for row in rows:
+            text = json.dumps([int(v) if isinstance(v, bool) else v for v in row], separators=(",", ":"),
+                              ensure_ascii=False)
+            total += int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big")
+            n += 1
+        self.sums[table], self.counts[table] = total % (1 << 256), self.counts[table] + n
+
+    def hexdigest(self) -> str:
+        """The digest the heartbeat reports and the fleet page compares (16 hex digits)."""
+        text = ";".join(f"{t}:{self.counts[t]}:{self.sums[t]:064x}" for t in DIGEST_TABLES)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def live_digest(conn) -> str:
+    """The digest of the live ledger in a device database (an open sqlite3 connection)."""
+    digest = LedgerDigest()
+    for wire, columns in DIGEST_TABLES.items():
+        table = TABLES[wire][0]
+        where = " WHERE active" if wire == "catalog" else ""
+        cursor = conn.execute(f'SELECT {", ".join(columns)} FROM "{table}"{where}')
+        while batch := cursor.fetchmany(5000):
+            digest.add(wire, batch)
+    return digest.hexdigest()

@@ -29,8 +29,10 @@ def status_body(state: str) -> dict:
     return {"state": state, "software": updates.software_label(__version__)}
 
 
-def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapshot: dict, connected_since: str) -> dict:
-    """What the city needs to see a device is healthy: queue, ledger age, reader, printer, last contact."""
+def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapshot: dict, connected_since: str,
+                   convergence: dict | None = None) -> dict:
+    """What the city needs to see a device is healthy: queue, ledger age, reader, printer, last contact;
+    `convergence` ({"hotlist_serial", "digest"}) lets it see whether this device holds its ledger."""
     ledger = LedgerState.get_or_none(LedgerState.id == 1)
     from pos import settings
 
@@ -47,6 +49,7 @@ def heartbeat_body(outbox_stats: dict, now: datetime, started: datetime, snapsho
             "age_s": int((now - parse_iso(ledger.issued_at)).total_seconds()) if ledger else None,
             "expires_at": ledger.expires_at if ledger else None,
             "snapshot_progress": snapshot or None,
+            **(convergence or {}),
         },
         "reader": health.health(health.HEALTH_READER),
         "printer": health.health(health.HEALTH_PRINTER),

@@ -30,6 +30,8 @@ def register(subs: argparse._SubParsersAction) -> None:
                    help="shared-subscription group; instances in one group split the load ('' = plain subscriptions)")
     s.add_argument("--client-id", default=None, help="MQTT client id (default central-<hostname>-<pid>); keep it stable across restarts")
     s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
+    s.add_argument("--ledger-key", metavar="PEM", help="ledger private key that signs the snapshots built for devices "
+                   "that ask (default: the DEMO ledger key)")
     s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
     broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
@@ -145,7 +147,8 @@ def _serve(args) -> int:
 
     runner = consumer_runner(args.key, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
                         gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
-                        username=args.username, password=password, city=args.city)
+                        username=args.username, password=password, city=args.city,
+                        ledger_key=args.ledger_key)
     fleet = None
     if args.http != "off":
         fhost, fport = _hostport(args.http)

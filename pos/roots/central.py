@@ -35,11 +35,12 @@ def signer(path: str | Path | None, role: str) -> EcdsaSigner:
 
 def consumer_runner(key: str | None, host: str, port: int, *, client_id: str, group: str | None, batch_max: int,
                     gap_retry: timedelta, on_batch: Callable, tls: dict | None, username: str | None,
-                    password: str | None, city: str) -> MqttRunner:
-    """The reference consumer, signing acks with the central key, on its MQTT runner (paho loads here)."""
+                    password: str | None, city: str, ledger_key: str | None = None) -> MqttRunner:
+    """The reference consumer, signing acks with the central key and the snapshots and confirmed-spending
+    deltas it publishes with the ledger key, on its MQTT runner (paho loads here)."""
     from sync.central.consumer import CentralConsumer, MqttRunner
 
     consumer = CentralConsumer(signer(key, "central"), SystemClock())
     return MqttRunner(consumer, host, port, client_id=client_id, group=group, batch_max=batch_max,
                       gap_retry=gap_retry, on_batch=on_batch, tls=tls, username=username, password=password,
-                      city=city)
+                      city=city, ledger_signer=signer(ledger_key, "ledger"))

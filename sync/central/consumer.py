@@ -17,6 +17,7 @@ from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
 from pos.signing import BadSignature, Signer, jws_peek, jws_verify
 from sync.acks import ACK_SCHEMA, ACK_TYP, RESEND_SCHEMA, RESEND_TYP, build_ack, seq_ranges
+from sync.central.convergence import record_report
 from sync.central.message_store import (
     Accepted,
     device_state,
@@ -249,6 +250,8 @@ class CentralConsumer:
         ledger = data.get("ledger")
         if isinstance(ledger, dict) and isinstance(ledger.get("version"), int):
             data = {**data, "ledger_version": ledger["version"]}
+            if leaf == "heartbeat":
+                record_report(device_id, ledger, now)
         for name, attr, conv in (("queue_depth", "queue_depth", int), ("ledger_version", "ledger_version", int),
                                  ("software", "software_version", str),
                                  ("software_version", "software_version", str), ("reader", "reader", str),

@@ -17,6 +17,7 @@ from peewee import fn
 from pos.clock import Clock, SystemClock, iso, parse_iso
 from pos.period import WITA
 from sync.central import software
+from sync.central.convergence import divergences
 from sync.central.fleet_auth import FleetAuth, send
 from sync.central.store import (
     Device,
@@ -100,7 +101,9 @@ def fleet_data(now: datetime, days: int = 14, offline_after: timedelta = timedel
                 (RedemptionRecord.created_at >= a) & (RedemptionRecord.created_at < b)).tuples().get()
             chart.append({"day": day.isoformat(), "redemptions": n, "amount": int(amount or 0)})
         latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
+        not_converged = [asdict(d) for d in divergences()]
     return {
+        "not_converged": not_converged,
         "generated_at": iso(now), "today": today.isoformat(), "ledger_version": latest,
         "software_version": software.newest([r.software for r in rows]),
         "devices": [asdict(r) for r in rows], "per_day": chart,
@@ -224,8 +227,19 @@ def render_page(data: dict, account_bar: str = "") -> str:
 <section><h2>Devices</h2><table><thead><tr><th>Device</th><th>Shop</th><th>Status</th><th class=num>Queue</th>
 <th class=num>Ledger</th><th>Last seen</th><th class=num>Sales today</th><th class=num>Value today</th>
 <th class=num>Missing msgs</th><th>Reader / printer</th><th>Software</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>
+{_convergence_section(data.get("not_converged", []))}
 <section><h2>Redemptions per day (last {len(data['per_day'])} days, WITA)</h2>{_chart_svg(data['per_day'])}</section>
 </main></body></html>"""
+
+
+def _convergence_section(rows: list[dict]) -> str:
+    """Devices whose ledger is not the city's (stale hotlist, different content), from their heartbeats."""
+    if not rows:
+        return '<section><h2>Ledger convergence</h2><p class="muted">every reporting device holds the city\'s ledger</p></section>'
+    items = "".join(f"<tr><td>{html.escape(r['device'])}</td><td class=num>v{r['version']}</td>"
+                    f"<td class=warn>{html.escape(r['reason'])}</td></tr>" for r in rows)
+    return ("<section><h2>Ledger convergence</h2><table><thead><tr><th>Device</th><th class=num>Ledger</th>"
+            f"<th>Not converged</th></tr></thead><tbody>{items}</tbody></table></section>")
 
 
 class FleetServer:

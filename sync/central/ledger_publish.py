@@ -3,14 +3,18 @@
 The wire format is the sync contract's (sync/ledger_format.py, docs/mqtt-contract.md):
 a snapshot is chunk tokens plus a manifest on ``ewarung/v1/ledger/{city}/snapshot``; a delta
 (upserts/deletes against ``base_version``) on ``.../delta``; a hotlist (own monotonic serial) on
-``.../hotlist``. Every update is recorded in the central database with its exact tokens, so a
-device that asks for a snapshot gets the very bytes that were published.
+``.../hotlist``. Every update is recorded in the central database with its exact tokens.
+
+A device that asks is answered with `current_snapshot`: built at that moment from the city's
+tables (the current version, the whole hotlist with its serial, the spending the city has
+confirmed this period and the one before), never a stored older one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +23,7 @@ from peewee import fn
 
 from pos.clock import iso
 from pos.messages import ledger_topic
+from pos.period import Period
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
 from sync.central.programme import Programme, sample_programme
@@ -28,11 +33,21 @@ from sync.central.store import (
     CityPlan,
     HotlistCard,
     LedgerRelease,
+    RedemptionRecord,
+    VoidRecord,
     central_db,
 )
-from sync.ledger_format import LEDGER_TYP, SnapshotBuilder, build_delta, build_hotlist
+from sync.ledger_format import (
+    DEFAULT_CHUNK_ROWS,
+    LEDGER_TYP,
+    LedgerDigest,
+    SnapshotBuilder,
+    build_delta,
+    build_hotlist,
+)
 
-__all__ = ["LEDGER_TYP", "Published", "publish_ledger", "read_hotlist_csv", "latest_snapshot", "hotlist_cards"]
+__all__ = ["LEDGER_TYP", "Published", "city_digest", "current_snapshot", "current_version", "hotlist_cards",
+           "latest_snapshot", "publish_ledger", "read_hotlist_csv"]
 
 
 @dataclass(frozen=True)
@@ -160,9 +175,11 @@ def publish_ledger(
         hashes = {r.household_id: _row_hash(r) for r in rows}
         hot = [[h.card_id, h.reason, h.listed_at, version] for h in hotlist_cards()]
         if kind == "snapshot":
-            builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows)
+            builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows,
+                                      hotlist_serial=_last(("hotlist",)))
             tables = {"plans": _plans(prog), "plan_quotas": _quotas(prog), "catalog": _catalog(prog),
-                      "households": (_household(r) for r in rows), "representatives": _reps(rows), "hotlist": hot}
+                      "households": (_household(r) for r in rows), "representatives": _reps(rows), "hotlist": hot,
+                      "confirmed": _confirmed(now)}
             chunks = list(builder.chunks(tables))
             tokens = (*chunks, builder.manifest())
             count = len(rows)
@@ -243,6 +260,81 @@ def _record(version, kind, count, skipped, tokens, issued, expires) -> Published
                          sha256=digest, size=sum(len(t) for t in tokens),
                          token="\n".join(t.decode("ascii") for t in tokens))
     return Published(version, kind, count, skipped, tuple(tokens), digest)
+
+
+def current_version() -> tuple[int, int]:
+    """(ledger version, hotlist serial) the city has published last: where every device should be."""
+    return _last(("snapshot", "delta")), _last(("hotlist",))
+
+
+def _city_households() -> Iterator[list]:
+    query = CityHousehold.select(CityHousehold.id, CityHousehold.name, CityHousehold.area, CityHousehold.plan,
+                                 CityHousehold.status, CityHousehold.valid_from, CityHousehold.valid_until)
+    return (list(r) for r in query.tuples().iterator())
+
+
+def _city_representatives() -> Iterator[list]:
+    query = CityHousehold.select(CityHousehold.id, CityHousehold.representatives).where(
+        CityHousehold.representatives != "")
+    for hid, text in query.tuples().iterator():
+        for entry in filter(None, text.split(";")):
+            rid, name, relation = (entry.split("|") + ["", ""])[:3]
+            yield [rid, hid, name, relation]
+
+
+def _city_programme() -> dict[str, list]:
+    plans, quotas = [], []
+    for code, name, allowance, rollover, text in CityPlan.select(
+            CityPlan.code, CityPlan.name, CityPlan.allowance, CityPlan.rollover, CityPlan.quotas).tuples():
+        plans.append([code, name, allowance, bool(rollover)])
+        quotas += [[code, item, q] for item, q in json.loads(text or "{}").items()]
+    catalog = [[c.code, c.name_id, c.name_en, c.unit, c.price, True]
+               for c in CityCatalogItem.select().order_by(CityCatalogItem.code)]
+    return {"plans": plans, "plan_quotas": quotas, "catalog": catalog}
+
+
+def _confirmed(now: datetime) -> Iterator[list]:
+    """Every redemption the city stored this period and the one before (rollover plans carry its
+    unspent allowance over), less the voided ones: what other shops sold, for every device."""
+    period = Period.of(now)
+    voided = VoidRecord.select(VoidRecord.redemption_id)
+    query = (RedemptionRecord.select(RedemptionRecord.id, RedemptionRecord.household, RedemptionRecord.period,
+                                     RedemptionRecord.total, RedemptionRecord.items, RedemptionRecord.device)
+             .where(RedemptionRecord.period.in_([str(period), str(period.previous())])
+                    & RedemptionRecord.id.not_in(voided)))
+    return (list(r) for r in query.tuples().iterator())
+
+
+def current_snapshot(*, signer: Signer, city: str, now: datetime, valid_days: int = 30,
+                     chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Published | None:
+    """The city's current ledger as a snapshot built now (None before the first release): the
+    answer to a device's request, whatever it missed. Not recorded: the next request builds anew."""
+    with central_db.atomic():  # one consistent read of the city's tables
+        version, serial = current_version()
+        if not version:
+            return None
+        issued, expires = iso(now), iso(now + timedelta(days=valid_days))
+        builder = SnapshotBuilder(city, version, issued, expires, signer, chunk_rows=chunk_rows, hotlist_serial=serial)
+        hot = ([h.card_id, h.reason, h.listed_at, version] for h in HotlistCard.select().order_by(HotlistCard.card_id))
+        tables = {**_city_programme(), "households": _city_households(), "representatives": _city_representatives(),
+                  "hotlist": hot, "confirmed": _confirmed(now)}
+        tokens = (*builder.chunks(tables), builder.manifest())
+    digest = hashlib.sha256(b"".join(tokens)).hexdigest()
+    return Published(version, "snapshot", builder.rows.get("households", 0), 0, tokens, digest)
+
+
+def city_digest() -> str:
+    """The digest of the city's current ledger, as a converged device reports it in its heartbeat."""
+    digest = LedgerDigest()
+    with central_db.atomic():
+        programme = _city_programme()
+        digest.add("households", _city_households())
+        digest.add("representatives", _city_representatives())
+        digest.add("plans", programme["plans"])
+        digest.add("plan_quotas", programme["plan_quotas"])
+        digest.add("catalog", (row[:-1] for row in programme["catalog"]))
+        digest.add("hotlist", HotlistCard.select(HotlistCard.card_id, HotlistCard.reason).tuples())
+    return digest.hexdigest()
 
 
 def latest_snapshot() -> Published | None:

@@ -17,6 +17,7 @@ from peewee import fn
 
 from pos.clock import iso, parse_iso
 from sync.central import software
+from sync.central.convergence import divergences
 from sync.central.store import (
     CityHousehold,
     CityPlan,
@@ -37,7 +38,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Finding:
     """One thing the city should look at, with a severity so cron can fail on critical ones."""
 
-    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software
+    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software | not_converged
     severity: str
     subject: str  # household or device
     period: str
@@ -118,6 +119,8 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
             findings.append(Finding("stale_ledger", "warning", s.device, "", s.device, None,
                                     f"ledger v{s.ledger_version}, city is at v{latest}"))
     findings += _software_findings()
+    for d in divergences():
+        findings.append(Finding("not_converged", "warning", d.device, "", d.device, None, d.reason))
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.subject, f.period))
     return findings
 

@@ -5,7 +5,7 @@ the broker keeps a message until its row is committed, and the device's end-to-e
 only after the commit. Each connection announces the city's presence (sync/presence.py): a signed,
 retained "online" once subscribed, "offline" as the last will and on stop, so devices resend what
 is unacknowledged as soon as central is back. The connection is the project's one paho wrapper,
-`sync.mqtt_client.MqttLink`.
+`sync.mqtt_client.MqttLink`. A device's snapshot request is answered by `SnapshotAnswers`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import timedelta
 from pos.clock import SystemClock, iso
 from pos.messages import TOPIC_ROOT
 from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
+from sync.central.snapshot_answers import SnapshotAnswers
 from sync.central.store import central_db
 from sync.central.verify import die_with_parent, verify_batch
 from sync.mqtt_client import MqttLink, MqttSettings
@@ -47,15 +48,18 @@ class MqttRunner:
                  gap_retry: timedelta = timedelta(seconds=30), on_batch: Callable[[Outcome], None] | None = None,
                  tls: dict | None = None, username: str | None = None, password: str | None = None,
                  city: str | None = "samarinda", snapshot_every: float = 10.0,
-                 verify_workers: int | None = None) -> None:
+                 verify_workers: int | None = None, ledger_signer=None, confirm_every: float = 5.0) -> None:
         """`verify_workers`: processes that check signatures while this thread receives and stores
         (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
-        paho's `tls_set` names: ca_certs, certfile, keyfile."""
+        paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
+        built for devices that ask (without it, only a stored snapshot of the current version) and
+        the deltas of confirmed spending, published every `confirm_every` seconds when there is news."""
         self.consumer, self.batch_max, self.gap_retry, self.on_batch = consumer, batch_max, gap_retry, on_batch
         self.stop_event = threading.Event()
         self.connected = threading.Event()
-        self.city, self.snapshot_every, self._last_snapshot = city, snapshot_every, -1e9
-        self._snapshot_wanted: set[str] = set()
+        self.city = city
+        self.answers = SnapshotAnswers(city, ledger_signer, snapshot_every)
+        self.ledger_signer, self.confirm_every = ledger_signer, confirm_every
         self.totals = Outcome()
         self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
                                else max(0, verify_workers))
@@ -125,28 +129,11 @@ class MqttRunner:
         del self._inbox[:len(taken)]
         return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
 
-    def _answer_snapshot_requests(self) -> None:
-        """Republish the newest snapshot (broadcast) for devices that asked; requests arriving within
-        `snapshot_every` seconds of the last republish wait for the next one (one answer serves all)."""
-        from sync.central.ledger_publish import latest_snapshot
-
-        if not self._snapshot_wanted or time.monotonic() - self._last_snapshot < self.snapshot_every:
-            return
-        devices, self._snapshot_wanted = sorted(self._snapshot_wanted), set()
-        snap = latest_snapshot()
-        if snap is None or not self.city:
-            log.warning("devices %s asked for a snapshot; none published yet (ewarung central publish-ledger)", devices)
-            return
-        self._last_snapshot = time.monotonic()
-        for topic, token in snap.messages(self.city):
-            self.link.publish(topic, token, qos=1)
-        log.info("snapshot v%d republished for %s", snap.version, ", ".join(devices))
-
     def _work(self) -> None:
         """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
         With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
         batches in the pipeline); batches are stored and acknowledged strictly in order."""
-        last_gap_check = time.monotonic()
+        last_gap_check = last_confirmed = time.monotonic()
         pending: deque[tuple[list[Incoming], tuple | None]] = deque()
         depth = 2 if self.verify_workers else 1
         try:
@@ -172,18 +159,40 @@ class MqttRunner:
                         pending.clear()  # not acknowledged either: the broker redelivers them
                         self._inbox.clear()
                         continue
-                self._answer_snapshot_requests()
+                for topic, token in self.answers.due():
+                    self.link.publish(topic, token, qos=1)
+                if time.monotonic() - last_confirmed > self.confirm_every:
+                    last_confirmed = time.monotonic()
+                    self._publish_confirmed()
                 if time.monotonic() - last_gap_check > 5:
                     last_gap_check = time.monotonic()
                     for topic, token in self.consumer.overdue_gaps(self.gap_retry):
                         self.link.publish(topic, token, qos=1)
         finally:
+            self.answers.close()
             self._drop_pool()
             if self.presence_topic:
                 self.link.close(self.presence_topic, self.presence("offline"))
             else:
                 self.link.close()
             self.connected.clear()
+
+    def _publish_confirmed(self) -> None:
+        """What the city stored since the last confirmed-spending delta, to every device (retained:
+        a device that connects later gets it, and asks for a snapshot if it does not fit)."""
+        if self.ledger_signer is None or not self.city or not self.link.events.connected:
+            return
+        from sync.central.confirmed_publish import publish_confirmed
+
+        try:
+            delta = publish_confirmed(signer=self.ledger_signer, city=self.city, now=SystemClock().now())
+        except Exception as exc:  # noqa: BLE001 - database down: the store path reports and retries it
+            log.warning("confirmed spending not published: %s", exc)
+            return
+        if delta is not None:
+            for topic, token in delta.messages(self.city):
+                self.link.publish(topic, token, qos=1, retain=True)
+            log.info("ledger v%d: %d confirmed redemptions and voids published", delta.version, delta.households)
 
     def _store_and_ack(self, batch: list[Incoming], verdicts) -> bool:
         """Commit the batch, then PUBACK it and publish the signed acks; on a database failure
@@ -210,7 +219,7 @@ class MqttRunner:
             self.link.ack(m.mid, m.qos)
         for topic, token in outcome.acks + outcome.resends:
             self.link.publish(topic, token, qos=1)
-        self._snapshot_wanted.update(outcome.snapshot_requests)
+        self.answers.want(outcome.snapshot_requests)
         self.totals.stored += outcome.stored
         self.totals.duplicates += outcome.duplicates
         self.totals.rejected += outcome.rejected

@@ -236,9 +236,47 @@ class HotlistCard(CentralModel):
         table_name = "central_hotlist"
 
 
+class LedgerConfirmed(CentralModel):
+    """A stored redemption as the ledger has published it to the devices (and whether its void
+    has gone out too), so each confirmed-spending delta carries only what is new."""
+
+    redemption_id = CharField(primary_key=True)
+    version = IntegerField()  # the ledger version that first carried it
+    voided = BooleanField(default=False)
+
+    class Meta:
+        table_name = "central_ledger_confirmed"
+
+
+class DeviceLedger(CentralModel):
+    """The ledger a device last reported in its heartbeat: version, hotlist serial and content
+    digest, to see which devices have not converged on the city's."""
+
+    device = CharField(primary_key=True)
+    version = IntegerField(default=0)
+    hotlist_serial = IntegerField(default=0)
+    digest = CharField(default="")
+    reported_at = CharField(default="")
+
+    class Meta:
+        table_name = "central_device_ledger"
+
+
+class CityDigest(CentralModel):
+    """The digest of the city's own ledger content, computed when a release changes it."""
+
+    id = IntegerField(primary_key=True)  # always 1
+    version = IntegerField()
+    hotlist_serial = IntegerField()
+    digest = CharField()
+
+    class Meta:
+        table_name = "central_city_digest"
+
+
 MODELS = [
     Device, DeviceState, Message, RedemptionRecord, VoidRecord, EventRecord, SequenceGap, Rejected,
-    CityPlan, CityCatalogItem, CityHousehold, LedgerRelease, HotlistCard,
+    CityPlan, CityCatalogItem, CityHousehold, LedgerRelease, HotlistCard, LedgerConfirmed, DeviceLedger, CityDigest,
 ]
 
 

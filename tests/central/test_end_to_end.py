@@ -17,7 +17,8 @@ cards (a replacement card issued while the old one is still in the family's hand
 hotlisted) each shop stays within the allowance on its own; only central's reconciliation can
 find the overspend, and it does. The city then hotlists the old card (`ewarung central hotlist
 add --broker`): the counter refuses it as revoked; it lifts the block (`hotlist remove`): the
-counter serves the card again.
+counter no longer calls the card revoked, but refuses it as used up, for by then central has
+published both shops' sales as confirmed spending to every device.
 
 Central is started and known to be subscribed (it stored a probe status) before any device
 connects: a device without a ledger asks for a snapshot once per connection.
@@ -235,7 +236,8 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
         stored = {r.id: r for r in RedemptionRecord.select()}
         assert set(stored) == {first.redemption_id, second.redemption_id}
         assert stored[second.redemption_id].card_id == f"CARD-{HOLDER}-B"
-        wait_for(lambda: getattr(DeviceState.get_or_none(DeviceState.device == "EW-E2E-0002"), "ledger_version", 0) == 1,
+        # central publishes what it stored as confirmed-spending deltas: the ledger moves on from v1
+        wait_for(lambda: getattr(DeviceState.get_or_none(DeviceState.device == "EW-E2E-0002"), "ledger_version", 0) > 1,
                  20, what="EW-E2E-0002's heartbeat at central")
         findings = reconcile(now=SystemClock().now())
         over = [f for f in findings if f.kind == "overspend"]
@@ -257,8 +259,11 @@ def test_ledger_to_counter_card_to_central_and_back(pg_server, mosquitto, pcsc, 
                       "--broker", f"127.0.0.1:{mosquitto.port}")
         assert out.returncode == 0, out.stderr
         wait_for(lambda: shops[1].sql(hot, old_card) == [], 30, what="the block lifted at EW-E2E-0002")
-        # the card is served again: Rp 200,000 - max(this shop's Rp 163,000, the card's Rp 145,000)
-        assert _refusal(shops[1], pcsc, card_a) == (None, 37_000)
+        # the card is no longer refused as revoked; the city confirmed both shops' sales to every device, so
+        # shop 2 now knows the household spent Rp 308,000 of its Rp 200,000 and serves it nothing more
+        wait_for(lambda: len(shops[1].sql("SELECT redemption_id FROM confirmed_redemption")) == 2, 30,
+                 what="both shops' sales confirmed at EW-E2E-0002")
+        assert _refusal(shops[1], pcsc, card_a) == (Reason.ALLOWANCE_USED_UP, 0)
     finally:
         for shop in shops:
             shop.stop_sync()

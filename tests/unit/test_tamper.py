@@ -70,7 +70,8 @@ def test_rolled_back_and_replayed_ledger_versions_refused(db, city, clock, tmp_p
     for name, token in attempts.items():
         with pytest.raises(LedgerRefused) as exc:
             intake.handle(token)
-        assert exc.value.code == "old_version", name
+        # the very delta applied last comes again whenever the broker redelivers the retained one
+        assert exc.value.code == ("already_current" if name == "replayed delta v3" else "old_version"), name
         assert intake.live_version() == 3 and _ledger_digest(db) == live, name
     # an older snapshot's chunk arriving while a newer one is being received
     v5_manifest, v5_chunks = _snapshot(tmp_path / "ewarung.db", clock, 5)

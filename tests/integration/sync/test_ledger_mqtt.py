@@ -166,7 +166,8 @@ def test_device_without_ledger_requests_a_snapshot(sync_env, schemas, city_stub)
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
     req = validate_token(city_side.raw["request"][0], schemas)
-    assert req["seq"] is None and req["body"] == {"request": "snapshot", "have_version": 0, "reason": "no ledger on this device"}
+    assert req["seq"] is None and req["body"] == {"request": "snapshot", "have_version": 0, "have_hotlist": 0,
+                                                  "reason": "no ledger on this device"}
 
 
 def test_ack_tokens_match_schema(schemas):
