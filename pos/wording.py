@@ -266,8 +266,8 @@ NOTICES: dict[str, tuple[str, str]] = {
     "end_of_day_printed": ("Laporan tutup hari sudah dicetak.", "End-of-day report printed."),
     "void_needs_reason": ("Pilih alasan pembatalan.", "Give a reason for the void."),
     "sale_voided": (
-        "Struk no. {no} dibatalkan. {amount} dikembalikan ke keluarga oleh Dinas setelah pembatalan terkirim.",
-        "Receipt no. {no} is voided. The city gives {amount} back to the household once the void is sent.",
+        "Struk no. {no} dibatalkan. Kartu tetap mencatat {amount}; Dinas memutuskan penggantiannya.",
+        "Receipt no. {no} is voided. The card still counts {amount}; the city decides on a refund.",
     ),
     "pick_problem": ("Pilih masalahnya.", "Pick what is wrong."),
     "type_household": (
@@ -308,10 +308,10 @@ PRINTOUT: dict[str, tuple[str, str]] = {
         "The receipt may be partly printed; the reprint will be marked COPY.",
     ),
     "void_refund": (
-        "Kartu tetap mencatat jumlah ini terpakai. Dinas mengembalikannya ke saldo keluarga setelah "
-        "pembatalan ini terkirim.",
-        "The card still counts this amount as spent. The city gives it back to the household's balance once "
-        "this void is sent.",
+        "Kartu tetap mencatat jumlah ini terpakai bulan ini, di toko mana pun. Pembatalan ini dikirim ke "
+        "Dinas Sosial, yang memutuskan penggantiannya.",
+        "The card still counts this amount as spent this month, at every shop. This void goes to the city, "
+        "which decides on a refund.",
     ),
     "no_cash": (
         "Bantuan ini TIDAK DAPAT ditukar dengan uang tunai.",

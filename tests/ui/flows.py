@@ -430,7 +430,7 @@ def flow_history_void(d: Driver):
     yield from d.shot("18-void")
     yield from d.tap("spv-ok")
     d.on("history")
-    d.see("DIBATALKAN", f"Struk no. {first} dibatalkan", "dikembalikan ke keluarga oleh Dinas")
+    d.see("DIBATALKAN", f"Struk no. {first} dibatalkan", "Dinas memutuskan penggantiannya")
     slip = d.parts.printer.printed[-1][1]
     assert slip.kind == "void" and slip.void_reason_text == "Penerima batal"
     d.see("Penerima batal", "Penyelia")  # the slip in the field tester's panel

@@ -776,7 +776,7 @@ def test_void_slip_words_the_reason_names_the_supervisor_and_the_balance(session
     text = "\n".join(render_text(slip, 32))
     assert "Penerima batal" in text and "buyer_cancelled" not in text
     assert "Penyelia" in text and slip.supervisor_name and slip.supervisor_name in text
-    assert "Sisa saldo di kartu" in text and "Dinas mengembalikannya" in slip.void_refund
+    assert "Sisa saldo di kartu" in text and "memutuskan penggantiannya" in slip.void_refund
 
 
 def test_household_refusal_remembers_the_household_for_the_report(session, reader, city):
