@@ -204,7 +204,7 @@ def run(quick: bool = False) -> list[dict]:
             unit="s", budget="<= 60 s", ok=sold <= BUDGET_S, baseline=apply_s,
             baseline_name="device snapshot verify+apply alone", notes=notes),
         row(f"snapshot built on request by central, {households:,} households", value=build_s, unit="s",
-            budget="part of the 60 s above", ok=build_s <= BUDGET_S),
+            budget="part of the 60 s above", ok=None),
     ]
 
 

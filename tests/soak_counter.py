@@ -11,8 +11,8 @@ reinsertion poll (~400 ms) would dominate the soak.
 
 Every sale and void the session reports done is appended to CONFIRMED_FILE and fsynced only
 AFTER the session reached DONE (a sale) or said "voided" (a void):
-    S <seq> <redemption_id> <total> <card_total> <card_updated 0|1>
-    V <seq> <redemption_id>
+    S <receipt_no> <redemption_id> <total> <card_total> <card_updated 0|1>
+    V <receipt_no of the voided sale> <redemption_id>
 stdout lines: "ready" once signed in; "paused" after a "pause" line on stdin (at the idle
 screen, card session closed); "resumed" after "resume".
 """

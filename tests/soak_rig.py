@@ -130,8 +130,8 @@ class CardSeen:
 
 @dataclass
 class Confirmed:
-    sales: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)  # rid -> seq, total, card_total, updated
-    voids: dict[str, int] = field(default_factory=dict)  # redemption id -> void seq
+    sales: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)  # rid -> receipt no, total, card_total, updated
+    voids: dict[str, int] = field(default_factory=dict)  # voided redemption id -> its receipt no
 
 
 class Shop:
@@ -248,6 +248,7 @@ def check_device(shop: Shop, confirmed: Confirmed) -> dict:
     try:
         con.execute("BEGIN")  # one snapshot for all the reads below
         reds = {rid: (seq, total) for rid, seq, total in con.execute("SELECT id, seq, total FROM redemption")}
+        receipt_nos = dict(con.execute("SELECT id, receipt_no FROM redemption"))
         voids = {rid: seq for seq, rid in con.execute("SELECT seq, redemption_id FROM void")}
         outbox = dict(con.execute("SELECT seq, kind FROM outbox_message"))
         lines = {rid: (n, amt) for rid, n, amt in con.execute(
@@ -275,10 +276,11 @@ def check_device(shop: Shop, confirmed: Confirmed) -> dict:
             assert seq in redemption_seqs, f"outbox message #{seq} reports a sale that is not there"
         elif kind == "void":
             assert seq in voids.values(), f"outbox message #{seq} reports a void that is not there"
-    for rid, (seq, total, _card_total, _updated) in confirmed.sales.items():
-        assert reds.get(rid) == (seq, total), f"confirmed sale #{seq} {rid} lost or changed: {reds.get(rid)}"
-    for rid, seq in confirmed.voids.items():
-        assert voids.get(rid) == seq, f"confirmed void #{seq} of {rid} lost"
+    for rid, (no, total, _card_total, _updated) in confirmed.sales.items():
+        found = (receipt_nos.get(rid), reds.get(rid, (None, None))[1])
+        assert found == (no, total), f"confirmed sale (receipt no {no}) {rid} lost or changed: {found}"
+    for rid, no in confirmed.voids.items():
+        assert rid in voids and receipt_nos.get(rid) == no, f"confirmed void of receipt no {no} ({rid}) lost"
     _verify_journal(path)
     return {"sales": len(reds), "voids": len(voids), "messages": len(seqs), "gross": gross}
 

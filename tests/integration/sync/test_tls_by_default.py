@@ -94,7 +94,10 @@ def test_provisioned_device_and_city_speak_tls_with_client_certificates(provisio
          "--http", "off", "--client-id", "central-tls-test", "--group", ""],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert "central consumer" in serve.stdout.readline() + serve.stdout.readline()
+        started = []  # the DEMO-key warnings come first, then the start line
+        while len(started) < 6 and not any("central consumer" in line for line in started):
+            started.append(serve.stdout.readline())
+        assert "central consumer" in started[-1], started
         once = _ewarung("--config", str(host_cfg), "sync", "--once", "--offline-limit", "20")
         assert once.returncode == 0, once.stderr
 
