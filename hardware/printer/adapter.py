@@ -84,7 +84,7 @@ class EscposPrinter:
         """Ask the printer how it is without printing; a printer that cannot be opened is offline."""
         with self._lock:
             try:
-                p = backends.open_backend(self.cfg)
+                p = backends.open_status_line(self.cfg)
             except PrinterFault:
                 return PrinterStatus(online=False)
             try:

@@ -118,6 +118,36 @@ def open_backend(cfg: PrinterSection) -> Escpos:
     return p
 
 
+class SocketStatusLine:
+    """A network printer's socket, for the status query alone. DLE EOT is three bytes each way and
+    needs no python-escpos: the counter asks an idle printer how it is every few seconds, and
+    that must not load escpos and all it imports before the first receipt does."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._device = sock
+
+    def _raw(self, data: bytes) -> None:
+        """Send the query bytes (query_status writes through this, as through an escpos backend)."""
+        self._device.sendall(data)
+
+    def close(self) -> None:
+        """Hang up: the next query opens a new connection, as printing does."""
+        self._device.close()
+
+
+def open_status_line(cfg: PrinterSection) -> Escpos | SocketStatusLine:
+    """What to ask for status: a bare socket for a network printer, the escpos backend otherwise
+    (serial and USB go through pyserial and pyusb, which escpos drives). PrinterFault('offline')
+    if it is not there."""
+    if cfg.kind != "network":
+        return open_backend(cfg)
+    try:
+        sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout_s)
+    except OSError as exc:
+        raise PrinterFault("offline", f"{describe(cfg)}: {str(exc).strip()}") from None
+    return SocketStatusLine(sock)
+
+
 def _read_byte(p: Escpos, kind: str, timeout_s: float) -> bytes:
     """One status byte, or b'' on silence within timeout_s."""
     deadline = time.monotonic() + timeout_s

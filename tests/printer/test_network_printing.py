@@ -101,6 +101,30 @@ def test_status_reads_the_printer(virtual_printer):
     assert p.status().online is False  # silence is offline, not "plenty"
 
 
+def test_asking_a_network_printer_how_it_is_loads_no_escpos(virtual_printer):
+    """The counter polls an idle printer every few seconds: that must not pull python-escpos (and
+    Pillow, qrcode, ...) into the counter's memory before the first receipt does."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    virtual_printer.set_state("paper_out")
+    code = (
+        "import sys\n"
+        "from hardware.printer.adapter import EscposPrinter\n"
+        "from tests.printer.printer_fixtures import printer_config\n"
+        f"p = EscposPrinter(printer_config(kind='network', host='127.0.0.1', port={virtual_printer.port}, "
+        "timeout_s=2.0), status_timeout_s=0.5)\n"
+        "st = p.status()\n"
+        "print(st.paper, any(m == 'escpos' or m.startswith('escpos.') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == ["out", "False"], out.stdout + out.stderr
+
+
 def test_state_file_control(sale, virtual_printer, print_service_for):
     virtual_printer.state_file.write_text("paper_out\n")
     svc = print_service_for(network_printer(virtual_printer))
