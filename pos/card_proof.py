@@ -2,9 +2,9 @@
 
 The terminal hands the card a CardTransaction; the card binds it to its own transaction counter
 and signs its digest over the terminal's fresh challenge (docs/card-protocol.md, "SPEND"). The proof
-is made to travel with the redemption so that the city, not the device, decides whether the card
-really paid for it (the session and the redemption message do not carry it yet); the same proof
-read back later lets a terminal recover a sale it never committed.
+travels with the redemption (`redemption_card`) so that the city, not the device, decides whether
+the card really paid for it; the same proof read back later lets a terminal report a charge it
+never committed (`charge_card`). Both sides parse it here, so they cannot disagree on its form.
 """
 
 from __future__ import annotations
@@ -55,3 +55,126 @@ def lines_digest(lines: Iterable[tuple[str, int, int]]) -> bytes:
             raise ValueError(f"bad line {code!r} x {quantity} at {unit_price}")
         text += f"{code}\t{quantity}\t{unit_price}\n".encode("ascii")
     return hashlib.sha256(text).digest()
+
+
+# --- the card's evidence in a message (docs/mqtt-contract.md, "Card evidence") -------------
+
+PROOF_OPS = (2, 3)  # 2: signed by SPEND; 3: the same record read back with GET LAST TRANSACTION
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_B64URL = re.compile(r"[A-Za-z0-9_-]{1,2048}")
+MAX_U32 = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class CardEvidence:
+    """A card's proof as a message carries it: the certificate the card presented (its exact bytes,
+    TLV 70) and the card's signature over one transaction, rebuilt from the message."""
+
+    certificate: bytes
+    transaction: CardTransaction
+    counter: int
+    op: int
+    challenge: bytes
+    signature: bytes
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: object, what: str) -> bytes:
+    import base64
+
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError(f"card {what} must be base64url without padding")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _u32(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_U32:
+        raise ValueError(f"card proof {what} must be an integer 0..{MAX_U32}")
+    return value
+
+
+def redemption_card(certificate: bytes, proof: CardProof) -> dict:
+    """The `card` object of a redemption body (schema ewarung.redemption/2): the certificate and the
+    proof's parts the city cannot rebuild from the body itself (counter, new period total,
+    challenge, signature). Device, redemption id, period, amount and lines come from the message."""
+    return {
+        "certificate": _b64url(certificate),
+        "proof": {"op": proof.op, "counter": proof.counter, "period_total": proof.transaction.period_total,
+                  "challenge": proof.challenge.hex(), "signature": _b64url(proof.signature)},
+    }
+
+
+def charge_card(certificate: bytes, proof: CardProof) -> dict:
+    """The `card` object of a `card_charged_not_sold` event: a charge no sale was committed for has
+    no lines in the message, so the whole transaction travels with the proof."""
+    tx = proof.transaction
+    card = redemption_card(certificate, proof)
+    card["transaction"] = {"device_id": tx.device_id, "redemption_id": tx.redemption_id, "period": tx.period,
+                           "amount": tx.amount, "period_total": tx.period_total,
+                           "lines_digest": tx.lines_digest.hex()}
+    return card
+
+
+def body_lines(body: dict) -> list[tuple[str, int, int]]:
+    """(item, qty, unit_price) of a redemption body's lines, typed strictly; ValueError otherwise."""
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise ValueError("redemption body needs at least one line")
+    out = []
+    for ln in lines:
+        if not isinstance(ln, dict):
+            raise ValueError("each line is an object {item, qty, unit_price, amount}")
+        item, qty, price = ln.get("item"), ln.get("qty"), ln.get("unit_price")
+        if not isinstance(item, str) or any(isinstance(v, bool) or not isinstance(v, int) for v in (qty, price)):
+            raise ValueError("each line needs item (string), qty and unit_price (integers)")
+        out.append((item, qty, price))
+    return out
+
+
+def _proof_parts(card: object) -> tuple[bytes, dict, int, int, bytes, bytes]:
+    if not isinstance(card, dict) or not isinstance(card.get("proof"), dict):
+        raise ValueError("card evidence needs {certificate, proof}")
+    proof = card["proof"]
+    op = proof.get("op")
+    if op not in PROOF_OPS or isinstance(op, bool):
+        raise ValueError(f"card proof op must be one of {PROOF_OPS}")
+    challenge = proof.get("challenge")
+    if not isinstance(challenge, str) or not _HEX32.fullmatch(challenge):
+        raise ValueError("card proof challenge must be 16 bytes in lower-case hex")
+    return (_unb64url(card.get("certificate"), "certificate"), proof, op, _u32(proof.get("counter"), "counter"),
+            bytes.fromhex(challenge), _unb64url(proof.get("signature"), "signature"))
+
+
+def redemption_evidence(device_id: str, body: dict) -> CardEvidence:
+    """The card evidence of a redemption body, its transaction rebuilt from the message itself (the
+    device of the topic, the body's redemption id, period, total and lines), so a proof can only
+    verify for exactly the sale the message reports. ValueError says what is malformed."""
+    certificate, proof, op, counter, challenge, signature = _proof_parts(body.get("card"))
+    rid, period, total = body.get("redemption_id"), body.get("period"), body.get("total")
+    if not isinstance(rid, str) or not isinstance(period, str):
+        raise ValueError("redemption body needs redemption_id and period (strings)")
+    tx = CardTransaction(device_id, rid, period, _u32(total, "amount (the body's total)"),
+                         _u32(proof.get("period_total"), "period_total"), lines_digest(body_lines(body)))
+    return CardEvidence(certificate, tx, counter, op, challenge, signature)
+
+
+def charge_evidence(body: dict) -> CardEvidence:
+    """The card evidence of a `card_charged_not_sold` event, its transaction as the event states it
+    (the signature then proves the card signed exactly that). ValueError says what is malformed."""
+    card = body.get("card")
+    certificate, _proof, op, counter, challenge, signature = _proof_parts(card)
+    tx = card.get("transaction") if isinstance(card, dict) else None
+    if not isinstance(tx, dict):
+        raise ValueError("a card_charged_not_sold event needs card.transaction")
+    texts = [tx.get(k) for k in ("device_id", "redemption_id", "period", "lines_digest")]
+    if not all(isinstance(t, str) for t in texts) or not _HEX64.fullmatch(texts[3]):
+        raise ValueError("card.transaction needs device_id, redemption_id, period and a 32-byte hex lines_digest")
+    return CardEvidence(certificate, CardTransaction(texts[0], texts[1], texts[2], _u32(tx.get("amount"), "amount"),
+                                                     _u32(tx.get("period_total"), "period_total"),
+                                                     bytes.fromhex(texts[3])), counter, op, challenge, signature)

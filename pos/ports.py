@@ -48,6 +48,7 @@ class AuthenticatedCard:
     certificate: CardCertificate
     spend: SpendRecord
     pin_tries_left: int
+    certificate_bytes: bytes = b""  # exactly as the card sent it (TLV 70): the city verifies it again
 
 
 # card_not_answering: a transmit passed the reader's deadline; the session is abandoned

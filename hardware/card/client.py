@@ -120,7 +120,7 @@ class CardClient:
         self._card_key, self._cert = parsed.card_public_key, parsed.info
         state = self._challenge_state(apdu.OP_AUTH, "internal authenticate", clone_check=True)
         self._record = state.spend
-        return AuthenticatedCard(parsed.info, state.spend, state.tries_left)
+        return AuthenticatedCard(parsed.info, state.spend, state.tries_left, raw_cert)
 
     def _fresh(self) -> bytes:
         challenge = self._random(apdu.CHALLENGE_LEN)

@@ -1,0 +1,84 @@
+"""Checking a card's evidence without the card: issuer chain, then the card's signature.
+
+The city (and any auditor) runs this on every redemption and recovery report: the certificate
+must be signed by a known issuer key, and the card key it certifies must have signed the
+transaction the message describes (docs/card-protocol.md, "Verifying a proof offline"). The
+encoding is hardware.card.transaction's, the one the applet and the terminal use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hardware.card import certificate, tlv, transaction
+from pos.card_proof import CardEvidence
+from pos.ports import CardCertificate
+
+
+class EvidenceError(ValueError):
+    """The evidence does not prove what the message says; the text is the reason to record."""
+
+
+@dataclass(frozen=True)
+class CertifiedCard:
+    """A certificate whose issuer signature verified: who the card is and the key it signs with."""
+
+    info: CardCertificate
+    card_key: ec.EllipticCurvePublicKey
+
+
+class CertificateCache:
+    """Certificates already verified, by the SHA-256 of their bytes: a card sells many times, and
+    its certificate's issuer signature need only be checked once per process."""
+
+    def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], limit: int = 200_000) -> None:
+        self.issuer_keys = issuer_keys
+        self.limit = limit
+        self._known: dict[bytes, CertifiedCard] = {}
+
+    def certified(self, raw: bytes) -> CertifiedCard:
+        """The card a certificate names, once its issuer signature verifies; EvidenceError otherwise."""
+        key = hashlib.sha256(raw).digest()
+        found = self._known.get(key)
+        if found is not None:
+            return found
+        try:
+            parsed = certificate.parse(raw)
+        except (tlv.TlvError, certificate.CertificateError, ValueError) as exc:
+            raise EvidenceError(f"card certificate is malformed: {exc}") from None
+        issuer = self.issuer_keys.get(parsed.info.issuer_key_id)
+        if issuer is None:
+            raise EvidenceError(f"card certificate names unknown issuer key {parsed.info.issuer_key_id}")
+        if not certificate.verify(parsed, issuer):
+            raise EvidenceError(f"card certificate of {parsed.info.card_id} is not signed by its issuer (forged)")
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        found = self._known[key] = CertifiedCard(parsed.info, parsed.card_public_key)
+        return found
+
+
+def signed_message(ev: CardEvidence) -> bytes:
+    """The exact bytes the card signed for this evidence, rebuilt from the transaction; EvidenceError
+    when the transaction could not have been sent to a card at all."""
+    try:
+        record = transaction.encode_record(transaction.encode_template(ev.transaction), ev.counter)
+    except ValueError as exc:
+        raise EvidenceError(f"card transaction cannot be encoded: {exc}") from None
+    return transaction.signed_message(ev.op, ev.challenge, transaction.digest(record))
+
+
+def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
+    """The certified card, if its issuer signed the certificate and the card signed exactly this
+    transaction with this counter; EvidenceError with the reason otherwise."""
+    card = certs.certified(ev.certificate)
+    try:
+        card.card_key.verify(ev.signature, signed_message(ev), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise EvidenceError(f"card {card.info.card_id} did not sign this transaction (its signature does not "
+                            "verify over the sale the message reports)") from None
+    return card
