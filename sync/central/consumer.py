@@ -32,7 +32,7 @@ from sync.central.message_store import (
     taken_seqs,
 )
 from sync.central.store import Device, DeviceState, write_transaction
-from sync.central.verify import Verifier
+from sync.central.verify import Checked, Verifier
 
 __all__ = [
     "ACK_SCHEMA", "ACK_TYP", "DEVICE_LEAVES", "RESEND_SCHEMA", "RESEND_TYP", "CentralConsumer", "Incoming",
@@ -111,7 +111,7 @@ class CentralConsumer:
         """Verify and store a batch in ONE transaction; return the acks to send after commit.
 
         `verified`, if given, is aligned with `batch`: the result of `verify.verify_batch` for the
-        messages `verify_jobs` handed out ((True, envelope) or (False, reason)), None for the rest,
+        messages `verify_jobs` handed out ((True, Checked) or (False, reason)), None for the rest,
         which are verified here."""
         out = Outcome()
         now = iso(self.clock.now())
@@ -131,8 +131,9 @@ class CentralConsumer:
                 elif leaf in ("status", "heartbeat"):
                     statuses.append((device_id, leaf, self._status_payload(device_id, msg.payload)))
                 else:
-                    env = self._envelope(device_id, leaf, msg.payload, verified[i] if verified is not None else None)
-                    accepted.append(Accepted(device_id, env["seq"], leaf, env, msg.payload.decode("ascii")))
+                    env, problems = self._envelope(device_id, leaf, msg.payload,
+                                                   verified[i] if verified is not None else None)
+                    accepted.append(Accepted(device_id, env["seq"], leaf, env, msg.payload.decode("ascii"), problems))
             except (BadSignature, ValueError) as exc:
                 rejected.append((msg.topic, str(exc), msg.payload))
 
@@ -160,20 +161,22 @@ class CentralConsumer:
                 out.resends.append((device_topic(device_id, "resend"), self.resend_token(device_id, missing, now)))
         return out
 
-    def _envelope(self, device_id: str, leaf: str, token: bytes, verdict: tuple[bool, object] | None) -> dict:
-        """The verified envelope: the worker's verdict if it checked this message, else checked here."""
+    def _envelope(self, device_id: str, leaf: str, token: bytes, verdict: tuple[bool, object] | None) -> Checked:
+        """The verified envelope and its content problems: the worker's verdict if it checked this
+        message, else checked here."""
         if verdict is None:
             return self._verify(device_id, leaf, token)
         ok, value = verdict
         if not ok:
             raise ValueError(str(value))
+        assert isinstance(value, Checked)
         return value
 
-    def _verify(self, device_id: str, leaf: str, token: bytes) -> dict:
+    def _verify(self, device_id: str, leaf: str, token: bytes) -> Checked:
         key = self.device_key(device_id)
         if key is None:
             raise ValueError(_unregistered(device_id))
-        return self._verifier.envelope(device_id, leaf, key, token)
+        return self._verifier.check(device_id, leaf, key, token)
 
     def verify_jobs(self, batch: list[Incoming]) -> tuple[list[tuple[str, str, bytes]], list[int], dict[str, str]]:
         """The sequenced messages of `batch` from registered devices, for `verify.verify_batch` in a
@@ -225,7 +228,7 @@ class CentralConsumer:
         new: list[Accepted] = []
         dups, seen = [], set()
         for item in accepted:
-            dev, seq, kind, env, tok = item
+            dev, seq, kind, env, tok, _problems = item
             mid = env["id"]
             if mid in known or mid in seen:
                 dups.append((dev, mid, seq))

@@ -38,6 +38,7 @@ class Accepted(NamedTuple):
     kind: str
     envelope: dict
     token: str
+    problems: tuple[str, ...] = ()  # what its content failed (sync.central.verify.Checked): quarantine it
 
 
 def _mark() -> str:
@@ -99,7 +100,7 @@ def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: 
 def store_messages(new: list[Accepted], now: str) -> None:
     """Each message's signed bytes, plus the row the reports read (redemption, void or event)."""
     msgs, reds, voids, events = [], [], [], []
-    for dev, seq, kind, env, tok in new:
+    for dev, seq, kind, env, tok, _problems in new:
         body = env["body"]
         msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
         if kind == "redemption":

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 from pos.messages import MESSAGE_TYP
 from pos.signing import (
@@ -28,6 +29,15 @@ from pos.signing import (
     load_public_key,
     verify_raw,
 )
+
+
+class Checked(NamedTuple):
+    """A sequenced message whose device signature and shape verified (it may be stored and acked),
+    with what its content failed on its own (card evidence, arithmetic): a message with problems
+    is quarantined, never counted in the city's totals."""
+
+    envelope: dict
+    problems: tuple[str, ...] = ()
 
 
 class Verifier:
@@ -61,6 +71,16 @@ class Verifier:
             raise ValueError("envelope needs a body object and created_at")
         check_body(leaf, env["body"])
         return env
+
+    def check(self, device_id: str, leaf: str, key, token: bytes) -> Checked:
+        """`envelope()` (raises for what may not be stored at all), then the content checks one
+        message allows on its own (problems to quarantine it for)."""
+        env = self.envelope(device_id, leaf, key, token)
+        return Checked(env, self.content_problems(device_id, leaf, env))
+
+    def content_problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
+        """What this message's content fails, judged from the message alone (none yet)."""
+        return ()
 
     def token(self, device_id: str, key, token: bytes) -> dict:
         """jws_verify's checks on the hot path: the header is parsed once per distinct header and
@@ -147,7 +167,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> list[tuple[bool, object]]:
-    """In a worker process: [(device, leaf, token)] -> [(True, envelope) | (False, reason)], in order.
+    """In a worker process: [(device, leaf, token)] -> [(True, Checked) | (False, reason)], in order.
     `pems` holds the registered key of every device in `jobs` (the caller checked the registry)."""
     global _worker
     if _worker is None:
@@ -155,7 +175,7 @@ def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> li
     out: list[tuple[bool, object]] = []
     for device_id, leaf, token in jobs:
         try:
-            out.append((True, _worker.envelope(device_id, leaf, _worker.key_for(pems[device_id]), token)))
+            out.append((True, _worker.check(device_id, leaf, _worker.key_for(pems[device_id]), token)))
         except (BadSignature, ValueError) as exc:
             out.append((False, str(exc)))
     return out
