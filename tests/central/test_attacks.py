@@ -1,0 +1,342 @@
+"""Issue #16's attacks, each tried on the real stacks: pcscd + vpcd virtual cards, two shops' counters
+(`ewarung sale`), their `ewarung sync`, a private mosquitto and `ewarung central serve` on
+PostgreSQL (tests/central/attack_rig.py). Each attack must be refused at the counter or quarantined
+and reported by the city, while every honest sale of the run lands in the city's totals exactly once.
+
+One stack for the module (about a minute to build); each test works on its own households and cards.
+docs/reliability.md, "Attacks on the card proof (#16)", lists the results.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hardware.card import transaction
+from hardware.card.cardfile import CardFile
+from pos.card_proof import CardProof, CardTransaction, lines_digest, redemption_card
+from tests.central.attack_rig import AttackRig, wait_for
+
+pytestmark = [pytest.mark.pcsc, pytest.mark.mqtt, pytest.mark.slow]
+
+TAHU = 7_000  # the sample city's catalog price of TAHU (pos.sample_city.CATALOG)
+BERAS5 = 72_500
+
+
+@pytest.fixture(scope="module")
+def pcsc(tmp_path_factory):
+    from tests.integration.pcsc_stack import PcscStack
+
+    stack = PcscStack()
+    stack.run_dir = tmp_path_factory.mktemp("run")
+    stack.start()
+    yield stack
+    stack.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rig(pg_server, mosquitto, pcsc, tmp_path_factory):
+    stack = AttackRig(tmp_path_factory.mktemp("attacks"), pg_server.createdb("attacks"), mosquitto.port, pcsc)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def _period() -> str:
+    from pos.clock import SystemClock
+    from pos.period import Period
+
+    return str(Period.of(SystemClock().now()))
+
+
+def _body_like(template: dict, **changes) -> dict:
+    """A redemption body shaped exactly like one the device wrote, with the attacker's changes."""
+    body = {k: v for k, v in template.items()}
+    body.update(receipt_no=template["receipt_no"] + 1000, **changes)
+    body.setdefault("redemption_id", str(uuid.uuid4()))
+    return body
+
+
+def _lines(*lines: tuple[str, int, int]) -> list[dict]:
+    return [{"item": c, "qty": q, "unit_price": p, "amount": q * p} for c, q, p in lines]
+
+
+def _card_signed(rig: AttackRig, cardfile, shop, redemption_id: str, total: int, lines) -> dict:
+    """The attacker's own terminal makes the genuine card sign this transaction for `shop`: a real
+    card proof (the PIN is known), for whatever sale the attacker describes."""
+    client, card = rig.rogue_terminal(cardfile)
+    spent = card.spend.spent if card.spend.period == _period() else 0
+    tx = CardTransaction(shop.device_id, redemption_id, _period(), total, spent + total,
+                         lines_digest([(ln["item"], ln["qty"], ln["unit_price"]) for ln in lines]))
+    return redemption_card(card.certificate_bytes, client.spend(tx))
+
+
+def _critical(rows: list[dict], *words: str) -> list[dict]:
+    return [r for r in rows if r["severity"] == "critical" and all(w in " ".join(r.values()) for w in words)]
+
+
+def _through_wedge(rig: AttackRig, shop, swallow: str, then: str, items: dict[str, int], fired: str):
+    """A new household's new card sold to at `shop` through a wedge (tests/central/card_wedge.py);
+    the wedge's log must show it struck. Returns (household, card file, the sale's outcome)."""
+    household = rig.household("BPNT")
+    card = rig.issue(f"wedge-{swallow}-{then}", household)
+    with rig.wedge(shop, swallow, then) as log:
+        out = rig.sell(shop, card, items, card_args=("--host", "::1"))
+    assert fired in log.read_text(), log.read_text()
+    return household, card, out
+
+
+def test_wedge_faking_the_spend_answer_sells_nothing(rig):
+    """Attack 1a, the wedge of issue #16: it keeps SPEND from the card and tells the reader 9000.
+    Before: the sale was committed first and the card never charged, so the card could buy again
+    elsewhere. Now: no card proof, no sale; the card's record and allowance stay whole."""
+    shop = rig.shops[0]
+    household, card, out = _through_wedge(rig, shop, "command", "ok", {"BERAS5": 1}, "swallowed the SPEND command")
+    assert not out["ok"], out
+    assert CardFile.load(card).memory.spent == 0
+    assert shop.sql("SELECT count(*) FROM redemption WHERE household = ?", household) == [(0,)]
+    honest = rig.sell_honestly(shop, card, {"BERAS5": 1})
+    assert honest["remaining"] == 200_000 - BERAS5  # nothing was lost to the wedge
+    rig.assert_honest_landed()
+
+
+def test_wedge_swallowing_the_spend_answer_commits_only_with_the_card_read_back(rig):
+    """Attack 1b: the card charged itself, the wedge swallowed its answer and said 6F00. The counter
+    reads the card's last transaction back (op 3): the sale is committed with that proof, once."""
+    shop = rig.shops[0]
+    _, card, out = _through_wedge(rig, shop, "answer", "error", {"TELUR10": 2}, "swallowed the SPEND answer (status 9000)")
+    assert out["ok"], out
+    rig.remember(shop, out)
+    memory = CardFile.load(card).memory
+    assert (memory.spent, memory.counter) == (2 * 27_000, 1)  # charged once
+    proof = shop.sale_message(out["redemption_id"])["envelope"]["body"]["card"]["proof"]
+    assert (proof["op"], proof["counter"]) == (3, 1)  # the read-back proof
+    rig.assert_honest_landed()
+
+
+def test_wedge_cutting_the_card_off_after_spend_reports_the_charge(rig):
+    """Attack 1c: the card charged itself and the wedge cut it off before its answer. No sale without
+    the proof; at the card's next insertion the counter finds the charge it never committed and
+    reports "card charged, nothing sold" with the amount, so the city can credit the household."""
+    shop = rig.shops[0]
+    household, card, out = _through_wedge(rig, shop, "answer", "pull", {"GULA1": 2}, "cut the card off")
+    assert not out["ok"], out
+    assert CardFile.load(card).memory.spent == 2 * 18_000  # the card was charged
+    assert shop.sql("SELECT count(*) FROM redemption WHERE household = ?", household) == [(0,)]
+    lost = CardFile.load(card).memory.last_tx_hex
+    rig.sell_honestly(shop, card, {"TAHU": 1})  # the next insertion, no wedge
+    charged = shop.events("card_charged_not_sold")
+    assert [(e["household"], e["amount"]) for e in charged] == [(household, 2 * 18_000)], charged
+    assert charged[0]["redemption_id"] not in {s.redemption_id for s in rig.honest}
+    assert lost  # the record the event was built from
+    rig.assert_honest_landed()
+    from sync.central.store import EventRecord
+
+    stored = EventRecord.select().where(EventRecord.event == "card_charged_not_sold")
+    assert [(e.device, e.household) for e in stored] == [(shop.device_id, household)]
+    _, findings = rig.report()
+    assert [f for f in findings if household in f["subject"] and f["amount"] == str(2 * 18_000)], findings
+
+
+def test_card_recording_a_future_period_is_refused_and_reported(rig):
+    """Attack 2: a rogue terminal writes the card's record in period 2099-12 (the card accepts any
+    later period), so that every counter would count it as nothing spent for good. The counter
+    refuses it as such, and the city hears of it from the shop."""
+    shop = rig.shops[1]
+    household = rig.household("BPNT")
+    card = rig.issue("future", household)
+    client, _ = rig.rogue_terminal(card)
+    client.spend(CardTransaction("EW-ROGUE-0001", str(uuid.uuid4()), "2099-12", 1_000, 1_000))
+    assert CardFile.load(card).memory.spend_period == "2099-12"
+    out = rig.sell(shop, card, {"BERAS5": 1})
+    assert (out["ok"], out["refusal"]) == (False, "card_period_future"), out
+    assert shop.sql("SELECT count(*) FROM redemption WHERE household = ?", household) == [(0,)]
+    card_id = f"CARD-{household}-future"
+    reported = [e for e in shop.events("card_refused") if e["reason"] == "card_period_future"]
+    assert len(reported) == 1 and card_id in reported[0]["detail"], shop.events("card_refused")
+    rig.sell_honestly(shop, rig.issue("future-next", rig.household("BPNT")), {"MINYAK1": 1})
+    rig.assert_honest_landed()
+    from sync.central.store import EventRecord
+
+    events = [e for e in EventRecord.select().where(EventRecord.event == "card_refused")
+              if "card_period_future" in e.body and card_id in e.body]
+    assert [e.device for e in events] == [shop.device_id], events
+
+
+def test_device_key_fabricating_card_sales_is_quarantined(rig):
+    """Attack 3: the shop owner copies the device key and signs sales no card made: with no card
+    proof, with a proof the device key signed, and with a genuine proof replayed from another sale.
+    Each is stored (the device's sequence stays whole) but quarantined as critical, never counted."""
+    shop = rig.shops[0]
+    household = rig.household("BPNT")
+    card = rig.issue("fabricated", household)
+    genuine = rig.sell_honestly(shop, card, {"BERAS5": 1})
+    template = shop.sale_message(genuine["redemption_id"])["envelope"]["body"]
+    victim = rig.household("BPNT")
+    no_proof = _body_like(template, household=victim, card_id=f"CARD-{victim}", card=None, card_counter=None)
+    certificate = bytes.fromhex(CardFile.load(card).memory.certificate_hex)  # public: any reader gets it
+    lines = _lines(("BERAS5", 2, BERAS5))
+    forged = _body_like(template, lines=lines, total=2 * BERAS5, card_counter=template["card_counter"] + 1)
+    tx = CardTransaction(shop.device_id, forged["redemption_id"], template["period"], forged["total"],
+                         template["card"]["proof"]["period_total"] + forged["total"],
+                         lines_digest([("BERAS5", 2, BERAS5)]))
+    challenge = secrets.token_bytes(16)
+    digest = transaction.digest(transaction.encode_record(transaction.encode_template(tx), tx_counter := 2))
+    signature = shop.key.sign(transaction.signed_message(2, challenge, digest), ec.ECDSA(hashes.SHA256()))
+    forged["card"] = redemption_card(certificate, CardProof(tx, tx_counter, 2, challenge, digest, signature))
+    replayed = _body_like(template)  # the genuine card object, on a sale with another id
+    ids = [rig.forge(shop, "redemption", body) for body in (no_proof, forged, replayed)]
+    rig.wait_stored(*ids)
+    for msg_id, body in zip(ids, (no_proof, forged, replayed), strict=True):
+        rows = wait_for(lambda m=msg_id: rig.quarantined(m), 10, f"{msg_id} quarantined")
+        assert {r["severity"] for r in rows} == {"critical"}, rows
+        assert not rig.in_totals(body["redemption_id"])
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, shop.device_id), findings
+    rig.assert_honest_landed()
+
+
+def test_cross_device_void_is_quarantined_and_the_sale_stays(rig):
+    """Attack 4: shop B's key signs a void of shop A's sale, to take it out of the city's totals.
+    Quarantined as critical; shop A's sale stays in the totals. A shop voiding its own sale still
+    works."""
+    a, b = rig.shops
+    card = rig.issue("void-victim", rig.household("BPNT"))
+    sale = rig.sell_honestly(a, card, {"KENTANG1": 2})
+    own = rig.sell_honestly(a, rig.issue("void-own", rig.household("BPNT")), {"TAHU": 2},
+                            "--void", "salah barang", "--supervisor", "spv1", "--supervisor-pin", "9999")
+    assert own["voided"], own
+    rig.assert_honest_landed()  # A's sale stored first: the void names a stored sale
+    void_id = str(uuid.uuid4())
+    msg_id = rig.forge(b, "void", {"void_id": void_id, "redemption_id": sale["redemption_id"],
+                                   "household": sale["household"], "period": _period(), "amount": sale["total"],
+                                   "reason": "salah barang", "cashier": "kasir1", "supervisor": "spv1"})
+    rig.wait_stored(msg_id)
+    rows = wait_for(lambda: rig.quarantined(msg_id), 10, "the void quarantined")
+    assert {r["severity"] for r in rows} == {"critical"}, rows
+    assert rig.in_totals(sale["redemption_id"])
+    assert not rig.in_totals(own["redemption_id"])  # the own void counted
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, b.device_id), findings
+    rig.assert_honest_landed()
+
+
+def test_negative_and_inflated_totals_are_quarantined(rig):
+    """Attack 5: the issue's 150,000 total for one item priced 7,000, and a negative total. Even a
+    card proof over the inflated total (the attacker's own terminal, PIN known) does not make the
+    arithmetic or the catalog price right: quarantined as critical, never in the totals."""
+    shop = rig.shops[0]
+    card = rig.issue("inflated", rig.household("BPNT"))
+    template = shop.sale_message(rig.honest[0].redemption_id)["envelope"]["body"]
+    household = rig.rogue_terminal(card)[1].certificate.household_id
+    bodies = []
+    for lines, total in ((_lines(("TAHU", 1, TAHU)), 150_000), (_lines(("TAHU", 1, 150_000)), 150_000)):
+        body = _body_like(template, household=household, lines=lines, total=total, remaining_after=0)
+        body["card"] = _card_signed(rig, card, shop, body["redemption_id"], total, lines)
+        body.update(card_id=f"CARD-{household}-inflated", card_counter=body["card"]["proof"]["counter"])
+        bodies.append(body)
+    negative = _body_like(bodies[1], lines=[{"item": "TAHU", "qty": -1, "unit_price": TAHU, "amount": -TAHU}],
+                          total=-TAHU)
+    bodies.append(negative)
+    ids = [rig.forge(shop, "redemption", body) for body in bodies]
+    rig.wait_stored(*ids)
+    for msg_id, body in zip(ids, bodies, strict=True):
+        rows = wait_for(lambda m=msg_id: rig.quarantined(m), 10, f"{msg_id} quarantined")
+        assert {r["severity"] for r in rows} == {"critical"}, rows
+        assert not rig.in_totals(body["redemption_id"])
+    code, _ = rig.report()
+    assert code == 1
+    rig.assert_honest_landed()
+
+
+def test_redemption_id_collision_is_flagged_and_the_genuine_sale_kept(rig):
+    """Attack 6: shop B reuses the id of shop A's sale (before, `INSERT OR IGNORE` silently dropped
+    whichever came second). B's sale even carries a genuine card proof for that id: flagged as
+    critical, and A's genuine sale stays in the totals."""
+    a, b = rig.shops
+    genuine = rig.sell_honestly(a, rig.issue("collision-a", rig.household("BPNT")), {"SARDEN": 2})
+    rig.assert_honest_landed()
+    template = a.sale_message(genuine["redemption_id"])["envelope"]["body"]
+    card = rig.issue("collision-b", household := rig.household("BPNT"))
+    lines = _lines(("SARDEN", 1, 24_000))
+    body = _body_like(template, redemption_id=genuine["redemption_id"], household=household, lines=lines,
+                      total=24_000, shop_id=f"SHOP-{b.device_id[-4:]}")
+    body["card"] = _card_signed(rig, card, b, body["redemption_id"], 24_000, lines)
+    body.update(card_id=f"CARD-{household}-collision-b", card_counter=body["card"]["proof"]["counter"])
+    msg_id = rig.forge(b, "redemption", body)
+    rig.wait_stored(msg_id)
+    rows = wait_for(lambda: rig.quarantined(msg_id), 10, "the colliding sale quarantined")
+    assert {r["severity"] for r in rows} == {"critical"}, rows
+    from sync.central.store import RedemptionRecord
+
+    kept = RedemptionRecord.get_by_id(genuine["redemption_id"])
+    assert (kept.device, kept.total) == (a.device_id, genuine["total"])
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, genuine["redemption_id"]), findings
+    rig.assert_honest_landed()
+
+
+def test_override_flood_beyond_the_city_cap_is_critical(rig):
+    """Attack 7: the shop owner lifts the device's own override cap (its config) and sells card-less
+    "overrides" through the device's own software, beyond the cap the city set with
+    `ewarung central policy`. Each message is well formed and signed; the city counts them per device
+    and per household and reports the flood as critical."""
+    from pos.clock import SystemClock
+    from pos.device import DeviceIdentity
+    from pos.ledger import Ledger
+    from pos.policy import Policy
+    from pos.redemption import RedemptionRequest, RedemptionService
+    from pos.signing import EcdsaSigner
+
+    shop = rig.shops[0]
+    out = rig.central_cli("policy", "--override-cap-device", "3", "--override-cap-household", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    identity = DeviceIdentity(shop.device_id, f"SHOP-{shop.device_id[-4:]}", "Warung", "Samarinda")
+    households = [rig.household("BPNT") for _ in range(4)]
+    with rig.device_db(shop) as db:
+        service = RedemptionService(db, Ledger(), identity, EcdsaSigner(shop.key, shop.device_id), SystemClock(),
+                                    Policy(override_cap_per_period=1000))
+        sales = [service.redeem(RedemptionRequest(h, "kasir1", {"TEMPE": 1}, mode="override",
+                                                  override_reason="card_damaged")) for h in households]
+        sales.append(service.redeem(RedemptionRequest(households[0], "kasir1", {"TAHU": 1}, mode="override",
+                                                      override_reason="card_forgotten")))
+    rig.wait_drained()
+    code, findings = rig.report()
+    assert code == 1, findings
+    assert _critical(findings, shop.device_id, "override"), findings
+    assert _critical(findings, households[0], "override"), findings
+    assert len(sales) == 5
+    rig.assert_honest_landed()
+
+
+def test_rollover_household_at_two_shops_beyond_its_carry_over_is_critical(rig):
+    """Attack 8: a rollover (LANSIA) household holds two valid cards (a replacement not yet
+    hotlisted) and is served at two offline shops, each within allowance + carry-over on its own.
+    The city adds both up against the allowance and the carry-over from its own records and reports
+    the overspend as critical (before, the report skipped rollover plans)."""
+    a, b = rig.shops
+    household = rig.household("LANSIA")
+    cards = [rig.issue("lansia-a", household), rig.issue("lansia-b", household)]
+    for shop in rig.shops:
+        shop.stop_sync()  # both offline: neither hears of the other's sale
+    try:
+        with rig.card_in(a, cards[0]), rig.card_in(b, cards[1]):
+            procs = [rig.sale_process(shop, {"AYAM1": 7}) for shop in (a, b)]
+            outs = [rig.outcome(p) for p in procs]
+    finally:
+        for shop in rig.shops:
+            shop.start_sync()
+    assert all(o["ok"] and o["total"] == 7 * 39_000 for o in outs), outs  # 273,000 each, of 300,000 here
+    rig.wait_drained()
+    for shop, out in zip((a, b), outs, strict=True):
+        assert rig.stored(shop.sale_message(out["redemption_id"])["msg_id"])
+    code, findings = rig.report()
+    assert code == 1
+    over = _critical(findings, household)
+    assert over and all(a.device_id in f["devices"] and b.device_id in f["devices"] for f in over), findings
+    rig.assert_honest_landed()
