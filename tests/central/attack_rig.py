@@ -156,12 +156,28 @@ class AttackRig:
 
         for shop in self.shops:
             shop.stop_sync()
+        if self.db:
+            self.keep_evidence()
         clear_retained(self.port, [device_topic(s.device_id, "status") for s in self.shops]
                        + [ledger_topic(CITY, leaf) for leaf in ("delta", "hotlist")])
         if self.central:
             self.central.stop()
         if self.db:
             self.db.close()
+
+    def keep_evidence(self) -> None:
+        """What the city made of the run, for docs/reliability.md: artifacts/attacks/quarantine.json
+        (every quarantined message, with its rule and reason) and report.csv (`ewarung central report`)."""
+        from tests.conftest import ARTIFACTS
+
+        out = ARTIFACTS / "attacks"
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            rows = self.quarantine()
+        except Exception as exc:  # noqa: BLE001 - evidence is best effort; the tests said what failed
+            rows = [{"error": str(exc)}]
+        (out / "quarantine.json").write_text(json.dumps(rows, indent=1, default=str))
+        (out / "report.csv").write_text(self.central_cli("report", "--csv", "-").stdout)
 
     def household(self, plan: str) -> str:
         """A household of this plan no test has used yet (each attack works on its own households)."""
@@ -309,6 +325,15 @@ class AttackRig:
     def quarantined(self, msg_id: str) -> list[dict]:
         """The quarantine rows of one message."""
         return [q for q in self.quarantine() if msg_id in (q.get("msg_id"), q.get("message_id"), q.get("id"))]
+
+    def expect_quarantined(self, msg_id: str, *words: str) -> list[dict]:
+        """Wait for the city to quarantine a message; every row critical, its rule or reason naming
+        `words` (the check that caught it, not merely any check)."""
+        rows = wait_for(lambda: self.quarantined(msg_id), 15, f"message {msg_id} quarantined")
+        assert {r["severity"] for r in rows} == {"critical"}, rows
+        said = " ".join(f"{r.get('rule', '')} {r['reason']}" for r in rows)
+        assert all(w in said for w in words), (words, rows)
+        return rows
 
     def in_totals(self, redemption_id: str) -> bool:
         """Is this sale in the city's totals (central_redemption, and not voided)?"""
