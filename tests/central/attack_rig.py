@@ -199,7 +199,11 @@ class AttackRig:
     @contextmanager
     def card_in(self, shop: Counter, cardfile: Path, *extra: str):
         """The card held in the shop's reader (vpcd slot) for the duration of the block."""
-        proc = self.pcsc.insert(cardfile, *extra, slot=shop.slot)
+        try:
+            proc = self.pcsc.insert(cardfile, *extra, slot=shop.slot)
+        except AssertionError as exc:  # say whose pcscd it was: another test on it without the lock?
+            daemons = subprocess.run(["pgrep", "-a", "pcscd"], capture_output=True, text=True).stdout.strip()
+            raise AssertionError(f"{exc}; pcscd {'ours' if self.pcsc.owned else 'NOT ours'}: {daemons!r}") from exc
         try:
             yield proc
         finally:
