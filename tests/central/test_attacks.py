@@ -168,8 +168,9 @@ def test_card_recording_a_future_period_is_refused_and_reported(rig):
 
 def test_device_key_fabricating_card_sales_is_quarantined(rig):
     """Attack 3: the shop owner copies the device key and signs sales no card made: with no card
-    proof, with a proof the device key signed, and with a genuine proof replayed from another sale.
-    Each is stored (the device's sequence stays whole) but quarantined as critical, never counted."""
+    proof, with a proof the device key signed, with a genuine proof replayed from another sale, and
+    with a genuine proof on a sale booked to another household (the card's signature does not cover
+    the household: the city matches it with the certificate). Each is stored (the device's sequence stays whole) but quarantined as critical, never counted."""
     shop = rig.shops[0]
     household = rig.household("BPNT")
     card = rig.issue("fabricated", household)
@@ -188,7 +189,12 @@ def test_device_key_fabricating_card_sales_is_quarantined(rig):
     signature = shop.key.sign(transaction.signed_message(2, challenge, digest), ec.ECDSA(hashes.SHA256()))
     forged["card"] = redemption_card(certificate, CardProof(tx, tx_counter, 2, challenge, digest, signature))
     replayed = _body_like(template)  # the genuine card object, on a sale with another id
-    bodies = {"without the card's proof": no_proof, "did not sign": forged, "did not sign this": replayed}
+    elsewhere = _body_like(template, household=victim)  # a genuine proof, the sale booked to another household
+    elsewhere["card"] = _card_signed(rig, card, shop, elsewhere["redemption_id"], template["total"],
+                                     template["lines"])
+    elsewhere["card_counter"] = elsewhere["card"]["proof"]["counter"]
+    bodies = {"without the card's proof": no_proof, "did not sign": forged, "did not sign this": replayed,
+              "is not the card's household": elsewhere}
     ids = {rig.forge(shop, "redemption", body): (said, body) for said, body in bodies.items()}
     rig.wait_stored(*ids)
     for msg_id, (said, body) in ids.items():
@@ -200,9 +206,9 @@ def test_device_key_fabricating_card_sales_is_quarantined(rig):
 
 
 def test_cross_device_void_is_quarantined_and_the_sale_stays(rig):
-    """Attack 4: shop B's key signs a void of shop A's sale, to take it out of the city's totals.
-    Quarantined as critical; shop A's sale stays in the totals. A shop voiding its own sale still
-    works."""
+    """Attack 4: shop B's key signs a void of shop A's sale, to take it out of the city's totals; and
+    shop A voids its own sale for more than it took. Both quarantined as critical; the sale stays in
+    the totals. A shop voiding its own sale honestly still works."""
     a, b = rig.shops
     card = rig.issue("void-victim", rig.household("BPNT"))
     sale = rig.sell_honestly(a, card, {"KENTANG1": 2})
@@ -214,8 +220,13 @@ def test_cross_device_void_is_quarantined_and_the_sale_stays(rig):
     msg_id = rig.forge(b, "void", {"void_id": void_id, "redemption_id": sale["redemption_id"],
                                    "household": sale["household"], "period": _period(), "amount": sale["total"],
                                    "reason": "salah barang", "cashier": "kasir1", "supervisor": "spv1"})
-    rig.wait_stored(msg_id)
+    inflated = rig.forge(a, "void", {"void_id": str(uuid.uuid4()), "redemption_id": sale["redemption_id"],
+                                     "household": sale["household"], "period": _period(),
+                                     "amount": sale["total"] + 100_000, "reason": "salah barang", "cashier": "kasir1",
+                                     "supervisor": "spv1"})  # its own sale, but giving back more than it took
+    rig.wait_stored(msg_id, inflated)
     rig.expect_quarantined(msg_id, "only the selling device may void")
+    rig.expect_quarantined(inflated, "void")
     assert rig.in_totals(sale["redemption_id"])
     assert not rig.in_totals(own["redemption_id"])  # the own void counted
     code, findings = rig.report()
@@ -336,4 +347,67 @@ def test_rollover_household_at_two_shops_beyond_its_carry_over_is_critical(rig):
     assert [(f["devices"], f["amount"]) for f in over] == [(f"{a.device_id},{b.device_id}", str(2 * 273_000 - 300_000))], \
         findings  # allowance 150,000 + 150,000 carried over from a month with nothing spent
     assert all(rig.in_totals(o["redemption_id"]) for o in outs)  # both genuine card sales: counted, and reported
+    rig.assert_honest_landed()
+
+
+def test_cloned_card_at_two_shops_is_critical(rig):
+    """Attack 9 (issue #16, item 4): a card's memory copied onto a second chip (here: the virtual
+    card's file copied), both used at two offline shops. Each copy signs its charge with the same
+    counter; the city's card counter chain keeps the first sale it receives and quarantines the
+    other as a clone or a replay."""
+    import shutil
+
+    a, b = rig.shops
+    household = rig.household("BPNT")
+    card = rig.issue("cloned", household)
+    clone = card.with_name("cloned-copy.json")
+    shutil.copy(card, clone)
+    for shop in rig.shops:
+        shop.stop_sync()
+    try:
+        with rig.card_in(a, card), rig.card_in(b, clone):
+            outs = [rig.outcome(rig.sale_process(shop, {"TELUR10": 1})) for shop in (a, b)]
+    finally:
+        for shop in rig.shops:
+            shop.start_sync()
+    assert all(o["ok"] for o in outs), outs  # each shop alone sees a genuine card
+    rig.wait_drained()
+    msgs = [shop.sale_message(o["redemption_id"]) for shop, o in zip((a, b), outs, strict=True)]
+    assert {m["envelope"]["body"]["card_counter"] for m in msgs} == {1}
+    held = [rig.quarantined(m["msg_id"]) for m in msgs]
+    counted = [rig.in_totals(o["redemption_id"]) for o in outs]
+    assert sorted(counted) == [False, True], (counted, held)  # one kept, the copy's sale not counted
+    copy = held[counted.index(False)]
+    assert [(q["rule"], q["severity"]) for q in copy] == [("card_clone", "critical")], copy
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, "card_clone", household), findings
+    rig.assert_honest_landed()
+
+
+def test_charge_event_for_a_sale_made_is_not_credited(rig):
+    """Attack 10: the device's owner claims "card charged, nothing sold" for a sale that was made,
+    with the card's genuine read-back of that very charge, so the household would be credited for
+    goods it took; and once more with the amount raised. The first earns no credit (its sale is in
+    the totals), the second is quarantined as critical."""
+    from pos.card_proof import charge_card
+
+    shop = rig.shops[0]
+    household = rig.household("BPNT")
+    card = rig.issue("double-credit", household)
+    sale = rig.sell_honestly(shop, card, {"AYAM1": 2})
+    client, auth = rig.rogue_terminal(card)
+    proof = client.last_transaction()  # op 3: the card's genuine record of the sale's charge
+    assert proof.transaction.redemption_id == sale["redemption_id"]
+    event = {"event": "card_charged_not_sold", "household": household, "card_id": auth.certificate.card_id,
+             "redemption_id": sale["redemption_id"], "amount": sale["total"], "period": _period(),
+             "card": charge_card(auth.certificate_bytes, proof)}
+    claimed = rig.forge(shop, "event", event)
+    raised = rig.forge(shop, "event", {**event, "amount": sale["total"] * 10})
+    rig.wait_stored(claimed, raised)
+    rig.expect_quarantined(raised, "amount")
+    assert rig.in_totals(sale["redemption_id"])
+    _, findings = rig.report()
+    credit = [f for f in findings if f["kind"] == "card_charged_not_sold" and f["subject"] == household]
+    assert not credit, credit
+    assert _critical(findings, raised), findings
     rig.assert_honest_landed()
