@@ -411,3 +411,28 @@ def test_charge_event_for_a_sale_made_is_not_credited(rig):
     assert not credit, credit
     assert _critical(findings, raised), findings
     rig.assert_honest_landed()
+
+
+def test_hotlisted_card_at_a_shop_that_never_heard_is_quarantined(rig):
+    """Attack 11: the city hotlists a card (lost, replaced) and a shop keeps serving it, its sync
+    stopped (or the hotlist dropped by its owner). The counter, knowing nothing, sells; the city
+    judges the sale against the hotlist as it stood at the sale's time: quarantined, critical."""
+    b = rig.shops[1]
+    household = rig.household("BPNT")
+    card = rig.issue("hotlisted", household)
+    card_id = f"CARD-{household}-hotlisted"
+    b.stop_sync()
+    try:
+        out = rig.central_cli("hotlist", "add", card_id, "--reason", "hilang", "--broker", f"127.0.0.1:{rig.port}")
+        assert out.returncode == 0, out.stdout + out.stderr
+        sale = rig.sell(b, card, {"MINYAK1": 1})
+    finally:
+        b.start_sync()
+    assert sale["ok"], sale  # the shop never heard of the block
+    rig.wait_drained()
+    msg_id = b.sale_message(sale["redemption_id"])["msg_id"]
+    rig.expect_quarantined(msg_id, "hotlisted", "hilang")
+    assert not rig.in_totals(sale["redemption_id"])
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, msg_id), findings
+    rig.assert_honest_landed()
