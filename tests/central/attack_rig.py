@@ -167,7 +167,8 @@ class AttackRig:
 
     def keep_evidence(self) -> None:
         """What the city made of the run, for docs/reliability.md: artifacts/attacks/quarantine.json
-        (every quarantined message, with its rule and reason) and report.csv (`ewarung central report`)."""
+        (every quarantined message, with its rule and reason), honest.json (the honest sales and whether
+        each is in the totals) and report.csv (`ewarung central report`)."""
         from tests.conftest import ARTIFACTS
 
         out = ARTIFACTS / "attacks"
@@ -177,6 +178,9 @@ class AttackRig:
         except Exception as exc:  # noqa: BLE001 - evidence is best effort; the tests said what failed
             rows = [{"error": str(exc)}]
         (out / "quarantine.json").write_text(json.dumps(rows, indent=1, default=str))
+        (out / "honest.json").write_text(json.dumps(
+            [{"device": h.shop.device_id, "redemption_id": h.redemption_id, "total": h.total, "voided": h.voided,
+              "in_totals": self.in_totals(h.redemption_id)} for h in self.honest], indent=1))
         (out / "report.csv").write_text(self.central_cli("report", "--csv", "-").stdout)
 
     def household(self, plan: str) -> str:
