@@ -436,3 +436,37 @@ def test_hotlisted_card_at_a_shop_that_never_heard_is_quarantined(rig):
     code, findings = rig.report()
     assert code == 1 and _critical(findings, msg_id), findings
     rig.assert_honest_landed()
+
+
+def test_sale_booked_into_another_month_is_quarantined(rig):
+    """Attack 12: the shop owner books sales into a month whose allowance the household never used
+    (last month) or has not reached (2099-12), each with a genuine card proof for that period (the
+    attacker's terminal; a card takes any period not before its record), sent now. Counted there,
+    the household would be served twice in a month, or on an allowance that does not exist yet. The
+    city must date a sale by when it was made, not by the period the device writes."""
+    from pos.period import Period
+
+    shop = rig.shops[0]
+    household = rig.household("BPNT")
+    template = shop.sale_message(rig.honest[0].redemption_id)["envelope"]["body"]
+    last_month = str(Period.parse(_period()).previous())
+    ids = {}
+    for period, name in ((last_month, "backdated"), ("2099-12", "future")):
+        card = rig.issue(f"period-{name}", household)
+        client, auth = rig.rogue_terminal(card)
+        lines = _lines(("BERAS5", 2, BERAS5))
+        body = _body_like(template, household=household, period=period, lines=lines, total=2 * BERAS5,
+                          card_id=auth.certificate.card_id, remaining_after=200_000 - 2 * BERAS5)
+        tx = CardTransaction(shop.device_id, body["redemption_id"], period, 2 * BERAS5, 2 * BERAS5,
+                             lines_digest([("BERAS5", 2, BERAS5)]))
+        body["card"] = redemption_card(auth.certificate_bytes, client.spend(tx))
+        body["card_counter"] = body["card"]["proof"]["counter"]
+        ids[rig.forge(shop, "redemption", body)] = body
+    rig.wait_stored(*ids)
+    for msg_id, body in ids.items():
+        rig.expect_quarantined(msg_id, "period")
+        assert not rig.in_totals(body["redemption_id"])
+    code, findings = rig.report()
+    assert code == 1 and all(_critical(findings, msg_id) for msg_id in ids), findings
+    rig.assert_honest_landed()
+
