@@ -273,9 +273,10 @@ class AttackRig:
         finally:
             db.close()
 
-    def forge(self, shop: Counter, kind: str, body: dict) -> str:
+    def forge(self, shop: Counter, kind: str, body: dict, created_at: str | None = None) -> str:
         """A message signed with the shop's device key (copied by its owner) and written into its
-        outbox with the next sequence number: the shop's `ewarung sync` publishes it like any other."""
+        outbox with the next sequence number: the shop's `ewarung sync` publishes it like any other.
+        `created_at` (default now) is whatever time the attacker writes."""
         from pos import settings
         from pos.clock import SystemClock, iso
         from pos.db import OutboxMessage, durable_transaction
@@ -285,7 +286,7 @@ class AttackRig:
         with self.device_db(shop) as db, durable_transaction(db):
             seq = settings.next_sequence()
             msg_id = str(uuid.uuid4())
-            created_at = iso(SystemClock().now())
+            created_at = created_at or iso(SystemClock().now())
             envelope = {"schema": SCHEMAS[kind], "id": msg_id, "device": shop.device_id, "seq": seq,
                         "created_at": created_at, "body": body}
             OutboxMessage.create(seq=seq, msg_id=msg_id, kind=kind, topic=device_topic(shop.device_id, kind),
