@@ -168,7 +168,8 @@ class AttackRig:
     def keep_evidence(self) -> None:
         """What the city made of the run, for docs/reliability.md: artifacts/attacks/quarantine.json
         (every quarantined message, with its rule and reason), honest.json (the honest sales and whether
-        each is in the totals) and report.csv (`ewarung central report`)."""
+        each is in the totals), totals.json (every sale the city counts) and report.csv (`ewarung central
+        report`)."""
         from tests.conftest import ARTIFACTS
 
         out = ARTIFACTS / "attacks"
@@ -181,6 +182,11 @@ class AttackRig:
         (out / "honest.json").write_text(json.dumps(
             [{"device": h.shop.device_id, "redemption_id": h.redemption_id, "total": h.total, "voided": h.voided,
               "in_totals": self.in_totals(h.redemption_id)} for h in self.honest], indent=1))
+        from sync.central.store import RedemptionRecord
+
+        (out / "totals.json").write_text(json.dumps(list(RedemptionRecord.select(
+            RedemptionRecord.id, RedemptionRecord.device, RedemptionRecord.household, RedemptionRecord.period,
+            RedemptionRecord.mode, RedemptionRecord.total, RedemptionRecord.created_at).dicts()), indent=1))
         (out / "report.csv").write_text(self.central_cli("report", "--csv", "-").stdout)
 
     def household(self, plan: str) -> str:

@@ -116,7 +116,8 @@ def test_wedge_swallowing_the_spend_answer_commits_only_with_the_card_read_back(
     """Attack 1b: the card charged itself, the wedge swallowed its answer and said 6F00. The counter
     reads the card's last transaction back (op 3): the sale is committed with that proof, once."""
     shop = rig.shops[0]
-    _, card, out = _through_wedge(rig, shop, "answer", "error", {"TELUR10": 2}, "swallowed the SPEND answer (status 9000)")
+    _, card, out = _through_wedge(rig, shop, "answer", "error", {"TELUR10": 2},
+                                  "swallowed the SPEND answer (status 9000)")
     assert out["ok"], out
     rig.remember(shop, out)
     memory = CardFile.load(card).memory
@@ -180,7 +181,8 @@ def test_device_key_fabricating_card_sales_is_quarantined(rig):
     """Attack 3: the shop owner copies the device key and signs sales no card made: with no card
     proof, with a proof the device key signed, with a genuine proof replayed from another sale, and
     with a genuine proof on a sale booked to another household (the card's signature does not cover
-    the household: the city matches it with the certificate). Each is stored (the device's sequence stays whole) but quarantined as critical, never counted."""
+    the household: the city matches it with the certificate). Each is stored (the device's
+    sequence stays whole) but quarantined as critical, never counted."""
     shop = rig.shops[0]
     household = rig.household("BPNT")
     card = rig.issue("fabricated", household)
@@ -354,7 +356,8 @@ def test_rollover_household_at_two_shops_beyond_its_carry_over_is_critical(rig):
     code, findings = rig.report()
     assert code == 1
     over = [f for f in _critical(findings, household) if f["kind"] == "overspend"]
-    assert [(f["devices"], f["amount"]) for f in over] == [(f"{a.device_id},{b.device_id}", str(2 * 273_000 - 300_000))], \
+    both = f"{a.device_id},{b.device_id}"
+    assert [(f["devices"], f["amount"]) for f in over] == [(both, str(2 * 273_000 - 300_000))], \
         findings  # allowance 150,000 + 150,000 carried over from a month with nothing spent
     assert all(rig.in_totals(o["redemption_id"]) for o in outs)  # both genuine card sales: counted, and reported
     rig.assert_honest_landed()
@@ -474,8 +477,9 @@ def _expect_held(rig: AttackRig, forged: dict[str, dict], said: str) -> None:
     assert code == 1 and all(_critical(findings, msg_id) for msg_id in forged), findings
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="no check yet that a sale's period is the month (WITA) of its created_at: "
-                                       "both forged sales are counted, in 2026-11 and 2099-12, with no finding")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="no check yet that a sale's period is the month (WITA) of its created_at: both "
+                          "forged sales are counted, in 2026-11 and 2099-12, with no finding")
 def test_sale_booked_into_another_month_is_quarantined(rig):
     """Attack 12: the shop owner books sales, made now, into a month whose allowance the household
     never used (last month) or has not reached (2099-12), each with a genuine card proof for that
@@ -489,8 +493,9 @@ def test_sale_booked_into_another_month_is_quarantined(rig):
     rig.assert_honest_landed()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="no check yet that created_at does not go back along a device's sequence: "
-                                       "a sale dated last month, sent after this month's, is counted in last month")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="no check yet that created_at does not go back along a device's sequence: a "
+                          "sale dated last month, sent after this month's, is counted in last month")
 def test_sale_backdated_with_its_time_is_flagged(rig):
     """Attack 12b: as 12, but the message's created_at is backdated too (the device writes it), to
     the last day of last month. Its sequence number comes after sales of this month from the same
