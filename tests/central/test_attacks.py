@@ -10,6 +10,7 @@ docs/reliability.md, "Attacks on the card proof (#16)", lists the results.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 
 import pytest
@@ -468,16 +469,25 @@ def _booked(rig: AttackRig, name: str, period: str, created_at: str | None = Non
     return rig.forge(shop, "redemption", body, created_at), body
 
 
+class NotHeld(AssertionError):
+    """The city stored a forged message and did not quarantine it: the hole an xfail names."""
+
+
 def _expect_held(rig: AttackRig, forged: dict[str, dict], said: str) -> None:
     rig.wait_stored(*forged)
     for msg_id, body in forged.items():
+        if not rig.quarantined(msg_id):
+            time.sleep(5)  # the write path judges a batch at once: longer than this is not coming
+        if not rig.quarantined(msg_id):
+            counted = "counted in the totals" if rig.in_totals(body["redemption_id"]) else "not counted"
+            raise NotHeld(f"sale for {body['period']} stored, not quarantined, {counted}")
         rig.expect_quarantined(msg_id, said)
         assert not rig.in_totals(body["redemption_id"])
     code, findings = rig.report()
     assert code == 1 and all(_critical(findings, msg_id) for msg_id in forged), findings
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
+@pytest.mark.xfail(strict=True, raises=NotHeld,
                    reason="no check yet that a sale's period is the month (WITA) of its created_at: both "
                           "forged sales are counted, in 2026-11 and 2099-12, with no finding")
 def test_sale_booked_into_another_month_is_quarantined(rig):
@@ -488,12 +498,12 @@ def test_sale_booked_into_another_month_is_quarantined(rig):
     from pos.period import Period
 
     last_month = str(Period.parse(_period()).previous())
-    forged = dict([_booked(rig, "backdated", last_month), _booked(rig, "future", "2099-12")])
+    forged = dict([_booked(rig, "bd", last_month), _booked(rig, "fu", "2099-12")])
     _expect_held(rig, forged, "period")
     rig.assert_honest_landed()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
+@pytest.mark.xfail(strict=True, raises=NotHeld,
                    reason="no check yet that created_at does not go back along a device's sequence: a "
                           "sale dated last month, sent after this month's, is counted in last month")
 def test_sale_backdated_with_its_time_is_flagged(rig):
@@ -508,6 +518,6 @@ def test_sale_backdated_with_its_time_is_flagged(rig):
     now = SystemClock().now()
     first_of_month = now.astimezone(WITA).replace(day=1, hour=12, minute=0, second=0, microsecond=0)
     back = first_of_month - timedelta(days=1)
-    forged = dict([_booked(rig, "backdated-time", str(Period.of(back)), iso(back))])
+    forged = dict([_booked(rig, "bt", str(Period.of(back)), iso(back))])
     _expect_held(rig, forged, "created_at")
     rig.assert_honest_landed()
