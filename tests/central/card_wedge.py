@@ -8,6 +8,9 @@ ways, except the first SPEND command (80 D6), which the wedge handles as told:
 
   --swallow command   the card never sees the SPEND (its record stays as it was);
   --swallow answer    the card gets the SPEND and charges itself; its answer goes nowhere;
+  --swallow none      the card gets a SPEND whose amount the wedge lowered to Rp 1 (the rest as the
+                      terminal sent it) and its answer is relayed: will the terminal take a proof
+                      of a cheaper sale than its own?
 then
   --then ok           the reader hears a bare 9000, as if the card had said yes;
   --then error        the reader hears 6F00, and later commands are relayed again (the terminal
@@ -106,6 +109,11 @@ class Wedge:
 
     def strike(self, frame: bytes, reader: socket.socket, card: socket.socket) -> bool:
         """Handle the SPEND as told; False when the card is to be cut off."""
+        if self.swallow == "none":
+            send_frame(card, cheaper(frame))
+            send_frame(reader, read_frame(card))
+            self.note("lowered the SPEND amount to 1 and relayed the card's answer")
+            return True
         if self.swallow == "answer":
             send_frame(card, frame)
             answer = read_frame(card)
@@ -120,12 +128,25 @@ class Wedge:
         return True
 
 
+def cheaper(command: bytes) -> bytes:
+    """The SPEND command with the template's amount (tag D9) set to 1: what the card then signs."""
+    from hardware.card import apdu, tlv, transaction
+
+    cmd = apdu.decode_command(command)
+    challenge, template = tlv.parse_exact(cmd.data, (apdu.T_CHALLENGE, apdu.T_TX_TEMPLATE))
+    fields = tlv.parse(template)
+    fields = [(tag, (1).to_bytes(4, "big") if tag == apdu.T_AMOUNT else value) for tag, value in fields]
+    transaction.parse_template(tlv.encode_all(fields))  # still a template the card accepts
+    data = tlv.encode(apdu.T_CHALLENGE, challenge) + tlv.encode(apdu.T_TX_TEMPLATE, tlv.encode_all(fields))
+    return apdu.Command(cmd.cla, cmd.ins, cmd.p1, cmd.p2, data, cmd.le).encode()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one wedge until its card or the reader goes away."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--slot", type=int, default=0, choices=[0, 1])
-    p.add_argument("--swallow", choices=["command", "answer"], required=True)
-    p.add_argument("--then", choices=["ok", "error", "pull"], required=True)
+    p.add_argument("--swallow", choices=["command", "answer", "none"], required=True)
+    p.add_argument("--then", choices=["ok", "error", "pull", "relay"], required=True)
     p.add_argument("--log", type=Path)
     args = p.parse_args(argv)
     Wedge(args.slot, args.swallow, args.then, args.log).run()
