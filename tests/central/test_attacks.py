@@ -171,6 +171,9 @@ def test_wedge_lowering_the_amount_the_card_signs_sells_nothing(rig):
     charged = [e for e in shop.events("card_charged_not_sold") if e["household"] == household]
     assert [e["amount"] for e in charged] == [1], charged
     rig.assert_honest_landed()
+    _, findings = rig.report()
+    credit = [f for f in findings if f["kind"] == "card_charged_not_sold" and f["subject"] == household]
+    assert [f["amount"] for f in credit] == ["1"], findings
 
 
 def test_card_recording_a_future_period_is_refused_and_reported(rig):
