@@ -8,9 +8,13 @@ quarantined, never counted; the honest sale comes out with none."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import uuid
 from datetime import date
+from pathlib import Path
 
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,10 +25,12 @@ from hardware.card.certificate import key_id
 from hardware.card.fake import ChipMemory, FakeCard, demo_issuer, demo_issuer_keys
 from hardware.card.issuing import IssueRequest, personalise
 from pos.card_proof import CardEvidence, CardProof, CardTransaction, lines_digest
+from pos.messages import build_envelope
 from pos.ports import AuthenticatedCard, CardCertificate, SpendRecord
 from sync.central.evidence_checks import issuer_pems
-from sync.central.verify import Checked, verify_batch
+from sync.central.verify import Checked, Verifier, verify_batch
 from tests.central.card_sales import (
+    CREATED_AT,
     LINES,
     PERIOD,
     Counter,
@@ -35,6 +41,7 @@ from tests.central.card_sales import (
 )
 
 ISSUERS = issuer_pems(demo_issuer_keys())
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _card(n: int = 1, **kw) -> FakeCard:
@@ -275,3 +282,36 @@ def test_only_the_issuers_given_are_believed(shop):
     found = checked(shop, token, issuers=issuer_pems({key_id(city_issuer.public_key()): city_issuer.public_key()}))
     assert "unknown issuer key" in " ".join(found.problems)
     assert checked(shop, token, issuers=None).problems == ()  # no keys given: the DEMO issuer (tests, demo)
+
+
+# --- the contract: schemas and the worked example ---------------------------------------------------
+
+def _schema(kind: str) -> dict:
+    return json.loads((ROOT / "docs" / "schemas" / f"{kind}.json").read_text())
+
+
+def test_the_contracts_worked_example_verifies():
+    """docs/mqtt-contract.md's example is the card-protocol test vectors' sale: a consumer written
+    from the text must find it genuine, and its schema must accept it."""
+    doc = (ROOT / "docs" / "mqtt-contract.md").read_text()
+    example = json.loads(doc.split("### Worked example", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
+    jsonschema.validate(example, _schema("redemption"))
+    assert Verifier().content_problems(example["device"], "redemption", example) == ()
+    example["body"]["lines"][1]["qty"] = 1
+    example["body"]["lines"][1]["amount"] = example["body"]["total"] = 93_000
+    assert "did not sign" in " ".join(Verifier().content_problems(example["device"], "redemption", example))
+
+
+def test_what_a_device_sends_validates_against_the_schemas(shop):
+    card = at_counter(_card())
+    proof = card.charge(shop.device_id)
+    last = card.session.last_transaction()
+    assert last is not None
+    for leaf, body in (("redemption", sale_body(card.auth, proof)), ("redemption", override_body("SMD-000002")),
+                       ("event", charge_body(card.auth, last))):
+        env = build_envelope(leaf, str(uuid.uuid4()), shop.device_id, 1, CREATED_AT, body)
+        jsonschema.validate(env, _schema(leaf))
+    bad = build_envelope("redemption", str(uuid.uuid4()), shop.device_id, 1, CREATED_AT,
+                         override_body("SMD-000002", card=sale_body(card.auth, proof)["card"]))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, _schema("redemption"))
