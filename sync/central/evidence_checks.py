@@ -48,6 +48,10 @@ def issuer_keys_from_pems(pems: tuple[str, ...]) -> dict[str, ec.EllipticCurvePu
 
 
 def _short(value: object) -> str:
+    """A value as a reason may quote it: scalars shortened, anything else by its type (a hostile
+    message may nest deeply)."""
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array' if isinstance(value, list) else 'value'}"
     text = repr(value)
     return text if len(text) <= 48 else text[:45] + "..."
 
@@ -58,9 +62,9 @@ def sale_date(created_at: object) -> date | None:
         return None
     try:
         moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(WITA).date() if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a time; or year 9999 past midnight UTC
         return None
-    return moment.astimezone(WITA).date() if moment.tzinfo is not None else None
 
 
 def arithmetic_problems(body: dict) -> list[str]:

@@ -315,3 +315,23 @@ def test_what_a_device_sends_validates_against_the_schemas(shop):
                          override_body("SMD-000002", card=sale_body(card.auth, proof)["card"]))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, _schema("redemption"))
+
+
+def test_the_consumer_refuses_a_redemption_1_unacknowledged_and_stores_a_v2(central, central_signer, clock):
+    """What is observable through CentralConsumer.process: an old device's /1 sale is refused (kept
+    by the device until it is updated), the v2 sale is stored and acknowledged."""
+    from sync.central.consumer import CentralConsumer, Incoming
+    from sync.central.registry import add_device
+    from sync.central.store import RedemptionRecord, Rejected
+
+    shop = Counter("EW-CV-0003")
+    add_device(shop.device_id, shop.pem().encode(), shop_id="SHOP-0003", now=clock.now())
+    consumer = CentralConsumer(central_signer, clock)
+    topic = f"ewarung/v1/devices/{shop.device_id}/redemption"
+    old = Incoming(topic, shop.sign(override_body("SMD-000001"), schema="ewarung.redemption/1"))
+    out = consumer.process([old])
+    assert (out.stored, out.rejected, out.acks) == (0, 1, [])
+    assert "update the device's software" in Rejected.get().reason
+    card = at_counter(_card())
+    out = consumer.process([Incoming(topic, shop.sign(sale_body(card.auth, card.charge(shop.device_id))))])
+    assert (out.stored, out.rejected, len(out.acks)) == (1, 0, 1) and RedemptionRecord.select().count() == 1
