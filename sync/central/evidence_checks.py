@@ -24,6 +24,7 @@ from pos.signing import load_public_key, public_pem
 
 CHARGED_NOT_SOLD = "card_charged_not_sold"
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits, nothing before or after
+UNCHECKED = "the content could not be checked"
 MAX_PROBLEMS = 12  # enough to say what is wrong; a hostile message must not fill the quarantine table
 
 
@@ -120,12 +121,15 @@ class EvidenceChecks:
     def problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
         """The reasons to quarantine this verified message (empty: nothing wrong on its own)."""
         body = env["body"]
-        if leaf == "redemption":
-            found = self.redemption(device_id, body, env.get("created_at"))
-        elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
-            found = self.charge(device_id, body)
-        else:
-            return ()
+        try:
+            if leaf == "redemption":
+                found = self.redemption(device_id, body, env.get("created_at"))
+            elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
+                found = self.charge(device_id, body)
+            else:
+                return ()
+        except Exception as exc:  # noqa: BLE001 - a bug here must quarantine one message, not stall every batch
+            return (f"{UNCHECKED}: {type(exc).__name__}: {str(exc)[:200]} (a bug in the city's checks: report it)",)
         if len(found) > MAX_PROBLEMS:
             found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
         return tuple(found)

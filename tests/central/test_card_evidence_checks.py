@@ -335,3 +335,16 @@ def test_the_consumer_refuses_a_redemption_1_unacknowledged_and_stores_a_v2(cent
     card = at_counter(_card())
     out = consumer.process([Incoming(topic, shop.sign(sale_body(card.auth, card.charge(shop.device_id))))])
     assert (out.stored, out.rejected, len(out.acks)) == (1, 0, 1) and RedemptionRecord.select().count() == 1
+
+
+def test_a_bug_in_a_check_quarantines_the_message_instead_of_stalling_the_batch(shop, monkeypatch):
+    """An exception escaping the worker fails the whole batch's verification, and the batch is
+    redelivered and fails again: one message would stop the city's intake. It is a problem instead."""
+    from sync.central.evidence_checks import UNCHECKED, EvidenceChecks
+
+    def broken(self, device_id, body, created_at):
+        raise KeyError("lines")
+
+    monkeypatch.setattr(EvidenceChecks, "redemption", broken)
+    found = problems(shop, override_body("SMD-000001"))
+    assert found.startswith(UNCHECKED) and "KeyError" in found and "report it" in found
