@@ -74,6 +74,15 @@ def test_an_honest_card_sale_and_an_honest_override_have_no_problem(shop):
     assert problems(shop, override_body("SMD-000002")) == ""
 
 
+def test_a_sale_committed_with_the_read_back_proof_is_honest_too(shop):
+    """The terminal lost SPEND's answer and read the card's last transaction (op 3): the same sale."""
+    card = at_counter(_card())
+    spent = card.charge(shop.device_id)
+    read_back = card.session.last_transaction()
+    assert read_back is not None and read_back.op == 3 and read_back.transaction == spent.transaction
+    assert problems(shop, sale_body(card.auth, read_back)) == ""
+
+
 def test_a_card_sale_with_no_card_proof(shop):
     """A device key alone fabricates a sale for a household in its ledger: no card, no sale."""
     card = at_counter(_card())
