@@ -32,6 +32,9 @@ def register(subs: argparse._SubParsersAction) -> None:
     s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
     s.add_argument("--ledger-key", metavar="PEM", help="ledger private key that signs the snapshots built for devices "
                    "that ask (default: the DEMO ledger key)")
+    s.add_argument("--issuer-key", action="append", metavar="PUB.pem", dest="issuer_keys",
+                   help="a card issuer's public key; the card sales it certified are believed (repeat for several "
+                        "issuers; default: the DEMO issuer, with a warning)")
     s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
     broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
@@ -148,7 +151,7 @@ def _serve(args) -> int:
     runner = consumer_runner(args.key, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
                         gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
                         username=args.username, password=password, city=args.city,
-                        ledger_key=args.ledger_key)
+                        ledger_key=args.ledger_key, issuer_key_files=args.issuer_keys)
     fleet = None
     if args.http != "off":
         fhost, fport = _hostport(args.http)

@@ -18,6 +18,7 @@ from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
 from pos.signing import BadSignature, Signer, jws_peek, jws_verify
 from sync.acks import ACK_SCHEMA, ACK_TYP, RESEND_SCHEMA, RESEND_TYP, build_ack, seq_ranges
 from sync.central.convergence import record_report
+from sync.central.evidence_checks import demo_issuer_keys, issuer_pems
 from sync.central.message_store import (
     Accepted,
     device_state,
@@ -80,14 +81,18 @@ def device_leaf(topic: str) -> tuple[str, str] | None:
 class CentralConsumer:
     """Verify -> de-duplicate -> store -> ack decisions for batches of device messages.
 
-    One instance per consumer thread: it caches the registered keys of the devices it has heard."""
+    One instance per consumer thread: it caches the registered keys of the devices it has heard.
+    `issuer_keys` (by key id) are the card issuers whose certificates it believes; the default,
+    the DEMO issuer, is for tests and the demo (pos/roots/central.py warns when a city runs on it)."""
 
-    def __init__(self, ack_signer: Signer, clock: Clock | None = None) -> None:
+    def __init__(self, ack_signer: Signer, clock: Clock | None = None, issuer_keys: dict | None = None) -> None:
         self.signer = ack_signer
         self.clock = clock or SystemClock()
         self._keys: dict[str, object] = {}
         self._pems: dict[str, str] = {}
-        self._verifier = Verifier()
+        self.issuer_keys = demo_issuer_keys() if issuer_keys is None else dict(issuer_keys)
+        self.issuer_pems = issuer_pems(self.issuer_keys)  # what a verify worker is given with each batch
+        self._verifier = Verifier(self.issuer_keys)
 
     # --- registry -------------------------------------------------------------------
     def device_key(self, device_id: str):
