@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
@@ -31,6 +32,7 @@ from sync.central.message_store import (
     store_rejected,
     taken_seqs,
 )
+from sync.central.quarantine import CrossChecks, store_judgement
 from sync.central.store import Device, DeviceState, write_transaction
 from sync.central.verify import Checked, Verifier
 
@@ -107,6 +109,11 @@ class CentralConsumer:
         self._pems.clear()
 
     # --- processing -----------------------------------------------------------------
+    @cached_property
+    def _checks(self) -> CrossChecks:
+        """The cross-message checks of the write path (sync.central.quarantine), made on first use."""
+        return CrossChecks()
+
     def process(self, batch: list[Incoming], verified: list[tuple[bool, object] | None] | None = None) -> Outcome:
         """Verify and store a batch in ONE transaction; return the acks to send after commit.
 
@@ -139,7 +146,9 @@ class CentralConsumer:
 
         with write_transaction():
             new, dup_ids = self._dedupe(accepted, rejected)
-            store_messages(new, now)
+            judged = self._checks.judge(new)
+            store_messages(new, now, judged.uncounted())
+            store_judgement(judged)
             for device_id, leaf, data in statuses:
                 self._update_status(device_id, leaf, data, now)
             new_seqs: dict[str, list[int]] = {}
