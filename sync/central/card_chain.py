@@ -30,9 +30,10 @@ def _proof(body: dict) -> dict:
 
 def card_of(body: dict) -> tuple[str, int | None, int]:
     """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override."""
-    if body.get("mode", "card") != "card" or not isinstance(body.get("card_id"), str) or not body["card_id"]:
+    card_id = body.get("card_id")
+    if not card_id or body.get("mode", "card") != "card" or type(card_id) is not str:
         return "", None, 0
-    return body["card_id"], _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
+    return card_id, _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
 
 
 def charge_of(body: dict) -> tuple[str, int | None, int]:
@@ -51,13 +52,19 @@ class ChainBatch:
     def __init__(self, new: list[Accepted]) -> None:
         self.new = new
         self.rows: list[tuple] = []
+        self.cards: dict[str, tuple[str, int | None, int]] = {}  # msg id -> card_of / charge_of, read once
         pairs = []
         for m in new:
             body = m.envelope["body"]
-            card_id, counter, _ = (card_of(body) if m.kind == "redemption" else charge_of(body)
-                                   if _is_charge(m) else ("", None, 0))
-            if card_id and counter:
-                pairs.append((card_id, counter))
+            if m.kind == "redemption":
+                found = card_of(body)
+            elif _is_charge(m):
+                found = charge_of(body)
+            else:
+                continue
+            self.cards[m.envelope["id"]] = found
+            if found[0] and found[1]:
+                pairs.append((found[0], found[1]))
         self.taken: dict[tuple[str, int], tuple[str, str]] = {
             (c, n): (rid, dev) for c, n, rid, dev in select_pairs(
                 "SELECT k.card_id, k.counter, k.redemption_id, k.device FROM (VALUES {values}) AS v "
@@ -81,10 +88,10 @@ class ChainBatch:
     def sale(self, m: Accepted) -> tuple[str, str] | None:
         """Claim the sale's counter; a counter another redemption holds is a clone or a replay."""
         body = m.envelope["body"]
-        card_id, counter, period_total = card_of(body)
+        card_id, counter, period_total = self.cards[m.envelope["id"]]
         if not card_id or counter is None:
             return None
-        return self._claim(m, card_id, counter, body["redemption_id"], "sale", int(body["total"]), period_total)
+        return self._claim(m, card_id, counter, body["redemption_id"], "sale", _count(body["total"]) or 0, period_total)
 
     def charges(self, out) -> None:
         """Claim the counters of card_charged_not_sold events; one that another sale holds is quarantined
@@ -95,7 +102,7 @@ class ChainBatch:
             if not _is_charge(m) or m.envelope["id"] in out.quarantine:
                 continue
             body = m.envelope["body"]
-            card_id, counter, period_total = charge_of(body)
+            card_id, counter, period_total = self.cards[m.envelope["id"]]
             rid = body.get("redemption_id")
             if not card_id or counter is None or not isinstance(rid, str):
                 continue
@@ -105,7 +112,7 @@ class ChainBatch:
 
     def hotlist_spans(self) -> dict[str, list[tuple[str, str, str]]]:
         """{card: [(reason, listed_at, unlisted_at)]} for the batch's cards ever on the hotlist."""
-        cards = [card_of(m.envelope["body"])[0] for m in self.new if m.kind == "redemption"]
+        cards = [self.cards[m.envelope["id"]][0] for m in self.new if m.kind == "redemption"]
         spans: dict[str, list[tuple[str, str, str]]] = {}
         for card, reason, listed, unlisted in select_in(
                 "SELECT card_id, reason, listed_at, unlisted_at FROM central_hotlist_span WHERE card_id IN ({in})",

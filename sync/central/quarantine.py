@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pos.clock import parse_iso
-from sync.central.card_chain import ChainBatch, card_of
+from sync.central.card_chain import ChainBatch
 from sync.central.catalog_history import PriceBook, listed_at_time
 from sync.central.city_policy import city_policy
 from sync.central.message_store import Accepted, insert_rows, select_in
@@ -83,7 +83,7 @@ class CrossChecks:
         counted = self._sales(out, reds, stored, quarantined_sales, chain)
         chain.charges(out)
         out.counters = chain.rows
-        window = city_policy().void_window_minutes if voids or counted else 0
+        window = city_policy().void_window_minutes if voids else None
         quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
         self._voids(out, voids, stored, counted, quarantined_sales, window)
         self._waiting(out, reds, counted, window)
@@ -111,7 +111,7 @@ class CrossChecks:
                            "both kept, this one not counted")
             seen.add(rid)
             problem = problem or chain.sale(m)
-            card_id = card_of(body)[0]
+            card_id = chain.cards[mid][0]
             if problem is None and card_id and card_id in spans:
                 reason = listed_at_time(spans[card_id], m.envelope["created_at"])
                 if reason:
@@ -142,7 +142,7 @@ class CrossChecks:
         return None
 
     def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Sale],
-               quarantined_sales: set[str], window: int) -> None:
+               quarantined_sales: set[str], window: int | None) -> None:
         """Judge each void against its sale; one whose sale has not arrived waits for it."""
         if not voids:
             return
@@ -161,25 +161,30 @@ class CrossChecks:
             elif rid in voided:
                 quarantine_message(out, m, "void", f"sale {rid} was already voided")
             else:
-                problem = void_problem(m.device, body, m.envelope["created_at"], sale, window)
+                problem = void_problem(m.device, body, m.envelope["created_at"], sale, window or 0)
                 if problem:
                     quarantine_message(out, m, "void", problem)
                 else:
                     voided.add(rid)
 
-    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Sale], window: int) -> None:
+    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Sale], window: int | None) -> None:
         """Voids that arrived before their sale, judged now that the sale is here."""
         if not reds:
             return
         rows = select_in("SELECT id, msg_id, device, seq, redemption_id, household, period, amount, reason, created_at "
                          "FROM central_void_pending WHERE redemption_id IN ({in})",
                          [m.envelope["body"]["redemption_id"] for m in reds])
+        if rows and window is None:
+            window = city_policy().void_window_minutes
+        voided: set[str] = set()
         for vid, mid, dev, seq, rid, hh, per, amount, reason, created in rows:
             out.done.append(vid)
             sale = counted.get(rid)
             body = {"redemption_id": rid, "amount": amount}
-            problem = (void_problem(dev, body, created, sale, window) if sale
-                       else f"void of sale {rid}, which the city quarantined")
+            problem = (f"void of sale {rid}, which the city quarantined" if sale is None
+                       else f"sale {rid} was already voided" if rid in voided
+                       else void_problem(dev, body, created, sale, window or 0))
+            voided.add(rid)
             if problem:
                 out.quarantine[mid] = (mid, dev, seq, "void", "void", problem, "critical", hh, per, "", rid, amount,
                                        created)
