@@ -273,3 +273,26 @@ def test_report_exits_1_on_a_critical_finding_and_policy_cli(tmp_path, clock, ca
     with pytest.raises(SystemExit) as done:
         main(["central", "policy", "--help"])
     assert done.value.code == 0 and "flags overrides beyond the caps" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_a_database_from_before_the_histories_is_backfilled(tmp_path, clock, central_signer):
+    from sync.central.consumer import CentralConsumer
+    from sync.central.store import CatalogPrice, HotlistSpan, open_central
+
+    path = tmp_path / "old.db"
+    db = open_central(path)
+    publish_city(tmp_path, clock.now())
+    _hotlist(clock.now(), add=["CARD-SSN-2"])
+    db.execute_sql("DROP TABLE central_catalog_price")  # as a database from before them had none
+    db.execute_sql("DROP TABLE central_hotlist_span")
+    db.close()
+    db = open_central(path)
+    try:
+        assert CatalogPrice.select().count() == 12 and HotlistSpan.select().count() == 1
+        a = Till("EW-A-0001", clock.now())
+        cheap = a.sale("SSN-1", {"BERAS5": 1}, counter=1, prices={"BERAS5": 1})
+        stolen = a.sale("SSN-2", {"GULA1": 1}, counter=1, at=clock.now() + timedelta(minutes=1))
+        send(CentralConsumer(central_signer, clock), cheap, stolen)
+        assert _rules() == {cheap[1]["id"]: "price", stolen[1]["id"]: "hotlisted"}
+    finally:
+        db.close()
