@@ -81,8 +81,8 @@ class ChainBatch:
                                   f"on {held[1]}: a cloned card or a replayed proof")
         self.taken[(card_id, counter)] = (rid, m.device)
         body = m.envelope["body"]
-        self.rows.append((card_id, counter, rid, m.device, m.envelope["id"], kind, str(body.get("period", ""))[:16],
-                          amount, period_total, m.envelope["created_at"]))
+        self.rows.append((card_id[:255], counter, rid[:255], m.device, m.envelope["id"], kind,
+                          str(body.get("period", ""))[:16], amount, period_total, m.envelope["created_at"][:255]))
         return None
 
     def sale(self, m: Accepted) -> tuple[str, str] | None:

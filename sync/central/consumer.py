@@ -10,6 +10,7 @@ constants are re-exported here for the callers that import them from this module
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -41,6 +42,7 @@ __all__ = [
     "Outcome", "seq_ranges",
 ]
 
+log = logging.getLogger(__name__)
 MAX_STATUS_NUMBER = 2**31 - 1  # fits every database's INTEGER column (PostgreSQL's is 32-bit)
 DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat", "request")
 MAX_GAP_REQUEST = 500
@@ -62,6 +64,7 @@ class Outcome:
     """What a committed batch produced: counts for the log and the downlink to publish."""
 
     stored: int = 0
+    quarantined: int = 0  # kept and acked but not counted (sync.central.quarantine); waiting voids judged now too
     duplicates: int = 0
     rejected: int = 0
     status_updates: int = 0
@@ -158,6 +161,9 @@ class CentralConsumer:
             store_rejected(rejected, now)
         # committed: now the acks may go out
         out.stored, out.duplicates, out.rejected, out.status_updates = len(new), len(dup_ids), len(rejected), len(statuses)
+        out.quarantined = len(judged.quarantine)
+        for row in list(judged.quarantine.values())[:20]:
+            log.warning("quarantined %s seq %s from %s (%s): %s", row[3], row[2], row[1], row[4], row[5][:200])
         by_device: dict[str, list[tuple[str, int]]] = {}
         for m in new:
             by_device.setdefault(m.device, []).append((m.envelope["id"], m.seq))

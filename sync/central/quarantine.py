@@ -211,8 +211,8 @@ def void_problem(device: str, body: dict, created_at: str, sale: Sale, window_mi
 
 def _void_row(m: Accepted, pending: bool) -> tuple:
     b, env = m.envelope["body"], m.envelope
-    row = (b["void_id"], env["id"], m.device, b["redemption_id"], str(b.get("household", "")), str(b.get("period", "")),
-           _int(b.get("amount")), str(b.get("reason", "")), env["created_at"])
+    row = (b["void_id"][:255], env["id"], m.device, b["redemption_id"][:255], str(b.get("household", ""))[:255],
+           str(b.get("period", ""))[:255], _int(b.get("amount")), str(b.get("reason", ""))[:255], env["created_at"][:255])
     return (*row[:3], m.seq, *row[3:]) if pending else row
 
 

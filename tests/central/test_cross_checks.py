@@ -52,7 +52,7 @@ def test_content_problems_are_stored_acked_and_quarantined(consumer, clock):
     a = Till("EW-A-0001", clock.now())
     sale = a.sale("SSN-1", {"BERAS5": 1}, counter=1)
     out = send(consumer, sale, problems=("card signature does not verify",))
-    assert out.stored == 1 and len(out.acks) == 1  # acked: the device keeps its sequence
+    assert (out.stored, out.quarantined, len(out.acks)) == (1, 1, 1)  # acked: the device keeps its sequence
     assert Message.select().count() == 1 and RedemptionRecord.select().count() == 0
     q = Quarantined.get()
     assert (q.rule, q.severity, q.household, q.ref) == ("content", "critical", "SSN-1", sale[1]["body"]["redemption_id"])
