@@ -230,7 +230,8 @@ def test_overrides_beyond_the_citys_caps(consumer, clock):
     assert {f.subject for f in _critical(clock, "override_cap")} == {"EW-B-0002"}  # 4 at one device
 
 
-def test_honest_multi_device_day_has_no_critical_finding(consumer, clock, tmp_path):
+def test_honest_multi_device_day_has_no_critical_finding(on_db, clock, tmp_path):
+    consumer = on_db
     publish_city(tmp_path, clock.now())
     a, b = Till("EW-A-0001", clock.now()), Till("EW-B-0002", clock.now())
     s1 = a.sale("SSN-1", {"BERAS5": 1}, counter=1, period_total=72_500)
