@@ -246,3 +246,45 @@ def test_commit_refuses_a_card_sale_without_this_plans_proof(service, city):
     with pytest.raises(ValueError, match="proof"):
         service.commit(plan, foreign)
     assert Redemption.select().count() == 0
+
+
+def test_the_card_is_asked_to_record_only_the_current_period(session, reader, card, city):
+    """A card whose record is last month's: the sale is this month's, its period total this sale
+    alone; last month's spending never carries into the transaction the card signs."""
+    from pos.period import Period
+
+    last_month = str(Period.parse(city.period).previous())
+    card.memory.spend_period, card.memory.spent = last_month, 150_000
+    to_confirm(session, reader, card)
+    session.confirm()
+    assert session.state == State.DONE, session.error
+    [msg] = messages("redemption")
+    assert msg["body"]["period"] == city.period
+    assert msg["body"]["card"]["proof"]["period_total"] == msg["body"]["total"] == card.spend.spent
+    assert card.spend.period == city.period
+
+
+def test_a_visit_across_the_month_end_signs_the_new_month_without_the_old_spending(session, reader, card, city,
+                                                                                   clock):
+    """Card read on the last evening of the month (its record: 20,000 this month), confirmed after
+    midnight: the card signs the new month, whose total is this sale alone."""
+    from dataclasses import replace
+    from datetime import datetime, timedelta
+
+    from pos.period import WITA, Period
+
+    lenient = replace(session.policy, ledger_max_age_hours=24 * 60, ledger_expired_action="warn", offline_max_days=60)
+    session.policy = session.service.policy = lenient  # the sample ledger is mid-month's: let it serve at month end
+    card.memory.spend_period, card.memory.spent = city.period, 20_000
+    p = Period.parse(city.period)
+    month_end = datetime(p.year + (p.month == 12), p.month % 12 + 1, 1, tzinfo=WITA) - timedelta(minutes=2)
+    clock.set(month_end)
+    to_confirm(session, reader, card)
+    clock.advance(timedelta(minutes=4))
+    session.confirm()
+    assert session.state == State.DONE, session.error
+    [msg] = messages("redemption")
+    new_month = str(Period.of(clock.now()))
+    assert msg["body"]["period"] == new_month != city.period
+    assert msg["body"]["card"]["proof"]["period_total"] == msg["body"]["total"]
+    assert (card.spend.period, card.spend.spent) == (new_month, msg["body"]["total"])
