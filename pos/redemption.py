@@ -254,11 +254,11 @@ class RedemptionService:
         city can credit the household. Once per redemption id (the journal remembers it); None,
         writing nothing, when the transaction is another device's, committed here, or reported."""
         tx = proof.transaction
-        if tx.device_id != self.device.device_id or not tx.redemption_id:
-            return None
+        if tx.device_id != self.device.device_id or not tx.redemption_id or self._settled(tx.redemption_id):
+            return None  # the usual case at an insertion: read only, no write lock taken
         created_at = iso(self.clock.now())
         with durable_transaction(self.db):
-            if Redemption.get_or_none(Redemption.id == tx.redemption_id) is not None or charge_reported(tx.redemption_id):
+            if self._settled(tx.redemption_id):  # again under the write lock
                 return None
             body = {"event": CHARGE_EVENT, "household": household, "card_id": card_id,
                     "redemption_id": tx.redemption_id, "amount": tx.amount, "period": tx.period,
@@ -267,6 +267,11 @@ class RedemptionService:
             journal.append(created_at, CHARGE_EVENT, tx.redemption_id,
                            {"seq": msg.seq, "household": household, "amount": tx.amount, "counter": proof.counter})
         return msg.seq
+
+    @staticmethod
+    def _settled(redemption_id: str) -> bool:
+        """Whether a card charge is accounted for here: committed as a sale, or reported."""
+        return Redemption.get_or_none(Redemption.id == redemption_id) is not None or charge_reported(redemption_id)
 
     def _check_override_cap(self, period: Period) -> None:
         """Card-less sales are capped per period (the city checks the same cap): refuse past it."""
