@@ -288,3 +288,21 @@ def test_a_visit_across_the_month_end_signs_the_new_month_without_the_old_spendi
     assert msg["body"]["period"] == new_month != city.period
     assert msg["body"]["card"]["proof"]["period_total"] == msg["body"]["total"]
     assert (card.spend.period, card.spend.spent) == (new_month, msg["body"]["total"])
+
+
+def test_card_sale_helper_makes_honest_traffic_for_other_tests(service, city, device):
+    """tests.card_fixtures.card_sale: the counter's order without a screen; its messages verify and
+    the same household's card keeps its record across sales."""
+    from pos.redemption import RedemptionRequest
+    from tests.card_fixtures import card_sale
+
+    hid = city.notable["holder"]
+    first = card_sale(service, RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
+    second = card_sale(service, RedemptionRequest(hid, "kasir1", {"GULA1": 1}))
+    certs = evidence.CertificateCache(demo_issuer_keys())
+    bodies = [m["body"] for m in messages("redemption")]
+    assert [b["redemption_id"] for b in bodies] == [first.redemption_id, second.redemption_id]
+    for body in bodies:
+        evidence.verify(redemption_evidence(device.device_id, body), certs)
+    assert bodies[1]["card"]["proof"]["period_total"] == first.total + second.total
+    assert [b["card_counter"] for b in bodies] == [1, 2]
