@@ -64,7 +64,7 @@ def _messages(n: int, devices: int):
         for seq in range(1, per + 1):
             body = {
                 "redemption_id": str(uuid.uuid4()), "receipt_no": seq, "shop_id": f"SMD-{d:03d}",
-                "household": f"SSN-6472-{(d * per + seq) % 900_000:07d}", "card_id": f"CARD-{seq:08d}",
+                "household": f"SSN-6472-{(d * per + seq) % 900_000:07d}", "card_id": f"CARD-{d:04d}-{seq:08d}",
                 "card_counter": seq, "period": "2026-11", "mode": "card", "override_reason": "",
                 "collected_by": {"kind": "holder", "representative_id": "", "name": "Siti Rahmawati"},
                 "cashier": "kasir1", "ledger_version": 7,

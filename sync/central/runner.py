@@ -85,7 +85,7 @@ class MqttRunner:
         are checked in `verify_workers` processes, started (and warmed up) here."""
         if self.verify_workers:
             try:
-                self._new_pool().submit(verify_batch, [], {}).result(timeout=60)
+                self._new_pool().submit(verify_batch, [], {}, self.consumer.issuer_pems).result(timeout=60)
             except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
                 self._no_workers(f"did not start ({exc})")
         self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
@@ -229,7 +229,8 @@ class MqttRunner:
 
     # --- signature verification in a worker process ---------------------------------------
     def _submit(self, batch: list[Incoming]) -> tuple | None:
-        """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
+        """Hand the batch's signature checks to the worker, with the card issuer keys the consumer
+        trusts (a few PEMs a batch; None: `process` verifies them here)."""
         if not self.verify_workers:
             return None
         try:
@@ -239,7 +240,7 @@ class MqttRunner:
         if not jobs:
             return None
         try:
-            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems), where
+            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems, self.consumer.issuer_pems), where
         except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
             self._no_workers(f"unavailable ({exc})")
             return None
