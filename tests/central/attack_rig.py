@@ -124,6 +124,10 @@ class AttackRig:
         for row in csv.DictReader(csv_path.open()):
             if row["status"] == "active" and row["valid_from"] <= today.isoformat() <= row["valid_until"]:
                 self.households.setdefault(row["plan"], []).append(row["household_id"])
+            elif row["status"] != "active":
+                self.households.setdefault(row["status"], []).append(row["household_id"])
+            else:  # active, but not on this date
+                self.households.setdefault("out_of_dates", []).append(row["household_id"])
         out = ewarung("central", "--db", self.db_url, "publish-ledger", str(csv_path))
         assert out.returncode == 0, out.stderr
         self.shops = [Counter(self.root, "EW-ATK-0001", self.port, 0), Counter(self.root, "EW-ATK-0002", self.port, 1)]
@@ -194,15 +198,16 @@ class AttackRig:
         return self.households[plan].pop(0)
 
     # --- cards and counters --------------------------------------------------------------
-    def issue(self, name: str, household: str, card_id: str | None = None) -> Path:
-        """A card for the household, issued with the card tooling (`ewarung card issue`, DEMO issuer)."""
+    def issue(self, name: str, household: str, card_id: str | None = None, *extra: str) -> Path:
+        """A card for the household, issued with the card tooling (`ewarung card issue`, DEMO issuer
+        unless `extra` names another `--issuer-key`)."""
         path = self.root / "cards" / f"{name}.json"
         path.parent.mkdir(exist_ok=True)
         today = date.today()
         out = ewarung("card", "issue", str(path), "--household", household, "--card-id",
                       card_id or f"CARD-{household}-{name}", "--pin", PIN,
                       "--valid-from", date(today.year, 1, 1).isoformat(),
-                      "--valid-until", date(today.year + 1, 12, 31).isoformat())
+                      "--valid-until", date(today.year + 1, 12, 31).isoformat(), *extra)
         assert out.returncode == 0, out.stderr
         return path
 
@@ -300,14 +305,15 @@ class AttackRig:
                                  created_at=created_at)
         return msg_id
 
-    def rogue_terminal(self, cardfile: Path, pin: str = PIN):
+    def rogue_terminal(self, cardfile: Path, pin: str = PIN, issuer_keys: dict | None = None):
         """The attacker's own terminal on a card whose PIN they know: the project's CardClient
-        straight on the card (no counter, no rules); returns (client, AuthenticatedCard)."""
+        straight on the card (no counter, no rules; it trusts `issuer_keys`, default the DEMO
+        issuer); returns (client, AuthenticatedCard)."""
         from hardware.card.applet import Applet
         from hardware.card.cardfile import CardFile
         from hardware.card.fake import FakeReader, demo_issuer_keys
 
-        reader = FakeReader(demo_issuer_keys())
+        reader = FakeReader(issuer_keys or demo_issuer_keys())
         reader.insert(Applet(CardFile.load(cardfile)))
         client = reader.open_session()
         card = client.authenticate()

@@ -74,14 +74,28 @@ def _lines(*lines: tuple[str, int, int]) -> list[dict]:
     return [{"item": c, "qty": q, "unit_price": p, "amount": q * p} for c, q, p in lines]
 
 
-def _card_signed(rig: AttackRig, cardfile, shop, redemption_id: str, total: int, lines) -> dict:
+def _card_signed(rig: AttackRig, cardfile, shop, redemption_id: str, total: int, lines,
+                 issuer_keys: dict | None = None) -> dict:
     """The attacker's own terminal makes the genuine card sign this transaction for `shop`: a real
     card proof (the PIN is known), for whatever sale the attacker describes."""
-    client, card = rig.rogue_terminal(cardfile)
+    client, card = rig.rogue_terminal(cardfile, issuer_keys=issuer_keys)
     spent = card.spend.spent if card.spend.period == _period() else 0
     tx = CardTransaction(shop.device_id, redemption_id, _period(), total, spent + total,
                          lines_digest([(ln["item"], ln["qty"], ln["unit_price"]) for ln in lines]))
     return redemption_card(card.certificate_bytes, client.spend(tx))
+
+
+def _own_issuer_card(rig: AttackRig, household: str):
+    """A card the attacker made with the card tooling and an issuer key of their own: (card file,
+    the issuer keys their terminal trusts)."""
+    from hardware.card.certificate import key_id
+    from pos.signing import private_pem
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = rig.root / "attacker-issuer.pem"
+    path.write_bytes(private_pem(key))
+    card = rig.issue("own-issuer", household, f"CARD-{household}-own", "--issuer-key", str(path))
+    return card, {key_id(key.public_key()): key.public_key()}
 
 
 def _critical(rows: list[dict], *words: str) -> list[dict]:
@@ -205,7 +219,8 @@ def test_device_key_fabricating_card_sales_is_quarantined(rig):
     """Attack 3: the shop owner copies the device key and signs sales no card made: with no card
     proof, with a proof the device key signed, with a genuine proof replayed from another sale, and
     with a genuine proof on a sale booked to another household (the card's signature does not cover
-    the household: the city matches it with the certificate). Each is stored (the device's
+    the household: the city matches it with the certificate), and with a card the attacker issued
+    under an issuer key of their own. Each is stored (the device's
     sequence stays whole) but quarantined as critical, never counted."""
     shop = rig.shops[0]
     household = rig.household("BPNT")
@@ -229,8 +244,13 @@ def test_device_key_fabricating_card_sales_is_quarantined(rig):
     elsewhere["card"] = _card_signed(rig, card, shop, elsewhere["redemption_id"], template["total"],
                                      template["lines"])
     elsewhere["card_counter"] = elsewhere["card"]["proof"]["counter"]
+    own_issuer = _own_issuer_card(rig, victim)  # a card the attacker issued: their issuer key, their chip
+    mine = _body_like(template, household=victim, card_id=f"CARD-{victim}-own")
+    mine["card"] = _card_signed(rig, own_issuer[0], shop, mine["redemption_id"], template["total"],
+                                template["lines"], issuer_keys=own_issuer[1])
+    mine["card_counter"] = mine["card"]["proof"]["counter"]
     bodies = {"without the card's proof": no_proof, "did not sign": forged, "did not sign this": replayed,
-              "is not the card's household": elsewhere}
+              "is not the card's household": elsewhere, "unknown issuer key": mine}
     ids = {rig.forge(shop, "redemption", body): (said, body) for said, body in bodies.items()}
     rig.wait_stored(*ids)
     for msg_id, (said, body) in ids.items():
@@ -543,4 +563,25 @@ def test_sale_backdated_with_its_time_is_flagged(rig):
     back = first_of_month - timedelta(days=1)
     forged = dict([_booked(rig, "bt", str(Period.of(back)), iso(back))])
     _expect_held(rig, forged, "created_at")
+    rig.assert_honest_landed()
+
+
+@pytest.mark.xfail(strict=True, raises=NotHeld,
+                   reason="the city does not judge a sale against the household's status and dates on its list: "
+                          "sales for a revoked and for an expired household are counted with no finding")
+def test_sale_for_a_household_the_city_barred_is_quarantined(rig):
+    """Attack 13: the shop owner (the counter would refuse; an offline counter on an old ledger
+    would not) sells to a household the city revoked, and to one whose validity ended last month,
+    each with the household's genuine card (issued before, still in its hands, not hotlisted). The
+    city must judge the sale by its own list as it stood at the sale's time."""
+    shop = rig.shops[0]
+    template = _template(rig, shop)
+    forged = {}
+    for household in (rig.household("revoked"), rig.household("out_of_dates")):
+        card = rig.issue("barred", household)
+        body = _body_like(template, household=household, card_id=f"CARD-{household}-barred")
+        body["card"] = _card_signed(rig, card, shop, body["redemption_id"], template["total"], template["lines"])
+        body["card_counter"] = body["card"]["proof"]["counter"]
+        forged[rig.forge(shop, "redemption", body)] = body
+    _expect_held(rig, forged, "household")
     rig.assert_honest_landed()
