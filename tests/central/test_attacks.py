@@ -320,7 +320,8 @@ def test_negative_and_inflated_totals_are_quarantined(rig):
 def test_redemption_id_collision_is_flagged_and_the_genuine_sale_kept(rig):
     """Attack 6: shop B reuses the id of shop A's sale (before, `INSERT OR IGNORE` silently dropped
     whichever came second). B's sale even carries a genuine card proof for that id: flagged as
-    critical, and A's genuine sale stays in the totals."""
+    critical, and A's genuine sale stays in the totals. A sending its own sale again as a new
+    message (to have it counted twice) is flagged the same way."""
     a, b = rig.shops
     genuine = rig.sell_honestly(a, rig.issue("collision-a", rig.household("BPNT")), {"SARDEN": 2})
     rig.assert_honest_landed()
@@ -332,15 +333,18 @@ def test_redemption_id_collision_is_flagged_and_the_genuine_sale_kept(rig):
     body["card"] = _card_signed(rig, card, b, body["redemption_id"], 24_000, lines)
     body.update(card_id=f"CARD-{household}-collision-b", card_counter=body["card"]["proof"]["counter"])
     msg_id = rig.forge(b, "redemption", body)
-    rig.wait_stored(msg_id)
+    again = rig.forge(a, "redemption", template)  # A sends its own sale once more, as a new message
+    rig.wait_stored(msg_id, again)
     rig.expect_quarantined(msg_id, "id_collision")
+    rig.expect_quarantined(again, "id_collision")
     from sync.central.store import RedemptionRecord
 
     kept = RedemptionRecord.get_by_id(genuine["redemption_id"])
     assert (kept.device, kept.total) == (a.device_id, genuine["total"])
     code, findings = rig.report()
     assert code == 1 and _critical(findings, msg_id, genuine["redemption_id"]), findings
-    rig.assert_honest_landed()
+    assert _critical(findings, again), findings
+    rig.assert_honest_landed()  # counted once, from its first message
 
 
 def test_override_flood_beyond_the_city_cap_is_critical(rig):
@@ -584,4 +588,31 @@ def test_sale_for_a_household_the_city_barred_is_quarantined(rig):
         body["card_counter"] = body["card"]["proof"]["counter"]
         forged[rig.forge(shop, "redemption", body)] = body
     _expect_held(rig, forged, "household")
+    rig.assert_honest_landed()
+
+
+def test_void_after_the_city_window_is_quarantined(rig):
+    """Attack 14: a shop voids its own sale (taking it out of the city's totals, the goods long
+    gone) later than the window the city sets (`ewarung central policy set --void-window-minutes`).
+    Quarantined as critical; the sale stays in the totals. Last in the module: it shortens the
+    window for everything after it."""
+    from datetime import timedelta
+
+    from pos.clock import iso, parse_iso
+
+    a = rig.shops[0]
+    sale = rig.sell_honestly(a, rig.issue("late-void", rig.household("BPNT")), {"KCGHIJAU": 1})
+    rig.assert_honest_landed()
+    out = rig.central_cli("policy", "set", "--void-window-minutes", "30")
+    assert out.returncode == 0, out.stdout + out.stderr
+    made = parse_iso(a.sale_message(sale["redemption_id"])["envelope"]["created_at"])
+    late = rig.forge(a, "void", {"void_id": str(uuid.uuid4()), "redemption_id": sale["redemption_id"],
+                                 "household": sale["household"], "period": _period(), "amount": sale["total"],
+                                 "reason": "salah barang", "cashier": "kasir1", "supervisor": "spv1"},
+                     iso(made + timedelta(minutes=31)))
+    rig.wait_stored(late)
+    rig.expect_quarantined(late, "void", "window")
+    assert rig.in_totals(sale["redemption_id"])
+    code, findings = rig.report()
+    assert code == 1 and _critical(findings, late), findings
     rig.assert_honest_landed()
