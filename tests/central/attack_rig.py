@@ -357,6 +357,12 @@ class AttackRig:
         assert all(w in said for w in words), (words, rows)
         return rows
 
+    def city_sales(self, household: str) -> list[str]:
+        """The redemption ids the city holds for a household (counted or voided, not quarantined)."""
+        from sync.central.store import RedemptionRecord
+
+        return [r.id for r in RedemptionRecord.select().where(RedemptionRecord.household == household)]
+
     def in_totals(self, redemption_id: str) -> bool:
         """Is this sale in the city's totals (central_redemption, and not voided)?"""
         from sync.central.store import RedemptionRecord, VoidRecord

@@ -125,6 +125,7 @@ def test_wedge_faking_the_spend_answer_sells_nothing(rig):
     honest = rig.sell_honestly(shop, card, {"BERAS5": 1})
     assert honest["remaining"] == 200_000 - BERAS5  # nothing was lost to the wedge
     rig.assert_honest_landed()
+    assert rig.city_sales(household) == [honest["redemption_id"]]  # the city has the one real sale
 
 
 def test_wedge_swallowing_the_spend_answer_commits_only_with_the_card_read_back(rig):
@@ -154,6 +155,8 @@ def test_wedge_cutting_the_card_off_after_spend_reports_the_charge(rig):
     lost = CardFile.load(card).memory.last_tx_hex  # the card's record of the charge nobody committed
     again = rig.sell_honestly(shop, card, {"TAHU": 1})  # the next insertion, no wedge
     assert again["charge_reported"], again
+    rig.wait_drained()
+    assert rig.city_sales(household) == [again["redemption_id"]]
     charged = shop.events("card_charged_not_sold")
     assert [(e["household"], e["amount"]) for e in charged] == [(household, 2 * 18_000)], charged
     assert charged[0]["redemption_id"].encode().hex() in lost
@@ -182,6 +185,8 @@ def test_wedge_lowering_the_amount_the_card_signs_sells_nothing(rig):
     assert CardFile.load(card).memory.spent == 2 * BERAS5  # the period total the counter sent
     again = rig.sell_honestly(shop, card, {"TAHU": 1})
     assert again["remaining"] == 200_000 - 2 * BERAS5 - TAHU, again
+    rig.wait_drained()
+    assert rig.city_sales(household) == [again["redemption_id"]]
     charged = [e for e in shop.events("card_charged_not_sold") if e["household"] == household]
     assert [e["amount"] for e in charged] == [1], charged
     rig.assert_honest_landed()
