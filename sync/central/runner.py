@@ -82,14 +82,24 @@ class MqttRunner:
     def start(self) -> None:
         """One thread does both network and storage: no GIL convoy between a paho network thread
         and the CPU-bound store (measured: several times the throughput of two threads). Signatures
-        are checked in `verify_workers` processes, started (and warmed up) here."""
-        if self.verify_workers:
-            try:
-                self._new_pool().submit(verify_batch, [], {}).result(timeout=60)
-            except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
-                self._no_workers(f"did not start ({exc})")
+        are checked in `verify_workers` processes, started (and warmed up) here unless
+        `start_workers` did it before."""
+        if self._pool is None:
+            self.start_workers()
         self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
         self.worker.start()
+
+    def start_workers(self) -> None:
+        """Start the verify worker processes and wait until each has loaded its code (a spawned
+        worker imports the verifier afresh), so the first batch does not wait for them."""
+        if not self.verify_workers or self._pool is not None:
+            return
+        try:
+            pool = self._new_pool()
+            for future in [pool.submit(verify_batch, [], {}) for _ in range(self.verify_workers)]:
+                future.result(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
+            self._no_workers(f"did not start ({exc})")
 
     def stop(self) -> None:
         """Finish the batch in hand, stop the workers and disconnect cleanly."""
