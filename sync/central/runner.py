@@ -11,7 +11,6 @@ is unacknowledged as soon as central is back. The connection is the project's on
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -23,14 +22,15 @@ from pos.messages import TOPIC_ROOT
 from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
 from sync.central.snapshot_answers import SnapshotAnswers
 from sync.central.store import central_db
-from sync.central.verify import die_with_parent, verify_batch
+from sync.central.verify_pool import VerifyPool, all_done, default_workers, results
 from sync.mqtt_client import MqttLink, MqttSettings
 from sync.presence import build_state, state_topic
 
 log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
-RECEIVE_MAXIMUM = 1000  # room for one batch being verified while the one before it is stored
+BATCH_MAX = 1000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
+MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
 
 
 def subscriptions(group: str | None) -> list[str]:
@@ -44,13 +44,13 @@ class MqttRunner:
     """Runs a CentralConsumer against a broker: manual PUBACK after commit, then signed acks."""
 
     def __init__(self, consumer: CentralConsumer, host: str, port: int, *, client_id: str,
-                 group: str | None = "ewarung-central", batch_max: int = 500,
+                 group: str | None = "ewarung-central", batch_max: int = BATCH_MAX,
                  gap_retry: timedelta = timedelta(seconds=30), on_batch: Callable[[Outcome], None] | None = None,
                  tls: dict | None = None, username: str | None = None, password: str | None = None,
                  city: str | None = "samarinda", snapshot_every: float = 10.0,
                  verify_workers: int | None = None, ledger_signer=None, confirm_every: float = 5.0) -> None:
         """`verify_workers`: processes that check signatures while this thread receives and stores
-        (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
+        (default one per core on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
         paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
         built for devices that ask (without it, only a stored snapshot of the current version) and
         the deltas of confirmed spending, published every `confirm_every` seconds when there is news."""
@@ -61,13 +61,14 @@ class MqttRunner:
         self.answers = SnapshotAnswers(city, ledger_signer, snapshot_every)
         self.ledger_signer, self.confirm_every = ledger_signer, confirm_every
         self.totals = Outcome()
-        self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
-                               else max(0, verify_workers))
-        self._pool = None
+        self.verify_workers = default_workers() if verify_workers is None else max(0, verify_workers)
+        self._pool: VerifyPool | None = None
+        # room for one batch being verified while the one before it is stored
+        self.receive_maximum = min(MAX_RECEIVE, 2 * max(1, batch_max))
         tls = tls or {}
         self.link = MqttLink(MqttSettings(
             client_id=client_id, host=host, port=port, keepalive_s=30, session_expiry_s=SESSION_EXPIRY_S,
-            inflight=RECEIVE_MAXIMUM, receive_maximum=RECEIVE_MAXIMUM, tls=bool(tls), ca_file=tls.get("ca_certs"),
+            inflight=self.receive_maximum, receive_maximum=self.receive_maximum, tls=bool(tls), ca_file=tls.get("ca_certs"),
             cert_file=tls.get("certfile"), key_file=tls.get("keyfile"), username=username or "",
             password=password or "", backoff_min_s=1.0, backoff_max_s=30.0,
         ), [(t, 1) for t in subscriptions(group)])
@@ -95,9 +96,7 @@ class MqttRunner:
         if not self.verify_workers or self._pool is not None:
             return
         try:
-            pool = self._new_pool()
-            for future in [pool.submit(verify_batch, [], {}) for _ in range(self.verify_workers)]:
-                future.result(timeout=60)
+            self._new_pool().warm_up()
         except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
             self._no_workers(f"did not start ({exc})")
 
@@ -140,9 +139,9 @@ class MqttRunner:
         return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
 
     def _work(self) -> None:
-        """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
-        With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
-        batches in the pipeline); batches are stored and acknowledged strictly in order."""
+        """Receive -> (verify in the worker processes) -> store + commit -> PUBACK + signed acks.
+        With verify workers, batch k+1 is verified (split across them) while batch k is stored (at
+        most `depth` batches in the pipeline); batches are stored and acknowledged strictly in order."""
         last_gap_check = last_confirmed = time.monotonic()
         pending: deque[tuple[list[Incoming], tuple | None]] = deque()
         depth = 2 if self.verify_workers else 1
@@ -237,9 +236,9 @@ class MqttRunner:
             self.on_batch(outcome)
         return True
 
-    # --- signature verification in a worker process ---------------------------------------
+    # --- signature verification in worker processes ---------------------------------------
     def _submit(self, batch: list[Incoming]) -> tuple | None:
-        """Hand the batch's signature checks to the worker (None: `process` verifies them here)."""
+        """Hand the batch's checks to the workers (None: `process` verifies them here)."""
         if not self.verify_workers:
             return None
         try:
@@ -249,34 +248,28 @@ class MqttRunner:
         if not jobs:
             return None
         try:
-            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems), where
+            return (self._pool or self._new_pool()).submit(jobs, pems), where
         except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
             self._no_workers(f"unavailable ({exc})")
             return None
 
     def _verdicts(self, batch: list[Incoming], job: tuple | None) -> list | None:
-        """The worker's verdicts aligned with `batch`; None (verify here) if the worker died."""
+        """The workers' verdicts aligned with `batch`; None (verify here) if a worker died."""
         if job is None:
             return None
-        future, where = job
+        futures, where = job
         try:
-            results = future.result()
-        except Exception as exc:  # noqa: BLE001 - the worker died: verify this batch here instead
+            found = results(futures)
+        except Exception as exc:  # noqa: BLE001 - a worker died: verify this batch here instead
             self._no_workers(f"failed ({exc})")
             return None
         verdicts: list = [None] * len(batch)
-        for i, v in zip(where, results, strict=True):
+        for i, v in zip(where, found, strict=True):
             verdicts[i] = v
         return verdicts
 
-    def _new_pool(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: this process has threads (paho, the fleet page); the workers end with
-        # this process even when it is killed (die_with_parent)
-        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=die_with_parent, initargs=(os.getpid(),))
+    def _new_pool(self) -> VerifyPool:
+        self._pool = VerifyPool(self.verify_workers)
         return self._pool
 
     def _no_workers(self, why: str) -> None:
@@ -287,9 +280,9 @@ class MqttRunner:
 
     def _drop_pool(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
 
 def _done(job: tuple | None) -> bool:
-    return job is None or job[0].done()
+    return job is None or all_done(job[0])
