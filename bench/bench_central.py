@@ -154,10 +154,7 @@ def _publish_city(sales: CardSales) -> None:
 def _consumer(signer, sales: CardSales):
     from sync.central.consumer import CentralConsumer
 
-    try:
-        return CentralConsumer(signer, issuer_keys=sales.issuer_keys)
-    except TypeError:  # TEMP pre-merge
-        return CentralConsumer(signer)
+    return CentralConsumer(signer, issuer_keys=sales.issuer_keys)
 
 
 def _consumer_rate(tmp: Path, port: int, sales: CardSales, verify_workers: int | None) -> dict:

@@ -3,7 +3,7 @@
 Every message a device sends in sequence (redemption, void, event) is a JWS compact token
 whose payload is canonical JSON::
 
-    {"schema": "ewarung.redemption/1", "id": "<uuid4>", "device": "<device id>",
+    {"schema": "ewarung.redemption/2", "id": "<uuid4>", "device": "<device id>",
      "seq": <per-device sequence>, "created_at": "<ISO UTC>", "body": {...}}
 
 `id` is the idempotency key; `seq` counts up by one across all of a device's sequenced
@@ -17,6 +17,8 @@ from pos.signing import Signer, canonical_json, jws_sign
 TOPIC_ROOT = "ewarung/v1"
 MESSAGE_TYP = "ewarung-msg+jws"
 SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = {"redemption": 2}
+"""Kinds past version 1: a redemption carries the card's proof since /2 (docs/mqtt-contract.md)."""
 
 SEQUENCED_KINDS = ("redemption", "void", "event")
 
@@ -36,7 +38,7 @@ def ledger_topic(city: str, leaf: str) -> str:
 def schema_name(kind: str) -> str:
     """The versioned schema id every envelope carries, so a
     consumer can reject kinds or versions it does not know."""
-    return f"ewarung.{kind}/{SCHEMA_VERSION}"
+    return f"ewarung.{kind}/{SCHEMA_VERSIONS.get(kind, SCHEMA_VERSION)}"
 
 
 def build_envelope(kind: str, msg_id: str, device_id: str, seq: int, created_at: str, body: dict) -> dict:

@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from pos.cli import broker_tls, fleet_account_cmd
+from pos.cli import broker_tls, central_policy_cmd, fleet_account_cmd
 from pos.cli.common import fail
 
 DEFAULT_DB = "central.db"
@@ -32,6 +32,9 @@ def register(subs: argparse._SubParsersAction) -> None:
     s.add_argument("--key", metavar="PEM", help="central private key that signs acks (default: the DEMO central key)")
     s.add_argument("--ledger-key", metavar="PEM", help="ledger private key that signs the snapshots built for devices "
                    "that ask (default: the DEMO ledger key)")
+    s.add_argument("--issuer-key", action="append", metavar="PUB.pem", dest="issuer_keys",
+                   help="a card issuer's public key; the card sales it certified are believed (repeat for several "
+                        "issuers; default: the DEMO issuer, with a warning)")
     s.add_argument("--username"), s.add_argument("--password-file", metavar="FILE")
     broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
@@ -96,6 +99,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_report)
 
     fleet_account_cmd.register(inner, _open)
+    central_policy_cmd.register(inner, _open)
     d = inner.add_parser("device", help="device registry: which devices may send, with which key")
     dsub = d.add_subparsers(dest="device_command", metavar="ACTION", required=True)
     da = dsub.add_parser("add", help="register a device and its public key")
@@ -148,7 +152,7 @@ def _serve(args) -> int:
     runner = consumer_runner(args.key, host, port, client_id=client_id, group=args.group or None, batch_max=args.batch,
                         gap_retry=timedelta(seconds=args.gap_retry), on_batch=on_batch, tls=tls,
                         username=args.username, password=password, city=args.city,
-                        ledger_key=args.ledger_key)
+                        ledger_key=args.ledger_key, issuer_key_files=args.issuer_keys)
     fleet = None
     if args.http != "off":
         fhost, fport = _hostport(args.http)

@@ -10,14 +10,17 @@ constants are re-exported here for the callers that import them from this module
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
 from pos.signing import BadSignature, Signer, jws_peek, jws_verify
 from sync.acks import ACK_SCHEMA, ACK_TYP, RESEND_SCHEMA, RESEND_TYP, build_ack, seq_ranges
 from sync.central.convergence import record_report
+from sync.central.evidence_checks import demo_issuer_keys, issuer_pems
 from sync.central.message_store import (
     Accepted,
     device_state,
@@ -31,6 +34,7 @@ from sync.central.message_store import (
     store_rejected,
     taken_seqs,
 )
+from sync.central.quarantine import CrossChecks, store_judgement
 from sync.central.store import Device, DeviceState, write_transaction
 from sync.central.verify import Checked, Verifier
 
@@ -39,6 +43,7 @@ __all__ = [
     "Outcome", "seq_ranges",
 ]
 
+log = logging.getLogger(__name__)
 MAX_STATUS_NUMBER = 2**31 - 1  # fits every database's INTEGER column (PostgreSQL's is 32-bit)
 DEVICE_LEAVES = (*SEQUENCED_KINDS, "status", "heartbeat", "request")
 MAX_GAP_REQUEST = 500
@@ -60,6 +65,7 @@ class Outcome:
     """What a committed batch produced: counts for the log and the downlink to publish."""
 
     stored: int = 0
+    quarantined: int = 0  # kept and acked but not counted (sync.central.quarantine); waiting voids judged now too
     duplicates: int = 0
     rejected: int = 0
     status_updates: int = 0
@@ -80,14 +86,18 @@ def device_leaf(topic: str) -> tuple[str, str] | None:
 class CentralConsumer:
     """Verify -> de-duplicate -> store -> ack decisions for batches of device messages.
 
-    One instance per consumer thread: it caches the registered keys of the devices it has heard."""
+    One instance per consumer thread: it caches the registered keys of the devices it has heard.
+    `issuer_keys` (by key id) are the card issuers whose certificates it believes; the default,
+    the DEMO issuer, is for tests and the demo (pos/roots/central.py warns when a city runs on it)."""
 
-    def __init__(self, ack_signer: Signer, clock: Clock | None = None) -> None:
+    def __init__(self, ack_signer: Signer, clock: Clock | None = None, issuer_keys: dict | None = None) -> None:
         self.signer = ack_signer
         self.clock = clock or SystemClock()
         self._keys: dict[str, object] = {}
         self._pems: dict[str, str] = {}
-        self._verifier = Verifier()
+        self.issuer_keys = demo_issuer_keys() if issuer_keys is None else dict(issuer_keys)
+        self.issuer_pems = issuer_pems(self.issuer_keys)  # what a verify worker is given with each batch
+        self._verifier = Verifier(self.issuer_keys)
 
     # --- registry -------------------------------------------------------------------
     def device_key(self, device_id: str):
@@ -107,6 +117,11 @@ class CentralConsumer:
         self._pems.clear()
 
     # --- processing -----------------------------------------------------------------
+    @cached_property
+    def _checks(self) -> CrossChecks:
+        """The cross-message checks of the write path (sync.central.quarantine), made on first use."""
+        return CrossChecks()
+
     def process(self, batch: list[Incoming], verified: list[tuple[bool, object] | None] | None = None) -> Outcome:
         """Verify and store a batch in ONE transaction; return the acks to send after commit.
 
@@ -139,7 +154,9 @@ class CentralConsumer:
 
         with write_transaction():
             new, dup_ids = self._dedupe(accepted, rejected)
-            store_messages(new, now)
+            judged = self._checks.judge(new)
+            store_messages(new, now, judged.uncounted())
+            store_judgement(judged)
             for device_id, leaf, data in statuses:
                 self._update_status(device_id, leaf, data, now)
             new_seqs: dict[str, list[int]] = {}
@@ -149,6 +166,9 @@ class CentralConsumer:
             store_rejected(rejected, now)
         # committed: now the acks may go out
         out.stored, out.duplicates, out.rejected, out.status_updates = len(new), len(dup_ids), len(rejected), len(statuses)
+        out.quarantined = len(judged.quarantine)
+        for row in list(judged.quarantine.values())[:20]:
+            log.warning("quarantined %s seq %s from %s (%s): %s", row[3], row[2], row[1], row[4], row[5][:200])
         by_device: dict[str, list[tuple[str, int]]] = {}
         for m in new:
             by_device.setdefault(m.device, []).append((m.envelope["id"], m.seq))

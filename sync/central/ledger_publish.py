@@ -26,6 +26,7 @@ from pos.messages import ledger_topic
 from pos.period import Period
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
+from sync.central.catalog_history import record_catalog, record_listed, record_unlisted
 from sync.central.programme import Programme, sample_programme
 from sync.central.store import (
     CityCatalogItem,
@@ -166,8 +167,10 @@ def publish_ledger(
             for card_id, reason in hotlist:
                 HotlistCard.delete().where(HotlistCard.card_id == card_id).execute()
                 HotlistCard.insert(card_id=card_id, reason=reason, listed_at=issued, version=serial).execute()
+                record_listed(card_id, reason, issued)
             if unlist:
                 HotlistCard.delete().where(HotlistCard.card_id.in_(list(unlist))).execute()
+                record_unlisted(unlist, issued)
             tokens = (build_hotlist(city, serial, issued, expires, signer,
                                     add=[(c, r, issued) for c, r in hotlist], remove=list(unlist)),)
             return _record(serial, kind, 0, skipped, tokens, issued, expires)
@@ -229,6 +232,7 @@ def publish_ledger(
             {"code": i.code, "name_id": i.name_id, "name_en": i.name_en, "unit": i.unit, "price": i.price}
             for i in prog.catalog
         ]).execute()
+        record_catalog(version, ((i.code, i.price) for i in prog.catalog))
         return _record(version, kind, count, skipped, tokens, issued, expires)
 
 

@@ -50,6 +50,27 @@ def _chunks(values: list, size: int):
         yield values[i:i + size]
 
 
+def select_in(sql: str, values: list) -> list[tuple]:
+    """Rows of `sql`, whose `{in}` is replaced by a parameter list, for every value (in chunks
+    under every backend's parameter limit): one query per chunk, not one per message."""
+    rows: list[tuple] = []
+    mark = _mark()
+    for chunk in _chunks(list(dict.fromkeys(values)), ID_CHUNK):
+        rows += central_db.obj.execute_sql(sql.replace("{in}", ", ".join(mark for _ in chunk)), chunk).fetchall()
+    return rows
+
+
+def select_pairs(sql: str, pairs: list[tuple]) -> list[tuple]:
+    """Rows of `sql`, whose `{values}` is replaced by a VALUES list of these pairs (columns
+    `v.column1`, `v.column2`), joined on a unique index: one query per chunk of pairs."""
+    rows: list[tuple] = []
+    mark = _mark()
+    for chunk in _chunks(list(dict.fromkeys(pairs)), PAIR_CHUNK):
+        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
+        rows += central_db.obj.execute_sql(sql.replace("{values}", values), [x for p in chunk for x in p]).fetchall()
+    return rows
+
+
 def known_ids(ids: list[str]) -> dict[str, tuple[str, int]]:
     """{message id: (device, seq)} of the ids already stored: a redelivery is acknowledged again,
     not stored twice."""
@@ -97,12 +118,15 @@ def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: 
         q.execute()
 
 
-def store_messages(new: list[Accepted], now: str) -> None:
-    """Each message's signed bytes, plus the row the reports read (redemption, void or event)."""
+def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozenset()) -> None:
+    """Each message's signed bytes, plus the row the reports read (redemption, void or event),
+    except for the messages in `uncounted` (quarantined, or a void waiting for its sale)."""
     msgs, reds, voids, events = [], [], [], []
     for dev, seq, kind, env, tok, _problems in new:
         body = env["body"]
         msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
+        if env["id"] in uncounted:
+            continue
         if kind == "redemption":
             items: dict[str, int] = {}
             for ln in body.get("lines", []):
@@ -124,7 +148,7 @@ def store_messages(new: list[Accepted], now: str) -> None:
     insert_rows(Message, ["id", "device", "seq", "kind", "created_at", "received_at", "token"], msgs)
     insert_rows(RedemptionRecord, ["id", "msg_id", "device", "seq", "shop_id", "household", "period", "card_id",
                                    "cashier", "collected_by", "collector_name", "ledger_version", "mode", "total",
-                                   "items", "created_at"], reds, ignore_conflicts=True)
+                                   "items", "created_at"], reds)
     insert_rows(VoidRecord, ["id", "msg_id", "device", "redemption_id", "household", "period", "amount", "reason",
                              "created_at"], voids, ignore_conflicts=True)
     insert_rows(EventRecord, ["id", "device", "event", "household", "problem", "note", "body", "created_at"], events)

@@ -16,8 +16,12 @@ from datetime import datetime, timedelta
 from peewee import fn
 
 from pos.clock import iso, parse_iso
+from pos.period import Period
 from sync.central import software
+from sync.central.card_chain import chain_findings
+from sync.central.city_policy import city_policy
 from sync.central.convergence import divergences
+from sync.central.quarantine import held_findings
 from sync.central.store import (
     CityHousehold,
     CityPlan,
@@ -38,7 +42,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Finding:
     """One thing the city should look at, with a severity so cron can fail on critical ones."""
 
-    kind: str  # overspend | quota_exceeded | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software | not_converged
+    kind: str  # overspend | quota_exceeded | override_cap | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software | not_converged | a quarantine rule (id_collision, card_clone, ...) | void_without_sale | card_charged_not_sold | card_counter_gap
     severity: str
     subject: str  # household or device
     period: str
@@ -55,13 +59,18 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
     plans = {p.code: p for p in CityPlan.select()}
     voided = {r: a for r, a in VoidRecord.select(VoidRecord.redemption_id, VoidRecord.amount).tuples()}
     q = RedemptionRecord.select(RedemptionRecord.household, RedemptionRecord.period, RedemptionRecord.id,
-                                RedemptionRecord.device, RedemptionRecord.total, RedemptionRecord.items)
-    if period:
-        q = q.where(RedemptionRecord.period == period)
+                                RedemptionRecord.device, RedemptionRecord.total, RedemptionRecord.items,
+                                RedemptionRecord.mode)
+    if period:  # and the month before: a rollover plan carries its unspent allowance
+        q = q.where(RedemptionRecord.period.in_([period, str(Period.parse(period).previous())]))
     totals: dict[tuple[str, str], dict] = {}
-    for hh, per, rid, dev, total, items in q.tuples().iterator():
+    overrides: dict[tuple[str, str, str], set[str]] = {}
+    for hh, per, rid, dev, total, items, mode in q.tuples().iterator():
         if rid in voided:
             continue
+        if mode == "override":
+            overrides.setdefault(("device", dev, per), set()).add(rid)
+            overrides.setdefault(("household", hh, per), set()).add(rid)
         agg = totals.setdefault((hh, per), {"total": 0, "devices": set(), "items": {}, "count": 0})
         agg["total"] += total
         agg["count"] += 1
@@ -72,28 +81,35 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
     if totals:
         ids = list({hh for hh, _ in totals})
         for i in range(0, len(ids), 500):
-            for h in CityHousehold.select(CityHousehold.id, CityHousehold.plan).where(CityHousehold.id.in_(ids[i:i + 500])):
-                households[h.id] = h.plan
+            for h in CityHousehold.select(CityHousehold.id, CityHousehold.plan, CityHousehold.valid_from).where(
+                    CityHousehold.id.in_(ids[i:i + 500])):
+                households[h.id] = h
     for (hh, per), agg in sorted(totals.items()):
+        if period and per != period:
+            continue
         devices = ",".join(sorted(agg["devices"]))
         several = len(agg["devices"]) > 1
-        plan = plans.get(households.get(hh, ""))
         if hh not in households:
             findings.append(Finding("unknown_household", "warning", hh, per, devices, agg["total"],
                                     f"{agg['count']} redemption(s) for a household not on the published list"))
             continue
+        plan = plans.get(households[hh].plan)
         if plan is None:
             continue
-        if not plan.rollover and agg["total"] > plan.allowance:
+        allowance, carried = allowance_of(plan, households[hh].valid_from, per, totals.get((hh, _previous(per))))
+        if agg["total"] > allowance:
             findings.append(Finding(
-                "overspend", "critical", hh, per, devices, agg["total"] - plan.allowance,
-                f"redeemed Rp {agg['total']:,} of an allowance of Rp {plan.allowance:,} in {agg['count']} sale(s)"
+                "overspend", "critical", hh, per, devices, agg["total"] - allowance,
+                f"redeemed Rp {agg['total']:,} of an allowance of Rp {allowance:,}"
+                + (f" (Rp {carried:,} carried over from {_previous(per)})" if plan.rollover else "")
+                + f" in {agg['count']} sale(s)"
                 + (f" on {len(agg['devices'])} devices (offline double spend)" if several else " on one device")))
         for item, max_qty in json.loads(plan.quotas).items():
             got = agg["items"].get(item, 0)
             if got > max_qty:
                 findings.append(Finding("quota_exceeded", "critical", hh, per, devices, None,
                                         f"{item}: {got} taken, quota {max_qty}" + (" across devices" if several else "")))
+    findings += _override_caps(overrides, period)
     for v in VoidRecord.select().order_by(VoidRecord.created_at):
         if period and v.period != period:
             continue
@@ -104,6 +120,8 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
                                 f"cashier flagged '{e.problem}'" + (f": {e.note}" if e.note else "")))
     findings += _missing(period)
     findings += _quarantined()
+    findings += [Finding(*f) for f in held_findings(period)]
+    findings += chain_findings(period, Finding)
     latest = LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(LedgerRelease.kind != "hotlist").scalar() or 0
     cutoff = now - offline_after
     for s in DeviceState.select().order_by(DeviceState.device):
@@ -123,6 +141,40 @@ def reconcile(*, now: datetime, period: str | None = None, offline_after: timede
         findings.append(Finding("not_converged", "warning", d.device, "", d.device, None, d.reason))
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.kind, f.subject, f.period))
     return findings
+
+
+def allowance_of(plan: CityPlan, valid_from: str, period: str, previous: dict | None) -> tuple[int, int]:
+    """(allowance, carried over) of a household in a period, as pos.entitlement.assess computes it on
+    the device, but from the city's own records: a rollover plan adds last month's unspent allowance
+    when the household was on the list by the 28th of last month."""
+    if not plan.rollover:
+        return plan.allowance, 0
+    prev = Period.parse(period).previous()
+    if valid_from > f"{prev}-28":
+        return plan.allowance, 0
+    carried = max(0, plan.allowance - (previous["total"] if previous else 0))
+    return plan.allowance + carried, carried
+
+
+def _previous(period: str) -> str:
+    try:
+        return str(Period.parse(period).previous())
+    except ValueError:
+        return ""
+
+
+def _override_caps(overrides: dict[tuple[str, str, str], set[str]], period: str | None) -> list[Finding]:
+    """Overrides (sales without a card) per device and per household in a period beyond the city's caps."""
+    policy = city_policy()
+    out = []
+    for (what, who, per), rids in sorted(overrides.items()):
+        cap = policy.override_cap_household if what == "household" else policy.override_cap_device
+        if (period and per != period) or len(rids) <= cap:
+            continue
+        out.append(Finding("override_cap", "critical", who, per, who if what == "device" else "", None,
+                           f"{len(rids)} overrides (sales without a card) for this {what} in {per}; "
+                           f"the city's cap is {cap} a period (`ewarung central policy`)"))
+    return out
 
 
 def _missing(period: str | None) -> list[Finding]:

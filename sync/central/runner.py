@@ -96,7 +96,7 @@ class MqttRunner:
         if not self.verify_workers or self._pool is not None:
             return
         try:
-            self._new_pool().warm_up()
+            self._new_pool().warm_up(self.consumer.issuer_pems)
         except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
             self._no_workers(f"did not start ({exc})")
 
@@ -238,7 +238,8 @@ class MqttRunner:
 
     # --- signature verification in worker processes ---------------------------------------
     def _submit(self, batch: list[Incoming]) -> tuple | None:
-        """Hand the batch's checks to the workers (None: `process` verifies them here)."""
+        """Hand the batch's checks to the workers, with the card issuer keys the consumer trusts (a
+        few PEMs a batch; None: `process` verifies them here)."""
         if not self.verify_workers:
             return None
         try:
@@ -248,7 +249,7 @@ class MqttRunner:
         if not jobs:
             return None
         try:
-            return (self._pool or self._new_pool()).submit(jobs, pems), where
+            return (self._pool or self._new_pool()).submit(jobs, pems, self.consumer.issuer_pems), where
         except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
             self._no_workers(f"unavailable ({exc})")
             return None

@@ -274,9 +274,107 @@ class CityDigest(CentralModel):
         table_name = "central_city_digest"
 
 
+class Quarantined(CentralModel):
+    """A stored, acknowledged device message the city does not count: its content failed a check
+    (alone, or against the city's other records). Never in the totals; the report lists each."""
+
+    id = AutoField()
+    msg_id = CharField(index=True)
+    device = CharField()
+    seq = IntegerField()
+    kind = CharField()  # redemption | void | event
+    rule = CharField()  # the check it failed: content | id_collision | card_clone | ledger_version | price | ...
+    reason = TextField()
+    severity = CharField(default="critical")
+    household = CharField(default="")
+    period = CharField(default="")
+    card_id = CharField(default="")
+    ref = CharField(default="", index=True)  # the redemption id (of the sale, or of the sale a void cancels)
+    amount = IntegerField(default=0)
+    created_at = CharField()
+
+    class Meta:
+        table_name = "central_quarantine"
+
+
+class CardCounter(CentralModel):
+    """Each card counter value the city has seen, with the charge it signed: one counter with two
+    redemptions is a cloned or replayed card; a counter never seen is a charge without a sale."""
+
+    card_id = CharField()
+    counter = IntegerField()
+    redemption_id = CharField()
+    device = CharField()
+    msg_id = CharField()
+    kind = CharField(default="sale")  # sale | charge (a card_charged_not_sold event)
+    period = CharField(default="")
+    amount = IntegerField(default=0)
+    period_total = IntegerField(default=0)  # the card's record for the period after this charge
+    created_at = CharField(default="")
+
+    class Meta:
+        table_name = "central_card_counter"
+        primary_key = CompositeKey("card_id", "counter")
+
+
+class PendingVoid(CentralModel):
+    """A void whose sale the city has not received yet: judged when the sale arrives (or reported)."""
+
+    id = CharField(primary_key=True)  # void_id
+    msg_id = CharField()
+    device = CharField()
+    seq = IntegerField()
+    redemption_id = CharField(index=True)
+    household = CharField(default="")
+    period = CharField(default="")
+    amount = IntegerField(default=0)
+    reason = CharField(default="")
+    created_at = CharField()
+
+    class Meta:
+        table_name = "central_void_pending"
+
+
+class CatalogPrice(CentralModel):
+    """The catalog price of an item from ledger `version` on (until a later release changes it):
+    a sale is priced by the catalog of the ledger version it names."""
+
+    version = IntegerField()
+    item = CharField()
+    price = IntegerField()
+
+    class Meta:
+        table_name = "central_catalog_price"
+        primary_key = CompositeKey("version", "item")
+
+
+class HotlistSpan(CentralModel):
+    """When a card was on the hotlist: a sale with it between listed_at and unlisted_at is refused."""
+
+    id = AutoField()
+    card_id = CharField(index=True)
+    reason = CharField(default="")
+    listed_at = CharField()
+    unlisted_at = CharField(default="")  # empty: still listed
+
+    class Meta:
+        table_name = "central_hotlist_span"
+
+
+class CitySetting(CentralModel):
+    """A limit the city sets for every device (`ewarung central policy`): override caps, void window."""
+
+    name = CharField(primary_key=True)
+    value = IntegerField()
+
+    class Meta:
+        table_name = "central_policy"
+
+
 MODELS = [
     Device, DeviceState, Message, RedemptionRecord, VoidRecord, EventRecord, SequenceGap, Rejected,
     CityPlan, CityCatalogItem, CityHousehold, LedgerRelease, HotlistCard, LedgerConfirmed, DeviceLedger, CityDigest,
+    Quarantined, CardCounter, PendingVoid, CatalogPrice, HotlistSpan, CitySetting,
 ]
 
 
@@ -293,6 +391,9 @@ def open_central(url: str | Path):
     central_db.initialize(db)
     db.connect(reuse_if_open=True)
     db.create_tables(MODELS, safe=True)
+    from sync.central.catalog_history import backfill
+
+    backfill()  # a database from before the price and hotlist history: start them from what it has
     return db
 
 

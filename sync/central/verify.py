@@ -2,9 +2,11 @@
 
 `Verifier.envelope()` does every check a sequenced message must pass before it may be stored
 (JWS form, header typ/kid, ES256 signature by the topic's registered device key, envelope
-fields, body shape) and raises BadSignature/ValueError with the reason. `verify_batch()` runs
-it over a batch in a worker process (pyca/cryptography keeps the GIL during ECDSA verify, so
-threads barely help; docs/scaling.md has the measurements).
+fields, body shape) and raises BadSignature/ValueError with the reason; `content_problems()`
+adds what the content fails on its own (the card's evidence, the arithmetic:
+sync/central/evidence_checks.py), reasons to quarantine a message that is still stored.
+`verify_batch()` runs both over a batch in a worker process (pyca/cryptography keeps the GIL
+during ECDSA verify, so threads barely help; docs/scaling.md has the measurements).
 The registry lookup (is the device registered and active?) stays with the caller, which owns
 the database; the worker only gets the PEM of the registered key.
 """
@@ -20,7 +22,7 @@ import threading
 import time
 from typing import NamedTuple
 
-from pos.messages import MESSAGE_TYP
+from pos.messages import MESSAGE_TYP, schema_name
 from pos.signing import (
     MAX_TOKEN_BYTES,
     BadSignature,
@@ -29,6 +31,7 @@ from pos.signing import (
     load_public_key,
     verify_raw,
 )
+from sync.central.evidence_checks import EvidenceChecks, demo_issuer_keys, issuer_keys_from_pems
 
 
 class Checked(NamedTuple):
@@ -41,11 +44,13 @@ class Checked(NamedTuple):
 
 
 class Verifier:
-    """Caches parsed headers (constant per device) and loaded public keys (per PEM)."""
+    """Caches parsed headers (constant per device), loaded public keys (per PEM) and verified card
+    certificates; `issuer_keys` (by key id) are the card issuers the city trusts (default: DEMO)."""
 
-    def __init__(self) -> None:
+    def __init__(self, issuer_keys: dict | None = None) -> None:
         self._headers: dict[bytes, dict] = {}
         self._keys: dict[str, object] = {}
+        self.evidence = EvidenceChecks(demo_issuer_keys() if issuer_keys is None else issuer_keys)
 
     def key_for(self, pem: str):
         """A PEM loaded once: key loading costs more than a verification."""
@@ -61,8 +66,8 @@ class Verifier:
         env = self.token(device_id, key, token)
         if env.get("device") != device_id:
             raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
-        if env.get("schema") != f"ewarung.{leaf}/1":
-            raise ValueError(f"schema {env.get('schema')!r} on a {leaf} topic; expected ewarung.{leaf}/1")
+        if env.get("schema") != schema_name(leaf):
+            raise ValueError(_wrong_schema(leaf, env.get("schema")))
         if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
             raise ValueError("envelope id must be a non-empty string")
         if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
@@ -79,8 +84,9 @@ class Verifier:
         return Checked(env, self.content_problems(device_id, leaf, env))
 
     def content_problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
-        """What this message's content fails, judged from the message alone (none yet)."""
-        return ()
+        """What this message's content fails, judged from the message alone: the card's evidence of
+        a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks)."""
+        return self.evidence.problems(device_id, leaf, env)
 
     def token(self, device_id: str, key, token: bytes) -> dict:
         """jws_verify's checks on the hot path: the header is parsed once per distinct header and
@@ -118,6 +124,14 @@ class Verifier:
         return env
 
 
+def _wrong_schema(leaf: str, schema: object) -> str:
+    """Why an envelope's schema is refused, with what to do about it."""
+    if leaf == "redemption" and schema == "ewarung.redemption/1":
+        return ("schema ewarung.redemption/1 carries no card proof and is no longer accepted: update the "
+                "device's software (it must send ewarung.redemption/2); the device resends it once updated")
+    return f"schema {schema!r} on a {leaf} topic; expected {schema_name(leaf)}"
+
+
 def check_body(kind: str, body: dict) -> None:
     """The body fields the storage reads must be there and typed, so a signed but malformed message is
     refused, not half stored."""
@@ -140,6 +154,7 @@ def check_body(kind: str, body: dict) -> None:
 
 
 _worker: Verifier | None = None
+_worker_issuers: tuple[str, ...] | None = None
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_CHECK_S = 1.0
 
@@ -166,12 +181,16 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(0)
 
 
-def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> list[tuple[bool, object]]:
+def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str],
+                 issuers: tuple[str, ...] | None = None) -> list[tuple[bool, object]]:
     """In a worker process: [(device, leaf, token)] -> [(True, Checked) | (False, reason)], in order.
-    `pems` holds the registered key of every device in `jobs` (the caller checked the registry)."""
-    global _worker
-    if _worker is None:
-        _worker = Verifier()
+    `pems` holds the registered key of every device in `jobs` (the caller checked the registry);
+    `issuers` the PEMs of the card issuer keys the city trusts (None: the DEMO issuer). The worker's
+    Verifier, with its caches, lives as long as the issuers stay the same."""
+    global _worker, _worker_issuers
+    if _worker is None or issuers != _worker_issuers:
+        _worker = Verifier(None if issuers is None else issuer_keys_from_pems(issuers))
+        _worker_issuers = issuers
     out: list[tuple[bool, object]] = []
     for device_id, leaf, token in jobs:
         try:

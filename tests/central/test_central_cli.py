@@ -124,3 +124,4 @@ def test_serve_stores_acks_and_serves_the_fleet_page(tmp_path, mosquitto, make_d
     assert proc.returncode == 0, out
     assert "stopped: stored 1, duplicates 0, rejected 0" in out
     assert "DEMO central key" in out
+    assert "believing cards of the DEMO issuer" in out

@@ -133,7 +133,7 @@ def test_every_message_the_code_sends_validates(daemon, service, clock, city, db
         obj = _payload(payload)
         _check(obj, schemas)
         sent[obj["schema"]] = obj
-    assert {"ewarung.redemption/1", "ewarung.void/1", "ewarung.event/1", "ewarung.status/1",
+    assert {"ewarung.redemption/2", "ewarung.void/1", "ewarung.event/1", "ewarung.status/1",
             "ewarung.heartbeat/1", "ewarung.request/1"} <= set(sent), set(sent)
     now = iso(clock.now())
     consumer = CentralConsumer(_central(), clock)

@@ -61,7 +61,7 @@ def test_end_to_end_ack_status_and_schemas(sync_env, service, city, schemas, cit
         for token in city_side.raw[leaf]:
             obj = validate_token(token, schemas)
             kinds.add(obj["schema"])
-    assert {"ewarung.redemption/1", "ewarung.void/1", "ewarung.event/1", "ewarung.status/1",
+    assert {"ewarung.redemption/2", "ewarung.void/1", "ewarung.event/1", "ewarung.status/1",
             "ewarung.heartbeat/1"} <= kinds
     hb = validate_token(city_side.raw["heartbeat"][-1], schemas)["body"]
     assert hb["ledger"]["version"] == 1 and hb["reader"]["state"] == "unknown"

@@ -1,0 +1,154 @@
+"""The card counter chain across every device: each counter value is one charge the card signed.
+
+The card's transaction counter goes up by one at every SPEND and never goes back
+(docs/card-protocol.md), so across the whole city each (card, counter) belongs to exactly one
+redemption. The same counter on two redemptions is a cloned card or a replayed proof (critical,
+quarantined in the write path); a counter never seen is a charge the city has no sale for (the
+device died before committing, or the sale is still on its way): the report asks to credit the
+household, with the amount when the card's period totals on either side give it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sync.central.message_store import Accepted, select_in, select_pairs
+from sync.central.store import CardCounter, EventRecord, RedemptionRecord
+
+CHARGED_NOT_SOLD = "card_charged_not_sold"
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31 else None
+
+
+def _proof(body: dict) -> dict:
+    card = body.get("card")
+    proof = card.get("proof") if isinstance(card, dict) else None
+    return proof if isinstance(proof, dict) else {}
+
+
+def card_of(body: dict) -> tuple[str, int | None, int]:
+    """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override."""
+    card_id = body.get("card_id")
+    if not card_id or body.get("mode", "card") != "card" or type(card_id) is not str:
+        return "", None, 0
+    return card_id, _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
+
+
+def charge_of(body: dict) -> tuple[str, int | None, int]:
+    """(card id, counter, period total) of a card_charged_not_sold event."""
+    card_id = body.get("card_id") if isinstance(body.get("card_id"), str) else ""
+    proof = _proof(body)
+    return card_id, _count(proof.get("counter")), _count(proof.get("period_total")) or 0
+
+
+class ChainBatch:
+    """The counters one batch uses, checked against the city's chain with one query."""
+
+    COLUMNS = ["card_id", "counter", "redemption_id", "device", "msg_id", "kind", "period", "amount",
+               "period_total", "created_at"]
+
+    def __init__(self, new: list[Accepted]) -> None:
+        self.new = new
+        self.rows: list[tuple] = []
+        self.cards: dict[str, tuple[str, int | None, int]] = {}  # msg id -> card_of / charge_of, read once
+        pairs = []
+        for m in new:
+            body = m.envelope["body"]
+            if m.kind == "redemption":
+                found = card_of(body)
+            elif _is_charge(m):
+                found = charge_of(body)
+            else:
+                continue
+            self.cards[m.envelope["id"]] = found
+            if found[0] and found[1]:
+                pairs.append((found[0], found[1]))
+        self.taken: dict[tuple[str, int], tuple[str, str]] = {
+            (c, n): (rid, dev) for c, n, rid, dev in select_pairs(
+                "SELECT k.card_id, k.counter, k.redemption_id, k.device FROM (VALUES {values}) AS v "
+                "JOIN central_card_counter k ON k.card_id = v.column1 AND k.counter = v.column2", pairs)
+        } if pairs else {}
+
+    def _claim(self, m: Accepted, card_id: str, counter: int, rid: str, kind: str, amount: int,
+               period_total: int) -> tuple[str, str] | None:
+        held = self.taken.get((card_id, counter))
+        if held is not None:
+            if held[0] == rid:
+                return None  # the same charge (its sale after its charge event, or the reverse)
+            return ("card_clone", f"card {card_id} counter {counter} was already charged for redemption {held[0]} "
+                                  f"on {held[1]}: a cloned card or a replayed proof")
+        self.taken[(card_id, counter)] = (rid, m.device)
+        body = m.envelope["body"]
+        self.rows.append((card_id[:255], counter, rid[:255], m.device, m.envelope["id"], kind,
+                          str(body.get("period", ""))[:16], amount, period_total, m.envelope["created_at"][:255]))
+        return None
+
+    def sale(self, m: Accepted) -> tuple[str, str] | None:
+        """Claim the sale's counter; a counter another redemption holds is a clone or a replay."""
+        body = m.envelope["body"]
+        card_id, counter, period_total = self.cards[m.envelope["id"]]
+        if not card_id or counter is None:
+            return None
+        return self._claim(m, card_id, counter, body["redemption_id"], "sale", _count(body["total"]) or 0, period_total)
+
+    def charges(self, out) -> None:
+        """Claim the counters of card_charged_not_sold events; one that another sale holds is quarantined
+        (a credit claimed for a charge that was sold)."""
+        from sync.central.quarantine import quarantine_message
+
+        for m in self.new:
+            if not _is_charge(m) or m.envelope["id"] in out.quarantine:
+                continue
+            body = m.envelope["body"]
+            card_id, counter, period_total = self.cards[m.envelope["id"]]
+            rid = body.get("redemption_id")
+            if not card_id or counter is None or not isinstance(rid, str):
+                continue
+            problem = self._claim(m, card_id, counter, rid, "charge", _count(body.get("amount")) or 0, period_total)
+            if problem:
+                quarantine_message(out, m, *problem)
+
+    def hotlist_spans(self) -> dict[str, list[tuple[str, str, str]]]:
+        """{card: [(reason, listed_at, unlisted_at)]} for the batch's cards ever on the hotlist."""
+        cards = [self.cards[m.envelope["id"]][0] for m in self.new if m.kind == "redemption"]
+        spans: dict[str, list[tuple[str, str, str]]] = {}
+        for card, reason, listed, unlisted in select_in(
+                "SELECT card_id, reason, listed_at, unlisted_at FROM central_hotlist_span WHERE card_id IN ({in})",
+                [c for c in cards if c]):
+            spans.setdefault(card, []).append((reason, listed, unlisted))
+        return spans
+
+
+def _is_charge(m: Accepted) -> bool:
+    return m.kind == "event" and m.envelope["body"].get("event") == CHARGED_NOT_SOLD
+
+
+def chain_findings(period: str | None, finding) -> list:
+    """Report: charges with no sale (credit the household) and counters never seen."""
+    out = []
+    for e in EventRecord.select().where(EventRecord.event == CHARGED_NOT_SOLD).order_by(EventRecord.created_at):
+        body = json.loads(e.body)
+        rid, per = str(body.get("redemption_id", "")), str(body.get("period", ""))
+        if (period and per != period) or RedemptionRecord.get_or_none(RedemptionRecord.id == rid) is not None:
+            continue
+        out.append(finding("card_charged_not_sold", "warning", e.household, per, e.device, _count(body.get("amount")),
+                           f"card {body.get('card_id', '')} charged for redemption {rid} on {e.device} and no sale "
+                           "was committed: credit the household this amount"))
+    last: tuple | None = None
+    for card, counter, per, amount, total in CardCounter.select(
+            CardCounter.card_id, CardCounter.counter, CardCounter.period, CardCounter.amount,
+            CardCounter.period_total).order_by(CardCounter.card_id, CardCounter.counter).tuples().iterator():
+        before = last if last and last[0] == card else (card, 0, "", 0, 0)
+        last = (card, counter, per, amount, total)
+        if counter == before[1] + 1 or (period and per != period):
+            continue
+        missing = counter - before[1] - 1
+        gone = (total - amount) - before[4] if before[2] == per and before[1] else None
+        span = f"{before[1] + 1}" if missing == 1 else f"{before[1] + 1}-{counter - 1}"
+        out.append(finding("card_counter_gap", "warning", card, per, "", gone,
+                           f"card counter(s) {span} never reached the city: charges without a sale, or sales "
+                           "still on their way (see missing_seq); credit the household if no sale arrives"
+                           + ("" if gone is not None else "; amount unknown (the charges span periods)")))
+    return out

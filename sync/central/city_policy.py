@@ -1,0 +1,47 @@
+"""The limits the city sets for every device, kept in the central database.
+
+A device's own override cap and void window live in its config, which whoever holds the device can
+change; these are the city's, judged on what reaches it (`ewarung central policy`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from sync.central.store import CitySetting
+
+
+@dataclass(frozen=True)
+class CityPolicy:
+    """Overrides (sales without a card) allowed per device and per household in a period, and how
+    long after a sale its device may void it."""
+
+    override_cap_device: int = 20
+    """Supervisor overrides one device may make in a period (the device's default cap)."""
+    override_cap_household: int = 2
+    """Overrides one household may receive in a period, across all devices."""
+    void_window_minutes: int = 30
+    """A void later than this after its sale is quarantined (the device's default window)."""
+
+
+NAMES = tuple(f.name for f in fields(CityPolicy))
+
+
+def city_policy() -> CityPolicy:
+    """The city's policy: stored values over the defaults."""
+    stored = {n: v for n, v in CitySetting.select(CitySetting.name, CitySetting.value).tuples() if n in NAMES}
+    return replace(CityPolicy(), **stored)
+
+
+def set_city_policy(**values: int | None) -> CityPolicy:
+    """Store the values given (None: unchanged); each must be a whole number >= 0."""
+    for name, value in values.items():
+        if name not in NAMES:
+            raise ValueError(f"unknown policy setting {name!r}; known: {', '.join(NAMES)}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+        CitySetting.insert(name=name, value=value).on_conflict(
+            conflict_target=[CitySetting.name], update={CitySetting.value: value}).execute()
+    return city_policy()

@@ -1,0 +1,195 @@
+"""What one device message fails on its own: the card's evidence and the sale's arithmetic.
+
+A registered device's signature proves only that the device sent the message; a shop owner with
+root on the device can sign anything. So the city believes a card sale only when the card signed
+it (issuer chain, then the card's signature over the transaction rebuilt from the message:
+docs/mqtt-contract.md, "Card evidence"), and only sales whose numbers add up. A failure is a
+problem, not a rejection: the message is stored and acknowledged, but quarantined and never
+counted. Runs in the verify worker processes (sync/central/verify.py), so it is pure and cheap:
+one card signature per sale, each certificate's issuer signature once per process.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hardware.card.certificate import key_id
+from hardware.card.evidence import CertificateCache, CertifiedCard, EvidenceError, verify
+from pos.card_proof import body_lines, charge_evidence, redemption_evidence
+from pos.period import WITA
+from pos.signing import load_public_key, public_pem
+
+CHARGED_NOT_SOLD = "card_charged_not_sold"
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits, nothing before or after
+UNCHECKED = "the content could not be checked"
+MAX_PROBLEMS = 12  # enough to say what is wrong; a hostile message must not fill the quarantine table
+
+
+def demo_issuer_keys() -> dict[str, ec.EllipticCurvePublicKey]:
+    """The DEMO issuer's key by key id: the default of tests and of a city that passed no
+    --issuer-key (its root says so loudly)."""
+    from hardware.card.fake import demo_issuer_keys as demo
+
+    return demo()
+
+
+def issuer_pems(keys: dict[str, ec.EllipticCurvePublicKey]) -> tuple[str, ...]:
+    """The issuer keys as PEM texts, sorted: cheap to send to a worker process and comparable."""
+    return tuple(sorted(public_pem(k).decode("ascii") for k in keys.values()))
+
+
+def issuer_keys_from_pems(pems: tuple[str, ...]) -> dict[str, ec.EllipticCurvePublicKey]:
+    """The issuer keys by the key id a certificate names (docs/card-protocol.md: first 8 bytes of
+    SHA-256 of the uncompressed point); ValueError for a PEM that is not a P-256 public key."""
+    keys = [load_public_key(pem.encode("ascii")) for pem in pems]
+    return {key_id(k): k for k in keys}
+
+
+def _short(value: object) -> str:
+    """A value as a reason may quote it: scalars shortened, anything else by its type (a hostile
+    message may nest deeply)."""
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array' if isinstance(value, list) else 'value'}"
+    text = repr(value)
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+def sale_date(created_at: object) -> date | None:
+    """The day the sale was made on a wall clock in Samarinda (certificates are valid per day)."""
+    if not isinstance(created_at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        return moment.astimezone(WITA).date() if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):  # not a time; or year 9999 past midnight UTC
+        return None
+
+
+def arithmetic_problems(body: dict) -> list[str]:
+    """The sale's numbers: lines typed, qty >= 1, unit_price >= 0, amount = qty x unit_price,
+    total = the sum of the lines and positive, period an exact YYYY-MM month."""
+    problems = []
+    period, total = body.get("period"), body.get("total")
+    if not isinstance(period, str) or not PERIOD.fullmatch(period):
+        problems.append(f"period {_short(period)} is not an exact YYYY-MM month")
+    if isinstance(total, int) and total <= 0:
+        problems.append(f"total {total} is not positive: a sale takes something")
+    try:
+        lines = body_lines(body)
+    except ValueError as exc:
+        return [*problems, str(exc)]
+    lines_sum = 0
+    for raw, (item, qty, price) in zip(body["lines"], lines, strict=True):
+        if qty < 1:
+            problems.append(f"line {_short(item)}: quantity {qty} is below 1")
+        if price < 0:
+            problems.append(f"line {_short(item)}: unit price {price} is negative")
+        amount = raw.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount != qty * price:
+            problems.append(f"line {_short(item)}: amount {_short(amount)} is not {qty} x {price}")
+        lines_sum += qty * price
+    if total != lines_sum:
+        problems.append(f"total {_short(total)} is not the sum of its lines ({lines_sum})")
+    return problems
+
+
+def card_matches_body(card: CertifiedCard, body: dict, on: date | None) -> list[str]:
+    """The certified card is the one the body names (card id, household) and was valid that day."""
+    info, problems = card.info, []
+    if body.get("card_id") != info.card_id:
+        problems.append(f"card_id {_short(body.get('card_id'))} is not the certificate's card {info.card_id}")
+    if body.get("household") != info.household_id:
+        problems.append(f"household {_short(body.get('household'))} is not the card's household {info.household_id}")
+    if on is None:
+        problems.append("created_at is not an ISO 8601 time with a zone: the certificate cannot be dated")
+    elif not info.valid_from <= on <= info.valid_until:
+        problems.append(f"card {info.card_id}'s certificate is valid {info.valid_from}..{info.valid_until}, "
+                        f"not on the sale's date {on}")
+    return problems
+
+
+class EvidenceChecks:
+    """The per-message checks, with the issuer keys the city trusts and a certificate cache (one
+    per worker process: a card sells many times, its issuer signature is checked once)."""
+
+    def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey]) -> None:
+        self.certs = CertificateCache(issuer_keys)
+
+    def problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
+        """The reasons to quarantine this verified message (empty: nothing wrong on its own)."""
+        body = env["body"]
+        try:
+            if leaf == "redemption":
+                found = self.redemption(device_id, body, env.get("created_at"))
+            elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
+                found = self.charge(device_id, body)
+            else:
+                return ()
+        except Exception as exc:  # noqa: BLE001 - a bug here must quarantine one message, not stall every batch
+            return (f"{UNCHECKED}: {type(exc).__name__}: {str(exc)[:200]} (a bug in the city's checks: report it)",)
+        if len(found) > MAX_PROBLEMS:
+            found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
+        return tuple(found)
+
+    def redemption(self, device_id: str, body: dict, created_at: object) -> list[str]:
+        """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it."""
+        problems = arithmetic_problems(body)
+        mode, card = body.get("mode"), body.get("card", ...)
+        if card is ...:
+            problems.append("no card field: ewarung.redemption/2 carries the card's proof (or null for an override)")
+        elif mode == "override":
+            if card is not None:
+                problems.append("an override carries card evidence: an override is a sale without the card")
+            reason = body.get("override_reason")
+            if not isinstance(reason, str) or not reason.strip():
+                problems.append("an override without an override_reason")
+        elif mode == "card":
+            if card is None:
+                problems.append("a card sale without the card's proof (card is null)")
+            else:
+                problems += self._card_sale(device_id, body, created_at)
+        else:
+            problems.append(f"mode {_short(mode)} is neither card nor override")
+        return problems
+
+    def _card_sale(self, device_id: str, body: dict, created_at: object) -> list[str]:
+        try:
+            ev = redemption_evidence(device_id, body)
+            card = verify(ev, self.certs)
+        except EvidenceError as exc:
+            return [str(exc)]
+        except ValueError as exc:
+            return [f"card evidence is malformed: {exc}"]
+        problems = card_matches_body(card, body, sale_date(created_at))
+        if body.get("card_counter") != ev.counter:
+            problems.append(f"card_counter {_short(body.get('card_counter'))} is not the proof's counter {ev.counter}")
+        if ev.transaction.period_total < ev.transaction.amount:
+            problems.append(f"the card's period total {ev.transaction.period_total} is below this sale's "
+                            f"{ev.transaction.amount}")
+        return problems
+
+    def charge(self, device_id: str, body: dict) -> list[str]:
+        """A card charged with nothing sold: the card signed the transaction the event states, for
+        this device, and the event's own fields say the same (the city credits the household by them)."""
+        try:
+            ev = charge_evidence(body)
+        except ValueError as exc:
+            return [f"{CHARGED_NOT_SOLD}: card evidence is malformed: {exc}"]
+        tx = ev.transaction
+        if tx.device_id != device_id:
+            return [f"{CHARGED_NOT_SOLD}: the charge was made by device {_short(tx.device_id)}, not by {device_id}"]
+        if not tx.redemption_id:
+            return [f"{CHARGED_NOT_SOLD}: the card's record names no redemption (not a sale's charge)"]
+        try:
+            card = verify(ev, self.certs)
+        except EvidenceError as exc:
+            return [f"{CHARGED_NOT_SOLD}: {exc}"]
+        problems = []
+        for name, want in (("household", card.info.household_id), ("card_id", card.info.card_id),
+                           ("redemption_id", tx.redemption_id), ("amount", tx.amount), ("period", tx.period)):
+            if body.get(name) != want or isinstance(body.get(name), bool):
+                problems.append(f"{CHARGED_NOT_SOLD}: {name} {_short(body.get(name))} is not the card's {want}")
+        return problems
