@@ -14,6 +14,7 @@ counts the message ids in the signed acks received, and the stored rows are coun
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import subprocess
@@ -157,9 +158,17 @@ def _consumer(signer, sales: CardSales):
     return CentralConsumer(signer, issuer_keys=sales.issuer_keys)
 
 
-def _consumer_rate(tmp: Path, port: int, sales: CardSales, verify_workers: int | None) -> dict:
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """CPU seconds (user + system) a process, or one of its threads, has used so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _consumer_rate(tmp: Path, port: int, broker_pid: int, sales: CardSales, verify_workers: int | None) -> dict:
     """Pre-queue the messages for the consumer's persistent session, start its verify workers, then
-    time it from its start to the last ack. `verify_workers` None: the runner's default."""
+    time it from its start to the last ack. `verify_workers` None: the runner's default. Also the
+    CPU seconds per message of the consumer thread, its verify workers and the broker meanwhile."""
     import paho.mqtt.client as mqtt
 
     from pos.clock import SystemClock
@@ -212,10 +221,16 @@ def _consumer_rate(tmp: Path, port: int, sales: CardSales, verify_workers: int |
     runner.consumer.process = timed
     runner.start_workers()  # a running city's workers are up: their start is not the consumer's rate
     workers = runner.verify_workers
+    pool = list(runner._pool._executor._processes) if runner._pool else []  # noqa: SLF001 - CPU accounting
+    cpu0 = [_cpu_s(p) for p in pool], _cpu_s(broker_pid)
     t0 = time.perf_counter()
     runner.start()
     all_acked.wait(300)
     elapsed = time.perf_counter() - t0
+    n = len(msgs)
+    cpu = {"thread": _cpu_s(os.getpid(), runner.worker.native_id) / n,
+           "workers": sum(_cpu_s(p) - c for p, c in zip(pool, cpu0[0], strict=True)) / n,
+           "broker": (_cpu_s(broker_pid) - cpu0[1]) / n}
     runner.stop()
     ack_client.disconnect()
     ack_client.loop_stop()
@@ -223,7 +238,7 @@ def _consumer_rate(tmp: Path, port: int, sales: CardSales, verify_workers: int |
     counted = RedemptionRecord.select().count()
     db.close()
     return {"rate": acked[0] / elapsed, "batch_ms": batch_ms, "stored": stored, "counted": counted,
-            "workers": workers, "acked": acked[0]}
+            "workers": workers, "acked": acked[0], "cpu": cpu}
 
 
 def _ack_count(token: bytes) -> int:
@@ -242,22 +257,27 @@ def run(quick: bool = False) -> list[dict]:
     sales = card_sales(n, devices, cards=300 if quick else 500)
     msgs = sales.messages
     n = len(msgs)
-    verify_only, cores = all_cores_rate(msgs, sales.device_keys, sales.issuer_keys)
     with tempfile.TemporaryDirectory(prefix="ewarung-bench-central-") as tmp_name:
         tmp = Path(tmp_name)
         proc, port = _broker(tmp)
         try:
             raw_paho = _raw_paho_rate(port, msgs)
-            ours = _consumer_rate(tmp, port, sales, None)
-            in_thread = _consumer_rate(tmp, port, sales, 0)
+            # the verify-only rate just before and just after the consumer's run, their mean the
+            # baseline: on a shared machine the cores' speed drifts within a minute
+            before, cores, cpu_before = all_cores_rate(msgs, sales.device_keys, sales.issuer_keys)
+            ours = _consumer_rate(tmp, port, proc.pid, sales, None)
+            after, _, cpu_after = all_cores_rate(msgs, sales.device_keys, sales.issuer_keys)
+            in_thread = _consumer_rate(tmp, port, proc.pid, sales, 0)
         finally:
             proc.terminate()
             proc.wait(10)
         raw_sqlite = _raw_sqlite_rate(tmp, msgs)
-    rate = ours["rate"]
+    rate, verify_only = ours["rate"], (before + after) / 2
     ratio = rate / verify_only
     complete = ours["stored"] == n and ours["acked"] >= n and in_thread["stored"] == n
     batch_ms = ours["batch_ms"]
+    cpu = ours["cpu"]
+    cpu_total, verify_cpu = sum(cpu.values()), (cpu_before + cpu_after) / 2
     return [
         row("central: redemptions/2 verified (device + card signatures) + stored (SQLite, sync=FULL) + acked, "
             "one consumer, via mosquitto",
@@ -271,7 +291,15 @@ def run(quick: bool = False) -> list[dict]:
         row("central: consumer rate / verify-only rate (device + card signatures, all cores)",
             value=round(ratio, 3), unit="x", budget=f">= {RATIO_BUDGET}", ok=ratio >= RATIO_BUDGET and complete,
             baseline=round(verify_only), baseline_name="verify-only msg/s, same run",
-            notes=f"consumer {rate:,.0f} msg/s over verify-only {verify_only:,.0f} msg/s"),
+            notes=f"consumer {rate:,.0f} msg/s over verify-only {verify_only:,.0f} msg/s (mean of {before:,.0f} "
+                  f"just before and {after:,.0f} just after the consumer's run)"),
+        row("central: CPU per message: consumer thread + verify workers + broker, against verify-only",
+            value=round(cpu_total * 1e6, 1), unit="us/msg", budget="info", ok=None,
+            baseline=round(verify_cpu * 1e6, 1), baseline_name="verify-only CPU per message (both signatures)",
+            notes=f"consumer thread {cpu['thread'] * 1e6:.0f} us, verify workers {cpu['workers'] * 1e6:.0f} us, "
+                  f"mosquitto {cpu['broker'] * 1e6:.0f} us; verify-only / consumer CPU {verify_cpu / cpu_total:.2f} "
+                  "(the ratio the consumer would reach with the cores to itself, less sensitive to a shared "
+                  "machine's drift than the rates)"),
         row("central: one stored batch (dedupe + gap check + commit; signatures checked by the workers before)",
             p50=round(percentile(batch_ms, 50), 2), p99=round(percentile(batch_ms, 99), 2), unit="ms per batch",
             budget="info", ok=None, baseline=round(raw_sqlite), baseline_name="raw sqlite3 executemany rows/s (sync=FULL)",
