@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 LINES_DOMAIN = b"EWSSN-LINES-v2\n"
 NO_LINES = bytes(32)
-"""The lines digest of a spend whose terminal does not know the basket (CardSessionPort.record_spend)."""
+"""The lines digest of a spend whose caller does not know the basket (CardClient.record_spend, card tools
+and tests; the counter always signs its lines)."""
 _CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 

@@ -18,7 +18,7 @@ TOPIC_ROOT = "ewarung/v1"
 MESSAGE_TYP = "ewarung-msg+jws"
 SCHEMA_VERSION = 1
 SCHEMA_VERSIONS = {"redemption": 2}
-"""Kinds past version 1: a redemption carries the card's proof since /2 (docs/mqtt-contract.md)."""
+"""Kinds past version 1: a redemption/2 carries the card's proof (pos.card_proof); /1 is no longer sent."""
 
 SEQUENCED_KINDS = ("redemption", "void", "event")
 

@@ -76,10 +76,6 @@ class CardSessionPort(Protocol):
         """Check the holder's PIN on the card itself; raises PIN_WRONG or PIN_BLOCKED."""
         ...
 
-    def record_spend(self, period: str, spent_total: int) -> SpendRecord:
-        """Write the new period total to the card, bound to a fresh challenge; returns the card's record."""
-        ...
-
     def spend(self, tx: CardTransaction) -> CardProof:
         """Charge the card for one sale; returns the card's signature over the transaction's digest."""
         ...

@@ -1,6 +1,8 @@
 """The redemption service: one durable transaction per sale, void or flagged problem.
 
-A redemption, its lines, its signed outbox message, its journal entry and its print job are
+A card sale is prepared (read-only), signed by the card, then committed with the card's proof
+(docs/card-protocol.md, "Recovery"); a charge that was never committed is reported once. A
+redemption, its lines, its signed outbox message, its journal entry and its print job are
 written in ONE transaction with synchronous=FULL, so after a crash or power cut each sale is
 either whole or absent, and it is on disk before any receipt prints. A void is a new,
 compensating record; nothing is ever deleted or edited.
@@ -16,8 +18,9 @@ from typing import Literal
 from peewee import SqliteDatabase, fn
 
 from pos import journal, settings
+from pos.card_proof import CardProof, CardTransaction, charge_card, lines_digest, redemption_card
 from pos.clock import Clock, iso, parse_iso
-from pos.db import PrintJob, Redemption, RedemptionLine, Void, durable_transaction
+from pos.db import JournalEntry, PrintJob, Redemption, RedemptionLine, Void, durable_transaction
 from pos.device import DeviceIdentity
 from pos.entitlement import Entitlement, PricedLine, assess, price_basket
 from pos.ledger import Ledger
@@ -30,6 +33,8 @@ from pos.signing import Signer
 
 DATA_PROBLEMS = ("moved", "not_eligible", "deceased", "unregistered_poor", "wrong_data", "other")
 OVERRIDE_REASONS = ("card_damaged", "card_forgotten", "reader_broken")
+CHARGE_EVENT = "card_charged_not_sold"
+"""The event a device sends for a card it charged without committing the sale (SPEC: Recovery)."""
 HISTORY_ROWS = 30  # the counter's history screen: today's sales and a few before, not the whole ledger
 
 
@@ -51,9 +56,26 @@ class RedemptionRequest:
     card_id: str = ""
     card_spent: int = 0
     card_counter: int | None = None
+    card_period: str = ""  # the period card_spent belongs to ("": the current one)
     collector: Collector = Collector()
     mode: Literal["card", "override"] = "card"
     override_reason: str = ""
+
+
+@dataclass(frozen=True)
+class SalePlan:
+    """A sale priced and checked but not written (RedemptionService.prepare): what the card is
+    asked to sign (`transaction`, None for an override) and what commit writes."""
+
+    request: RedemptionRequest
+    redemption_id: str
+    period: str
+    ledger_version: int
+    lines: tuple[PricedLine, ...]
+    total: int
+    remaining_after: int
+    collector_name: str
+    transaction: CardTransaction | None
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,12 @@ class HistoryRow:
     mode: str
 
 
+def charge_reported(redemption_id: str) -> bool:
+    """Whether this device already reported the card charge of `redemption_id` (its journal entry)."""
+    return JournalEntry.select().where((JournalEntry.kind == CHARGE_EVENT)
+                                       & (JournalEntry.ref == redemption_id)).exists()
+
+
 def next_receipt_no() -> int:
     """The next receipt number, one above the last: sales are never deleted, so the series has no
     holes. Call inside the write transaction that stores the sale."""
@@ -125,91 +153,125 @@ class RedemptionService:
         self.clock = clock
         self.policy = policy
 
-    def redeem(self, req: RedemptionRequest) -> RedemptionResult:
-        """Commit a sale durably, or raise Refusal having written nothing."""
+    def prepare(self, req: RedemptionRequest) -> SalePlan:
+        """Everything about a sale except writing it (read-only): the device may sell, the household
+        may take this basket now, its price, a new redemption id and, for a card sale, the
+        transaction the card is asked to sign. Raises Refusal; nothing is written either way.
+
+        The period is always the current one (Period.of(now)): the terminal never asks a card to
+        record another period."""
         if req.mode == "override" and not req.override_reason:
             raise ValueError("an override needs a reason code")
         now = self.clock.now()
         period = Period.of(now)
-        created_at = iso(now)
+        info = self.ledger.info()
+        assess_device(info, self.policy, now)
+        card_spent = req.card_spent if req.card_period in ("", str(period)) else 0
+        ent = assess(self.ledger, req.household_id, period, now.astimezone(WITA).date(), card_spent)
+        collector_name = self._collector_name(ent.household, req.collector)
+        if req.mode == "override":
+            self._check_override_cap(period)
+        lines, total = price_basket(ent, self.ledger.catalog(), req.basket)
+        redemption_id = str(uuid.uuid4())
+        tx = None
+        if req.mode == "card":
+            digest = lines_digest((ln.item.code, ln.qty, ln.item.price) for ln in lines)
+            tx = CardTransaction(self.device.device_id, redemption_id, str(period), total, ent.card_spent + total,
+                                 digest)
+        return SalePlan(req, redemption_id, str(period), info.version, tuple(lines), total, ent.remaining - total,
+                        collector_name, tx)
+
+    def commit(self, plan: SalePlan, proof: CardProof | None, certificate_bytes: bytes = b"") -> RedemptionResult:
+        """Write a prepared sale in ONE durable transaction: the redemption, its lines, its signed
+        outbox message (ewarung.redemption/2, with the card's proof), its print job and journal
+        entry. A card sale needs the card's proof of exactly this plan's transaction (the card
+        signs first: docs/card-protocol.md, "Recovery"); an override has none."""
+        if plan.transaction is None and proof is not None:
+            raise ValueError("an override sale has no card proof")
+        if plan.transaction is not None and (proof is None or proof.transaction != plan.transaction):
+            raise ValueError("a card sale is committed only with the card's proof of this plan's transaction")
+        return self._commit(plan, proof, certificate_bytes)
+
+    def redeem(self, req: RedemptionRequest) -> RedemptionResult:
+        """Prepare and commit a sale that no card signs: the supervised override, and tools and tests
+        that need a sale without a card. A card-mode sale made here carries `card: null`, which the
+        city quarantines; the counter's card sales go through prepare, the card, then commit."""
+        return self._commit(self.prepare(req), None, b"")
+
+    def _commit(self, plan: SalePlan, proof: CardProof | None, certificate_bytes: bytes) -> RedemptionResult:
+        req = plan.request
+        created_at = iso(self.clock.now())
         with durable_transaction(self.db):
-            info = self.ledger.info()
-            assess_device(info, self.policy, now)
-            ent = assess(self.ledger, req.household_id, period, now.astimezone(WITA).date(), req.card_spent)
-            collector_name = self._collector_name(ent.household, req.collector)
-            if req.mode == "override":
-                self._check_override_cap(period)
-            lines, total = price_basket(ent, self.ledger.catalog(), req.basket)
-            remaining_after = ent.remaining - total
-            redemption_id = str(uuid.uuid4())
+            if req.mode == "override":  # under the write lock: two counters' overrides cannot both pass
+                self._check_override_cap(Period.parse(plan.period))
             seq = settings.next_sequence()
             receipt_no = next_receipt_no()
+            counter = proof.counter if proof is not None else req.card_counter
             Redemption.create(
-                id=redemption_id,
-                seq=seq,
-                receipt_no=receipt_no,
-                device_id=self.device.device_id,
-                household=req.household_id,
-                card_id=req.card_id,
-                period=str(period),
-                mode=req.mode,
-                override_reason=req.override_reason,
-                collected_by=req.collector.kind,
-                collector_id=req.collector.representative_id,
-                collector_name=collector_name,
-                cashier_id=req.cashier_id,
-                ledger_version=info.version,
-                total=total,
-                remaining_after=remaining_after,
-                card_counter=req.card_counter,
-                created_at=created_at,
+                id=plan.redemption_id, seq=seq, receipt_no=receipt_no, device_id=self.device.device_id,
+                household=req.household_id, card_id=req.card_id, period=plan.period, mode=req.mode,
+                override_reason=req.override_reason, collected_by=req.collector.kind,
+                collector_id=req.collector.representative_id, collector_name=plan.collector_name,
+                cashier_id=req.cashier_id, ledger_version=plan.ledger_version, total=plan.total,
+                remaining_after=plan.remaining_after, card_counter=counter, created_at=created_at,
             )
-            RedemptionLine.insert_many(
-                [
-                    {
-                        "redemption": redemption_id,
-                        "item_code": line.item.code,
-                        "item_name": line.item.name_id,
-                        "unit": line.item.unit,
-                        "qty": line.qty,
-                        "unit_price": line.item.price,
-                        "amount": line.amount,
-                    }
-                    for line in lines
-                ]
-            ).execute()
+            RedemptionLine.insert_many([
+                {"redemption": plan.redemption_id, "item_code": line.item.code, "item_name": line.item.name_id,
+                 "unit": line.item.unit, "qty": line.qty, "unit_price": line.item.price, "amount": line.amount}
+                for line in plan.lines
+            ]).execute()
             body = {
-                "redemption_id": redemption_id,
+                "redemption_id": plan.redemption_id,
                 "receipt_no": receipt_no,
                 "shop_id": self.device.shop_id,
                 "household": req.household_id,
                 "card_id": req.card_id,
-                "card_counter": req.card_counter,
-                "period": str(period),
+                "card_counter": counter,
+                "period": plan.period,
                 "mode": req.mode,
                 "override_reason": req.override_reason,
-                "collected_by": {
-                    "kind": req.collector.kind,
-                    "representative_id": req.collector.representative_id,
-                    "name": collector_name,
-                },
+                "collected_by": {"kind": req.collector.kind, "representative_id": req.collector.representative_id,
+                                 "name": plan.collector_name},
                 "cashier": req.cashier_id,
-                "ledger_version": info.version,
-                "lines": [
-                    {"item": ln.item.code, "qty": ln.qty, "unit_price": ln.item.price, "amount": ln.amount}
-                    for ln in lines
-                ],
-                "total": total,
-                "remaining_after": remaining_after,
+                "ledger_version": plan.ledger_version,
+                "lines": [{"item": ln.item.code, "qty": ln.qty, "unit_price": ln.item.price, "amount": ln.amount}
+                          for ln in plan.lines],
+                "total": plan.total,
+                "remaining_after": plan.remaining_after,
+                "card": redemption_card(certificate_bytes, proof) if proof is not None else None,
             }
             enqueue("redemption", body, device=self.device, signer=self.signer, created_at=created_at, seq=seq)
             job_id = str(uuid.uuid4())
-            PrintJob.create(id=job_id, redemption_id=redemption_id, kind="receipt", created_at=created_at)
-            journal.append(created_at, "redemption", redemption_id, {"seq": seq, "total": total, "household": req.household_id})
-        return RedemptionResult(
-            redemption_id, seq, str(period), total, remaining_after, tuple(lines), created_at, job_id, collector_name,
-            receipt_no,
-        )
+            PrintJob.create(id=job_id, redemption_id=plan.redemption_id, kind="receipt", created_at=created_at)
+            journal.append(created_at, "redemption", plan.redemption_id,
+                           {"seq": seq, "total": plan.total, "household": req.household_id})
+        return RedemptionResult(plan.redemption_id, seq, plan.period, plan.total, plan.remaining_after, plan.lines,
+                                created_at, job_id, plan.collector_name, receipt_no)
+
+    def report_charge(self, household: str, card_id: str, certificate_bytes: bytes, proof: CardProof) -> int | None:
+        """Report "card charged, nothing sold" for a transaction this device asked a card to sign
+        and never committed: a durable `card_charged_not_sold` event with the card's proof, so the
+        city can credit the household. Once per redemption id (the journal remembers it); None,
+        writing nothing, when the transaction is another device's, committed here, or reported."""
+        tx = proof.transaction
+        if tx.device_id != self.device.device_id or not tx.redemption_id or self._settled(tx.redemption_id):
+            return None  # the usual case at an insertion: read only, no write lock taken
+        created_at = iso(self.clock.now())
+        with durable_transaction(self.db):
+            if self._settled(tx.redemption_id):  # again under the write lock
+                return None
+            body = {"event": CHARGE_EVENT, "household": household, "card_id": card_id,
+                    "redemption_id": tx.redemption_id, "amount": tx.amount, "period": tx.period,
+                    "card": charge_card(certificate_bytes, proof)}
+            msg = enqueue("event", body, device=self.device, signer=self.signer, created_at=created_at)
+            journal.append(created_at, CHARGE_EVENT, tx.redemption_id,
+                           {"seq": msg.seq, "household": household, "amount": tx.amount, "counter": proof.counter})
+        return msg.seq
+
+    @staticmethod
+    def _settled(redemption_id: str) -> bool:
+        """Whether a card charge is accounted for here: committed as a sale, or reported."""
+        return Redemption.get_or_none(Redemption.id == redemption_id) is not None or charge_reported(redemption_id)
 
     def _check_override_cap(self, period: Period) -> None:
         """Card-less sales are capped per period (the city checks the same cap): refuse past it."""

@@ -175,6 +175,24 @@ FAULTS: dict[str, tuple[str, str]] = {
         "The card stopped answering. The sale is cancelled, nothing was sold. Pull the card out and insert it "
         "again. If it happens again, serve with No card (supervisor override), reason Card damaged.",
     ),
+    "card_not_charged": (
+        "Kartu tidak terpotong; tidak ada yang terjual. Jangan serahkan barang. Cabut kartu, lalu masukkan lagi "
+        "untuk mulai dari awal.",
+        "The card was not charged; nothing was sold. Do not hand over the goods. Take the card out and insert it "
+        "again to start over.",
+    ),
+    "card_charge_unknown": (
+        "Kartu lepas sebelum penjualan tersimpan; tidak ada yang terjual. Jangan serahkan barang. Masukkan kartu "
+        "lagi: jika kartu sempat terpotong, perangkat melaporkannya ke Dinas, yang akan mengembalikannya.",
+        "The card left before the sale was saved; nothing was sold. Do not hand over the goods. Insert the card "
+        "again: if it was charged, the device reports it to the city, which credits it back.",
+    ),
+    "card_charged_not_sold": (
+        "Kartu sudah terpotong, tetapi penjualan tidak tersimpan: tidak ada yang terjual. Jangan serahkan barang. "
+        "Dinas akan mengembalikan jumlahnya kepada keluarga ini. Hentikan pelayanan dan hubungi teknisi.",
+        "The card was charged but the sale could not be saved: nothing was sold. Do not hand over the goods. "
+        "The city will credit the amount back to this household. Stop serving and call the technician.",
+    ),
     "offline": (
         "Printer mati atau tidak tersambung. Nyalakan printer dan periksa kabelnya, lalu tekan Cetak Ulang.",
         "The printer is off or not connected. Switch it on, check its cable, then press Reprint.",
@@ -254,13 +272,11 @@ NOTICES: dict[str, tuple[str, str]] = {
     "take_card_out": ("Cabut kartu dari pembaca.", "Take the card out of the reader."),
     "connect_reader_first": ("Sambungkan pembaca kartu dulu.", "Connect the card reader first."),
     "pin_format": ("PIN terdiri dari 4 sampai 8 angka.", "The PIN has 4 to 8 digits."),
-    "sold_card_pulled": (
-        "Penjualan tercatat, tetapi kartu dicabut sebelum catatan di kartu diperbarui.",
-        "The sale is recorded, but the card was pulled before its record was updated.",
-    ),
-    "sold_card_mute": (
-        "Penjualan tercatat, tetapi kartu berhenti menjawab sebelum catatan di kartu diperbarui.",
-        "The sale is recorded, but the card stopped answering before its record was updated.",
+    "charge_reported": (
+        "Kartu ini pernah terpotong {amount} di perangkat ini tanpa penjualan tersimpan. Sudah dilaporkan ke "
+        "Dinas (pesan no. {seq}); Dinas akan mengembalikannya kepada keluarga ini.",
+        "This card was once charged {amount} at this counter with no sale saved. Reported to the city "
+        "(message no. {seq}); the city will credit it back to this household.",
     ),
     "receipt_printed": ("Struk tercetak.", "Receipt printed."),
     "end_of_day_printed": ("Laporan tutup hari sudah dicetak.", "End-of-day report printed."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from weakref import WeakKeyDictionary
 
 import pytest
 
@@ -32,4 +33,34 @@ def deck(tmp_path, clock):
     return make_deck(tmp_path / "deck", demo_key("issuer"), today, str(period))
 
 
-__all__ = ["deck", "issuer_keys", "today_and_period", "date"]
+_CARDS: WeakKeyDictionary = WeakKeyDictionary()  # service -> {household: FakeCard}
+
+
+def card_sale(service, req, *, card=None):
+    """A card sale as the counter makes it (prepare, the card's SPEND, commit with its proof): the
+    redemption/2 message carries evidence the city verifies. `card` is a hardware.card.fake.FakeCard;
+    by default one DEMO card per household and service, kept so its record grows sale by sale.
+    Tests that need honest traffic use this rather than `RedemptionService.redeem` (card: null)."""
+    from dataclasses import replace
+
+    from hardware.card.fake import FakeCard, FakeReader
+    from pos.sale_order import sell_with_card
+
+    if card is None:
+        cards = _CARDS.setdefault(service, {})
+        card = cards.setdefault(req.household_id, FakeCard(req.card_id or f"CARD-{req.household_id}",
+                                                           req.household_id))
+    reader = FakeReader()
+    reader.insert(card)
+    session = reader.open_session()
+    try:
+        auth = session.authenticate()
+        session.verify_pin(card.pin)
+        req = replace(req, card_id=auth.certificate.card_id, card_spent=auth.spend.spent,
+                      card_counter=auth.spend.counter, card_period=auth.spend.period, mode="card")
+        return sell_with_card(service, session, auth, service.prepare(req))
+    finally:
+        session.close()
+
+
+__all__ = ["card_sale", "deck", "issuer_keys", "today_and_period", "date"]

@@ -6,6 +6,7 @@ every restart and at the end. Used by tests/integration/test_soak_processes.py.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -126,6 +127,7 @@ class CardSeen:
     period: str = ""
     spent: int = 0
     counter: int = 0
+    unsettled: int = 0  # the card's last charge by this device, neither committed nor reported yet
 
 
 @dataclass
@@ -225,11 +227,18 @@ class Shop:
             card = reader.open_session()
             try:
                 spend = card.authenticate().spend
+                last = card.last_transaction()
             finally:
                 card.close()
         finally:
             reader.stop()
-        return CardSeen(spend.period, spend.spent, spend.counter)
+        unsettled = 0
+        if last is not None and last.transaction.device_id == DEVICE_ID:
+            rid = last.transaction.redemption_id
+            known = _sql(self.db_path, "SELECT (SELECT count(*) FROM redemption WHERE id = ?) + (SELECT count(*) FROM "
+                         "journal_entry WHERE kind = 'card_charged_not_sold' AND ref = ?)", (rid, rid))[0][0]
+            unsettled = 0 if known else last.transaction.amount
+        return CardSeen(spend.period, spend.spent, spend.counter, unsettled)
 
 
 def _sql(path: Path, query: str, args: tuple = ()) -> list:
@@ -259,6 +268,8 @@ def check_device(shop: Shop, confirmed: Confirmed) -> dict:
             "SELECT ref, count(*) FROM journal_entry WHERE kind='redemption' GROUP BY ref"))
         gross = con.execute("SELECT coalesce(sum(total), 0) FROM redemption WHERE household = ? AND period = ?",
                             (shop.household, _period())).fetchone()[0]
+        charged = sum(json.loads(data)["amount"] for (data,) in con.execute(
+            "SELECT data FROM journal_entry WHERE kind = 'card_charged_not_sold'"))
     finally:
         con.close()
     seqs = sorted(outbox)
@@ -282,7 +293,7 @@ def check_device(shop: Shop, confirmed: Confirmed) -> dict:
     for rid, no in confirmed.voids.items():
         assert rid in voids and receipt_nos.get(rid) == no, f"confirmed void of receipt no {no} ({rid}) lost"
     _verify_journal(path)
-    return {"sales": len(reds), "voids": len(voids), "messages": len(seqs), "gross": gross}
+    return {"sales": len(reds), "voids": len(voids), "messages": len(seqs), "gross": gross, "charged": charged}
 
 
 def _verify_journal(path: Path) -> None:
@@ -297,12 +308,19 @@ def _verify_journal(path: Path) -> None:
     assert report.ok, f"journal chain broken: {report}"
 
 
-def check_card(seen: CardSeen, previous: CardSeen | None, gross: int, confirmed: Confirmed) -> None:
-    """The card's own record against the device: never charged for a sale the device does not
-    hold; at least every total the counter reported written; never going backwards."""
+def check_card(seen: CardSeen, previous: CardSeen | None, gross: int, confirmed: Confirmed, charged: int = 0) -> None:
+    """The card's own record against the device: exactly the sales the device holds, plus the
+    charges it reported as not sold, plus at most the one charge the card's next insertion will
+    report (the card signs first, docs/card-protocol.md "Recovery"); at least every total the
+    counter reported written; never going backwards."""
     period = _period()
     assert seen.period in ("", period), f"card records period {seen.period}, expected {period}"
-    assert seen.spent <= gross, f"card records Rp {seen.spent} spent but the device holds sales of Rp {gross}"
+    accounted = gross + charged + seen.unsettled
+    assert seen.spent <= accounted, (f"card records Rp {seen.spent} spent but the device holds sales of Rp {gross} "
+                                     f"and reported Rp {charged} charged not sold (+ Rp {seen.unsettled} to report)")
+    assert seen.spent >= accounted, (f"card records Rp {seen.spent}, below the Rp {gross} of sales the device "
+                                     f"holds and the Rp {charged} it reported charged not sold: a sale without "
+                                     "the card's charge")
     written = max((c for (_s, _t, c, ok) in confirmed.sales.values() if ok), default=0)
     assert seen.spent >= written, f"card records Rp {seen.spent}, below Rp {written} the counter reported written"
     if previous is not None:

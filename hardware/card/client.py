@@ -180,7 +180,8 @@ class CardClient:
 
     def record_spend(self, period: str, spent_total: int) -> SpendRecord:
         """Write the period's new total to the card with what this call knows of the sale (no
-        device, redemption or lines: the amount is what the total adds to the card's record)."""
+        device, redemption or lines: the amount is what the total adds to the card's record). For
+        card tools and tests: the counter sells with `spend` and the sale's own transaction."""
         if isinstance(spent_total, bool) or not 0 <= spent_total <= transaction.U32:
             raise ValueError("spent_total must be 0..4294967295 rupiah")
         known = self._record

@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 DECK_ROLES = ("holder", "representative", "quotas", "partly_spent", "used_up", "revoked", "hotlisted", "forged",
               "cloned", "expired")
 """The demo deck's cards (hardware.card.deck.demo_deck), in its order, by the name `--card` takes."""
+CARD_CHARGED = {"card_charged_not_sold": True, "card_charge_unknown": None}
+"""A refused sale's `card_charged`: true when the card signed a charge no sale was committed for
+(reported to the city, which credits it), null when unknown (the card left; its next insertion at
+this device settles it), false otherwise (nothing was taken from the card)."""
 
 EXAMPLES = """\
 examples:
@@ -36,8 +40,13 @@ examples:
                                           # a shop's appliance: waits for a card in the real reader
 
 The outcome is JSON on stdout: ok, household, redemption_id, total, remaining, receipt_no, collector,
-printed, print_fault, card_updated, reader (and voided, voided_receipt_no with --void); on a refusal ok is false, with stage, refusal (the code),
-message (the cashier's words) and detail. Exit 0 sold, 1 refused, 2 setup problem.
+printed, print_fault, card_updated, card_charged, reader (and voided, voided_receipt_no with --void); on a
+refusal ok is false, with stage, refusal (the code), message (the cashier's words), detail and card_charged:
+false (nothing taken from the card), true (refusal card_charged_not_sold: the card signed but the sale
+could not be saved; reported to the city, which credits it) or null (card_charge_unknown: the card left
+before answering; its next insertion here reports a charge if there was one). charge_reported (seq, amount)
+appears when the inserted card carried such a charge from an earlier visit. Exit 0 sold, 1 refused,
+2 setup problem.
 """
 
 
@@ -81,6 +90,7 @@ class HeadlessCounter:
         self._events: queue.Queue = queue.Queue()
         parts.reader.subscribe(self._events.put)
         self._started = False
+        self._settled: dict[str, Any] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
     def _pump(self, until: Callable[[], bool], timeout: float) -> bool:
@@ -103,8 +113,12 @@ class HeadlessCounter:
             code = s.error.reason.value if s.error.reason else s.error.fault
             outcome = {"refusal": code, "message": s.error.message(s.language), "detail": s.error.detail}
         else:
-            outcome = {"refusal": s.notice or "not_possible_now", "message": s.notice_text(), "detail": ""}
-        return Refused({"ok": False, "stage": stage, **outcome})
+            code = s.notice or "not_possible_now"
+            outcome = {"refusal": code, "message": s.notice_text(), "detail": ""}
+        # nothing was sold; was the card charged? yes (the city credits it), unknown (the card left:
+        # its next insertion here settles it) or no
+        charged = CARD_CHARGED.get(code, False)
+        return Refused({"ok": False, "stage": stage, **outcome, "card_charged": charged, **self._settled})
 
     def _touch(self, stage: str, done: bool, *expected: str) -> None:
         """A touch that did nothing, or that did not lead to one of the `expected` screens, is refused."""
@@ -135,11 +149,14 @@ class HeadlessCounter:
         from pos.session import State
 
         s = self.session
+        self._settled: dict[str, Any] = {}
         self.sign_in(script)
         self._insert(script)
         if not self._pump(lambda: s.state not in (State.IDLE, State.VERIFYING), script.wait):
             return {"ok": False, "stage": "card", "refusal": "no_card", "detail": f"no card within {script.wait:g} s",
                     "message": "no card was inserted"}
+        if s.notice == "charge_reported":  # an earlier charge this device never committed, reported now
+            self._settled = {"charge_reported": {**s.notice_args, "message": s.notice_text()}}
         self._touch("card", True, State.HOUSEHOLD)
         assert s.entitlement is not None
         kind, _, rep = script.collector.partition(":")
@@ -158,7 +175,8 @@ class HeadlessCounter:
             "ok": True, "household": s.entitlement.household.id, "redemption_id": sale.redemption_id,
             "total": sale.total, "remaining": sale.remaining_after, "receipt_no": sale.receipt_no,
             "collector": sale.collector_name, "printed": sale.printed, "print_fault": sale.print_fault,
-            "card_updated": sale.card_updated, "reader": self.reader_name(),
+            "card_updated": sale.card_updated, "card_charged": s.mode == "card", "reader": self.reader_name(),
+            **self._settled,
         }
         self._leave()
         if script.void_reason:

@@ -48,7 +48,7 @@ class ErrorInfo:
 
 @dataclass
 class Sale:
-    """The sale on the done screen: committed, whatever the printer or the card did afterwards."""
+    """The sale on the done screen: committed after the card signed it, whatever the printer did."""
 
     redemption_id: str
     receipt_no: int
@@ -58,7 +58,7 @@ class Sale:
     print_job_id: str
     printed: bool = False
     print_fault: str = ""
-    card_updated: bool = True
+    card_updated: bool = True  # always, since the card signs before the commit; scripts still read it
 
 
 def print_fault(outcome: PrintOutcome) -> str:
@@ -120,8 +120,6 @@ class SessionCore:
         """Results of the technician's tests, as short labels the screens' catalog words."""
         self._tech_back = State.IDLE
         self.busy = False
-        self._pulled_while_committing = False
-        self._card_mute_while_committing = False
 
     # -- plumbing --------------------------------------------------------------------------
 

@@ -2,15 +2,23 @@
 
 Card events come from the reader (marshalled onto the session's thread); every card call and the
 commit run on the runner and come back to `done` callbacks here. A visit's late results are
-dropped once the card has left (the generation counter), except a commit: a committed sale is
-never lost or hidden.
+dropped once the card has left (the generation counter), except a confirm's: the card signs first
+and the sale is committed with its proof (pos.sale_order), and what happened is always shown.
 """
 
 from __future__ import annotations
 
+from pos.money import format_rupiah
 from pos.ports import CardEvent
 from pos.redemption import Collector, RedemptionRequest
 from pos.refusals import Reason, Refusal
+from pos.sale_order import (
+    ChargedNotSold,
+    ChargeUnknown,
+    SaleNotMade,
+    sell_with_card,
+    settle_last_charge,
+)
 from pos.session.core import ErrorInfo, Sale, SessionCore, print_fault
 from pos.session.rules import CARD_STATES, Action, State
 
@@ -77,8 +85,8 @@ class Visit(SessionCore):
             self._go(State.IDLE)
             self.tell("card_pulled")
         elif self.state == State.COMMITTING:
-            # the sale may already be durable: never drop it; finish and show it
-            self._pulled_while_committing = True
+            # the spend or the commit is under way: its result says what happened (pos.sale_order)
+            pass
         elif self.state == State.DONE or self._card_error_showing():
             self._leave_visit()
 
@@ -101,14 +109,14 @@ class Visit(SessionCore):
         The visit is abandoned as if the card were pulled (its state on the card is unknown), and the
         cashier is told to re-insert it, or to serve with the override if it keeps happening. The
         failing call's own CARD_UNREADABLE result comes after this event and is dropped by the
-        generation. A sale already committing stands: it is durable; only the card's record lags.
+        generation. During a confirm the spend's own failure decides: read back, or no sale.
         """
         if self.mode != "card":  # an override visit has no card session to lose
             return
         if self.state in CARD_STATES:
             self._abandon_with("card_not_answering")
         elif self.state == State.COMMITTING:
-            self._card_mute_while_committing = True
+            pass  # the spend's own failure, read back or not, decides (pos.sale_order)
         elif self.state == State.ERROR and self.error and self.error.reason == Reason.CARD_UNREADABLE:
             self.error = ErrorInfo(fault="card_not_answering", back_to=State.IDLE)  # the result came first
 
@@ -119,11 +127,16 @@ class Visit(SessionCore):
         reader, ledger, policy, clock, decide = self.reader, self.ledger, self.policy, self.clock, self._decide
         named: dict[str, str] = {}  # the household a genuine card names, for a refusal about it
 
+        service = self.service
+        settled: list = []  # (event seq, proof) of a charge this device never committed, reported now
+
         def work():
             card = reader.open_session()
             try:
                 auth = card.authenticate()
                 named["household"] = auth.certificate.household_id
+                if (found := settle_last_charge(service, card, auth)) is not None:
+                    settled.append(found)
                 ent = decide(ledger, policy, auth, clock.now())
                 catalog = dict(ledger.catalog())
             except BaseException:
@@ -145,6 +158,9 @@ class Visit(SessionCore):
                 self.card, self.auth, self.entitlement, self.catalog = result
                 self.pin_tries_left = self.auth.pin_tries_left
                 self._go(State.HOUSEHOLD)
+            if settled:  # said on whatever screen the visit reached: the city credits it either way
+                seq, proof = settled[0]
+                self.tell("charge_reported", amount=format_rupiah(proof.transaction.amount), seq=seq)
             self._changed()
 
         self.runner.submit(work, done)
@@ -267,32 +283,30 @@ class Visit(SessionCore):
     # -- commit ----------------------------------------------------------------------------
 
     def confirm(self) -> bool:
-        """Commit the sale durably, then write the card's spend record, then print the receipt."""
+        """The card signs first, then the sale is committed with its proof, then the receipt prints
+        (pos.sale_order). A card that cannot be charged means no sale; a charge that could not be
+        committed is reported to the city, and the error screen says so."""
         if not self._may(Action.CONFIRM):
             return False
         assert self.entitlement is not None
         self._go(State.COMMITTING)
-        self._pulled_while_committing = False
-        self._card_mute_while_committing = False
         req = self._request()
-        card, spent, language, service, printing = self.card, self.entitlement.spent, self.language, self.service, self.printing
+        card, auth, language, service, printing = self.card, self.auth, self.language, self.service, self.printing
 
         def work():
-            result = service.redeem(req)
-            card_updated = True
-            if card is not None:
-                try:
-                    card.record_spend(result.period, spent + result.total)
-                except Exception:
-                    card_updated = False
-            return result, card_updated, printing.print_job(result.print_job_id, language)
+            plan = service.prepare(req)
+            if card is None or auth is None:  # the supervised override: no card signs it
+                result = service.commit(plan, None)
+            else:
+                result = sell_with_card(service, card, auth, plan)
+            return result, printing.print_job(result.print_job_id, language)
 
         def done(res, exc):
             self.busy = False
-            if exc is not None:
+            if isinstance(exc, SaleNotMade):
+                self._sale_not_made(exc)
+            elif exc is not None:
                 self._fail(exc, back_to=State.IDLE)
-                if self._pulled_while_committing:
-                    self.card_present = False
             else:
                 self._show_sale(*res)
             self._changed()
@@ -301,6 +315,16 @@ class Visit(SessionCore):
         self._changed()
         self.runner.submit(work, done)
         return True
+
+    def _sale_not_made(self, exc: SaleNotMade) -> None:
+        """Nothing was sold: say whether the card was charged (the city credits it) or not."""
+        if isinstance(exc, ChargedNotSold):
+            self.error = ErrorInfo(fault="card_charged_not_sold", detail=exc.detail)
+        elif isinstance(exc, ChargeUnknown):
+            self.error = ErrorInfo(fault="card_charge_unknown", detail=exc.detail)
+        else:
+            self.error = ErrorInfo(fault="card_not_charged", detail=exc.detail)
+        self._go(State.ERROR)
 
     def _request(self) -> RedemptionRequest:
         assert self.entitlement is not None
@@ -312,26 +336,20 @@ class Visit(SessionCore):
             card_id=auth.certificate.card_id if auth else "",
             card_spent=self.entitlement.card_spent,
             card_counter=auth.spend.counter if auth else None,
+            card_period=str(self.entitlement.period),
             collector=self.collector,
             mode="override" if self.mode == "override" else "card",
             override_reason=self.override_reason,
         )
 
-    def _show_sale(self, result, card_updated: bool, outcome) -> None:
-        """The done screen for a committed sale, saying what the printer and the card did."""
+    def _show_sale(self, result, outcome) -> None:
+        """The done screen for a committed sale (the card already signed it), saying what the printer did."""
         fault = print_fault(outcome)
-        sale = Sale(result.redemption_id, result.receipt_no, result.total, result.remaining_after, result.collector_name,
-                    result.print_job_id, printed=not fault, print_fault=fault, card_updated=card_updated)
-        self.sale = sale
+        self.sale = Sale(result.redemption_id, result.receipt_no, result.total, result.remaining_after,
+                         result.collector_name, result.print_job_id, printed=not fault, print_fault=fault)
         self._go(State.DONE)
         if fault:
             self.printer_fault = fault
-        if self._card_mute_while_committing:
-            sale.card_updated = False
-            self.tell("sold_card_mute")
-        elif not sale.card_updated or self._pulled_while_committing:
-            sale.card_updated = sale.card_updated and not self._pulled_while_committing
-            self.tell("sold_card_pulled")
 
     def finish(self) -> bool:
         """Done screen: back to idle (the card should already be out)."""

@@ -77,3 +77,35 @@ def test_deck_roles_name_the_demo_deck_in_order(counter):
     assert by_role["hotlisted"].card_id == "CARD-REVOKED-DEMO"
     assert (by_role["forged"].behaviour, by_role["cloned"].behaviour) == ("forged", "cloned")
     assert by_role["expired"].card_id.startswith("CARD-E-")
+
+
+def test_the_outcome_says_when_the_card_was_charged_but_nothing_sold(counter, monkeypatch):
+    """A wedge loses the spend's answer and the read-back: nothing is sold and the JSON says the
+    charge is unknown; the card's next sale here reports the charge to the city first."""
+    from hardware.card import apdu
+    from hardware.card.client import TransportError
+
+    def wedge(command, response):
+        if command[1] in (apdu.INS_SPEND, apdu.INS_LAST_TX) and counter.session.state == "committing":
+            raise TransportError("answer lost")
+        return response
+
+    counter.parts.reader.transmit_hook = wedge
+    out = counter.sale(SaleScript(items={"BERAS5": 1}, card="holder"))
+    assert (out["ok"], out["refusal"], out["card_charged"]) == (False, "card_charge_unknown", None)
+    counter.parts.reader.transmit_hook = None
+    out = counter.sale(SaleScript(items={"TELUR10": 1}, card="holder"))
+    assert out["ok"] and out["card_charged"] and out["charge_reported"]["seq"] >= 1
+    assert "Reported to the city" in out["charge_reported"]["message"]
+    again = counter.sale(SaleScript(items={"TELUR10": 1}, card="holder"))
+    assert again["ok"] and "charge_reported" not in again
+
+    def broken(*_a):
+        raise RuntimeError("the database refused the write")
+
+    monkeypatch.setattr(counter.session.service, "commit", broken)
+    out = counter.sale(SaleScript(items={"TELUR10": 1}, card="holder"))
+    assert (out["ok"], out["refusal"], out["card_charged"]) == (False, "card_charged_not_sold", True)
+    assert "credit" in out["message"]
+    out = counter.sale(SaleScript(items={"BERAS5": 1}, card="cloned"))
+    assert out["card_charged"] is False

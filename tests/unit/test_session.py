@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pos.db import JournalEntry, OutboxMessage, Redemption, Void
 from pos.printing import PrintService
 from pos.refusals import Reason
-from pos.session import CounterSession, DeferredRunner, InlineRunner, State, fault_message
+from pos.session import CounterSession, DeferredRunner, InlineRunner, State
 from tests.fakes import FakeCard, FakeCardReader, FakePrinter
 
 
@@ -271,7 +271,9 @@ def test_card_pulled_while_pin_check_pending(service, reader, printer, city):
     assert s.state == State.IDLE
 
 
-def test_card_pulled_while_committing_keeps_the_sale(service, reader, printer, city):
+def test_card_pulled_while_confirming_sells_nothing(service, reader, printer, city):
+    """The card signs first: a card pulled before it could sign means no sale, and the screen says
+    the next insertion settles it (here there is nothing to settle: the card was never charged)."""
     runner = DeferredRunner()
     s = make_session(service, reader, printer, runner=runner)
     card = card_for(city, "holder")
@@ -287,11 +289,10 @@ def test_card_pulled_while_committing_keeps_the_sale(service, reader, printer, c
     reader.pull()
     assert s.state == State.COMMITTING
     runner.run_all()
-    assert s.state == State.DONE
-    assert not s.sale.card_updated and "card was pulled" in s.notice_text("en")
-    assert Redemption.select().count() == 1
-    assert card.spend.spent == 0
-    s.finish()
+    assert s.state == State.ERROR and s.error.fault == "card_charge_unknown"
+    assert "nothing was sold" in s.error.message("en")
+    assert Redemption.select().count() == 0 and card.spend.spent == 0
+    s.acknowledge()
     assert s.state == State.IDLE
 
 
@@ -512,18 +513,19 @@ def test_random_touches_never_crash_or_commit_without_confirm(service, city, ste
 
 
 def test_storage_fault_on_confirm_says_stop_and_call_the_technician(session, reader, city, monkeypatch):
+    """The commit fails after the card signed: nothing sold, the charge reported, the technician called."""
     from pos.db import StorageFault
 
-    def full_disk(_req):
+    def full_disk(*_a):
         raise StorageFault("disk_full", "database or disk is full")
 
-    monkeypatch.setattr(session.service, "redeem", full_disk)
+    monkeypatch.setattr(session.service, "commit", full_disk)
     to_basket(session, reader, card_for(city, "holder"))
     session.add("GULA1")
     session.to_confirm()
     session.confirm()
-    assert session.state == State.ERROR and session.error.fault == "storage"
-    assert "hubungi teknisi" in fault_message("storage") and "free space" in session.error.detail
+    assert session.state == State.ERROR and session.error.fault == "card_charged_not_sold"
+    assert "hubungi teknisi" in session.error.message("id") and "free space" in session.error.detail
     assert Redemption.select().count() == 0
 
 
@@ -634,16 +636,15 @@ def test_card_not_answering_during_an_override_visit_is_ignored(session, reader,
     assert session.state == State.BASKET and session.basket == {"GULA1": 1}
 
 
-def test_card_not_answering_while_committing_keeps_the_sale(session, reader, city):
-    """The sale is durable before the card's record is written: a card that stalls on that write
-    cannot undo it; the done screen says the card's record was not updated."""
+def test_card_not_answering_at_confirm_sells_nothing(session, reader, city):
+    """A card that stalls on the spend cannot be read back either: no sale, and the screen says the
+    card's next insertion settles whether it was charged."""
     card = card_for(city, "holder")
     _to_confirm(session, reader, card)
     reader.stop_answering()
     session.confirm()
-    assert session.state == State.DONE and Redemption.select().count() == 1
-    assert not session.sale.card_updated and card.spend.spent == 0
-    assert "card stopped answering" in session.notice_text("en")
+    assert session.state == State.ERROR and session.error.fault == "card_charge_unknown"
+    assert Redemption.select().count() == 0 and card.spend.spent == 0
 
 
 def test_card_pulled_during_pin_check_does_not_block_the_next_pin(service, reader, printer, city):

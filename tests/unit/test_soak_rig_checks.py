@@ -53,3 +53,9 @@ def test_card_ahead_of_the_device_or_behind_what_was_written_is_caught():
         check_card(CardSeen("", 0, 0), None, 7_000, written)
     with pytest.raises(AssertionError, match="backwards"):
         check_card(CardSeen("", 7_000, 1), CardSeen("", 7_000, 2), 7_000, written)
+    # the card signs first: a charge with no sale is accounted for once reported, or while it
+    # waits for the card's next insertion; a sale the card was not charged for is caught
+    check_card(CardSeen("", 14_000, 2), None, 7_000, written, charged=7_000)
+    check_card(CardSeen("", 14_000, 2, unsettled=7_000), None, 7_000, written)
+    with pytest.raises(AssertionError, match="without the card's charge"):
+        check_card(CardSeen("", 7_000, 1), None, 14_000, written)

@@ -128,8 +128,9 @@ def test_empty_vpcd_frame_no_longer_hangs_the_counter(stack, slow_reader, deck, 
     assert _serve(slow_reader, city.period, 30_000).spent == 30_000
 
 
-# 3 internal authenticate (the counter is verifying the card), 4 verify PIN (the PIN screen)
-@pytest.mark.parametrize("step", [3, 4])
+# 3 internal authenticate, 4 last transaction (the recovery check): the counter is verifying the
+# card; 5 verify PIN (the PIN screen)
+@pytest.mark.parametrize("step", [3, 4, 5])
 def test_stalled_card_abandons_the_counter_visit_with_its_own_screen(stack, slow_reader, deck, city, service, step):
     """The counter session over the real reader: the watchdog's event reaches it on the thread that
     made the card call (the session's thread here: InlineRunner), and the cashier sees the
@@ -147,7 +148,7 @@ def test_stalled_card_abandons_the_counter_visit_with_its_own_screen(stack, slow
     proc = stack.insert(deck["holder"], "--stall-at-apdu", str(step))
     slow_reader.events.wait("inserted")
     s.card_event(CardEvent("inserted"))  # the monitor thread's events are handed over on this thread
-    if step == 4:
+    if step == 5:
         assert s.state == State.HOUSEHOLD and s.choose_collector("holder")
         s.submit_pin(PIN)
     assert s.state == State.ERROR and s.error.fault == "card_not_answering", (s.state, s.error)
