@@ -30,6 +30,7 @@ log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
 BATCH_MAX = 1000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
+PIPELINE = 2  # batches in hand with verify workers: one being stored while the next is verified
 MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
 
 
@@ -63,8 +64,8 @@ class MqttRunner:
         self.totals = Outcome()
         self.verify_workers = default_workers() if verify_workers is None else max(0, verify_workers)
         self._pool: VerifyPool | None = None
-        # room for one batch being verified while the one before it is stored
-        self.receive_maximum = min(MAX_RECEIVE, 2 * max(1, batch_max))
+        # room for the pipeline's batches: the broker holds back what is not yet acknowledged
+        self.receive_maximum = min(MAX_RECEIVE, PIPELINE * max(1, batch_max))
         tls = tls or {}
         self.link = MqttLink(MqttSettings(
             client_id=client_id, host=host, port=port, keepalive_s=30, session_expiry_s=SESSION_EXPIRY_S,
@@ -144,7 +145,7 @@ class MqttRunner:
         most `depth` batches in the pipeline); batches are stored and acknowledged strictly in order."""
         last_gap_check = last_confirmed = time.monotonic()
         pending: deque[tuple[list[Incoming], tuple | None]] = deque()
-        depth = 2 if self.verify_workers else 1
+        depth = PIPELINE if self.verify_workers else 1
         try:
             while not self.stop_event.is_set():
                 self._pump(0.2 if not self._inbox and not pending else 0.0)
