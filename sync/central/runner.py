@@ -51,8 +51,8 @@ class MqttRunner:
                  city: str | None = "samarinda", snapshot_every: float = 10.0,
                  verify_workers: int | None = None, ledger_signer=None, confirm_every: float = 5.0) -> None:
         """`verify_workers`: processes that check signatures while this thread receives and stores
-        (default one per core on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
-        paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
+        (default one per core, up to 4, on 2 or more CPUs, else 0 = verify in this thread). `tls`
+        holds paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
         built for devices that ask (without it, only a stored snapshot of the current version) and
         the deltas of confirmed spending, published every `confirm_every` seconds when there is news."""
         self.consumer, self.batch_max, self.gap_retry, self.on_batch = consumer, batch_max, gap_retry, on_batch

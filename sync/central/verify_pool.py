@@ -2,9 +2,9 @@
 
 Checking a redemption costs two ECDSA verifications (the device's and the card's), the bulk of
 the consumer's work, and pyca/cryptography keeps the GIL while it verifies: so the checks run in
-`spawn` worker processes, by default one per core (the consumer thread and the broker take their
-share of the same cores; docs/scaling.md has the measurements). Each batch is split into one
-chunk per worker, so every core works on the batch the consumer will store next. A worker sends
+`spawn` worker processes, by default one per core up to four (the consumer thread and the
+broker take their share of the same cores; docs/scaling.md has the measurements). Each batch is
+split into one chunk per worker, so every core works on the batch the consumer will store next. A worker sends
 its verdicts back as ONE marshal blob (the verified envelopes are plain JSON values), which costs
 a fraction of pickling the same verdicts object by object on both sides of the pipe.
 """
@@ -18,13 +18,14 @@ from concurrent.futures import Future
 from sync.central.verify import Checked, die_with_parent, verify_batch
 
 MIN_CHUNK = 64  # messages: below this a second worker costs more in round trips than it saves
+MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with more consumers instead
 
 
 def default_workers() -> int:
-    """One worker per core on a machine with 2 or more CPUs, else none (verify in the consumer
-    thread): two signatures per message make verification most of the work."""
+    """One worker per core (at most MAX_DEFAULT_WORKERS) on a machine with 2 or more CPUs, else none
+    (verify in the consumer thread): two signatures per message make verification most of the work."""
     cpus = os.cpu_count() or 1
-    return cpus if cpus >= 2 else 0
+    return min(cpus, MAX_DEFAULT_WORKERS) if cpus >= 2 else 0
 
 
 def verify_packed(jobs: list[tuple[str, str, bytes]], pems: dict[str, str], *context) -> bytes:
