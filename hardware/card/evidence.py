@@ -2,7 +2,7 @@
 
 The city (and any auditor) runs this on every redemption and recovery report: the certificate
 must be signed by a known issuer key, and the card key it certifies must have signed the
-transaction the message describes (docs/card-protocol.md, "Verifying a proof offline"). The
+transaction the message describes (docs/mqtt-contract.md, "Card evidence"). The
 encoding is hardware.card.transaction's, the one the applet and the terminal use.
 """
 

@@ -11,7 +11,6 @@ is unacknowledged as soon as central is back. The connection is the project's on
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -23,14 +22,16 @@ from pos.messages import TOPIC_ROOT
 from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
 from sync.central.snapshot_answers import SnapshotAnswers
 from sync.central.store import central_db
-from sync.central.verify import die_with_parent, verify_batch
+from sync.central.verify_pool import VerifyPool, all_done, default_workers, results
 from sync.mqtt_client import MqttLink, MqttSettings
 from sync.presence import build_state, state_topic
 
 log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
-RECEIVE_MAXIMUM = 1000  # room for one batch being verified while the one before it is stored
+BATCH_MAX = 1000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
+PIPELINE = 2  # batches in hand with verify workers: one being stored while the next is verified
+MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
 
 
 def subscriptions(group: str | None) -> list[str]:
@@ -44,14 +45,14 @@ class MqttRunner:
     """Runs a CentralConsumer against a broker: manual PUBACK after commit, then signed acks."""
 
     def __init__(self, consumer: CentralConsumer, host: str, port: int, *, client_id: str,
-                 group: str | None = "ewarung-central", batch_max: int = 500,
+                 group: str | None = "ewarung-central", batch_max: int = BATCH_MAX,
                  gap_retry: timedelta = timedelta(seconds=30), on_batch: Callable[[Outcome], None] | None = None,
                  tls: dict | None = None, username: str | None = None, password: str | None = None,
                  city: str | None = "samarinda", snapshot_every: float = 10.0,
                  verify_workers: int | None = None, ledger_signer=None, confirm_every: float = 5.0) -> None:
         """`verify_workers`: processes that check signatures while this thread receives and stores
-        (default 1 on a machine with 2 or more CPUs, else 0 = verify in this thread). `tls` holds
-        paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
+        (default one per core, up to 4, on 2 or more CPUs, else 0 = verify in this thread). `tls`
+        holds paho's `tls_set` names: ca_certs, certfile, keyfile. `ledger_signer` signs the snapshots
         built for devices that ask (without it, only a stored snapshot of the current version) and
         the deltas of confirmed spending, published every `confirm_every` seconds when there is news."""
         self.consumer, self.batch_max, self.gap_retry, self.on_batch = consumer, batch_max, gap_retry, on_batch
@@ -61,13 +62,14 @@ class MqttRunner:
         self.answers = SnapshotAnswers(city, ledger_signer, snapshot_every)
         self.ledger_signer, self.confirm_every = ledger_signer, confirm_every
         self.totals = Outcome()
-        self.verify_workers = ((1 if (os.cpu_count() or 1) >= 2 else 0) if verify_workers is None
-                               else max(0, verify_workers))
-        self._pool = None
+        self.verify_workers = default_workers() if verify_workers is None else max(0, verify_workers)
+        self._pool: VerifyPool | None = None
+        # room for the pipeline's batches: the broker holds back what is not yet acknowledged
+        self.receive_maximum = min(MAX_RECEIVE, PIPELINE * max(1, batch_max))
         tls = tls or {}
         self.link = MqttLink(MqttSettings(
             client_id=client_id, host=host, port=port, keepalive_s=30, session_expiry_s=SESSION_EXPIRY_S,
-            inflight=RECEIVE_MAXIMUM, receive_maximum=RECEIVE_MAXIMUM, tls=bool(tls), ca_file=tls.get("ca_certs"),
+            inflight=self.receive_maximum, receive_maximum=self.receive_maximum, tls=bool(tls), ca_file=tls.get("ca_certs"),
             cert_file=tls.get("certfile"), key_file=tls.get("keyfile"), username=username or "",
             password=password or "", backoff_min_s=1.0, backoff_max_s=30.0,
         ), [(t, 1) for t in subscriptions(group)])
@@ -82,14 +84,22 @@ class MqttRunner:
     def start(self) -> None:
         """One thread does both network and storage: no GIL convoy between a paho network thread
         and the CPU-bound store (measured: several times the throughput of two threads). Signatures
-        are checked in `verify_workers` processes, started (and warmed up) here."""
-        if self.verify_workers:
-            try:
-                self._new_pool().submit(verify_batch, [], {}, self.consumer.issuer_pems).result(timeout=60)
-            except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
-                self._no_workers(f"did not start ({exc})")
+        are checked in `verify_workers` processes, started (and warmed up) here unless
+        `start_workers` did it before."""
+        if self._pool is None:
+            self.start_workers()
         self.worker = threading.Thread(target=self._work, name="central-consumer", daemon=True)
         self.worker.start()
+
+    def start_workers(self) -> None:
+        """Start the verify worker processes and wait until each has loaded its code (a spawned
+        worker imports the verifier afresh), so the first batch does not wait for them."""
+        if not self.verify_workers or self._pool is not None:
+            return
+        try:
+            self._new_pool().warm_up(self.consumer.issuer_pems)
+        except Exception as exc:  # noqa: BLE001 - no worker: verify in the consumer thread
+            self._no_workers(f"did not start ({exc})")
 
     def stop(self) -> None:
         """Finish the batch in hand, stop the workers and disconnect cleanly."""
@@ -130,12 +140,12 @@ class MqttRunner:
         return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
 
     def _work(self) -> None:
-        """Receive -> (verify in the worker process) -> store + commit -> PUBACK + signed acks.
-        With a verify worker, batch k+1 is verified while batch k is stored (at most `depth`
-        batches in the pipeline); batches are stored and acknowledged strictly in order."""
+        """Receive -> (verify in the worker processes) -> store + commit -> PUBACK + signed acks.
+        With verify workers, batch k+1 is verified (split across them) while batch k is stored (at
+        most `depth` batches in the pipeline); batches are stored and acknowledged strictly in order."""
         last_gap_check = last_confirmed = time.monotonic()
         pending: deque[tuple[list[Incoming], tuple | None]] = deque()
-        depth = 2 if self.verify_workers else 1
+        depth = PIPELINE if self.verify_workers else 1
         try:
             while not self.stop_event.is_set():
                 self._pump(0.2 if not self._inbox and not pending else 0.0)
@@ -227,10 +237,10 @@ class MqttRunner:
             self.on_batch(outcome)
         return True
 
-    # --- signature verification in a worker process ---------------------------------------
+    # --- signature verification in worker processes ---------------------------------------
     def _submit(self, batch: list[Incoming]) -> tuple | None:
-        """Hand the batch's signature checks to the worker, with the card issuer keys the consumer
-        trusts (a few PEMs a batch; None: `process` verifies them here)."""
+        """Hand the batch's checks to the workers, with the card issuer keys the consumer trusts (a
+        few PEMs a batch; None: `process` verifies them here)."""
         if not self.verify_workers:
             return None
         try:
@@ -240,34 +250,28 @@ class MqttRunner:
         if not jobs:
             return None
         try:
-            return (self._pool or self._new_pool()).submit(verify_batch, jobs, pems, self.consumer.issuer_pems), where
+            return (self._pool or self._new_pool()).submit(jobs, pems, self.consumer.issuer_pems), where
         except Exception as exc:  # noqa: BLE001 - a broken pool: verify in this thread
             self._no_workers(f"unavailable ({exc})")
             return None
 
     def _verdicts(self, batch: list[Incoming], job: tuple | None) -> list | None:
-        """The worker's verdicts aligned with `batch`; None (verify here) if the worker died."""
+        """The workers' verdicts aligned with `batch`; None (verify here) if a worker died."""
         if job is None:
             return None
-        future, where = job
+        futures, where = job
         try:
-            results = future.result()
-        except Exception as exc:  # noqa: BLE001 - the worker died: verify this batch here instead
+            found = results(futures)
+        except Exception as exc:  # noqa: BLE001 - a worker died: verify this batch here instead
             self._no_workers(f"failed ({exc})")
             return None
         verdicts: list = [None] * len(batch)
-        for i, v in zip(where, results, strict=True):
+        for i, v in zip(where, found, strict=True):
             verdicts[i] = v
         return verdicts
 
-    def _new_pool(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: this process has threads (paho, the fleet page); the workers end with
-        # this process even when it is killed (die_with_parent)
-        self._pool = ProcessPoolExecutor(self.verify_workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=die_with_parent, initargs=(os.getpid(),))
+    def _new_pool(self) -> VerifyPool:
+        self._pool = VerifyPool(self.verify_workers)
         return self._pool
 
     def _no_workers(self, why: str) -> None:
@@ -278,9 +282,9 @@ class MqttRunner:
 
     def _drop_pool(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
 
 
 def _done(job: tuple | None) -> bool:
-    return job is None or job[0].done()
+    return job is None or all_done(job[0])

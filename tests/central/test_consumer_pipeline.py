@@ -96,7 +96,7 @@ def test_a_dead_worker_falls_back_to_verifying_in_the_consumer_thread(make_devic
     runner = MqttRunner(consumer, "127.0.0.1", 1, client_id="t-fallback", verify_workers=1)
     dead: Future = Future()
     dead.set_exception(RuntimeError("worker process killed"))
-    assert runner._verdicts(msgs, (dead, [0, 1, 2])) is None  # process() verifies them itself
+    assert runner._verdicts(msgs, ([dead], [0, 1, 2])) is None  # process() verifies them itself
     assert runner.verify_workers == 0 and runner._submit(msgs) is None
     assert consumer.process(msgs, None).stored == 3
 
