@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from pos.sample_city import write_beneficiary_csv
+from pos.sample_city import demo_key, write_beneficiary_csv
+from pos.signing import public_pem
 from tests.central.devices import ROOT, Shop, clear_retained, publish_status, stop_process
 from tests.conftest import run_ewarung as ewarung
 from tests.integration.pcsc_stack import wait_for
@@ -139,7 +140,9 @@ class AttackRig:
                           "--shop", f"SHOP-{shop.device_id[-4:]}")
             assert out.returncode == 0, out.stderr
         self.db = open_central(self.db_url)
-        self.central = CentralServe(self.db_url, self.port, self.root / "central.log")
+        issuer = self.root / "issuer.pub.pem"  # the city names the issuer it trusts, as in production
+        issuer.write_bytes(public_pem(demo_key("issuer").public_key()))
+        self.central = CentralServe(self.db_url, self.port, self.root / "central.log", "--issuer-key", str(issuer))
         publish_status(self.port, self.shops[0])
         wait_for(lambda: DeviceState.get_or_none(DeviceState.device == self.shops[0].device_id), 30,
                  "central serve subscribed and storing")
