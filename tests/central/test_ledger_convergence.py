@@ -23,6 +23,7 @@ import pytest
 from pos.clock import SystemClock, iso
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import EcdsaSigner
+from tests.card_fixtures import card_sale
 from tests.central.devices import ROOT, Shop, clear_retained, stop_process
 from tests.soak_rig import wait_for
 
@@ -118,9 +119,10 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
             signer = EcdsaSigner(shop.key, shop.device_id)
             service = RedemptionService(device_db, ledger, identity, signer, SystemClock(), Policy())
             with pytest.raises(Refusal, match="remaining 50000"):  # Rp 150,000 spent at another shop
-                service.redeem(RedemptionRequest("SSN-6472-0000001", "kasir1", {"BERAS5": 1}, collector=Collector()))
-            sale = service.redeem(RedemptionRequest("SSN-6472-0000001", "kasir1", {"TELUR10": 1},
-                                                    collector=Collector()))
+                card_sale(service, RedemptionRequest("SSN-6472-0000001", "kasir1", {"BERAS5": 1},
+                                                     collector=Collector()))
+            sale = card_sale(service, RedemptionRequest("SSN-6472-0000001", "kasir1", {"TELUR10": 1},
+                                                        collector=Collector()))
             assert sale.remaining_after == 200_000 - 150_000 - 27_000
         except Refusal as exc:
             raise AssertionError(f"the device refused the sale: {exc.reason} {exc}") from None
