@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from pos.clock import SystemClock, iso
+from pos.messages import device_topic
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import EcdsaSigner
 from tests.card_fixtures import card_sale
@@ -136,7 +137,8 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
         other.stop_sync()
         shop.stop_sync()
         stop_process(central)
-        clear_retained(mosquitto.port, topics)
+        # the shops' retained status too: a later `central serve` on this broker would refuse them
+        clear_retained(mosquitto.port, [*topics, *(device_topic(s.device_id, "status") for s in (shop, other))])
 
 
 def converged(db, devices: list[str]) -> bool:
