@@ -96,7 +96,9 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
     csv = tmp_path / "households.csv"
     write_beneficiary_csv(csv, households=40, seed=7, now=now - timedelta(days=8))
     db = tmp_path / "central.db"
-    shop, other = Shop(tmp_path, "EW-CONV-0001", mosquitto.port), Shop(tmp_path, "EW-CONV-0002", mosquitto.port)
+    # ids of their own: the broker keeps a device's session (and QoS 1 messages queued for it, such as
+    # test_fleet_convergence's hotlists for its EW-CONV-* shops) across the tests sharing it
+    shop, other = Shop(tmp_path, "EW-LCONV-0001", mosquitto.port), Shop(tmp_path, "EW-LCONV-0002", mosquitto.port)
     retained = city_history(db, csv, [shop, other], now)
     topics = [t for t, _ in retained]
     central = start_central(db, mosquitto.port, tmp_path / "central.log")
