@@ -182,10 +182,11 @@ FAULTS: dict[str, tuple[str, str]] = {
         "again to start over.",
     ),
     "card_charge_unknown": (
-        "Kartu lepas sebelum penjualan tersimpan; tidak ada yang terjual. Jangan serahkan barang. Masukkan kartu "
-        "lagi: jika kartu sempat terpotong, perangkat melaporkannya ke Dinas, yang akan mengembalikannya.",
-        "The card left before the sale was saved; nothing was sold. Do not hand over the goods. Insert the card "
-        "again: if it was charged, the device reports it to the city, which credits it back.",
+        "Kartu lepas atau berhenti menjawab sebelum penjualan tersimpan; tidak ada yang terjual. Jangan serahkan "
+        "barang. Masukkan kartu lagi: jika kartu sempat terpotong, perangkat melaporkannya ke Dinas, yang akan "
+        "mengembalikannya.",
+        "The card left or stopped answering before the sale was saved; nothing was sold. Do not hand over the "
+        "goods. Insert the card again: if it was charged, the device reports it to the city, which credits it back.",
     ),
     "card_charged_not_sold": (
         "Kartu sudah terpotong, tetapi penjualan tidak tersimpan: tidak ada yang terjual. Jangan serahkan barang. "

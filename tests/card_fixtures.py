@@ -43,24 +43,21 @@ def card_sale(service, req, *, card=None):
     Tests that need honest traffic use this rather than `RedemptionService.redeem` (card: null)."""
     from dataclasses import replace
 
-    from hardware.card.fake import FakeCard, FakeReader
+    from hardware.card.fake import FakeCard
     from pos.sale_order import sell_with_card
+    from tests.central.card_sales import at_counter
 
     if card is None:
         cards = _CARDS.setdefault(service, {})
         card = cards.setdefault(req.household_id, FakeCard(req.card_id or f"CARD-{req.household_id}",
                                                            req.household_id))
-    reader = FakeReader()
-    reader.insert(card)
-    session = reader.open_session()
+    counter = at_counter(card)  # authenticated, its PIN verified, as the counter session leaves it
     try:
-        auth = session.authenticate()
-        session.verify_pin(card.pin)
+        auth = counter.auth
         req = replace(req, card_id=auth.certificate.card_id, card_spent=auth.spend.spent,
                       card_counter=auth.spend.counter, card_period=auth.spend.period, mode="card")
-        return sell_with_card(service, session, auth, service.prepare(req))
+        return sell_with_card(service, counter.session, auth, service.prepare(req))
     finally:
-        session.close()
-
+        counter.session.close()
 
 __all__ = ["card_sale", "deck", "issuer_keys", "today_and_period", "date"]

@@ -47,8 +47,10 @@ def consumer(central, central_signer, clock):
 def make_device(tmp_path, clock):
     from tests.central.devices import SimDevice
 
+    wallet: dict = {}  # the households' cards, carried from shop to shop
+
     def make(device_id: str, register: bool = True, **kw) -> SimDevice:
-        dev = SimDevice(tmp_path, device_id, clock.now(), **kw)
+        dev = SimDevice(tmp_path, device_id, clock.now(), **{"wallet": wallet, **kw})
         if register:
             from sync.central.registry import add_device
 

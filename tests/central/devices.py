@@ -1,7 +1,9 @@
 """Devices for the central tests.
 
 SimDevice: a real device database with the sample city and the real RedemptionService, so the
-messages central receives are the ones a counter writes. Shop + HeadlessCounter: a whole device
+messages central receives are the ones a counter writes: a card sale is charged on the household's
+DEMO card (prepare, the card's SPEND, commit with its proof), the card shared by every device of
+the test as the household carries it from shop to shop. Shop + HeadlessCounter: a whole device
 as deployed (config file, `ewarung sync` process, the counter session on the real PC/SC reader)."""
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hardware.card.fake import FakeCard
 from pos.clock import FixedClock
 from pos.db import OutboxMessage, database, open_database
 from pos.device import DeviceIdentity
@@ -26,11 +29,17 @@ from pos.policy import Policy
 from pos.redemption import Collector, RedemptionRequest, RedemptionService
 from pos.sample_city import build_sample_city
 from pos.signing import EcdsaSigner, public_pem
+from tests.card_fixtures import card_sale
 
 
 class SimDevice:
-    def __init__(self, root: Path, device_id: str, now: datetime, *, households: int = 30, city: bool = True) -> None:
+    """A device database with the real RedemptionService, selling on the households' cards in `wallet`
+    (household -> FakeCard, shared by the devices of one test; made at first use)."""
+
+    def __init__(self, root: Path, device_id: str, now: datetime, *, households: int = 30, city: bool = True,
+                 wallet: dict[str, FakeCard] | None = None) -> None:
         self.device_id = device_id
+        self.wallet = {} if wallet is None else wallet
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.signer = EcdsaSigner(self.key, device_id)
         self.clock = FixedClock(now)
@@ -46,9 +55,18 @@ class SimDevice:
     def use(self) -> None:
         database.initialize(self.db)
 
+    def card(self, household: str) -> FakeCard:
+        """The household's card, the same one at every device of the test."""
+        return self.wallet.setdefault(household, FakeCard(f"CARD-{household}", household))
+
     def redeem(self, household: str, basket: dict[str, int], cashier: str = "kasir1", **kw):
+        """A sale as the counter makes it: on the household's card, or, with mode="override" (and
+        an override_reason), the supervised sale without a card."""
         self.use()
-        return self.service.redeem(RedemptionRequest(household, cashier, basket, collector=Collector(), **kw))
+        req = RedemptionRequest(household, cashier, basket, collector=Collector(), **kw)
+        if req.mode == "override":
+            return self.service.redeem(req)
+        return card_sale(self.service, req, card=self.card(household))
 
     def outbox(self, state: str | None = None) -> list[OutboxMessage]:
         self.use()

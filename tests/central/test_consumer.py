@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from pos.refusals import Refusal
 from pos.sample_city import demo_key
 from pos.signing import jws_verify
 from sync.central.consumer import ACK_TYP, RESEND_TYP, Incoming
@@ -94,8 +97,11 @@ def test_double_spend_across_two_offline_devices_is_reported(make_device, consum
     publish_ledger(csv_path, signer=EcdsaSigner(demo_key("ledger"), "ledger"), city="samarinda", now=clock.now())
     a, b = make_device("EW-A-0001"), make_device("EW-B-0002")
     holder = a.city.notable["holder"]  # BPNT: Rp 200,000 a month
-    a.redeem(holder, {"BERAS5": 2})  # 145,000 at shop A, offline
-    b.redeem(holder, {"BERAS5": 2})  # 145,000 at shop B, offline: each device alone sees no overspend
+    a.redeem(holder, {"BERAS5": 2})  # 145,000 at shop A on the card, offline
+    with pytest.raises(Refusal, match="over_allowance"):  # the card carries A's sale to shop B
+        b.redeem(holder, {"BERAS5": 2})
+    # the card "forgotten": shop B sells without it, offline: each device alone sees no overspend
+    b.redeem(holder, {"BERAS5": 2}, mode="override", override_reason="card_forgotten")
     dev = a.redeem(a.city.notable["partly_spent"], {"GULA1": 1})
     a.use()
     a.service.void(dev.redemption_id, "salah input", "kasir1", "spv1")

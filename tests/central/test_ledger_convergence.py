@@ -21,8 +21,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from pos.clock import SystemClock, iso
+from pos.messages import device_topic
 from pos.sample_city import demo_key, write_beneficiary_csv
 from pos.signing import EcdsaSigner
+from tests.card_fixtures import card_sale
 from tests.central.devices import ROOT, Shop, clear_retained, stop_process
 from tests.soak_rig import wait_for
 
@@ -94,7 +96,9 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
     csv = tmp_path / "households.csv"
     write_beneficiary_csv(csv, households=40, seed=7, now=now - timedelta(days=8))
     db = tmp_path / "central.db"
-    shop, other = Shop(tmp_path, "EW-CONV-0001", mosquitto.port), Shop(tmp_path, "EW-CONV-0002", mosquitto.port)
+    # ids of their own: the broker keeps a device's session (and QoS 1 messages queued for it, such as
+    # test_fleet_convergence's hotlists for its EW-CONV-* shops) across the tests sharing it
+    shop, other = Shop(tmp_path, "EW-LCONV-0001", mosquitto.port), Shop(tmp_path, "EW-LCONV-0002", mosquitto.port)
     retained = city_history(db, csv, [shop, other], now)
     topics = [t for t, _ in retained]
     central = start_central(db, mosquitto.port, tmp_path / "central.log")
@@ -118,9 +122,10 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
             signer = EcdsaSigner(shop.key, shop.device_id)
             service = RedemptionService(device_db, ledger, identity, signer, SystemClock(), Policy())
             with pytest.raises(Refusal, match="remaining 50000"):  # Rp 150,000 spent at another shop
-                service.redeem(RedemptionRequest("SSN-6472-0000001", "kasir1", {"BERAS5": 1}, collector=Collector()))
-            sale = service.redeem(RedemptionRequest("SSN-6472-0000001", "kasir1", {"TELUR10": 1},
-                                                    collector=Collector()))
+                card_sale(service, RedemptionRequest("SSN-6472-0000001", "kasir1", {"BERAS5": 1},
+                                                     collector=Collector()))
+            sale = card_sale(service, RedemptionRequest("SSN-6472-0000001", "kasir1", {"TELUR10": 1},
+                                                        collector=Collector()))
             assert sale.remaining_after == 200_000 - 150_000 - 27_000
         except Refusal as exc:
             raise AssertionError(f"the device refused the sale: {exc.reason} {exc}") from None
@@ -134,7 +139,8 @@ def test_new_device_after_snapshot_and_two_deltas_sells_within_a_minute(mosquitt
         other.stop_sync()
         shop.stop_sync()
         stop_process(central)
-        clear_retained(mosquitto.port, topics)
+        # the shops' retained status too: a later `central serve` on this broker would refuse them
+        clear_retained(mosquitto.port, [*topics, *(device_topic(s.device_id, "status") for s in (shop, other))])
 
 
 def converged(db, devices: list[str]) -> bool:

@@ -548,6 +548,32 @@ def flow_card_not_answering(d: Driver):
     d.on("idle")
 
 
+def flow_card_stuck_at_confirm(d: Driver):
+    """The card stops answering after the buyer confirmed (the field tester's "Kartu macet" on the
+    confirm screen): the card's SPEND and its read-back both fail, so nothing is sold, no receipt
+    prints, and the cashier is told not to hand over the goods (issue 16: the card signs first)."""
+    yield from d.tap(deck_index(d.parts, "Pemegang"))
+    d.on("household")
+    yield from d.tap("collector-holder")
+    d.on("pin")
+    yield from d.type_pin("pin", "1234")
+    d.on("basket")
+    yield from d.tap("plus-TAHU")
+    yield from d.tap("to-confirm")
+    d.on("confirm")
+    printed = len(d.parts.printer.printed)
+    yield from d.tap("deck-stuck")
+    yield from d.tap("confirm")
+    d.on("error")
+    d.see("tidak ada yang terjual", "Jangan serahkan barang")
+    assert len(d.parts.printer.printed) == printed, "no receipt for a sale the card did not sign"
+    yield from d.shot("29-error-card-stuck-at-confirm")
+    yield from d.tap("acknowledge")
+    d.on("idle")
+    yield from d.tap("deck-pull")
+    d.on("idle")
+
+
 def flow_technician_language(d: Driver):
     yield from d.tap("technician")
     d.on("technician")
@@ -635,7 +661,7 @@ FLOWS_800 = [
     ("representative", flow_representative), ("quota_and_pull", flow_quota_and_pull), ("refusals", flow_refusals),
     ("printer_fault", flow_printer_fault), ("history_void", flow_history_void), ("end_of_day", flow_end_of_day),
     ("flag", flow_flag), ("override", flow_override), ("reader_unplugged", flow_reader_unplugged),
-    ("card_not_answering", flow_card_not_answering),
+    ("card_not_answering", flow_card_not_answering), ("card_stuck_at_confirm", flow_card_stuck_at_confirm),
     ("technician_language", flow_technician_language), ("ledger_progress", flow_ledger_progress),
     ("frame_split", flow_frame_split),
     ("touch_checks_id", lambda d: flow_touch_checks(d, "id", "Jatah", ("kasir1", "1234"))),

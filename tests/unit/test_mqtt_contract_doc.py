@@ -11,6 +11,7 @@ import pytest
 from pos.messages import device_topic, ledger_topic
 from sync.ledger_format import TABLES
 from sync.ledger_intake import LedgerRefused
+from tests.card_fixtures import card_sale
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "mqtt-contract.md").read_text()
@@ -87,7 +88,7 @@ def daemon(db, city, device, signer, clock, service):
     from tests.unit.test_sync_daemon import FakeLink
 
     for i in range(3):
-        service.redeem(RedemptionRequest(household_id(10 + i), "kasir1", {"TAHU": 1}))
+        card_sale(service, RedemptionRequest(household_id(10 + i), "kasir1", {"TAHU": 1}))
     d = SyncDaemon(db, device, signer, FakeLink(), {"central": demo_key("central").public_key()},
                    {"ledger": demo_key("ledger").public_key()}, SyncOptions(inflight=64, heartbeat_s=3600), clock)
     return d
@@ -123,8 +124,10 @@ def test_every_message_the_code_sends_validates(daemon, service, clock, city, db
     )
 
     schemas = _schemas()
-    first = service.redeem(RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1}))
+    first = card_sale(service, RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1}))
     service.void(first.redemption_id, "salah input", "kasir1", "spv1")
+    service.redeem(RedemptionRequest(city.notable["partly_spent"], "kasir1", {"TAHU": 1}, mode="override",
+                                     override_reason="card_damaged"))  # no card: `card` is null
     daemon.emit_event("ledger_refused", {"code": "wrong_topic", "reason": "x", "topic": "t"})
     daemon.step()
     daemon.request_snapshot(clock.now(), "test")

@@ -7,17 +7,10 @@ import time
 
 import pytest
 from mqtt_test_support import outbox_states, start_sync, validate_token, wait_for
-
-from pos.redemption import RedemptionRequest
-from pos.sample_city import household_id
+from test_sync_mqtt import redeem_many
 
 pytestmark = pytest.mark.mqtt
 DEVICE = "EW-TEST-0001"
-
-
-def _sell(service, n: int, start: int) -> None:
-    for i in range(start, start + n):
-        service.redeem(RedemptionRequest(household_id(10 + i % 50), "kasir1", {"TAHU": 1}))
 
 
 def _central(port: int):
@@ -51,12 +44,12 @@ def test_device_resends_when_the_city_comes_back_after_a_broker_restart(sync_env
     proc = start_sync(sync_env)
     runner = _central(broker.port)
     try:
-        _sell(service, 5, 0)
+        redeem_many(service, 5)
         wait_for(lambda: outbox_states(db_path).get("acked", 0) == 5, 30, what="the first sales acknowledged")
         runner.stop()  # central goes away, then the broker restarts
         broker.stop()
         broker.start()
-        _sell(service, 7, 5)
+        redeem_many(service, 7, start=5)
         wait_for(lambda: outbox_states(db_path).get("published", 0) == 7, 30,
                  what="the new sales taken by the broker (PUBACKed)")
         time.sleep(1)

@@ -10,15 +10,16 @@ from mqtt_test_support import outbox_states, start_sync, validate_token, wait_fo
 
 from pos.redemption import RedemptionRequest
 from pos.sample_city import household_id
+from tests.card_fixtures import card_sale
 
 pytestmark = pytest.mark.mqtt
 DEVICE = "EW-TEST-0001"
 
 
 def redeem_many(service, n: int, start: int = 0) -> None:
-    """n one-item redemptions spread over ordinary households (10..60)."""
+    """n one-item card sales (each with its card's proof) spread over ordinary households (10..60)."""
     for i in range(start, start + n):
-        service.redeem(RedemptionRequest(household_id(10 + i % 50), "kasir1", {"TAHU": 1}))
+        card_sale(service, RedemptionRequest(household_id(10 + i % 50), "kasir1", {"TAHU": 1}))
 
 
 def queue_events(db, device, signer, n: int) -> None:
@@ -43,7 +44,7 @@ def stop(proc) -> None:
 
 def test_end_to_end_ack_status_and_schemas(sync_env, service, city, schemas, city_stub):
     redeem_many(service, 20)
-    sale = service.redeem(RedemptionRequest(city.notable["holder"], "kasir1", {"BERAS5": 1}))
+    sale = card_sale(service, RedemptionRequest(city.notable["holder"], "kasir1", {"BERAS5": 1}))
     service.void(sale.redemption_id, "salah input", "kasir1", "spv1")
     service.flag_problem(city.notable["revoked"], "moved", "pindah ke Balikpapan", "kasir1")
     total = 23
