@@ -66,10 +66,10 @@ def signed_message(ev: CardEvidence) -> bytes:
     """The exact bytes the card signed for this evidence, rebuilt from the transaction; EvidenceError
     when the transaction could not have been sent to a card at all."""
     try:
-        record = transaction.encode_record(transaction.encode_template(ev.transaction), ev.counter)
+        tx_digest = transaction.record_digest(ev.transaction, ev.counter)
     except ValueError as exc:
         raise EvidenceError(f"card transaction cannot be encoded: {exc}") from None
-    return transaction.signed_message(ev.op, ev.challenge, transaction.digest(record))
+    return transaction.signed_message(ev.op, ev.challenge, tx_digest)
 
 
 def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
