@@ -5,7 +5,8 @@ storage: a socket read per byte of each packet header, an MQTT 5 properties obje
 cleared for every PUBLISH, one socket write per PUBACK, and a scan of every in-flight publish on
 each PUBACK the broker returns. `LeanClient` keeps paho's protocol handling and only shortens
 those paths, each with a fall back to paho's own code for anything unusual:
-- reads fill a buffer (one recv for many packets) and one read event drains every complete
+- reads fill a buffer (one recv for many packets), a packet whole in the buffer is taken in one
+  slice (paho reads the fixed header byte by byte), and one read event drains every complete
   packet, not one packet per `select`;
 - a QoS 1 PUBLISH without properties or topic alias goes straight to `on_fast_message(topic,
   payload, mid, qos)`; anything else (properties, QoS 0 or 2, a malformed packet) takes paho's path;
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import paho.mqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
 
 LEAN_PAHO = ("2.2.",)  # paho releases whose internals LeanClient was checked against
 READ_CHUNK = 65_536  # bytes per socket read
@@ -68,6 +70,36 @@ class LeanClient(mqtt.Client):
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 break
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _packet_read(self) -> MQTTErrorCode:
+        if self._in_packet["command"] == 0 and self.buffered():
+            buf, start = self._rbuf, self._rpos
+            end, length, shift, i = len(buf), 0, 0, start + 1
+            while i < end and shift <= 21:  # the remaining length: at most 4 bytes of 7 bits
+                byte = buf[i]
+                length, shift, i = length | (byte & 127) << shift, shift + 7, i + 1
+                if not byte & 128:
+                    if i + length <= end:
+                        return self._whole_packet(buf[start], buf[start + 1:i], buf[i:i + length], i + length)
+                    break
+        return super()._packet_read()  # a packet not yet whole in the buffer: paho's own reading
+
+    def _whole_packet(self, command: int, header: bytes, packet: bytes, after: int) -> MQTTErrorCode:
+        """Handle one packet taken whole from the buffer, leaving paho's reading state as its own
+        `_packet_read` leaves it."""
+        self._rpos = after
+        self._in_packet = {"command": command, "have_remaining": 1, "remaining_count": list(header),
+                           "remaining_mult": 128 ** len(header), "remaining_length": len(packet), "packet": packet,
+                           "to_process": 0, "pos": 0}
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                           "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0}
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
         packet = self._in_packet["packet"]

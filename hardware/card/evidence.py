@@ -72,12 +72,15 @@ def signed_message(ev: CardEvidence) -> bytes:
     return transaction.signed_message(ev.op, ev.challenge, tx_digest)
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every card signature
+
+
 def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
     """The certified card, if its issuer signed the certificate and the card signed exactly this
     transaction with this counter; EvidenceError with the reason otherwise."""
     card = certs.certified(ev.certificate)
     try:
-        card.card_key.verify(ev.signature, signed_message(ev), ec.ECDSA(hashes.SHA256()))
+        card.card_key.verify(ev.signature, signed_message(ev), _ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         raise EvidenceError(f"card {card.info.card_id} did not sign this transaction (its signature does not "
                             "verify over the sale the message reports)") from None
