@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +60,9 @@ class EcdsaSigner:
         return self._key.public_key()
 
 
+_ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every verification
+
+
 def verify_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:
     """Check a raw r || s ES256 signature; returns False rather
     than raising, so each caller gives its own reason."""
@@ -66,7 +70,7 @@ def verify_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: by
         return False
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        public_key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(der, data, _ES256)
     except InvalidSignature:
         return False
     return True
@@ -77,13 +81,17 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_NOT_B64URL = re.compile("[=+/ \n]")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(text: str) -> bytes:
     """Strict base64url: padding, the standard alphabet and
     whitespace are refused, so one token has one spelling."""
-    if not isinstance(text, str) or any(c in text for c in "=+/ \n"):
+    if not isinstance(text, str) or _NOT_B64URL.search(text):
         raise BadSignature("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return binascii.a2b_base64((text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE))
     except (binascii.Error, ValueError) as exc:
         raise BadSignature(f"not base64url: {exc}") from None
 

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from sync.mqtt_lean import LeanClient, make_client
 
 
 @dataclass
@@ -70,7 +72,8 @@ class MqttLink:
         self.before_connect: Callable[[], None] | None = None  # e.g. a last will dated per connection
         # manual_ack: an incoming message is PUBACKed only after it is applied and committed, so a
         # crash in between makes the broker deliver it again (the session is persistent).
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        # the consumer's rates need paho's per-packet Python trimmed (sync/mqtt_lean.py)
+        c = make_client(self._on_fast_message, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         c.max_inflight_messages_set(s.inflight)
         c.max_queued_messages_set(0)
         if s.username:
@@ -108,6 +111,9 @@ class MqttLink:
 
     def _on_message(self, client, userdata, message) -> None:
         self.events.messages.append((message.topic, bytes(message.payload), message.mid, message.qos))
+
+    def _on_fast_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self.events.messages.append((topic, payload, mid, qos))
 
     # --- driving ---------------------------------------------------------------------------
 
@@ -148,7 +154,10 @@ class MqttLink:
                 self._attempt += 1
                 self._next_try = time.monotonic() + self.backoff_s()
             return
-        rc = self.client.loop(timeout)
+        client = self.client
+        if isinstance(client, LeanClient) and client.buffered():  # read, not yet parsed: select cannot see it
+            timeout = 0.0 if client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS else timeout
+        rc = client.loop(timeout)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.events.connected = False
             self.events.last_error = f"network loop: {mqtt.error_string(rc)}"
@@ -175,6 +184,16 @@ class MqttLink:
         """PUBACK an incoming message once it has been handled (manual_ack)."""
         if qos and self.events.connected:
             self.client.ack(mid, qos)
+
+    def ack_all(self, messages: list[tuple[int, int]]) -> None:
+        """PUBACK a committed batch of (mid, qos): QoS 1 in one write where the client can."""
+        if not self.events.connected:
+            return
+        if isinstance(self.client, LeanClient):
+            self.client.ack_many([mid for mid, qos in messages if qos == 1])
+            messages = [(mid, qos) for mid, qos in messages if qos == 2]
+        for mid, qos in messages:
+            self.ack(mid, qos)
 
     def reconnect(self) -> None:
         """End this connection cleanly and open a new one at the next `poll()`: the broker then

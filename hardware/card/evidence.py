@@ -66,10 +66,13 @@ def signed_message(ev: CardEvidence) -> bytes:
     """The exact bytes the card signed for this evidence, rebuilt from the transaction; EvidenceError
     when the transaction could not have been sent to a card at all."""
     try:
-        record = transaction.encode_record(transaction.encode_template(ev.transaction), ev.counter)
+        tx_digest = transaction.record_digest(ev.transaction, ev.counter)
     except ValueError as exc:
         raise EvidenceError(f"card transaction cannot be encoded: {exc}") from None
-    return transaction.signed_message(ev.op, ev.challenge, transaction.digest(record))
+    return transaction.signed_message(ev.op, ev.challenge, tx_digest)
+
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every card signature
 
 
 def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
@@ -77,7 +80,7 @@ def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
     transaction with this counter; EvidenceError with the reason otherwise."""
     card = certs.certified(ev.certificate)
     try:
-        card.card_key.verify(ev.signature, signed_message(ev), ec.ECDSA(hashes.SHA256()))
+        card.card_key.verify(ev.signature, signed_message(ev), _ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         raise EvidenceError(f"card {card.info.card_id} did not sign this transaction (its signature does not "
                             "verify over the sale the message reports)") from None

@@ -37,9 +37,10 @@ def _u32(value: int, what: str) -> bytes:
     return value.to_bytes(4, "big")
 
 
-def encode_template(tx: CardTransaction) -> bytes:
-    """The 75 template the terminal sends in SPEND; raises ValueError for what the card would refuse."""
-    device, redemption, period = (s.encode("ascii") for s in (tx.device_id, tx.redemption_id, tx.period))
+def _texts(tx: CardTransaction) -> tuple[bytes, bytes, bytes]:
+    """The transaction's device id, redemption id and period as the card stores them; ValueError
+    for what the card would refuse (with the lines digest's length)."""
+    device, redemption, period = tx.device_id.encode("ascii"), tx.redemption_id.encode("ascii"), tx.period.encode("ascii")
     if len(device) > apdu.DEVICE_ID_MAX or not _ID.fullmatch(device):
         raise ValueError(f"bad device id {tx.device_id!r}")
     if len(redemption) > apdu.REDEMPTION_ID_MAX or not _ID.fullmatch(redemption):
@@ -48,6 +49,12 @@ def encode_template(tx: CardTransaction) -> bytes:
         raise ValueError(f"bad period {tx.period!r}")
     if len(tx.lines_digest) != 32:
         raise ValueError("the lines digest is 32 bytes")
+    return device, redemption, period
+
+
+def encode_template(tx: CardTransaction) -> bytes:
+    """The 75 template the terminal sends in SPEND; raises ValueError for what the card would refuse."""
+    device, redemption, period = _texts(tx)
     values = (device, redemption, period, _u32(tx.amount, "amount"), _u32(tx.period_total, "period total"),
               tx.lines_digest)
     return tlv.encode(apdu.T_TX_TEMPLATE, tlv.encode_all(list(zip(TEMPLATE_TAGS, values, strict=True))))
@@ -74,8 +81,39 @@ def digest(record: bytes) -> bytes:
     return hashlib.sha256(apdu.TX_DIGEST_DOMAIN + record).digest()
 
 
+def _head(tag: int, n: int) -> bytes:
+    """A TLV's tag and length, in tlv.encode's forms (values here are under 256 bytes)."""
+    return bytes((tag, n)) if n < 0x80 else bytes((tag, 0x81, n))
+
+
+_DEVICE, _REDEMPTION = bytes((apdu.T_DEVICE_ID,)), bytes((apdu.T_REDEMPTION_ID,))
+_PERIOD_HEAD = bytes((apdu.T_PERIOD, 7))
+_AMOUNT_HEAD, _SPENT_HEAD = bytes((apdu.T_AMOUNT, 4)), bytes((apdu.T_SPENT, 4))
+_LINES_HEAD, _COUNTER_HEAD = bytes((apdu.T_LINES_DIGEST, 32)), bytes((apdu.T_COUNTER, 4))
+
+
+def record_digest(tx: CardTransaction, counter: int) -> bytes:
+    """`digest(encode_record(encode_template(tx), counter))` built directly: the city rebuilds it
+    for every card sale, and the generic TLV encoder's calls cost more than the hashing. The same
+    checks (ValueError for what the card would refuse); tests/unit/card/test_record_digest.py
+    compares the bytes with the generic encoding."""
+    device, redemption, period = _texts(tx)
+    value = b"".join((_DEVICE, bytes((len(device),)), device, _REDEMPTION, bytes((len(redemption),)), redemption,
+                      _PERIOD_HEAD, period, _AMOUNT_HEAD, _u32(tx.amount, "amount"), _SPENT_HEAD,
+                      _u32(tx.period_total, "period total"), _LINES_HEAD, tx.lines_digest))
+    template = _head(apdu.T_TX_TEMPLATE, len(value)) + value
+    inner = len(template) + 6
+    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, _head(apdu.T_TX_RECORD, inner), template, _COUNTER_HEAD,
+                                    _u32(counter, "counter")))).digest()
+
+
 def signed_message(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
     """What the card's ECDSA signature covers for SPEND (op 02) and GET LAST TRANSACTION (op 03)."""
+    if len(challenge) < 0x80 and len(tx_digest) < 0x80:  # always, in this protocol: built directly (hot path)
+        body = b"".join((bytes((apdu.T_OPERATION, 1, op, apdu.T_CHALLENGE, len(challenge))), challenge,
+                         bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
+        if len(body) < 0x100:
+            return apdu.TX_SIGN_DOMAIN + _head(apdu.T_TX_PROOF, len(body)) + body
     body = tlv.encode_all([(apdu.T_OPERATION, bytes([op])), (apdu.T_CHALLENGE, challenge),
                            (apdu.T_TX_DIGEST, tx_digest)])
     return apdu.TX_SIGN_DOMAIN + tlv.encode(apdu.T_TX_PROOF, body)

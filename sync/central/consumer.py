@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
@@ -75,6 +75,7 @@ class Outcome:
     resends: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+@lru_cache(maxsize=65_536)  # a few topics per device, asked twice for every message
 def device_leaf(topic: str) -> tuple[str, str] | None:
     """(device, leaf) of a device topic this consumer handles, None for any other topic."""
     parts = topic.split("/")

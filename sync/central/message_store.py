@@ -26,6 +26,7 @@ from sync.central.store import (
     central_db,
 )
 
+_items_json = json.JSONEncoder(sort_keys=True).encode  # json.dumps(items, sort_keys=True), one encoder for all
 ID_CHUNK = 500  # ids per `IN (...)` query: under every backend's parameter limit
 PAIR_CHUNK = 400  # (device, seq) pairs per VALUES join: two parameters each
 
@@ -135,7 +136,7 @@ def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozense
             reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
                          body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
                          cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
-                         body.get("mode", "card"), int(body["total"]), json.dumps(items, sort_keys=True),
+                         body.get("mode", "card"), int(body["total"]), _items_json(items),
                          env["created_at"]))
         elif kind == "void":
             voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),

@@ -225,8 +225,7 @@ class MqttRunner:
             return False
         # committed: now the broker may forget the messages and the devices may too
         self._db_backoff = 1.0
-        for m in batch:
-            self.link.ack(m.mid, m.qos)
+        self.link.ack_all([(m.mid, m.qos) for m in batch])
         for topic, token in outcome.acks + outcome.resends:
             self.link.publish(topic, token, qos=1)
         self.answers.want(outcome.snapshot_requests)

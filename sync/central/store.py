@@ -398,7 +398,7 @@ def open_central(url: str | Path):
 
 
 # WAL with synchronous=FULL: a committed batch survives a power cut before its acks go out.
-_SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10000}
+_SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 10000, "cache_size": -65536}
 
 
 def write_transaction():
