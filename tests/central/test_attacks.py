@@ -550,9 +550,6 @@ def _expect_held(rig: AttackRig, forged: dict[str, dict], said: str) -> None:
     assert code == 1 and all(_critical(findings, msg_id) for msg_id in forged), findings
 
 
-@pytest.mark.xfail(strict=True, raises=NotHeld,
-                   reason="no check yet that a sale's period is the month (WITA) of its created_at: both "
-                          "forged sales are counted, in 2026-11 and 2099-12, with no finding")
 def test_sale_booked_into_another_month_is_quarantined(rig):
     """Attack 12: the shop owner books sales, made now, into a month whose allowance the household
     never used (last month) or has not reached (2099-12), each with a genuine card proof for that
