@@ -563,9 +563,6 @@ def test_sale_booked_into_another_month_is_quarantined(rig):
     rig.assert_honest_landed()
 
 
-@pytest.mark.xfail(strict=True, raises=NotHeld,
-                   reason="no check yet that created_at does not go back along a device's sequence: a "
-                          "sale dated last month, sent after this month's, is counted in last month")
 def test_sale_backdated_with_its_time_is_flagged(rig):
     """Attack 12b: as 12, but the message's created_at is backdated too (the device writes it), to
     the last day of last month. Its sequence number comes after sales of this month from the same
