@@ -346,3 +346,50 @@ def test_a_gap_filled_late_is_judged_against_the_message_before_it(on_db, clock)
     send(on_db, forged)
     assert _rules() == {forged[1]["id"]: "created_at"}
     assert RedemptionRecord.select().count() == 4
+
+
+def test_a_sale_the_citys_list_did_not_allow_at_its_time(on_db, clock, tmp_path):
+    """Attack 13: the device key signs sales, with the household's genuine card, for a household
+    whose validity had ended, one the city revoked, and one dropped from the list: each judged by
+    the list as it stood at the sale's time, quarantined. Honest: the revoked household's sale made
+    before the revocation (arriving after it) stays counted."""
+    now = clock.now()
+    publish_city(tmp_path, now - timedelta(days=10), listed={"SSN-1": ("active", "2026-01-01", "2026-11-10")})
+    publish_city(tmp_path, now + timedelta(hours=1), kind="delta", listed={
+        "SSN-1": ("active", "2026-01-01", "2026-11-10"), "SSN-2": ("revoked", "2026-01-01", "2027-12-31"),
+        "SSN-OLD": None})
+    a = Till("EW-A-0001", now)
+    ended = a.sale("SSN-1", {"GULA1": 1}, counter=1, at=now)
+    before = a.sale("SSN-2", {"GULA1": 1}, counter=1, at=now)
+    revoked = a.sale("SSN-2", {"GULA1": 1}, counter=2, at=now + timedelta(hours=2))
+    dropped = a.sale("SSN-OLD", {"GULA1": 1}, counter=1, at=now + timedelta(hours=2))
+    send(on_db, ended, before, revoked, dropped)
+    assert _rules() == {m[1]["id"]: "household" for m in (ended, revoked, dropped)}
+    assert [r.id for r in RedemptionRecord.select()] == [before[1]["body"]["redemption_id"]]
+    reasons = {q.msg_id: q.reason for q in Quarantined.select()}
+    assert "valid 2026-01-01..2026-11-10" in reasons[ended[1]["id"]]
+    assert "was revoked on the city's list" in reasons[revoked[1]["id"]]
+    assert "was removed" in reasons[dropped[1]["id"]]
+    assert len(_critical(clock, "household")) == 3
+
+
+def test_a_database_from_before_the_household_history_is_backfilled(tmp_path, clock):
+    """An older central database has the list but no history: it is taken as standing since the
+    last release, so a sale after it for a revoked household is held, one before it is not judged."""
+    from sync.central.store import HouseholdSpan, open_central
+
+    path = tmp_path / "old.db"
+    db = open_central(path)
+    now = clock.now()
+    publish_city(tmp_path, now - timedelta(days=1), listed={"SSN-2": ("revoked", "2026-01-01", "2027-12-31")})
+    HouseholdSpan.delete().execute()  # as a database from before the history was kept
+    db.close()
+    db = open_central(path)
+    assert [(h.household, h.status) for h in HouseholdSpan.select().order_by(HouseholdSpan.household)] == [
+        ("SSN-1", "active"), ("SSN-2", "revoked"), ("SSN-OLD", "active")]
+    from sync.central.household_history import HouseholdBook
+
+    book = HouseholdBook(["SSN-2"])
+    assert "revoked" in book.problem("SSN-2", "2026-11-15T02:00:00.000Z")
+    assert book.problem("SSN-2", "2026-11-13T02:00:00.000Z") is None
+    db.close()
