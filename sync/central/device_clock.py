@@ -43,25 +43,23 @@ def stored_predecessors(new: list[Accepted]) -> dict[str, dict[int, str]]:
     stored number from its contiguous mark up to the batch's highest gap, and, where those were all
     dated back (rare: after an attack), the last stored message that was not."""
     devices = sorted({m.device for m in new})
-    rows = select_in("SELECT s.device, s.contiguous_seq, m.seq, m.created_at, m.id FROM central_device_state s "
-                     "JOIN central_message m ON m.device = s.device AND m.seq = s.highest_seq "
+    flag = "LEFT JOIN central_quarantine q ON q.msg_id = m.id AND q.rule = 'created_at'"
+    rows = select_in("SELECT s.device, s.contiguous_seq, m.seq, m.created_at, q.msg_id FROM central_device_state s "
+                     f"JOIN central_message m ON m.device = s.device AND m.seq = s.highest_seq {flag} "
                      "WHERE s.device IN ({in})", devices)
     db = central_db.obj
     mark = "?" if isinstance(db, SqliteDatabase) else "%s"
-    found: dict[str, list[tuple[int, str, str]]] = {}
-    for device, contiguous, highest, created, msg_id in rows:
-        found[device] = [(highest, created, msg_id)]
+    found: dict[str, list[tuple[int, str, object]]] = {}
+    for device, contiguous, highest, created, flagged in rows:
+        found[device] = [(highest, created, flagged)]
         fills = [m.seq for m in new if m.device == device and m.seq < highest]
         if fills:
-            found[device] += db.execute_sql(f"SELECT seq, created_at, id FROM central_message WHERE device = {mark} "
-                                            f"AND seq >= {mark} AND seq < {mark}",
+            found[device] += db.execute_sql(f"SELECT m.seq, m.created_at, q.msg_id FROM central_message m {flag} "
+                                            f"WHERE m.device = {mark} AND m.seq >= {mark} AND m.seq < {mark}",
                                             (device, contiguous, max(fills))).fetchall()
-    flagged = {mid for (mid,) in select_in(
-        "SELECT msg_id FROM central_quarantine WHERE rule = 'created_at' AND msg_id IN ({in})",
-        [row[2] for rows_ in found.values() for row in rows_])}
     known: dict[str, dict[int, str]] = {}
     for device, entries in found.items():
-        known[device] = {seq: created for seq, created, mid in entries if mid not in flagged}
+        known[device] = {seq: created for seq, created, flagged in entries if flagged is None}
         first = min(m.seq for m in new if m.device == device)
         if not any(seq < first for seq in known[device]):
             row = db.execute_sql(
