@@ -13,8 +13,8 @@ from sync.central.store import CitySetting
 
 @dataclass(frozen=True)
 class CityPolicy:
-    """Overrides (sales without a card) allowed per device and per household in a period, and how
-    long after a sale its device may void it."""
+    """Overrides (sales without a card) allowed per device and per household in a period, how
+    long after a sale its device may void it, and how far a device's clock may step back."""
 
     override_cap_device: int = 20
     """Supervisor overrides one device may make in a period (the device's default cap)."""
@@ -22,6 +22,9 @@ class CityPolicy:
     """Overrides one household may receive in a period, across all devices."""
     void_window_minutes: int = 30
     """A void later than this after its sale is quarantined (the device's default window)."""
+    clock_step_back_seconds: int = 300
+    """How far a message's created_at may fall behind the one before it in its device's sequence (a
+    clock corrected by NTP) before it is quarantined as dated back (sync.central.device_clock)."""
 
 
 NAMES = tuple(f.name for f in fields(CityPolicy))

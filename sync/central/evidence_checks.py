@@ -12,7 +12,7 @@ one card signature per sale, each certificate's issuer signature once per proces
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -26,6 +26,11 @@ CHARGED_NOT_SOLD = "card_charged_not_sold"
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits, nothing before or after
 UNCHECKED = "the content could not be checked"
 MAX_PROBLEMS = 12  # enough to say what is wrong; a hostile message must not fill the quarantine table
+PREPARE_TO_COMMIT = timedelta(minutes=5)
+"""How long before its created_at a sale's period may have been fixed: the counter takes the period
+when it prepares the sale (pos.redemption: Period.of(now)) and stamps created_at when it commits,
+after the card signed; a sale begun at 23:59:59 on the last day of a month is booked in that month.
+Longer than any card exchange, far shorter than the month an attacker would book into."""
 
 
 def demo_issuer_keys() -> dict[str, ec.EllipticCurvePublicKey]:
@@ -59,13 +64,60 @@ def _short(value: object) -> str:
 
 def sale_date(created_at: object) -> date | None:
     """The day the sale was made on a wall clock in Samarinda (certificates are valid per day)."""
+    moment = sale_moment(created_at)
+    try:
+        return moment.astimezone(WITA).date() if moment is not None else None
+    except OverflowError:  # year 9999 past midnight UTC
+        return None
+
+
+def sale_moment(created_at: object) -> datetime | None:
+    """The message's created_at as an aware time (None: not an ISO 8601 time with a zone)."""
     if not isinstance(created_at, str):
         return None
     try:
         moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-        return moment.astimezone(WITA).date() if moment.tzinfo is not None else None
-    except (ValueError, OverflowError):  # not a time; or year 9999 past midnight UTC
+        return moment if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
+
+
+def _month(moment: datetime) -> str:
+    local = moment.astimezone(WITA)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def period_problems(period: object, created_at: object) -> list[str]:
+    """A sale is booked in the month (WITA) it was made: the counter never writes another period,
+    and a card signs any period not before its own record, so a sale booked into last month (an
+    allowance that lapsed unused) or into 2099-12 would carry a genuine proof. The month of
+    created_at, or of created_at less PREPARE_TO_COMMIT (a sale begun just before midnight)."""
+    moment = sale_moment(created_at)
+    if not isinstance(period, str) or not PERIOD.fullmatch(period) or moment is None:
+        return []  # said by arithmetic_problems / card_matches_body
+    try:
+        months = {_month(moment), _month(moment - PREPARE_TO_COMMIT)}
+    except OverflowError:
+        months = {_month(moment)}
+    if period not in months:
+        return [f"period {period} is not the month of the sale's created_at {created_at} "
+                f"({_month(moment)} in Asia/Makassar): a sale is booked in the month it was made"]
+    return []
+
+
+def charge_period_problems(period: object, created_at: object) -> list[str]:
+    """A card charged with nothing sold is reported at once or at the card's next insertion, so the
+    event is made at or after the charge: the charge's period may be before the event's month (a
+    card back after months), never after it (a charge booked into a month not begun)."""
+    moment = sale_moment(created_at)
+    if not isinstance(period, str) or not PERIOD.fullmatch(period):
+        return [f"{CHARGED_NOT_SOLD}: period {_short(period)} is not an exact YYYY-MM month"]
+    if moment is None:
+        return [f"{CHARGED_NOT_SOLD}: created_at is not an ISO 8601 time with a zone"]
+    if period > _month(moment):
+        return [f"{CHARGED_NOT_SOLD}: the charge's period {period} is after the month of the event's "
+                f"created_at {created_at} ({_month(moment)} in Asia/Makassar): a charge is reported after it was made"]
+    return []
 
 
 def arithmetic_problems(body: dict) -> list[str]:
@@ -125,7 +177,7 @@ class EvidenceChecks:
             if leaf == "redemption":
                 found = self.redemption(device_id, body, env.get("created_at"))
             elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
-                found = self.charge(device_id, body)
+                found = self.charge(device_id, body, env.get("created_at"))
             else:
                 return ()
         except Exception as exc:  # noqa: BLE001 - a bug here must quarantine one message, not stall every batch
@@ -136,7 +188,7 @@ class EvidenceChecks:
 
     def redemption(self, device_id: str, body: dict, created_at: object) -> list[str]:
         """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it."""
-        problems = arithmetic_problems(body)
+        problems = arithmetic_problems(body) + period_problems(body.get("period"), created_at)
         mode, card = body.get("mode"), body.get("card", ...)
         if card is ...:
             problems.append("no card field: ewarung.redemption/2 carries the card's proof (or null for an override)")
@@ -171,7 +223,7 @@ class EvidenceChecks:
                             f"{ev.transaction.amount}")
         return problems
 
-    def charge(self, device_id: str, body: dict) -> list[str]:
+    def charge(self, device_id: str, body: dict, created_at: object = None) -> list[str]:
         """A card charged with nothing sold: the card signed the transaction the event states, for
         this device, and the event's own fields say the same (the city credits the household by them)."""
         try:
@@ -192,4 +244,4 @@ class EvidenceChecks:
                            ("redemption_id", tx.redemption_id), ("amount", tx.amount), ("period", tx.period)):
             if body.get(name) != want or isinstance(body.get(name), bool):
                 problems.append(f"{CHARGED_NOT_SOLD}: {name} {_short(body.get(name))} is not the card's {want}")
-        return problems
+        return problems + charge_period_problems(tx.period, created_at)

@@ -27,6 +27,7 @@ from pos.period import Period
 from pos.signing import Signer
 from sync.central.beneficiaries import BeneficiaryRow, CsvRejected, parse_beneficiaries
 from sync.central.catalog_history import record_catalog, record_listed, record_unlisted
+from sync.central.household_history import record_households
 from sync.central.programme import Programme, sample_programme
 from sync.central.store import (
     CityCatalogItem,
@@ -233,6 +234,7 @@ def publish_ledger(
             for i in prog.catalog
         ]).execute()
         record_catalog(version, ((i.code, i.price) for i in prog.catalog))
+        record_households(((r.household_id, r.status, r.valid_from, r.valid_until) for r in rows), issued)
         return _record(version, kind, count, skipped, tokens, issued, expires)
 
 

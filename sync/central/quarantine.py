@@ -8,6 +8,9 @@ checks (`Accepted.problems`) and these, judged against everything the city alrea
 - a card counter already charged for another redemption (clone or replay; `card_chain`);
 - a card on the hotlist at the sale's time; unit prices not those of the named ledger version's
   catalog, or a ledger version the city never published (`catalog_history`);
+- a message dated back along its device's sequence (`device_clock`);
+- a sale for a household not active, or out of its dates, on the city's list at the sale's time
+  (`household_history`);
 - a void not by the sale's device, of a quarantined sale, outside the city's void window, or not
   for the sale's amount. A void whose sale has not arrived waits in central_void_pending and is
   judged when the sale arrives (or reported as `void_without_sale`).
@@ -23,6 +26,8 @@ from pos.clock import parse_iso
 from sync.central.card_chain import ChainBatch
 from sync.central.catalog_history import PriceBook, listed_at_time
 from sync.central.city_policy import city_policy
+from sync.central.device_clock import clock_steps_back
+from sync.central.household_history import HouseholdBook
 from sync.central.message_store import Accepted, insert_rows, select_in
 from sync.central.store import PendingVoid, Quarantined, VoidRecord
 
@@ -71,6 +76,9 @@ class CrossChecks:
         for m in new:
             if m.problems:
                 quarantine_message(out, m, "content", "; ".join(m.problems)[:2000])
+        policy = city_policy() if new else None
+        for m, reason in clock_steps_back(new, policy.clock_step_back_seconds if policy else 0):
+            quarantine_message(out, m, "created_at", reason)
         if not reds and not voids and not any(m.kind == "event" for m in new):
             return out
         rids = [m.envelope["body"]["redemption_id"] for m in reds]
@@ -83,7 +91,7 @@ class CrossChecks:
         counted = self._sales(out, reds, stored, quarantined_sales, chain)
         chain.charges(out)
         out.counters = chain.rows
-        window = city_policy().void_window_minutes if voids else None
+        window = policy.void_window_minutes if voids and policy else None
         quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
         self._voids(out, voids, stored, counted, quarantined_sales, window)
         self._waiting(out, reds, counted, window)
@@ -96,6 +104,7 @@ class CrossChecks:
         if reds:
             self.prices.refresh()
         spans = chain.hotlist_spans()
+        book = HouseholdBook([m.envelope["body"]["household"] for m in reds if m.envelope["id"] not in out.quarantine])
         seen: set[str] = set()
         for m in reds:
             body, mid = m.envelope["body"], m.envelope["id"]
@@ -117,7 +126,7 @@ class CrossChecks:
                 if reason:
                     problem = ("hotlisted", f"card {card_id} was on the hotlist ({reason}) at the sale's time "
                                f"{m.envelope['created_at']}")
-            problem = problem or self._priced(body)
+            problem = problem or self._priced(body) or book.judged(body["household"], m.envelope["created_at"])
             if problem:
                 quarantine_message(out, m, *problem)
             else:

@@ -361,6 +361,21 @@ class HotlistSpan(CentralModel):
         table_name = "central_hotlist_span"
 
 
+class HouseholdSpan(CentralModel):
+    """A household's entry on the beneficiary list from `since` (the release that published it) until
+    the next row for it: a sale is judged by the list as it stood at the sale's time."""
+
+    id = AutoField()
+    household = CharField(index=True)
+    status = CharField()  # active | revoked | suspended | removed (dropped from the list)
+    valid_from = CharField(default="")
+    valid_until = CharField(default="")
+    since = CharField()
+
+    class Meta:
+        table_name = "central_household_span"
+
+
 class CitySetting(CentralModel):
     """A limit the city sets for every device (`ewarung central policy`): override caps, void window."""
 
@@ -374,7 +389,7 @@ class CitySetting(CentralModel):
 MODELS = [
     Device, DeviceState, Message, RedemptionRecord, VoidRecord, EventRecord, SequenceGap, Rejected,
     CityPlan, CityCatalogItem, CityHousehold, LedgerRelease, HotlistCard, LedgerConfirmed, DeviceLedger, CityDigest,
-    Quarantined, CardCounter, PendingVoid, CatalogPrice, HotlistSpan, CitySetting,
+    Quarantined, CardCounter, PendingVoid, CatalogPrice, HotlistSpan, CitySetting, HouseholdSpan,
 ]
 
 
@@ -392,8 +407,10 @@ def open_central(url: str | Path):
     db.connect(reuse_if_open=True)
     db.create_tables(MODELS, safe=True)
     from sync.central.catalog_history import backfill
+    from sync.central.household_history import backfill_households
 
     backfill()  # a database from before the price and hotlist history: start them from what it has
+    backfill_households()
     return db
 
 

@@ -23,11 +23,14 @@ from sync.central.verify import Checked
 
 PRICES = {"BERAS5": 72_500, "GULA1": 18_000}
 HOUSEHOLDS = [("SSN-1", "BPNT"), ("SSN-2", "BPNT"), ("SSN-OLD", "LANSIA")]
+_ACTIVE = ("active", "2026-01-01", "2027-12-31")
 
 
-def publish_city(tmp: Path, now: datetime, kind: str = "snapshot", prices: dict[str, int] | None = None) -> None:
+def publish_city(tmp: Path, now: datetime, kind: str = "snapshot", prices: dict[str, int] | None = None,
+                 listed: dict[str, tuple[str, str, str]] | None = None) -> None:
     """Publish the sample programme (BPNT 200,000, no rollover; LANSIA 150,000 with rollover) for
-    three households, valid since 2026-01-01; `prices` changes catalog prices."""
+    three households, active and valid 2026-01-01..2027-12-31; `prices` changes catalog prices;
+    `listed` {household: (status, valid_from, valid_until)} changes households (None: dropped)."""
     from dataclasses import replace
 
     from pos.signing import EcdsaSigner as Signer
@@ -36,7 +39,8 @@ def publish_city(tmp: Path, now: datetime, kind: str = "snapshot", prices: dict[
 
     csv = tmp / "penerima.csv"
     csv.write_text("household_id,name,area,plan,status,valid_from,valid_until,representatives\n" + "".join(
-        f"{hh},Ibu {hh},Sungai Pinang,{plan},active,2026-01-01,2027-12-31,\n" for hh, plan in HOUSEHOLDS))
+        f"{hh},Ibu {hh},Sungai Pinang,{plan},{','.join(listed.get(hh) if listed and hh in listed else _ACTIVE)},\n"
+        for hh, plan in HOUSEHOLDS if not listed or listed.get(hh, _ACTIVE) is not None))
     prog = sample_programme()
     prog = replace(prog, catalog=tuple(replace(i, price=(prices or {}).get(i.code, i.price)) for i in prog.catalog))
     publish_ledger(csv, signer=Signer(demo_key("ledger"), "ledger"), city="samarinda", now=now, kind=kind,

@@ -5,8 +5,8 @@ and reported by the city, while every honest sale of the run lands in the city's
 
 One stack for the module (a few seconds to build; the whole module runs in about a minute); each
 test works on its own households and cards, and the tests run in file order (the last one shortens
-the city's void window). Attacks the city does not refuse yet are xfail(strict=True, raises=NotHeld):
-they fail only as "stored and not quarantined", and turn red once the check exists.
+the city's void window). An attack the city stores without quarantining fails as NotHeld
+("stored and not quarantined"), not on some other assertion.
 docs/reliability.md, "Attacks on the card proof (#16)", lists the results.
 
 Run: flock /tmp/ewarung-pcscd.lock .venv/bin/python -m pytest tests/central/test_attacks.py
@@ -533,7 +533,7 @@ def _booked(rig: AttackRig, name: str, period: str, created_at: str | None = Non
 
 
 class NotHeld(AssertionError):
-    """The city stored a forged message and did not quarantine it: the hole an xfail names."""
+    """The city stored a forged message and did not quarantine it: the hole the test names."""
 
 
 def _expect_held(rig: AttackRig, forged: dict[str, dict], said: str) -> None:
@@ -550,9 +550,6 @@ def _expect_held(rig: AttackRig, forged: dict[str, dict], said: str) -> None:
     assert code == 1 and all(_critical(findings, msg_id) for msg_id in forged), findings
 
 
-@pytest.mark.xfail(strict=True, raises=NotHeld,
-                   reason="no check yet that a sale's period is the month (WITA) of its created_at: both "
-                          "forged sales are counted, in 2026-11 and 2099-12, with no finding")
 def test_sale_booked_into_another_month_is_quarantined(rig):
     """Attack 12: the shop owner books sales, made now, into a month whose allowance the household
     never used (last month) or has not reached (2099-12), each with a genuine card proof for that
@@ -566,9 +563,6 @@ def test_sale_booked_into_another_month_is_quarantined(rig):
     rig.assert_honest_landed()
 
 
-@pytest.mark.xfail(strict=True, raises=NotHeld,
-                   reason="no check yet that created_at does not go back along a device's sequence: a "
-                          "sale dated last month, sent after this month's, is counted in last month")
 def test_sale_backdated_with_its_time_is_flagged(rig):
     """Attack 12b: as 12, but the message's created_at is backdated too (the device writes it), to
     the last day of last month. Its sequence number comes after sales of this month from the same
@@ -586,9 +580,6 @@ def test_sale_backdated_with_its_time_is_flagged(rig):
     rig.assert_honest_landed()
 
 
-@pytest.mark.xfail(strict=True, raises=NotHeld,
-                   reason="the city does not judge a sale against the household's status and dates on its list: "
-                          "sales for a revoked and for an expired household are counted with no finding")
 def test_sale_for_a_household_the_city_barred_is_quarantined(rig):
     """Attack 13: the shop owner (the counter would refuse; an offline counter on an old ledger
     would not) sells to a household the city revoked, and to one whose validity ended last month,

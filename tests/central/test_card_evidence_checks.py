@@ -205,6 +205,41 @@ def test_a_period_with_trailing_bytes_or_a_month_13(shop):
         assert "is not an exact YYYY-MM month" in problems(shop, override_body("SMD-000001", period=period))
 
 
+def test_a_sale_booked_into_another_month_with_a_genuine_proof(shop):
+    """Attack 12: a sale made on 15 November, booked into October (an allowance left unused) or into
+    2099-12, each with the card's genuine proof for that period (a card signs any period not before
+    its record): the period is not the month the sale was made."""
+    for period in ("2026-10", "2099-12"):
+        card = at_counter(_card())
+        body = sale_body(card.auth, card.charge(shop.device_id, period=period), period=period)
+        assert f"period {period} is not the month of the sale's created_at" in problems(shop, body)
+    assert "is not the month" in problems(shop, override_body("SMD-000001", period="2026-10"))
+
+
+def test_a_sale_begun_just_before_midnight_keeps_its_month(shop):
+    """Honest: the counter takes the period when it prepares the sale and stamps created_at after
+    the card signed, so a sale begun at 23:59:58 WITA on 30 November and committed at 00:00:03 on
+    1 December is booked in November. Past the few minutes a card exchange takes, it is not."""
+    card = at_counter(_card())
+    body = sale_body(card.auth, card.charge(shop.device_id))
+    assert problems(shop, body, created_at="2026-11-30T16:00:03.000Z") == ""
+    assert "is not the month" in problems(shop, body, created_at="2026-11-30T16:10:00.000Z")
+
+
+def test_a_charge_booked_after_the_month_it_was_reported_in(shop):
+    """A card_charged_not_sold event is made at or after the charge (at once, or at the card's next
+    insertion, maybe months later): a charge from October reported in November is honest; a charge
+    booked into 2099-12, or into December when the event says 15 November, is not."""
+    card = at_counter(_card())
+    card.charge(shop.device_id, period="2026-10")
+    assert problems(shop, charge_body(card.auth, card.session.last_transaction()), "event") == ""
+    for period in ("2026-12", "2099-12"):
+        card = at_counter(_card())
+        card.charge(shop.device_id, period=period)
+        found = problems(shop, charge_body(card.auth, card.session.last_transaction()), "event")
+        assert f"the charge's period {period} is after the month of the event's created_at" in found
+
+
 def test_a_period_total_below_the_amount_from_a_rogue_card(shop):
     """A chip that signs whatever it is sent (a faulty applet, a genuine certificate on a chip an
     insider programmed): the city still refuses a period total below the sale."""

@@ -162,10 +162,10 @@ def test_void_only_by_the_selling_device_for_its_amount_in_the_window(consumer, 
     send(consumer, s1, s2, s3, s4)
     cross = b.void(s1)  # another shop erases A's sale from the totals
     short = a.void(s2, amount=1)
-    late = a.void(s3, after=timedelta(hours=2))
     honest = a.void(s4)
     twice = a.void(s4)
-    send(consumer, cross, short, late, honest, twice)
+    late = a.void(s3, after=timedelta(hours=2))  # last: a device's messages are made in time order
+    send(consumer, cross, short, honest, twice, late)
     assert _rules() == {cross[1]["id"]: "void", short[1]["id"]: "void", late[1]["id"]: "void", twice[1]["id"]: "void"}
     assert [v.redemption_id for v in VoidRecord.select()] == [s4[1]["body"]["redemption_id"]]
     reasons = {q.msg_id: q.reason for q in Quarantined.select()}
@@ -267,9 +267,11 @@ def test_report_exits_1_on_a_critical_finding_and_policy_cli(tmp_path, clock, ca
     db.close()
     assert main(["central", "--db", str(path), "report"]) == 1
     assert "card_clone" in capsys.readouterr().out
-    assert main(["central", "--db", str(path), "policy", "set", "--void-window-minutes", "45"]) == 0
+    assert main(["central", "--db", str(path), "policy", "set", "--void-window-minutes", "45",
+                 "--clock-step-back-seconds", "60"]) == 0
     assert main(["central", "--db", str(path), "policy", "show"]) == 0
-    assert "void window:                45 min" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "void window:                45 min" in shown and "clock step back allowed:    60 s" in shown
     assert main(["central", "--db", str(path), "policy", "set"]) == 1
     with pytest.raises(SystemExit) as done:
         main(["central", "policy", "--help"])
@@ -297,3 +299,97 @@ def test_a_database_from_before_the_histories_is_backfilled(tmp_path, clock, cen
         assert _rules() == {cheap[1]["id"]: "price", stolen[1]["id"]: "hotlisted"}
     finally:
         db.close()
+
+
+def test_a_message_dated_back_along_its_devices_sequence(on_db, clock):
+    """Attack 12b: the device key signs a sale dated (and booked into) last month after this month's
+    sales, in the same batch and in a later one; a void dated back into its sale's window. Each is
+    quarantined: its sequence number says it was made after a later-dated message. Honest: a clock
+    corrected back by a few seconds (NTP), and a gap filled late, in its place in time."""
+    a = Till("EW-A-0001", clock.now())
+    now = clock.now()
+    first = a.sale("SSN-1", {"GULA1": 1}, counter=1, at=now)
+    corrected = a.sale("SSN-1", {"GULA1": 1}, counter=2, at=now - timedelta(seconds=20))  # NTP stepped back
+    back = a.sale("SSN-2", {"GULA1": 1}, counter=1, at=now - timedelta(days=20), period="2026-10")
+    send(on_db, first, corrected, back)
+    later = a.sale("SSN-2", {"GULA1": 1}, counter=2, at=now - timedelta(days=20), period="2026-10")
+    sale = a.sale("SSN-1", {"GULA1": 1}, counter=3, at=now + timedelta(hours=3))
+    send(on_db, later, sale)  # judged against seq 2, not against seq 3 (itself dated back)
+    void = a.void(sale, after=timedelta(minutes=5))
+    a.now = now + timedelta(hours=4)
+    after = a.sale("SSN-1", {"GULA1": 1}, counter=4)
+    busy = a.sale("SSN-1", {"GULA1": 1}, counter=5, at=now + timedelta(hours=6))  # the shop sold on
+    void_back = a.void(after, after=timedelta(minutes=5))  # made after 6 h, dated into the sale's window
+    rules = _rules()
+    assert rules == {back[1]["id"]: "created_at", later[1]["id"]: "created_at"}, rules
+    send(on_db, void, after, busy, void_back)
+    assert _rules()[void_back[1]["id"]] == "created_at"
+    assert "dated back" in Quarantined.get(Quarantined.msg_id == back[1]["id"]).reason
+    counted = {r.id for r in RedemptionRecord.select()}
+    assert {m[1]["body"]["redemption_id"] for m in (first, corrected, sale, after, busy)} <= counted
+    assert [v.redemption_id for v in VoidRecord.select()] == [sale[1]["body"]["redemption_id"]]
+    assert back[1]["body"]["redemption_id"] not in counted
+
+
+def test_a_gap_filled_late_is_judged_against_the_message_before_it(on_db, clock):
+    """A device's seq 2 arrives after seq 3 (a lost message resent): judged against seq 1, stored.
+    A forged seq 4, held back and sent after seq 5, dated last month: judged against seq 3."""
+    a = Till("EW-A-0001", clock.now())
+    now = clock.now()
+    s1, s2, s3 = (a.sale("SSN-1", {"GULA1": 1}, counter=n, at=now + timedelta(minutes=n)) for n in (1, 2, 3))
+    forged = a.sale("SSN-2", {"GULA1": 1}, counter=1, at=now - timedelta(days=20), period="2026-10")
+    s5 = a.sale("SSN-1", {"GULA1": 1}, counter=5, at=now + timedelta(minutes=5))
+    send(on_db, s1, s3)
+    send(on_db, s2)
+    send(on_db, s5)
+    assert _rules() == {}
+    send(on_db, forged)
+    assert _rules() == {forged[1]["id"]: "created_at"}
+    assert RedemptionRecord.select().count() == 4
+
+
+def test_a_sale_the_citys_list_did_not_allow_at_its_time(on_db, clock, tmp_path):
+    """Attack 13: the device key signs sales, with the household's genuine card, for a household
+    whose validity had ended, one the city revoked, and one dropped from the list: each judged by
+    the list as it stood at the sale's time, quarantined. Honest: the revoked household's sale made
+    before the revocation (arriving after it) stays counted."""
+    now = clock.now()
+    publish_city(tmp_path, now - timedelta(days=10), listed={"SSN-1": ("active", "2026-01-01", "2026-11-10")})
+    publish_city(tmp_path, now + timedelta(hours=1), kind="delta", listed={
+        "SSN-1": ("active", "2026-01-01", "2026-11-10"), "SSN-2": ("revoked", "2026-01-01", "2027-12-31"),
+        "SSN-OLD": None})
+    a = Till("EW-A-0001", now)
+    ended = a.sale("SSN-1", {"GULA1": 1}, counter=1, at=now)
+    before = a.sale("SSN-2", {"GULA1": 1}, counter=1, at=now)
+    revoked = a.sale("SSN-2", {"GULA1": 1}, counter=2, at=now + timedelta(hours=2))
+    dropped = a.sale("SSN-OLD", {"GULA1": 1}, counter=1, at=now + timedelta(hours=2))
+    send(on_db, ended, before, revoked, dropped)
+    assert _rules() == {m[1]["id"]: "household" for m in (ended, revoked, dropped)}
+    assert [r.id for r in RedemptionRecord.select()] == [before[1]["body"]["redemption_id"]]
+    reasons = {q.msg_id: q.reason for q in Quarantined.select()}
+    assert "valid 2026-01-01..2026-11-10" in reasons[ended[1]["id"]]
+    assert "was revoked on the city's list" in reasons[revoked[1]["id"]]
+    assert "was removed" in reasons[dropped[1]["id"]]
+    assert len(_critical(clock, "household")) == 3
+
+
+def test_a_database_from_before_the_household_history_is_backfilled(tmp_path, clock):
+    """An older central database has the list but no history: it is taken as standing since the
+    last release, so a sale after it for a revoked household is held, one before it is not judged."""
+    from sync.central.store import HouseholdSpan, open_central
+
+    path = tmp_path / "old.db"
+    db = open_central(path)
+    now = clock.now()
+    publish_city(tmp_path, now - timedelta(days=1), listed={"SSN-2": ("revoked", "2026-01-01", "2027-12-31")})
+    HouseholdSpan.delete().execute()  # as a database from before the history was kept
+    db.close()
+    db = open_central(path)
+    assert [(h.household, h.status) for h in HouseholdSpan.select().order_by(HouseholdSpan.household)] == [
+        ("SSN-1", "active"), ("SSN-2", "revoked"), ("SSN-OLD", "active")]
+    from sync.central.household_history import HouseholdBook
+
+    book = HouseholdBook(["SSN-2"])
+    assert "revoked" in book.problem("SSN-2", "2026-11-15T02:00:00.000Z")
+    assert book.problem("SSN-2", "2026-11-13T02:00:00.000Z") is None
+    db.close()
