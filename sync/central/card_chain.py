@@ -126,12 +126,19 @@ def _is_charge(m: Accepted) -> bool:
 
 
 def chain_findings(period: str | None, finding) -> list:
-    """Report: charges with no sale (credit the household) and counters never seen."""
+    """Report: charges with no sale (credit the household), charges claimed for a sale the city holds
+(no credit, but the shop is asked why), and counters never seen."""
     out = []
     for e in EventRecord.select().where(EventRecord.event == CHARGED_NOT_SOLD).order_by(EventRecord.created_at):
         body = json.loads(e.body)
         rid, per = str(body.get("redemption_id", "")), str(body.get("period", ""))
-        if (period and per != period) or RedemptionRecord.get_or_none(RedemptionRecord.id == rid) is not None:
+        if period and per != period:
+            continue
+        if RedemptionRecord.get_or_none(RedemptionRecord.id == rid) is not None:
+            out.append(finding("charge_for_sale_made", "warning", e.household, per, e.device, None,
+                               f"{e.device} reported card {body.get('card_id', '')} charged with nothing sold for "
+                               f"redemption {rid}, but that sale is in the totals: no credit is due. Ask the shop "
+                               "why (a commit that reported a failure but held, or a false claim)"))
             continue
         out.append(finding("card_charged_not_sold", "warning", e.household, per, e.device, _count(body.get("amount")),
                            f"card {body.get('card_id', '')} charged for redemption {rid} on {e.device} and no sale "

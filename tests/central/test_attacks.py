@@ -485,6 +485,8 @@ def test_charge_event_for_a_sale_made_is_not_credited(rig):
     _, findings = rig.report()
     credit = [f for f in findings if f["kind"] == "card_charged_not_sold" and f["subject"] == household]
     assert not credit, credit
+    asked = [f for f in findings if f["kind"] == "charge_for_sale_made" and sale["redemption_id"] in f["detail"]]
+    assert asked and asked[0]["severity"] == "warning", findings  # no credit, and not silent
     assert _critical(findings, raised), findings
     rig.assert_honest_landed()
 

@@ -114,7 +114,11 @@ def test_charge_event_then_its_sale_is_no_credit(consumer, clock):
     send(consumer, charge)
     send(consumer, sale)  # the sale did land after all: the same charge, not a clone
     assert Quarantined.select().count() == 0
-    assert "card_charged_not_sold" not in {f.kind for f in reconcile(now=clock.now())}
+    findings = {f.kind: f for f in reconcile(now=clock.now())}
+    assert "card_charged_not_sold" not in findings  # no credit for a charge that was sold
+    asked = findings["charge_for_sale_made"]  # but the claim is not silent either
+    assert (asked.severity, asked.subject, asked.amount) == ("warning", "SSN-1", None)
+    assert sale[1]["body"]["redemption_id"] in asked.detail
 
 
 def test_unit_prices_are_the_named_ledger_versions(consumer, clock, tmp_path):
