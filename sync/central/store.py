@@ -317,19 +317,11 @@ class CardCounter(CentralModel):
         primary_key = CompositeKey("card_id", "counter")
 
 
-class PendingVoid(CentralModel):
-    """A void whose sale the city has not received yet: judged when the sale arrives (or reported)."""
+class PendingVoid(VoidRecord):
+    """A void whose sale the city has not received yet: judged when the sale arrives (or reported).
+    The row a counted void would be (VoidRecord's fields), plus its sequence number."""
 
-    id = CharField(primary_key=True)  # void_id
-    msg_id = CharField()
-    device = CharField()
     seq = IntegerField()
-    redemption_id = CharField(index=True)
-    household = CharField(default="")
-    period = CharField(default="")
-    amount = IntegerField(default=0)
-    reason = CharField(default="")
-    created_at = CharField()
 
     class Meta:
         table_name = "central_void_pending"
