@@ -147,9 +147,10 @@ class CentralConsumer:
                 elif leaf in ("status", "heartbeat"):
                     statuses.append((device_id, leaf, self._status_payload(device_id, msg.payload)))
                 else:
-                    env, problems = self._envelope(device_id, leaf, msg.payload,
-                                                   verified[i] if verified is not None else None)
-                    accepted.append(Accepted(device_id, env["seq"], leaf, env, msg.payload.decode("ascii"), problems))
+                    env, problems, at = self._envelope(device_id, leaf, msg.payload,
+                                                       verified[i] if verified is not None else None)
+                    accepted.append(Accepted(device_id, env["seq"], leaf, env, msg.payload.decode("ascii"), problems,
+                                             at))
             except (BadSignature, ValueError) as exc:
                 rejected.append((msg.topic, str(exc), msg.payload))
 
@@ -249,7 +250,7 @@ class CentralConsumer:
         new: list[Accepted] = []
         dups, seen = [], set()
         for item in accepted:
-            dev, seq, kind, env, tok, _problems = item
+            dev, seq, kind, env, tok, *_ = item
             mid = env["id"]
             if mid in known or mid in seen:
                 dups.append((dev, mid, seq))

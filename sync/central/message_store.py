@@ -40,6 +40,7 @@ class Accepted(NamedTuple):
     envelope: dict
     token: str
     problems: tuple[str, ...] = ()  # what its content failed (sync.central.verify.Checked): quarantine it
+    at: float | None = None  # created_at as POSIX seconds (Checked.at; None: unparsed or not a time)
 
 
 def _mark() -> str:
@@ -123,7 +124,7 @@ def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozense
     """Each message's signed bytes, plus the row the reports read (redemption, void or event),
     except for the messages in `uncounted` (quarantined, or a void waiting for its sale)."""
     msgs, reds, voids, events = [], [], [], []
-    for dev, seq, kind, env, tok, _problems in new:
+    for dev, seq, kind, env, tok, *_ in new:
         body = env["body"]
         msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
         if env["id"] in uncounted:

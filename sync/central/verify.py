@@ -31,7 +31,12 @@ from pos.signing import (
     load_public_key,
     verify_raw,
 )
-from sync.central.evidence_checks import EvidenceChecks, demo_issuer_keys, issuer_keys_from_pems
+from sync.central.evidence_checks import (
+    EvidenceChecks,
+    demo_issuer_keys,
+    issuer_keys_from_pems,
+    sale_moment,
+)
 
 
 class Checked(NamedTuple):
@@ -41,6 +46,7 @@ class Checked(NamedTuple):
 
     envelope: dict
     problems: tuple[str, ...] = ()
+    at: float | None = None  # created_at as POSIX seconds, parsed once here (None: not a time with a zone)
 
 
 class Verifier:
@@ -81,7 +87,7 @@ class Verifier:
         """`envelope()` (raises for what may not be stored at all), then the content checks one
         message allows on its own (problems to quarantine it for)."""
         env = self.envelope(device_id, leaf, key, token)
-        return Checked(env, self.content_problems(device_id, leaf, env))
+        return Checked(env, self.content_problems(device_id, leaf, env), created_seconds(env["created_at"]))
 
     def content_problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
         """What this message's content fails, judged from the message alone: the card's evidence of
@@ -122,6 +128,16 @@ class Verifier:
         if not isinstance(env, dict):
             raise BadSignature("payload is not a JSON object")
         return env
+
+
+def created_seconds(created_at: object) -> float | None:
+    """A message's created_at as POSIX seconds (None: not an ISO 8601 time with a zone): parsed once,
+    in the verify worker, so the write path compares numbers instead of parsing text again."""
+    moment = sale_moment(created_at)
+    try:
+        return moment.timestamp() if moment is not None else None
+    except (OverflowError, ValueError):
+        return None
 
 
 def _wrong_schema(leaf: str, schema: object) -> str:

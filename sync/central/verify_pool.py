@@ -30,15 +30,15 @@ def default_workers() -> int:
 
 def verify_packed(jobs: list[tuple[str, str, bytes]], pems: dict[str, str], *context) -> bytes:
     """In a worker: `verify.verify_batch` (with the caller's extra `context` arguments), its verdicts
-    marshalled as (True, envelope, problems) or (False, reason)."""
-    return marshal.dumps([(True, v.envelope, v.problems) if ok else (False, v)
+    marshalled as (True, envelope, problems, at) or (False, reason)."""
+    return marshal.dumps([(True, v.envelope, v.problems, v.at) if ok else (False, v)
                           for ok, v in verify_batch(jobs, pems, *context)])
 
 
 def unpack(blob: bytes) -> list[tuple[bool, object]]:
     """A worker's verdicts as `verify_batch` returns them: (True, Checked) or (False, reason). The
     blob comes from our own worker process over its pipe, never from the network."""
-    return [(True, Checked(v[1], v[2])) if v[0] else (False, v[1]) for v in marshal.loads(blob)]
+    return [(True, Checked(v[1], v[2], v[3])) if v[0] else (False, v[1]) for v in marshal.loads(blob)]
 
 
 class VerifyPool:
