@@ -63,7 +63,7 @@ def lines_digest(lines: Iterable[tuple[str, int, int]]) -> bytes:
 PROOF_OPS = (2, 3)  # 2: signed by SPEND; 3: the same record read back with GET LAST TRANSACTION
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_B64URL = re.compile(r"[A-Za-z0-9_-]{1,2048}")
+MAX_B64URL = 2048  # characters of a certificate or signature in base64url
 MAX_U32 = 0xFFFFFFFF
 
 
@@ -87,11 +87,14 @@ def _b64url(data: bytes) -> str:
 
 
 def _unb64url(text: object, what: str) -> bytes:
-    import base64
+    from pos.signing import BadSignature, b64url_decode
 
-    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_B64URL:
         raise ValueError(f"card {what} must be base64url without padding")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        return b64url_decode(text)  # strict: the C decoder refuses any other character
+    except BadSignature:
+        raise ValueError(f"card {what} must be base64url without padding") from None
 
 
 def _u32(value: object, what: str) -> int:
@@ -152,16 +155,18 @@ def _proof_parts(card: object) -> tuple[bytes, dict, int, int, bytes, bytes]:
             bytes.fromhex(challenge), _unb64url(proof.get("signature"), "signature"))
 
 
-def redemption_evidence(device_id: str, body: dict) -> CardEvidence:
+def redemption_evidence(device_id: str, body: dict, lines: list[tuple[str, int, int]] | None = None) -> CardEvidence:
     """The card evidence of a redemption body, its transaction rebuilt from the message itself (the
     device of the topic, the body's redemption id, period, total and lines), so a proof can only
-    verify for exactly the sale the message reports. ValueError says what is malformed."""
+    verify for exactly the sale the message reports. ValueError says what is malformed. `lines`:
+    the body's lines already parsed by body_lines (else parsed here)."""
     certificate, proof, op, counter, challenge, signature = _proof_parts(body.get("card"))
     rid, period, total = body.get("redemption_id"), body.get("period"), body.get("total")
     if not isinstance(rid, str) or not isinstance(period, str):
         raise ValueError("redemption body needs redemption_id and period (strings)")
     tx = CardTransaction(device_id, rid, period, _u32(total, "amount (the body's total)"),
-                         _u32(proof.get("period_total"), "period_total"), lines_digest(body_lines(body)))
+                         _u32(proof.get("period_total"), "period_total"),
+                         lines_digest(body_lines(body) if lines is None else lines))
     return CardEvidence(certificate, tx, counter, op, challenge, signature)
 
 

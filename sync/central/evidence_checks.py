@@ -64,7 +64,10 @@ def _short(value: object) -> str:
 
 def sale_date(created_at: object) -> date | None:
     """The day the sale was made on a wall clock in Samarinda (certificates are valid per day)."""
-    moment = sale_moment(created_at)
+    return _day(sale_moment(created_at))
+
+
+def _day(moment: datetime | None) -> date | None:
     try:
         return moment.astimezone(WITA).date() if moment is not None else None
     except OverflowError:  # year 9999 past midnight UTC
@@ -87,7 +90,7 @@ def _month(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def period_problems(period: object, created_at: object) -> list[str]:
+def period_problems(period: object, created_at: object, moment: datetime | None = None) -> list[str]:
     """A sale is booked in the month (WITA) it was made: the counter never writes another period,
     and a card signs any period not before its own record, so a sale booked into last month (an
     allowance that lapsed unused) or into 2099-12 would carry a genuine proof. The month of
@@ -105,11 +108,11 @@ def period_problems(period: object, created_at: object) -> list[str]:
     return []
 
 
-def charge_period_problems(period: object, created_at: object) -> list[str]:
+def charge_period_problems(period: object, created_at: object, moment: datetime | None = None) -> list[str]:
     """A card charged with nothing sold is reported at once or at the card's next insertion, so the
     event is made at or after the charge: the charge's period may be before the event's month (a
     card back after months), never after it (a charge booked into a month not begun)."""
-    moment = sale_moment(created_at)
+    moment = moment or sale_moment(created_at)
     if not isinstance(period, str) or not PERIOD.fullmatch(period):
         return [f"{CHARGED_NOT_SOLD}: period {_short(period)} is not an exact YYYY-MM month"]
     if moment is None:
@@ -120,19 +123,21 @@ def charge_period_problems(period: object, created_at: object) -> list[str]:
     return []
 
 
-def arithmetic_problems(body: dict) -> list[str]:
+def arithmetic_problems(body: dict, lines: list[tuple[str, int, int]] | None = None) -> list[str]:
     """The sale's numbers: lines typed, qty >= 1, unit_price >= 0, amount = qty x unit_price,
-    total = the sum of the lines and positive, period an exact YYYY-MM month."""
+    total = the sum of the lines and positive, period an exact YYYY-MM month. `lines`: the body's
+    lines already parsed by body_lines (else parsed here)."""
     problems = []
     period, total = body.get("period"), body.get("total")
     if not isinstance(period, str) or not PERIOD.fullmatch(period):
         problems.append(f"period {_short(period)} is not an exact YYYY-MM month")
     if isinstance(total, int) and total <= 0:
         problems.append(f"total {total} is not positive: a sale takes something")
-    try:
-        lines = body_lines(body)
-    except ValueError as exc:
-        return [*problems, str(exc)]
+    if lines is None:
+        try:
+            lines = body_lines(body)
+        except ValueError as exc:
+            return [*problems, str(exc)]
     lines_sum = 0
     for raw, (item, qty, price) in zip(body["lines"], lines, strict=True):
         if qty < 1:
@@ -170,14 +175,16 @@ class EvidenceChecks:
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey]) -> None:
         self.certs = CertificateCache(issuer_keys)
 
-    def problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
-        """The reasons to quarantine this verified message (empty: nothing wrong on its own)."""
+    def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None = None) -> tuple[str, ...]:
+        """The reasons to quarantine this verified message (empty: nothing wrong on its own);
+        `moment` is its created_at already parsed (sale_moment), else parsed here."""
         body = env["body"]
         try:
+            moment = moment or sale_moment(env.get("created_at"))
             if leaf == "redemption":
-                found = self.redemption(device_id, body, env.get("created_at"))
+                found = self.redemption(device_id, body, env.get("created_at"), moment)
             elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
-                found = self.charge(device_id, body, env.get("created_at"))
+                found = self.charge(device_id, body, env.get("created_at"), moment)
             else:
                 return ()
         except Exception as exc:  # noqa: BLE001 - a bug here must quarantine one message, not stall every batch
@@ -186,9 +193,16 @@ class EvidenceChecks:
             found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
         return tuple(found)
 
-    def redemption(self, device_id: str, body: dict, created_at: object) -> list[str]:
-        """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it."""
-        problems = arithmetic_problems(body) + period_problems(body.get("period"), created_at)
+    def redemption(self, device_id: str, body: dict, created_at: object, moment: datetime | None = None) -> list[str]:
+        """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it.
+        The lines are parsed once, for the arithmetic and the card's lines digest alike."""
+        moment = moment or sale_moment(created_at)
+        try:
+            lines = body_lines(body)
+        except ValueError:
+            lines = None  # arithmetic_problems says what is wrong with them
+        problems = arithmetic_problems(body, lines)
+        problems += period_problems(body.get("period"), created_at, moment)
         mode, card = body.get("mode"), body.get("card", ...)
         if card is ...:
             problems.append("no card field: ewarung.redemption/2 carries the card's proof (or null for an override)")
@@ -202,20 +216,21 @@ class EvidenceChecks:
             if card is None:
                 problems.append("a card sale without the card's proof (card is null)")
             else:
-                problems += self._card_sale(device_id, body, created_at)
+                problems += self._card_sale(device_id, body, moment, lines)
         else:
             problems.append(f"mode {_short(mode)} is neither card nor override")
         return problems
 
-    def _card_sale(self, device_id: str, body: dict, created_at: object) -> list[str]:
+    def _card_sale(self, device_id: str, body: dict, moment: datetime | None,
+                   lines: list[tuple[str, int, int]] | None) -> list[str]:
         try:
-            ev = redemption_evidence(device_id, body)
+            ev = redemption_evidence(device_id, body, lines)
             card = verify(ev, self.certs)
         except EvidenceError as exc:
             return [str(exc)]
         except ValueError as exc:
             return [f"card evidence is malformed: {exc}"]
-        problems = card_matches_body(card, body, sale_date(created_at))
+        problems = card_matches_body(card, body, _day(moment))
         if body.get("card_counter") != ev.counter:
             problems.append(f"card_counter {_short(body.get('card_counter'))} is not the proof's counter {ev.counter}")
         if ev.transaction.period_total < ev.transaction.amount:
@@ -223,7 +238,7 @@ class EvidenceChecks:
                             f"{ev.transaction.amount}")
         return problems
 
-    def charge(self, device_id: str, body: dict, created_at: object = None) -> list[str]:
+    def charge(self, device_id: str, body: dict, created_at: object = None, moment: datetime | None = None) -> list[str]:
         """A card charged with nothing sold: the card signed the transaction the event states, for
         this device, and the event's own fields say the same (the city credits the household by them)."""
         try:
@@ -244,4 +259,4 @@ class EvidenceChecks:
                            ("redemption_id", tx.redemption_id), ("amount", tx.amount), ("period", tx.period)):
             if body.get(name) != want or isinstance(body.get(name), bool):
                 problems.append(f"{CHARGED_NOT_SOLD}: {name} {_short(body.get(name))} is not the card's {want}")
-        return problems + charge_period_problems(tx.period, created_at)
+        return problems + charge_period_problems(tx.period, created_at, moment)

@@ -14,13 +14,15 @@ the database; the worker only gets the PEM of the registered key.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import sys
 import threading
 import time
+from datetime import datetime
 from typing import NamedTuple
+
+import msgspec
 
 from pos.messages import MESSAGE_TYP, schema_name
 from pos.signing import (
@@ -87,12 +89,16 @@ class Verifier:
         """`envelope()` (raises for what may not be stored at all), then the content checks one
         message allows on its own (problems to quarantine it for)."""
         env = self.envelope(device_id, leaf, key, token)
-        return Checked(env, self.content_problems(device_id, leaf, env), created_seconds(env["created_at"]))
+        moment = sale_moment(env["created_at"])
+        return Checked(env, self.content_problems(device_id, leaf, env, moment), created_seconds(moment))
 
-    def content_problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
+    def content_problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None = None) -> tuple[str, ...]:
         """What this message's content fails, judged from the message alone: the card's evidence of
-        a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks)."""
-        return self.evidence.problems(device_id, leaf, env)
+        a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks).
+        `moment`: created_at already parsed (sale_moment), else parsed here."""
+        if moment is None:
+            moment = sale_moment(env.get("created_at"))
+        return self.evidence.problems(device_id, leaf, env, moment)
 
     def token(self, device_id: str, key, token: bytes) -> dict:
         """jws_verify's checks on the hot path: the header is parsed once per distinct header and
@@ -112,28 +118,33 @@ class Verifier:
             self._headers[parts[0]] = header
         if header["kid"] != device_id:
             raise BadSignature(f"signed with kid {header['kid']!r}, not by device {device_id}")
-        try:
-            signature = b64url_decode(parts[2].decode("ascii"))
-            payload = b64url_decode(parts[1].decode("ascii"))
-        except UnicodeDecodeError:
-            raise BadSignature("token is not ASCII") from None
-        if not verify_raw(key, parts[0] + b"." + parts[1], signature):
+        if not verify_raw(key, token[:len(parts[0]) + 1 + len(parts[1])], b64url_decode(parts[2])):
             raise BadSignature(f"signature by {device_id!r} does not verify (tampered or forged)")
-        try:
-            env = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadSignature(f"payload is not JSON: {exc}") from None
-        except RecursionError:
-            raise BadSignature("payload JSON nested too deep") from None
-        if not isinstance(env, dict):
-            raise BadSignature("payload is not a JSON object")
-        return env
+        return envelope_of(parts[1])
 
 
-def created_seconds(created_at: object) -> float | None:
-    """A message's created_at as POSIX seconds (None: not an ISO 8601 time with a zone): parsed once,
-    in the verify worker, so the write path compares numbers instead of parsing text again."""
-    moment = sale_moment(created_at)
+_decode_json = msgspec.json.Decoder().decode
+
+
+def envelope_of(payload_part: bytes) -> dict:
+    """A JWS payload part (base64url) as the envelope object. The one parser of device messages on
+    the city's write path, in the verify workers and the consumer thread alike, so both read exactly
+    the same values; strict: invalid UTF-8, NaN, trailing bytes and numbers beyond a double's range
+    are refused. Integers keep their exact value; of a repeated key, the last counts (as in json)."""
+    try:
+        env = _decode_json(b64url_decode(payload_part))
+    except msgspec.DecodeError as exc:
+        raise BadSignature(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadSignature("payload JSON nested too deep") from None
+    if not isinstance(env, dict):
+        raise BadSignature("payload is not a JSON object")
+    return env
+
+
+def created_seconds(moment: datetime | None) -> float | None:
+    """A message's created_at (parsed by sale_moment) as POSIX seconds, None for no time: parsed
+    once, in the verify worker, so the write path compares numbers instead of parsing text again."""
     try:
         return moment.timestamp() if moment is not None else None
     except (OverflowError, ValueError):
@@ -151,22 +162,27 @@ def _wrong_schema(leaf: str, schema: object) -> str:
 def check_body(kind: str, body: dict) -> None:
     """The body fields the storage reads must be there and typed, so a signed but malformed message is
     refused, not half stored."""
-    def need(name: str, typ) -> None:
-        if not isinstance(body.get(name), typ) or isinstance(body.get(name), bool):
-            raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
-
     if kind == "redemption":
-        for name in ("redemption_id", "household", "period"):
-            need(name, str)
-        need("total", int)
+        _need(kind, body, _REDEMPTION_FIELDS)
         lines = body.get("lines")
-        if not isinstance(lines, list) or not all(
-            isinstance(ln, dict) and isinstance(ln.get("item"), str) and isinstance(ln.get("qty"), int) for ln in lines
+        if type(lines) is not list or not all(
+            type(ln) is dict and type(ln.get("item")) is str and isinstance(ln.get("qty"), int) for ln in lines
         ):
             raise ValueError("redemption body needs lines [{item, qty, ...}]")
     elif kind == "void":
-        for name in ("void_id", "redemption_id"):
-            need(name, str)
+        _need(kind, body, _VOID_FIELDS)
+
+
+_REDEMPTION_FIELDS = (("redemption_id", str), ("household", str), ("period", str), ("total", int))
+_VOID_FIELDS = (("void_id", str), ("redemption_id", str))
+
+
+def _need(kind: str, body: dict, fields: tuple[tuple[str, type], ...]) -> None:
+    """Each field present with exactly its JSON type (a bool is not an int; the parser makes no
+    subclasses, so the exact type is the test)."""
+    for name, typ in fields:
+        if type(body.get(name)) is not typ:
+            raise ValueError(f"{kind} body needs {name} ({typ.__name__})")
 
 
 _worker: Verifier | None = None

@@ -386,7 +386,7 @@ def test_a_bug_in_a_check_quarantines_the_message_instead_of_stalling_the_batch(
     redelivered and fails again: one message would stop the city's intake. It is a problem instead."""
     from sync.central.evidence_checks import UNCHECKED, EvidenceChecks
 
-    def broken(self, device_id, body, created_at):
+    def broken(self, device_id, body, created_at, moment=None):
         raise KeyError("lines")
 
     monkeypatch.setattr(EvidenceChecks, "redemption", broken)

@@ -4,6 +4,9 @@ and refuse the genuine sale beside it, so the forgeries sit in different chunks,
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from hardware.card.fake import FakeCard, demo_issuer_keys
@@ -35,12 +38,38 @@ def _jobs(n: int):
 
 
 def _shape(verdicts):
-    return [(ok, v.envelope["id"], v.problems) if ok else (ok, v) for ok, v in verdicts]
+    return [(ok, v.envelope, v.problems, v.at) if ok else (ok, v) for ok, v in verdicts]
 
 
 def test_the_marshalled_verdicts_are_verify_batchs_own():
+    """The worker sends verdicts only; the envelope the consumer parses beside them is the one the
+    worker checked, value for value, with the same created_at seconds."""
     jobs, pems, forged, tampered = _jobs(12)
-    assert _shape(unpack(verify_packed(jobs, pems, ISSUERS))) == _shape(verify_batch(jobs, pems, ISSUERS))
+    got = unpack(verify_packed(jobs, pems, ISSUERS), jobs)
+    assert _shape(got) == _shape(verify_batch(jobs, pems, ISSUERS))
+    assert all(isinstance(v.at, float) for ok, v in got if ok)
+
+
+def test_an_answer_for_other_messages_is_refused():
+    jobs, pems, *_ = _jobs(8)
+    with pytest.raises(RuntimeError, match="3 verdicts for 8 messages"):
+        unpack(verify_packed(jobs[:3], pems, ISSUERS), jobs)
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_worker_is_an_error_not_a_wait():
+    """The runner verifies in its own thread when a worker dies (runner._no_workers): it must hear
+    of the death, not wait for an answer forever."""
+    jobs, pems, *_ = _jobs(2 * MIN_CHUNK)
+    pool = VerifyPool(2)
+    try:
+        pool.warm_up(ISSUERS)
+        for pid in pool.pids:
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises((EOFError, OSError)):  # on sending (runner._submit) or on reading (runner._verdicts)
+            results(pool.submit(jobs, pems, ISSUERS))
+    finally:
+        pool.shutdown()
 
 
 @pytest.mark.timeout(120)
@@ -51,7 +80,9 @@ def test_a_batch_split_across_workers_keeps_each_verdict_on_its_message():
     try:
         pool.warm_up(ISSUERS)
         futures = pool.submit(jobs, pems, ISSUERS)
+        again = pool.submit(jobs, pems, ISSUERS)  # queued behind the first at each worker
         got = results(futures)
+        assert _shape(results(again)) == _shape(got)
     finally:
         pool.shutdown()
     assert len(futures) == 2  # both workers had a part of it
