@@ -25,6 +25,7 @@ setup(
         "kivy>=2.3,<2.4",
         "cryptography>=42",
         "msgspec>=0.18,<1",
+        "pybase64>=1.3,<2",  # base64url of every message the city verifies
         "qrcode>=7.4",
         "pillow>=10",
         "tzdata",

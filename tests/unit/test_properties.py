@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,7 +90,6 @@ def test_no_sequence_overspends(service, city, clock, ops):
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_money_never_float(value):
-    import pytest
 
     from pos.money import require_rupiah
     from pos.signing import canonical_json
@@ -106,3 +106,18 @@ def test_rupiah_format_roundtrip(value):
 
     text = format_rupiah(value)
     assert int(text.replace("Rp ", "").replace(".", "")) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.text(alphabet="=+/ \n*.é\x00", min_size=1, max_size=3), st.integers(0, 400))
+def test_b64url_decode_is_base64url_and_nothing_else(data, junk, where):
+    """The city decodes every token part with it: a valid part gives the exact bytes, as text or
+    as bytes; a part with padding, the standard alphabet, whitespace or any other character is
+    refused, never silently skipped (one token, one spelling)."""
+    from pos.signing import BadSignature, b64url
+
+    text = b64url(data)
+    assert b64url_decode(text) == data == b64url_decode(text.encode("ascii"))
+    spoiled = text[:where] + junk + text[where:]
+    with pytest.raises(BadSignature):
+        b64url_decode(spoiled)
