@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pos.signing import BadSignature, b64url_decode
+
 LINES_DOMAIN = b"EWSSN-LINES-v2\n"
 NO_LINES = bytes(32)
 """The lines digest of a spend whose caller does not know the basket (CardClient.record_spend, card tools
@@ -87,9 +89,7 @@ def _b64url(data: bytes) -> str:
 
 
 def _unb64url(text: object, what: str) -> bytes:
-    from pos.signing import BadSignature, b64url_decode
-
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_B64URL:
+    if type(text) is not str or not 0 < len(text) <= MAX_B64URL:
         raise ValueError(f"card {what} must be base64url without padding")
     try:
         return b64url_decode(text)  # strict: the C decoder refuses any other character
@@ -98,7 +98,7 @@ def _unb64url(text: object, what: str) -> bytes:
 
 
 def _u32(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_U32:
+    if type(value) is not int or not 0 <= value <= MAX_U32:  # exactly int: a bool is not a number here
         raise ValueError(f"card proof {what} must be an integer 0..{MAX_U32}")
     return value
 
@@ -142,14 +142,14 @@ def body_lines(body: dict) -> list[tuple[str, int, int]]:
 
 
 def _proof_parts(card: object) -> tuple[bytes, dict, int, int, bytes, bytes]:
-    if not isinstance(card, dict) or not isinstance(card.get("proof"), dict):
+    proof = card.get("proof") if type(card) is dict else None
+    if type(proof) is not dict:
         raise ValueError("card evidence needs {certificate, proof}")
-    proof = card["proof"]
     op = proof.get("op")
-    if op not in PROOF_OPS or isinstance(op, bool):
+    if op not in PROOF_OPS or type(op) is not int:
         raise ValueError(f"card proof op must be one of {PROOF_OPS}")
     challenge = proof.get("challenge")
-    if not isinstance(challenge, str) or not _HEX32.fullmatch(challenge):
+    if type(challenge) is not str or not _HEX32.fullmatch(challenge):
         raise ValueError("card proof challenge must be 16 bytes in lower-case hex")
     return (_unb64url(card.get("certificate"), "certificate"), proof, op, _u32(proof.get("counter"), "counter"),
             bytes.fromhex(challenge), _unb64url(proof.get("signature"), "signature"))

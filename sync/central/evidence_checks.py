@@ -94,18 +94,21 @@ def period_problems(period: object, created_at: object, moment: datetime | None 
     """A sale is booked in the month (WITA) it was made: the counter never writes another period,
     and a card signs any period not before its own record, so a sale booked into last month (an
     allowance that lapsed unused) or into 2099-12 would carry a genuine proof. The month of
-    created_at, or of created_at less PREPARE_TO_COMMIT (a sale begun just before midnight)."""
-    moment = sale_moment(created_at)
+    created_at, or of created_at less PREPARE_TO_COMMIT (a sale begun just before midnight).
+    `moment`: created_at already parsed (sale_moment)."""
+    moment = moment or sale_moment(created_at)
     if not isinstance(period, str) or not PERIOD.fullmatch(period) or moment is None:
         return []  # said by arithmetic_problems / card_matches_body
+    month = _month(moment)
+    if period == month:
+        return []  # the usual case: no second conversion
     try:
-        months = {_month(moment), _month(moment - PREPARE_TO_COMMIT)}
+        if period == _month(moment - PREPARE_TO_COMMIT):
+            return []
     except OverflowError:
-        months = {_month(moment)}
-    if period not in months:
-        return [f"period {period} is not the month of the sale's created_at {created_at} "
-                f"({_month(moment)} in Asia/Makassar): a sale is booked in the month it was made"]
-    return []
+        pass
+    return [f"period {period} is not the month of the sale's created_at {created_at} "
+            f"({month} in Asia/Makassar): a sale is booked in the month it was made"]
 
 
 def charge_period_problems(period: object, created_at: object, moment: datetime | None = None) -> list[str]:
