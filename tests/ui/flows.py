@@ -207,7 +207,7 @@ def flow_sign_in(d: Driver):
 
 
 def _no_view_off_screen_holds_widgets(app) -> None:
-    from pos.ui.screens import _holds_widgets
+    from pos.ui.screens.base import _holds_widgets
 
     for view in set(app.views.values()) - {app.view}:
         held = [attr for attr, value in vars(view).items() if _holds_widgets(value)]

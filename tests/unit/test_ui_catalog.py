@@ -20,7 +20,7 @@ from pos.ui import i18n
 ROOT = Path(__file__).resolve().parents[2]
 
 
-UI = sorted((ROOT / "pos" / "ui").glob("*.py"))
+UI = sorted((ROOT / "pos" / "ui").rglob("*.py"))  # the screens package too
 WORDED_FOR_UI = [ROOT / "pos" / "roots" / "counter.py", ROOT / "hardware" / "card" / "pcscd.py",
                  ROOT / "hardware" / "card" / "deck.py"]  # message ids the screens and panel translate
 SESSION = sorted((ROOT / "pos" / "session").glob("*.py"))
