@@ -343,14 +343,14 @@ def test_history_reprint_and_void_with_supervisor(session, reader, printer, city
     session.reprint(sale.redemption_id)
     assert printer.printed[-1][1].copy
     assert not session.void(sale.redemption_id, "", "spv1", "9999")
-    session.void(sale.redemption_id, "salah barang", "kasir1", "1234")
+    session.void(sale.redemption_id, "wrong_items", "kasir1", "1234")
     assert "penyelia" in session.notice_text() and Void.select().count() == 0
-    session.void(sale.redemption_id, "salah barang", "spv1", "0000")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "0000")
     assert Void.select().count() == 0
-    session.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     assert Void.select().count() == 1 and session.history[0].voided
     assert printer.printed[-1][1].kind == "void"
-    session.void(sale.redemption_id, "lagi", "spv1", "9999")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     assert "sudah dibatalkan" in session.notice_text()
     session.cancel()
     assert session.state == State.IDLE
@@ -702,7 +702,7 @@ def test_worker_results_are_returned_never_assigned(service, reader, printer, ci
     printer.fault = ""
     s.open_history()
     s.reprint(sale.redemption_id)
-    s.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    s.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     s.cancel()
     s.open_end_of_day()
     s.print_end_of_day()
@@ -763,6 +763,16 @@ def test_void_wrong_supervisor_pin_names_the_supervisor_and_success_names_the_sa
     assert session.last_voided == first.redemption_id
     assert session.notice_args["no"] == first.receipt_no == 1
     assert "Struk no. 1 dibatalkan" in session.notice_text() and "Dinas" in session.notice_text()
+
+
+def test_a_void_reason_not_on_the_core_list_is_declined_before_the_supervisor_pin(session, reader, city):
+    """The screen offers the core's VOID_REASONS; anything else is declined by the session itself,
+    before a supervisor's PIN is checked (no wrong-PIN count, no void)."""
+    sale = _sell(session, reader, card_for(city, "holder"))
+    session.open_history()
+    assert not session.void(sale.redemption_id, "salah barang", "spv1", "0000")
+    assert session.notice == "void_needs_reason" and Void.select().count() == 0
+    assert not JournalEntry.select().where(JournalEntry.kind == "staff_pin_failed").exists()
 
 
 def test_void_slip_words_the_reason_names_the_supervisor_and_the_balance(session, reader, printer, city):

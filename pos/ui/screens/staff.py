@@ -14,7 +14,7 @@ from kivy.uix.gridlayout import GridLayout
 from pos.clock import parse_iso
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
-from pos.session import OVERRIDE_REASONS, SHIFTS
+from pos.session import OVERRIDE_REASONS, SHIFTS, VOID_REASONS
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
 from pos.ui.screens.base import View, notice_of, rp, scroller
@@ -176,7 +176,7 @@ class HistoryView(View, _SupervisorPad):
         left = column(spacing=4)
         title = _("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)) if row_ else _("Void a sale")
         left.add_widget(Text(_("Reason"), "body", color=MUTED))
-        for code in ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake"):
+        for code in VOID_REASONS:
             left.add_widget(BigButton(say(f"void.{code}", s.language), lambda c=code: self._reason(c),
                                       "ok" if code == self.reason else "neutral", name=f"reason-{code}", role="body"))
         body = BoxLayout(spacing=Theme.px(10))
