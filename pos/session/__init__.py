@@ -18,7 +18,7 @@ the wording catalog (pos.wording) saying why; screens word it with `notice_text(
 from __future__ import annotations
 
 from pos.redemption import OVERRIDE_REASONS, VOID_REASONS, HistoryRow
-from pos.session.core import REPORTED_TO_CITY, ErrorInfo, Sale
+from pos.session.core import REPORTABLE_BY_CASHIER, REPORTED_TO_CITY, ErrorInfo, Sale
 from pos.session.day_end import EndOfDay
 from pos.session.flag import FlagProblem
 from pos.session.history import History
@@ -37,7 +37,7 @@ class CounterSession(Visit, SignIn, Receipts, History, EndOfDay, FlagProblem, Ov
 
 
 __all__ = [
-    "CARD_STATES", "OVERRIDE_REASONS", "REPORTED_TO_CITY", "RULES", "SHIFTS", "Action", "CounterSession",
-    "DeferredRunner", "ErrorInfo", "HistoryRow", "InlineRunner", "Runner", "Sale", "State", "ThreadRunner",
+    "CARD_STATES", "OVERRIDE_REASONS", "REPORTABLE_BY_CASHIER", "REPORTED_TO_CITY", "RULES", "SHIFTS", "Action",
+    "CounterSession", "DeferredRunner", "ErrorInfo", "HistoryRow", "InlineRunner", "Runner", "Sale", "State", "ThreadRunner",
     "VOID_REASONS", "fault_message",
 ]

@@ -800,6 +800,21 @@ def test_household_refusal_remembers_the_household_for_the_report(session, reade
     assert session.open_flag(session.error.household) and session.flag_household == "SSN-6472-9999999"
 
 
+def test_report_data_is_offered_for_a_refusal_about_the_household_not_for_a_wrong_card(session, reader, city):
+    """The session, not the error screen, decides when "Report data" is offered: a household the
+    ledger does not know, revoked or expired is the city's data to fix; a forged card or a device
+    fault is not, and open_flag from such an error is refused as the screen hides it."""
+    from tests.fakes import FakeCard
+
+    reader.insert(FakeCard("CARD-NOBODY", "SSN-6472-9999999"))
+    assert session.error.offers_report
+    reader.pull()
+    reader.insert(card_for(city, "holder", behaviour="forged"))
+    assert session.error.reason == Reason.CARD_FORGED and not session.error.offers_report
+    assert not session.open_flag(session.error.household)
+    assert session.state == State.ERROR and session.notice == "not_possible_now"
+
+
 def test_printer_state_read_while_idle_reaches_the_status_bar(session):
     """Item 8: paper out shows before a sale tries to print; a printer that cannot tell changes nothing."""
     from pos.ports import PrinterStatus
