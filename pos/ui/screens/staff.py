@@ -12,6 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from pos.clock import parse_iso
+from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, household_number
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
 from pos.session import OVERRIDE_REASONS, SHIFTS, VOID_REASONS
@@ -30,8 +31,12 @@ from pos.ui.widgets import (
 )
 from pos.wording import say
 
-HOUSEHOLD_PREFIX = "SSN-6472-"
 NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
+
+
+def household_label(digits: str) -> str:
+    """The household line over the keypad: the whole id as the core writes it, "..." until typed."""
+    return _("Household: {id}", id=household_id(digits) or HOUSEHOLD_PREFIX + "...")
 
 
 class SignInView(View):
@@ -249,8 +254,7 @@ class FlagView(View):
     name = "flag"
 
     def enter(self) -> None:
-        hid = getattr(self.session, "flag_household", "")
-        self.digits = hid[len(HOUSEHOLD_PREFIX):] if hid.startswith(HOUSEHOLD_PREFIX) else ""
+        self.digits = household_number(self.session.flag_household)
         self.problem = ""
         self.note = ""
         self.writing = False
@@ -260,7 +264,7 @@ class FlagView(View):
         if self.writing:
             return self._note_page()
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        self.hid_label = Text(household_label(self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
         grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
@@ -271,7 +275,7 @@ class FlagView(View):
         left.add_widget(grid)
         if self.note:
             left.add_widget(Text(_("Note: {note}", note=self.note), "body", shorten=True, max_lines=1))
-        pad = KeyPad(self._typed, self._send, max_len=7, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
+        pad = KeyPad(self._typed, self._send, max_len=HOUSEHOLD_DIGITS, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
         pad.value = self.digits
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
@@ -306,15 +310,14 @@ class FlagView(View):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+        self.hid_label.text = household_label(value)
 
     def _problem(self, p):
         self.problem = p
         self.app.refresh()
 
     def _send(self, value):
-        hid = HOUSEHOLD_PREFIX + value.zfill(7) if value else ""
-        self.session.flag_problem(hid, self.problem, self.note)
+        self.session.flag_problem(household_id(value), self.problem, self.note)
 
 
 class OverrideView(View, _SupervisorPad):
@@ -334,7 +337,7 @@ class OverrideView(View, _SupervisorPad):
         if self.step == 2:
             body = BoxLayout(spacing=Theme.px(10))
             left = column(spacing=4)
-            left.add_widget(Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + self.digits.zfill(7)), "big", bold=True))
+            left.add_widget(Text(household_label(self.digits), "big", bold=True))
             left.add_widget(Text(_("Reason: {reason}", reason=_(self.reason)), "big"))
             left.add_widget(Text(_("A supervisor approves. It is journaled and limited each month."), "body",
                                  color=MUTED))
@@ -343,13 +346,13 @@ class OverrideView(View, _SupervisorPad):
             return self.page(_("Serve without a card"), body,
                              [BigButton(_("Back"), self._back, "neutral", name="back")])
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        self.hid_label = Text(household_label(self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
         for r in OVERRIDE_REASONS:
             left.add_widget(BigButton(_(r), lambda x=r: self._reason(x), "ok" if r == self.reason else "neutral",
                                       name=f"override-{r}", role="body"))
-        pad = KeyPad(self._typed, self._next, max_len=7, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
+        pad = KeyPad(self._typed, self._next, max_len=HOUSEHOLD_DIGITS, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
         pad.value = self.digits
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
@@ -358,7 +361,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+        self.hid_label.text = household_label(value)
 
     def _reason(self, r):
         self.reason = r
@@ -377,7 +380,7 @@ class OverrideView(View, _SupervisorPad):
         self.app.refresh()
 
     def _submit(self, pin):
-        self.session.start_override(HOUSEHOLD_PREFIX + self.digits.zfill(7), self.reason, self.sup, pin)
+        self.session.start_override(household_id(self.digits), self.reason, self.sup, pin)
 
 
 class TechnicianView(View):
