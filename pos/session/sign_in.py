@@ -6,7 +6,8 @@ from pos import cashiers
 from pos.refusals import Reason, Refusal
 from pos.session.core import SessionCore
 from pos.session.rules import Action, State
-from pos.staff_lockout import UNLOCKERS, StaffLockout
+from pos.staff_lockout import StaffLockout
+from pos.staff_roles import AT_COUNTER, UNLOCKERS
 
 SHIFTS = ("pagi", "siang", "malam")
 
@@ -37,6 +38,8 @@ class SignIn(SessionCore):
             if cashier.role in UNLOCKERS and locked_id not in ("", cashier.id):
                 lockout.unlock(locked_id, by=cashier.id)
                 return None
+            if cashier.role not in AT_COUNTER:  # the screen lists only these; a script may name anyone
+                raise Refusal(Reason.NOT_AT_COUNTER, cashier.id)
             service.start_shift(cashier.id, shift)
             return cashier
 

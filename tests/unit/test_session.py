@@ -68,6 +68,20 @@ def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
     assert JournalEntry.select().where(JournalEntry.kind == "shift_start").count() == 1
 
 
+def test_only_staff_who_sell_sign_in_at_the_counter(service, reader, printer):
+    """The sign-in screen lists AT_COUNTER only; the session refuses anyone else itself (a script,
+    `ewarung sale --cashier tek1`): every sale must name someone who sells."""
+    from pos.staff_roles import APPROVERS, AT_COUNTER
+
+    assert "technician" not in AT_COUNTER and APPROVERS <= AT_COUNTER
+    s = make_session(service, reader, printer, sign_in=False)
+    assert s.sign_in("tek1", "4321", "pagi")  # the technician's right PIN
+    assert s.state == State.SIGNED_OUT and s.notice == "not_at_counter" and not s.cashier_id
+    assert not JournalEntry.select().where(JournalEntry.kind == "shift_start").exists()
+    s.sign_in("spv1", "9999", "pagi")
+    assert s.state == State.IDLE and s.cashier_id == "spv1"
+
+
 def test_card_before_sign_in_is_refused(service, reader, printer, city):
     s = make_session(service, reader, printer, sign_in=False)
     reader.insert(card_for(city, "holder"))

@@ -16,6 +16,7 @@ from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, 
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEMS
 from pos.session import OVERRIDE_REASONS, SHIFTS, VOID_REASONS
+from pos.staff_roles import APPROVERS, AT_COUNTER
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
 from pos.ui.screens.base import View, notice_of, rp, scroller
@@ -65,7 +66,7 @@ class SignInView(View):
         s = self.session
         left = column(spacing=6)
         left.add_widget(Text(_("Who is at the counter?"), "body", color=MUTED))
-        at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role != "technician"]
+        at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role in AT_COUNTER]
         self._cashier_buttons = {cid: BigButton(name, lambda c=cid: self._pick(c), name=f"cashier-{cid}")
                                  for cid, name in at_counter}
         for button in self._cashier_buttons.values():
@@ -118,7 +119,7 @@ class _SupervisorPad:
 
     def supervisor_box(self, on_ok, ok_text: str):
         box = column(spacing=4)
-        sups = [(cid, name) for cid, name, role in self.app.cashier_list if role == "supervisor"]
+        sups = [(cid, name) for cid, name, role in self.app.cashier_list if role in APPROVERS]
         box.add_widget(row(*[BigButton(name, lambda c=cid: self._pick_sup(c), "ok" if cid == self.sup else "neutral",
                                        name=f"supervisor-{cid}", role="body") for cid, name in sups]))
         self.sup_dots = Text(_("Supervisor PIN: {dots}", dots="* " * len(self.sup_pin) or "-"), "big", bold=True)
