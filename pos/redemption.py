@@ -32,6 +32,7 @@ from pos.risk import assess_device
 from pos.signing import Signer
 
 DATA_PROBLEMS = ("moved", "not_eligible", "deceased", "unregistered_poor", "wrong_data", "other")
+DATA_PROBLEM_NOTE_MAX = 500  # characters of a data report's note the city keeps (docs/schemas/event.json)
 OVERRIDE_REASONS = ("card_damaged", "card_forgotten", "reader_broken")
 VOID_REASONS = ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake")
 """Why a sale is taken back: codes, so the screen, the void slip and the city's reports word them
@@ -367,7 +368,7 @@ class RedemptionService:
             raise ValueError(f"problem must be one of {', '.join(DATA_PROBLEMS)}")
         created_at = iso(self.clock.now())
         with durable_transaction(self.db):
-            body = {"event": "data_problem", "household": household_id, "problem": problem, "note": note[:500], "cashier": cashier_id}
+            body = {"event": "data_problem", "household": household_id, "problem": problem, "note": note[:DATA_PROBLEM_NOTE_MAX], "cashier": cashier_id}
             msg = enqueue("event", body, device=self.device, signer=self.signer, created_at=created_at)
             journal.append(created_at, "data_problem", household_id, {"problem": problem, "seq": msg.seq})
         return msg.seq

@@ -41,6 +41,13 @@ def test_void_reasons_are_the_cores_codes_and_old_free_text_still_validates():
         jsonschema.validate("", reason)
 
 
+def test_a_data_reports_note_is_cut_where_the_schema_says():
+    from pos.redemption import DATA_PROBLEM_NOTE_MAX
+
+    event = json.loads((SCHEMAS / "event.json").read_text())["properties"]["body"]["properties"]
+    assert event["note"]["maxLength"] == DATA_PROBLEM_NOTE_MAX
+
+
 def test_ledger_tables_and_columns_match_the_doc():
     for wire, (_table, columns, _key) in TABLES.items():
         line = next((ln for ln in DOC.splitlines() if ln.startswith(f"| `{wire}` |")), None)

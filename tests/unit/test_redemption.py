@@ -11,7 +11,7 @@ from pos.db import JournalEntry, OutboxMessage, PrintJob, Redemption, Redemption
 from pos.entitlement import assess
 from pos.messages import MESSAGE_TYP
 from pos.period import Period
-from pos.redemption import VOID_REASONS, Collector, RedemptionRequest
+from pos.redemption import DATA_PROBLEM_NOTE_MAX, VOID_REASONS, Collector, RedemptionRequest
 from pos.refusals import Reason, Refusal
 from pos.signing import jws_verify
 
@@ -209,3 +209,11 @@ def test_every_void_reason_is_worded_for_the_slip():
     from pos.wording import WORDING
 
     assert VOID_REASONS and all(f"void.{code}" in WORDING for code in VOID_REASONS)
+
+
+def test_a_data_reports_note_reaches_the_city_cut_at_the_cores_limit(service, city, signer):
+    """The note page lets a cashier type less; the core keeps the city's limit, whoever calls it."""
+    seq = service.flag_problem(city.notable["revoked"], "moved", "x" * (DATA_PROBLEM_NOTE_MAX + 100), "kasir1")
+    body = jws_verify(bytes(OutboxMessage.get(OutboxMessage.seq == seq).payload),
+                      {"EW-TEST-0001": signer.public_key()}, MESSAGE_TYP).json()["body"]
+    assert body["note"] == "x" * DATA_PROBLEM_NOTE_MAX

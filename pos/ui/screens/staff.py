@@ -14,7 +14,7 @@ from kivy.uix.gridlayout import GridLayout
 from pos.clock import parse_iso
 from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, household_number
 from pos.period import WITA
-from pos.redemption import DATA_PROBLEMS
+from pos.redemption import DATA_PROBLEM_NOTE_MAX, DATA_PROBLEMS
 from pos.session import OVERRIDE_REASONS, SHIFTS, VOID_REASONS
 from pos.staff_roles import APPROVERS, AT_COUNTER
 from pos.ui.i18n import _
@@ -32,7 +32,7 @@ from pos.ui.widgets import (
 )
 from pos.wording import say
 
-NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
+NOTE_MAX = min(200, DATA_PROBLEM_NOTE_MAX)  # what the note page lets a cashier type; never past the city's
 
 
 def household_label(digits: str) -> str:
