@@ -10,6 +10,8 @@ from pos.staff_lockout import StaffLockout
 from pos.staff_roles import AT_COUNTER, UNLOCKERS
 
 SHIFTS = ("pagi", "siang", "malam")
+DEFAULT_SHIFT = SHIFTS[0]
+"""The shift the sign-in screen has picked before the cashier picks one."""
 
 
 class SignIn(SessionCore):
@@ -22,7 +24,7 @@ class SignIn(SessionCore):
     locked_staff: tuple[str, str] = ("", "")
     """The id and name of the staff member last refused as locked here, whom a supervisor may unlock."""
 
-    def sign_in(self, cashier_id: str, pin: str, shift: str = "pagi") -> bool:
+    def sign_in(self, cashier_id: str, pin: str, shift: str = DEFAULT_SHIFT) -> bool:
         """Check the cashier's PIN, journal the shift's start, then wait for a card."""
         if not self._may(Action.SIGN_IN):
             return False

@@ -68,6 +68,15 @@ def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
     assert JournalEntry.select().where(JournalEntry.kind == "shift_start").count() == 1
 
 
+def test_the_shift_picked_before_the_cashier_picks_is_the_sessions(service, reader, printer):
+    """The sign-in screen starts on DEFAULT_SHIFT, the one a sign-in without a shift is journaled for."""
+    from pos.session import DEFAULT_SHIFT, SHIFTS
+
+    assert DEFAULT_SHIFT == SHIFTS[0] == "pagi"
+    s = make_session(service, reader, printer, sign_in=False)
+    assert s.sign_in("kasir1", "1234") and s.shift == DEFAULT_SHIFT
+
+
 def test_only_staff_who_sell_sign_in_at_the_counter(service, reader, printer):
     """The sign-in screen lists AT_COUNTER only; the session refuses anyone else itself (a script,
     `ewarung sale --cashier tek1`): every sale must name someone who sells."""

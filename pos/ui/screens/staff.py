@@ -15,7 +15,7 @@ from pos.clock import parse_iso
 from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, household_number
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEM_NOTE_MAX, DATA_PROBLEMS
-from pos.session import OVERRIDE_REASONS, SHIFTS, VOID_REASONS
+from pos.session import DEFAULT_SHIFT, OVERRIDE_REASONS, SHIFTS, VOID_REASONS
 from pos.staff_roles import APPROVERS, AT_COUNTER
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
@@ -47,7 +47,7 @@ class SignInView(View):
 
     def enter(self) -> None:
         self.cashier = ""
-        self.shift = "pagi"
+        self.shift = DEFAULT_SHIFT
         self.pin = ""
 
     def shows(self) -> tuple:
@@ -396,7 +396,7 @@ class TechnicianView(View):
         for label, value in info:
             body.add_widget(row(Text(label, "body", color=MUTED, size_hint_x=0.4),
                                 Text(value, "body", bold=True, size_hint_x=0.6, shorten=True), height=Theme.px(30)))
-        for key, value in getattr(s, "tech_results", {}).items():
+        for key, value in s.tech_results.items():
             result = ", ".join(_(part) for part in value)
             body.add_widget(Text(_("Test {what}: {result}", what=_(key), result=result), "body", color=PRIMARY, bold=True))
         buttons = [BigButton(_("Test reader"), s.test_reader, "primary", name="test-reader"),
