@@ -17,6 +17,7 @@ from pos.clock import SystemClock
 from pos.db import Cashier, database
 from pos.refusals import Reason, Refusal
 from pos.staff_lockout import CounterService, StaffLockout
+from pos.staff_roles import APPROVERS, ROLES
 
 _N, _R, _P = 2**14, 8, 1
 _MAX_WORK_BYTES = 32 * 2**20  # hashlib.scrypt's own cap; ours take 16 MiB
@@ -53,8 +54,8 @@ def check_pin(pin: str, stored: str) -> bool:
 def add_cashier(cashier_id: str, name: str, pin: str, role: str = "cashier") -> Cashier:
     """Register staff with a role the sign-in and supervisor
     checks know; the PIN is hashed here, never stored."""
-    if role not in ("cashier", "supervisor", "technician"):
-        raise ValueError("role must be cashier, supervisor or technician")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
     return Cashier.create(id=cashier_id, name=name, role=role, pin_hash=hash_pin(pin))
 
 
@@ -75,7 +76,7 @@ def authenticate(cashier_id: str, pin: str, *, supervisor: bool = False,
     if not check_pin(pin, cashier.pin_hash):
         raise lockout.failed(cashier, purpose)
     lockout.passed(cashier.id)
-    if supervisor and cashier.role != "supervisor":
+    if supervisor and cashier.role not in APPROVERS:
         raise Refusal(Reason.NOT_A_SUPERVISOR, cashier_id)
     return cashier
 

@@ -75,7 +75,8 @@ class Receipt:
 
     @property
     def void_reason_text(self) -> str:
-        """The void's reason in words (the record keeps a code; an unknown one prints as itself)."""
+        """The void's reason in words (the record keeps a code of VOID_REASONS;
+        a void stored before that list, free text, reprints as it was typed)."""
         return say(f"void.{self.void_reason}", self.language) if f"void.{self.void_reason}" in WORDING else self.void_reason
 
     @property

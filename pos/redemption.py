@@ -32,7 +32,12 @@ from pos.risk import assess_device
 from pos.signing import Signer
 
 DATA_PROBLEMS = ("moved", "not_eligible", "deceased", "unregistered_poor", "wrong_data", "other")
+DATA_PROBLEM_NOTE_MAX = 500  # characters of a data report's note the city keeps (docs/schemas/event.json)
 OVERRIDE_REASONS = ("card_damaged", "card_forgotten", "reader_broken")
+VOID_REASONS = ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake")
+"""Why a sale is taken back: codes, so the screen, the void slip and the city's reports word them
+alike (pos.wording `void.<code>`). Devices before this list sent free text, which the city still
+accepts (docs/mqtt-contract.md); a device sends only these now."""
 CHARGE_EVENT = "card_charged_not_sold"
 """The event a device sends for a card it charged without committing the sale (SPEC: Recovery)."""
 HISTORY_ROWS = 30  # the counter's history screen: today's sales and a few before, not the whole ledger
@@ -315,9 +320,11 @@ class RedemptionService:
         raise Refusal(Reason.REPRESENTATIVE_UNKNOWN, f"{collector.representative_id} for {household.id}")
 
     def void(self, redemption_id: str, reason: str, cashier_id: str, supervisor_id: str) -> VoidResult:
-        """Void a sale within the policy window with a compensating record."""
-        if not reason.strip():
-            raise ValueError("a void needs a reason")
+        """Void a sale within the policy window with a compensating record; `reason` is one of
+        VOID_REASONS (a code the slip and the city word, never free text)."""
+        if reason not in VOID_REASONS:
+            raise ValueError(f"void reason {reason!r} is not one of {', '.join(VOID_REASONS)}: "
+                             "pick the one that says why the sale is taken back")
         now = self.clock.now()
         created_at = iso(now)
         with durable_transaction(self.db):
@@ -361,7 +368,7 @@ class RedemptionService:
             raise ValueError(f"problem must be one of {', '.join(DATA_PROBLEMS)}")
         created_at = iso(self.clock.now())
         with durable_transaction(self.db):
-            body = {"event": "data_problem", "household": household_id, "problem": problem, "note": note[:500], "cashier": cashier_id}
+            body = {"event": "data_problem", "household": household_id, "problem": problem, "note": note[:DATA_PROBLEM_NOTE_MAX], "cashier": cashier_id}
             msg = enqueue("event", body, device=self.device, signer=self.signer, created_at=created_at)
             journal.append(created_at, "data_problem", household_id, {"problem": problem, "seq": msg.seq})
         return msg.seq

@@ -49,6 +49,7 @@ class Reason(StrEnum):
     CASHIER_UNKNOWN = "cashier_unknown"
     CASHIER_PIN_WRONG = "cashier_pin_wrong"
     NOT_A_SUPERVISOR = "not_a_supervisor"
+    NOT_AT_COUNTER = "not_at_counter"
     STAFF_PIN_WAIT = "staff_pin_wait"
     STAFF_LOCKED = "staff_locked"
 

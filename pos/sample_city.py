@@ -24,10 +24,9 @@ from peewee import SqliteDatabase
 from pos import cashiers, journal
 from pos.clock import iso
 from pos.db import Cashier, LedgerState
+from pos.household_ids import household_id
 from pos.period import WITA, Period
 from pos.signing import private_pem, public_pem
-
-AREA_CODE = "6472"  # Samarinda's regional code
 
 # code, name (id), name (en), unit, price in rupiah (Samarinda market prices, late 2026)
 CATALOG = [
@@ -88,12 +87,6 @@ def demo_key(role: str) -> ec.EllipticCurvePrivateKey:
     n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
     scalar = int.from_bytes(hashlib.sha256(label).digest(), "big") % (n - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
-
-
-def household_id(index: int) -> str:
-    """The sample city's id for household number `index`, in the
-    form real card ids take (SSN-<area>-<7 digits>)."""
-    return f"SSN-{AREA_CODE}-{index:07d}"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,6 @@ from pos.outbox import enqueue
 from pos.refusals import Reason, Refusal
 from pos.signing import Signer
 
-UNLOCKERS = ("supervisor", "technician")
-
 Report = Callable[[str, dict[str, Any], str], None]
 """Queues an event for the city (name, detail, created_at) inside the caller's transaction."""
 

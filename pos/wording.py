@@ -145,6 +145,10 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "Tindakan ini perlu PIN penyelia (supervisor).",
         "This needs a supervisor's PIN.",
     ),
+    "not_at_counter": (
+        "Nama ini tidak untuk berjualan di kasir. Pilih nama kasir dari daftar.",
+        "This name does not sell at the counter. Pick a cashier's name from the list.",
+    ),
     "staff_pin_wait": (
         "PIN salah terlalu sering. Coba lagi dalam {seconds} detik.",
         "Too many wrong PINs. Try again in {seconds} s.",

@@ -34,7 +34,7 @@ def main(path: str, households: int) -> None:
         print(f"{r.seq} {r.redemption_id}", flush=True)
         i += 1
         if i % 7 == 0:
-            v = service.void(r.redemption_id, "uji crash", "kasir1", "spv1")
+            v = service.void(r.redemption_id, "cashier_mistake", "kasir1", "spv1")
             print(f"{v.seq} void {v.redemption_id}", flush=True)
 
 

@@ -141,7 +141,7 @@ def main(config_path: str, confirmed_path: str) -> int:
 def _void(session: CounterSession, redemption_id: str, confirmed: Path) -> None:
     if not session.open_history():
         return
-    if session.void(redemption_id, "uji soak", "spv1", "9999") and session.notice == "sale_voided":
+    if session.void(redemption_id, "cashier_mistake", "spv1", "9999") and session.notice == "sale_voided":
         _append_durably(confirmed, f"V {session.notice_args['no']} {redemption_id}")
     session.cancel()
 

@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from pos.cli.common import config_from, fail
-
-ROLES = ("cashier", "supervisor", "technician")
+from pos.staff_roles import ROLES
 
 
 def register(subs: argparse._SubParsersAction) -> None:

@@ -82,7 +82,7 @@ def _script(counter: HeadlessCounter, language: str) -> int:
     app = counter.parts.appliance
     _step(2, "Cashier signs in: kasir1 with PIN 1234")
     script = SaleScript(items={"BERAS5": 1, "TELUR10": 2, "MINYAK1": 2}, card="representative",
-                        collector="representative", void_reason="salah barang", supervisor="spv1", supervisor_pin="9999")
+                        collector="representative", void_reason="wrong_items", supervisor="spv1", supervisor_pin="9999")
     counter.sign_in(script)
     name = getattr(counter.parts.deck_control, "reader_name", "")
     print(f"    signed in: {counter.session.cashier_name}; card deck: "

@@ -33,7 +33,7 @@ EXAMPLES = """\
 examples:
   ewarung sale --demo --card holder --item BERAS5=1 --item TELUR10=2
   ewarung sale --demo --card representative --collector representative --item MINYAK1=2 \\
-      --void "salah barang" --supervisor spv1 --supervisor-pin 9999
+      --void wrong_items --supervisor spv1 --supervisor-pin 9999
   ewarung sale --demo --card used_up --item BERAS5=1          # refused: exit 1, code allowance_used_up
   EWARUNG_DEMO_DECK=fake ewarung sale --demo --card holder --item BERAS5=1   # no pcscd
   ewarung sale --cashier kasir1 --cashier-pin 1234 --pin 123456 --item BERAS5=1 --wait 120
@@ -261,7 +261,8 @@ def register(subs: argparse._SubParsersAction) -> None:
                    help="holder, representative (the first registered) or representative:ID")
     p.add_argument("--item", action="append", required=True, metavar="CODE=QTY", type=_item,
                    help="a basket line (repeat for more)")
-    p.add_argument("--void", dest="void_reason", default="", metavar="REASON", help="void the sale right after")
+    p.add_argument("--void", dest="void_reason", default="", metavar="REASON", type=_void_reason,
+                   help="void the sale right after; REASON is a code such as wrong_items (a wrong one lists them)")
     p.add_argument("--supervisor", default="spv1", help="supervisor id for --void (default spv1)")
     p.add_argument("--supervisor-pin", default="9999", help="supervisor PIN for --void (default 9999, the demo's)")
     p.add_argument("--language", choices=["id", "en"], help="language of the messages (default the config's)")
@@ -273,6 +274,18 @@ def _item(text: str) -> tuple[str, int]:
     if not code or (sep and not qty.isdigit()) or (sep and int(qty) < 1):
         raise argparse.ArgumentTypeError(f"{text!r} is not CODE=QTY (QTY at least 1)")
     return code, int(qty) if sep else 1
+
+
+def _void_reason(text: str) -> str:
+    """A void reason the core accepts (pos.redemption.VOID_REASONS), checked before any counter opens;
+    "" (the default) is no void."""
+    if not text:
+        return text
+    from pos.redemption import VOID_REASONS
+
+    if text not in VOID_REASONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a void reason: use one of {', '.join(VOID_REASONS)}")
+    return text
 
 
 def open_counter(config: Any, *, demo: bool, deck: str | None = None, language: str | None = None,

@@ -17,8 +17,8 @@ the wording catalog (pos.wording) saying why; screens word it with `notice_text(
 
 from __future__ import annotations
 
-from pos.redemption import OVERRIDE_REASONS, HistoryRow
-from pos.session.core import REPORTED_TO_CITY, ErrorInfo, Sale
+from pos.redemption import OVERRIDE_REASONS, VOID_REASONS, HistoryRow
+from pos.session.core import REPORTABLE_BY_CASHIER, REPORTED_TO_CITY, ErrorInfo, Sale
 from pos.session.day_end import EndOfDay
 from pos.session.flag import FlagProblem
 from pos.session.history import History
@@ -26,7 +26,7 @@ from pos.session.override import Override
 from pos.session.receipts import Receipts
 from pos.session.rules import CARD_STATES, RULES, Action, State
 from pos.session.runners import DeferredRunner, InlineRunner, Runner, ThreadRunner
-from pos.session.sign_in import SHIFTS, SignIn
+from pos.session.sign_in import DEFAULT_SHIFT, SHIFTS, SignIn
 from pos.session.technician import Technician
 from pos.session.visit import Visit
 from pos.wording import fault_message
@@ -37,7 +37,7 @@ class CounterSession(Visit, SignIn, Receipts, History, EndOfDay, FlagProblem, Ov
 
 
 __all__ = [
-    "CARD_STATES", "OVERRIDE_REASONS", "REPORTED_TO_CITY", "RULES", "SHIFTS", "Action", "CounterSession",
-    "DeferredRunner", "ErrorInfo", "HistoryRow", "InlineRunner", "Runner", "Sale", "State", "ThreadRunner",
-    "fault_message",
+    "CARD_STATES", "DEFAULT_SHIFT", "OVERRIDE_REASONS", "REPORTABLE_BY_CASHIER", "REPORTED_TO_CITY", "RULES", "SHIFTS",
+    "VOID_REASONS", "Action", "CounterSession", "DeferredRunner", "ErrorInfo", "HistoryRow", "InlineRunner", "Runner",
+    "Sale", "State", "ThreadRunner", "fault_message",
 ]

@@ -27,6 +27,9 @@ from pos.wording import FAULTS, fault_message, is_success, say
 # Refusals the city hears about at once (a signed event in the outbox), beyond the cashier's screen.
 REPORTED_TO_CITY = frozenset({Reason.CARD_FORGED, Reason.CARD_CLONED, Reason.CARD_REVOKED, Reason.PIN_BLOCKED,
                               Reason.CARD_PERIOD_FUTURE})  # a future record: written by a faulty or hostile terminal
+# Refusals about the household's data, which the cashier may report to the city from the error
+# screen ("Report data"); a wrong card is reported by the device itself (REPORTED_TO_CITY).
+REPORTABLE_BY_CASHIER = frozenset({Reason.HOUSEHOLD_UNKNOWN, Reason.HOUSEHOLD_REVOKED, Reason.HOUSEHOLD_EXPIRED})
 
 
 @dataclass
@@ -44,6 +47,12 @@ class ErrorInfo:
         if self.reason is not None:
             return Refusal(self.reason).message(language)
         return fault_message(self.fault, language)
+
+    @property
+    def offers_report(self) -> bool:
+        """Whether the cashier may report the household's data from this error (REPORTABLE_BY_CASHIER):
+        the error screen's "Report data" button, and open_flag's check."""
+        return self.reason in REPORTABLE_BY_CASHIER
 
 
 @dataclass

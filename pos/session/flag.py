@@ -11,9 +11,12 @@ class FlagProblem(SessionCore):
     """Beneficiary data is often wrong in the field; the counter is where it is noticed."""
 
     def open_flag(self, household_id: str = "") -> bool:
-        """From idle (any household id), the household screen or an error about a household."""
+        """From idle (any household id), the household screen or an error about a household's data
+        (ErrorInfo.offers_report: a wrong card or a device fault is not the ledger's to fix)."""
         if not self._may(Action.OPEN_FLAG):
             return False
+        if self.state == State.ERROR and not (self.error and self.error.offers_report):
+            return self._refuse(Action.OPEN_FLAG)
         if not household_id and self.entitlement is not None:
             household_id = self.entitlement.household.id
         if self.state != State.IDLE:

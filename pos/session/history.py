@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pos import cashiers
 from pos.money import format_rupiah
+from pos.redemption import VOID_REASONS
 from pos.session.core import SessionCore, print_fault
 from pos.session.rules import Action, State
 
@@ -33,10 +34,10 @@ class History(SessionCore):
         self.runner.submit(self.service.history, done)
 
     def void(self, redemption_id: str, reason: str, supervisor_id: str, supervisor_pin: str) -> bool:
-        """Void a sale (supervisor's PIN, a reason) and print the void slip."""
+        """Void a sale (supervisor's PIN, a reason of VOID_REASONS) and print the void slip."""
         if not self._may(Action.VOID):
             return False
-        if not reason.strip():
+        if reason not in VOID_REASONS:
             return self._decline("void_needs_reason")
         self.busy = True
         service, printing, language, cashier = self.service, self.printing, self.language, self.cashier_id

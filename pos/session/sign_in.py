@@ -6,9 +6,12 @@ from pos import cashiers
 from pos.refusals import Reason, Refusal
 from pos.session.core import SessionCore
 from pos.session.rules import Action, State
-from pos.staff_lockout import UNLOCKERS, StaffLockout
+from pos.staff_lockout import StaffLockout
+from pos.staff_roles import AT_COUNTER, UNLOCKERS
 
 SHIFTS = ("pagi", "siang", "malam")
+DEFAULT_SHIFT = SHIFTS[0]
+"""The shift the sign-in screen has picked before the cashier picks one."""
 
 
 class SignIn(SessionCore):
@@ -21,7 +24,7 @@ class SignIn(SessionCore):
     locked_staff: tuple[str, str] = ("", "")
     """The id and name of the staff member last refused as locked here, whom a supervisor may unlock."""
 
-    def sign_in(self, cashier_id: str, pin: str, shift: str = "pagi") -> bool:
+    def sign_in(self, cashier_id: str, pin: str, shift: str = DEFAULT_SHIFT) -> bool:
         """Check the cashier's PIN, journal the shift's start, then wait for a card."""
         if not self._may(Action.SIGN_IN):
             return False
@@ -37,6 +40,8 @@ class SignIn(SessionCore):
             if cashier.role in UNLOCKERS and locked_id not in ("", cashier.id):
                 lockout.unlock(locked_id, by=cashier.id)
                 return None
+            if cashier.role not in AT_COUNTER:  # the screen lists only these; a script may name anyone
+                raise Refusal(Reason.NOT_AT_COUNTER, cashier.id)
             service.start_shift(cashier.id, shift)
             return cashier
 

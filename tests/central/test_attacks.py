@@ -281,7 +281,7 @@ def test_cross_device_void_is_quarantined_and_the_sale_stays(rig):
     card = rig.issue("void-victim", rig.household("BPNT"))
     sale = rig.sell_honestly(a, card, {"KENTANG1": 2})
     own = rig.sell_honestly(a, rig.issue("void-own", rig.household("BPNT")), {"TAHU": 2},
-                            "--void", "salah barang", "--supervisor", "spv1", "--supervisor-pin", "9999")
+                            "--void", "wrong_items", "--supervisor", "spv1", "--supervisor-pin", "9999")
     assert own["voided"], own
     rig.assert_honest_landed()  # A's sale stored first: the void names a stored sale
     void_id = str(uuid.uuid4())

@@ -104,7 +104,7 @@ def test_double_spend_across_two_offline_devices_is_reported(make_device, consum
     b.redeem(holder, {"BERAS5": 2}, mode="override", override_reason="card_forgotten")
     dev = a.redeem(a.city.notable["partly_spent"], {"GULA1": 1})
     a.use()
-    a.service.void(dev.redemption_id, "salah input", "kasir1", "spv1")
+    a.service.void(dev.redemption_id, "wrong_quantity", "kasir1", "spv1")
     a.service.flag_problem(a.city.notable["revoked"], "moved", "pindah ke Balikpapan", "kasir1")
     consumer.process(a.incoming() + b.incoming())
     findings = reconcile(now=clock.now())

@@ -76,7 +76,7 @@ def test_fault_after_send_is_never_resent(sale, print_service_for):
 def test_void_job_prints_void_slip(sale, service, print_service_for):
     printer = EscposPrinter(printer_config(kind="dummy"))
     svc = print_service_for(printer)
-    void = service.void(sale.redemption_id, "salah barang", "kasir1", "spv1")
+    void = service.void(sale.redemption_id, "wrong_items", "kasir1", "spv1")
     outcomes = svc.print_pending()
     assert [o.job_id for o in outcomes] == [sale.print_job_id, void.print_job_id]
     assert all(o.ok for o in outcomes)
@@ -99,7 +99,7 @@ def test_end_of_day_report(service, city, clock, device):
     a = service.redeem(RedemptionRequest(city.notable["holder"], "kasir1", {"BERAS5": 1, "TELUR10": 1}))
     b = service.redeem(RedemptionRequest(city.notable["representative"], "kasir2", {"BERAS5": 2}))
     c = service.redeem(RedemptionRequest(city.notable["lansia"], "kasir1", {"GULA1": 1}))
-    service.void(c.redemption_id, "salah barang", "kasir1", "spv1")
+    service.void(c.redemption_id, "wrong_items", "kasir1", "spv1")
     clock.advance(timedelta(hours=14))  # 00:00 WITA next day: not in today's report
     service.redeem(RedemptionRequest(city.notable["partly_spent"], "kasir1", {"GULA1": 1}))
     day = (clock.now() - timedelta(hours=14)).astimezone(WITA).date()

@@ -29,6 +29,25 @@ def test_every_topic_and_schema_is_documented():
         assert f"schemas/{path.name}" in DOC or path.stem == "jws-header" and "jws-header" in DOC
 
 
+def test_void_reasons_are_the_cores_codes_and_old_free_text_still_validates():
+    """Devices send only pos.redemption.VOID_REASONS; the city keeps accepting free text older ones sent."""
+    from pos.redemption import VOID_REASONS
+
+    reason = json.loads((SCHEMAS / "void.json").read_text())["properties"]["body"]["properties"]["reason"]
+    for code in VOID_REASONS:
+        assert f"`{code}`" in DOC and code in reason["description"]
+    jsonschema.validate("salah barang", reason)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("", reason)
+
+
+def test_a_data_reports_note_is_cut_where_the_schema_says():
+    from pos.redemption import DATA_PROBLEM_NOTE_MAX
+
+    event = json.loads((SCHEMAS / "event.json").read_text())["properties"]["body"]["properties"]
+    assert event["note"]["maxLength"] == DATA_PROBLEM_NOTE_MAX
+
+
 def test_ledger_tables_and_columns_match_the_doc():
     for wire, (_table, columns, _key) in TABLES.items():
         line = next((ln for ln in DOC.splitlines() if ln.startswith(f"| `{wire}` |")), None)
@@ -125,7 +144,7 @@ def test_every_message_the_code_sends_validates(daemon, service, clock, city, db
 
     schemas = _schemas()
     first = card_sale(service, RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1}))
-    service.void(first.redemption_id, "salah input", "kasir1", "spv1")
+    service.void(first.redemption_id, "wrong_quantity", "kasir1", "spv1")
     service.redeem(RedemptionRequest(city.notable["partly_spent"], "kasir1", {"TAHU": 1}, mode="override",
                                      override_reason="card_damaged"))  # no card: `card` is null
     daemon.emit_event("ledger_refused", {"code": "wrong_topic", "reason": "x", "topic": "t"})

@@ -47,7 +47,7 @@ def test_no_sequence_overspends(service, city, clock, ops):
             rows = list(Redemption.select().order_by(Redemption.seq))
             if rows:
                 with contextlib.suppress(Refusal):
-                    service.void(rows[op[1] % len(rows)].id, "uji", "kasir1", "spv1")
+                    service.void(rows[op[1] % len(rows)].id, "cashier_mistake", "kasir1", "spv1")
         else:
             clock.advance(timedelta(minutes=op[1]))
 

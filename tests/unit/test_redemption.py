@@ -11,7 +11,7 @@ from pos.db import JournalEntry, OutboxMessage, PrintJob, Redemption, Redemption
 from pos.entitlement import assess
 from pos.messages import MESSAGE_TYP
 from pos.period import Period
-from pos.redemption import Collector, RedemptionRequest
+from pos.redemption import DATA_PROBLEM_NOTE_MAX, VOID_REASONS, Collector, RedemptionRequest
 from pos.refusals import Reason, Refusal
 from pos.signing import jws_verify
 
@@ -39,7 +39,7 @@ def test_sequence_numbers_are_gapless_across_kinds(service, city):
     hid = city.notable["holder"]
     a = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
     service.flag_problem(city.notable["revoked"], "moved", "pindah ke Balikpapan", "kasir1")
-    v = service.void(a.redemption_id, "salah input", "kasir1", "spv1")
+    v = service.void(a.redemption_id, "wrong_quantity", "kasir1", "spv1")
     b = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
     assert [a.seq, v.seq, b.seq] == [1, 3, 4]
     assert [m.seq for m in OutboxMessage.select().order_by(OutboxMessage.seq)] == [1, 2, 3, 4]
@@ -95,15 +95,15 @@ def test_void_restores_allowance_once_and_only_in_window(service, city, clock):
     ledger = service.ledger
     period = Period.of(clock.now())
     assert assess(ledger, hid, period, clock.now().date()).remaining == 200_000 - 145_000
-    service.void(r.redemption_id, "salah barang", "kasir1", "spv1")
+    service.void(r.redemption_id, "wrong_items", "kasir1", "spv1")
     assert assess(ledger, hid, period, clock.now().date()).remaining == 200_000
     with pytest.raises(Refusal) as exc:
-        service.void(r.redemption_id, "lagi", "kasir1", "spv1")
+        service.void(r.redemption_id, "wrong_items", "kasir1", "spv1")
     assert exc.value.reason is Reason.ALREADY_VOIDED
     late = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
     clock.advance(timedelta(minutes=31))
     with pytest.raises(Refusal) as exc:
-        service.void(late.redemption_id, "terlambat", "kasir1", "spv1")
+        service.void(late.redemption_id, "cashier_mistake", "kasir1", "spv1")
     assert exc.value.reason is Reason.VOID_WINDOW_PASSED
     assert Redemption.select().count() == 2  # never deleted
 
@@ -172,7 +172,7 @@ def test_history_is_newest_first_and_marks_voids(service, city):
     hid = city.notable["holder"]
     first = service.redeem(RedemptionRequest(hid, "kasir1", {"TAHU": 1}))
     second = service.redeem(RedemptionRequest(hid, "kasir1", {"GULA1": 1}))
-    service.void(first.redemption_id, "salah barang", "kasir1", "spv1")
+    service.void(first.redemption_id, "wrong_items", "kasir1", "spv1")
     rows = service.history()
     assert [(r.redemption_id, r.voided) for r in rows] == [(second.redemption_id, False), (first.redemption_id, True)]
     assert service.history(limit=1)[0].receipt_no == second.receipt_no
@@ -191,3 +191,29 @@ def test_receipt_numbers_have_no_holes_when_other_messages_take_sequence_numbers
     assert second.seq > first.seq + 1  # the message sequence stays as the contract has it
     assert voided.receipt_no == first.receipt_no
     assert [r.receipt_no for r in service.history()] == [2, 1]
+
+
+@pytest.mark.parametrize("reason", ["salah barang", "", "WRONG_ITEMS"])
+def test_a_void_reason_not_on_the_core_list_is_refused_and_nothing_is_written(service, city, reason):
+    """Void reasons were once free text the screen alone limited: the core now takes only its codes,
+    which the slip and the city word, and says which to pick."""
+    sale = service.redeem(RedemptionRequest(city.notable["holder"], "kasir1", {"TAHU": 1}))
+    before = _counts()
+    with pytest.raises(ValueError, match="pick the one") as exc:
+        service.void(sale.redemption_id, reason, "kasir1", "spv1")
+    assert all(code in str(exc.value) for code in VOID_REASONS)
+    assert _counts() == before
+
+
+def test_every_void_reason_is_worded_for_the_slip():
+    from pos.wording import WORDING
+
+    assert VOID_REASONS and all(f"void.{code}" in WORDING for code in VOID_REASONS)
+
+
+def test_a_data_reports_note_reaches_the_city_cut_at_the_cores_limit(service, city, signer):
+    """The note page lets a cashier type less; the core keeps the city's limit, whoever calls it."""
+    seq = service.flag_problem(city.notable["revoked"], "moved", "x" * (DATA_PROBLEM_NOTE_MAX + 100), "kasir1")
+    body = jws_verify(bytes(OutboxMessage.get(OutboxMessage.seq == seq).payload),
+                      {"EW-TEST-0001": signer.public_key()}, MESSAGE_TYP).json()["body"]
+    assert body["note"] == "x" * DATA_PROBLEM_NOTE_MAX

@@ -51,7 +51,7 @@ def test_a_card_recording_a_future_period_is_refused(counter):
 def test_sale_and_void_from_the_command_line(tmp_path):
     res = run_ewarung("sale", "--demo", "--data-dir", str(tmp_path / "demo"), "--deck", "fake", "--card",
                       "representative", "--collector", "representative", "--item", "BERAS5", "--item", "MINYAK1=2",
-                      "--void", "salah barang")
+                      "--void", "wrong_items")
     assert res.returncode == 0, res.stdout + res.stderr
     out = json.loads(res.stdout)
     assert out["ok"] and out["voided"] and out["voided_receipt_no"] == 1 and out["receipt_no"] == 1
@@ -68,6 +68,14 @@ def test_help_has_examples():
     assert res.returncode == 0 and "examples:" in res.stdout and "--void" in res.stdout
     res = run_ewarung("sale", "--demo", "--item", "BERAS5=0")
     assert res.returncode == 2 and "CODE=QTY" in res.stderr
+
+
+def test_a_void_reason_the_core_does_not_know_is_refused_before_selling(tmp_path):
+    """Free text ("salah barang") was once sent as a void reason; now only the core's codes, named in the error."""
+    res = run_ewarung("sale", "--demo", "--data-dir", str(tmp_path / "demo"), "--deck", "fake", "--card", "holder",
+                      "--item", "BERAS5", "--void", "salah barang")
+    assert res.returncode == 2 and "wrong_items" in res.stderr and "cashier_mistake" in res.stderr
+    assert not (tmp_path / "demo").exists()  # nothing sold: the reason is checked first
 
 
 def test_deck_roles_name_the_demo_deck_in_order(counter):

@@ -68,6 +68,29 @@ def test_sign_in_wrong_pin_stays_signed_out(service, reader, printer):
     assert JournalEntry.select().where(JournalEntry.kind == "shift_start").count() == 1
 
 
+def test_the_shift_picked_before_the_cashier_picks_is_the_sessions(service, reader, printer):
+    """The sign-in screen starts on DEFAULT_SHIFT, the one a sign-in without a shift is journaled for."""
+    from pos.session import DEFAULT_SHIFT, SHIFTS
+
+    assert DEFAULT_SHIFT == SHIFTS[0] == "pagi"
+    s = make_session(service, reader, printer, sign_in=False)
+    assert s.sign_in("kasir1", "1234") and s.shift == DEFAULT_SHIFT
+
+
+def test_only_staff_who_sell_sign_in_at_the_counter(service, reader, printer):
+    """The sign-in screen lists AT_COUNTER only; the session refuses anyone else itself (a script,
+    `ewarung sale --cashier tek1`): every sale must name someone who sells."""
+    from pos.staff_roles import APPROVERS, AT_COUNTER
+
+    assert "technician" not in AT_COUNTER and APPROVERS <= AT_COUNTER
+    s = make_session(service, reader, printer, sign_in=False)
+    assert s.sign_in("tek1", "4321", "pagi")  # the technician's right PIN
+    assert s.state == State.SIGNED_OUT and s.notice == "not_at_counter" and not s.cashier_id
+    assert not JournalEntry.select().where(JournalEntry.kind == "shift_start").exists()
+    s.sign_in("spv1", "9999", "pagi")
+    assert s.state == State.IDLE and s.cashier_id == "spv1"
+
+
 def test_card_before_sign_in_is_refused(service, reader, printer, city):
     s = make_session(service, reader, printer, sign_in=False)
     reader.insert(card_for(city, "holder"))
@@ -343,14 +366,14 @@ def test_history_reprint_and_void_with_supervisor(session, reader, printer, city
     session.reprint(sale.redemption_id)
     assert printer.printed[-1][1].copy
     assert not session.void(sale.redemption_id, "", "spv1", "9999")
-    session.void(sale.redemption_id, "salah barang", "kasir1", "1234")
+    session.void(sale.redemption_id, "wrong_items", "kasir1", "1234")
     assert "penyelia" in session.notice_text() and Void.select().count() == 0
-    session.void(sale.redemption_id, "salah barang", "spv1", "0000")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "0000")
     assert Void.select().count() == 0
-    session.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     assert Void.select().count() == 1 and session.history[0].voided
     assert printer.printed[-1][1].kind == "void"
-    session.void(sale.redemption_id, "lagi", "spv1", "9999")
+    session.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     assert "sudah dibatalkan" in session.notice_text()
     session.cancel()
     assert session.state == State.IDLE
@@ -702,7 +725,7 @@ def test_worker_results_are_returned_never_assigned(service, reader, printer, ci
     printer.fault = ""
     s.open_history()
     s.reprint(sale.redemption_id)
-    s.void(sale.redemption_id, "salah barang", "spv1", "9999")
+    s.void(sale.redemption_id, "wrong_items", "spv1", "9999")
     s.cancel()
     s.open_end_of_day()
     s.print_end_of_day()
@@ -765,6 +788,16 @@ def test_void_wrong_supervisor_pin_names_the_supervisor_and_success_names_the_sa
     assert "Struk no. 1 dibatalkan" in session.notice_text() and "Dinas" in session.notice_text()
 
 
+def test_a_void_reason_not_on_the_core_list_is_declined_before_the_supervisor_pin(session, reader, city):
+    """The screen offers the core's VOID_REASONS; anything else is declined by the session itself,
+    before a supervisor's PIN is checked (no wrong-PIN count, no void)."""
+    sale = _sell(session, reader, card_for(city, "holder"))
+    session.open_history()
+    assert not session.void(sale.redemption_id, "salah barang", "spv1", "0000")
+    assert session.notice == "void_needs_reason" and Void.select().count() == 0
+    assert not JournalEntry.select().where(JournalEntry.kind == "staff_pin_failed").exists()
+
+
 def test_void_slip_words_the_reason_names_the_supervisor_and_the_balance(session, reader, printer, city):
     """Item 4 and 5: the slip prints "Penerima batal", not `buyer_cancelled`, with the supervisor,
     the balance the card shows, and what the household gets back."""
@@ -788,6 +821,21 @@ def test_household_refusal_remembers_the_household_for_the_report(session, reade
     assert session.error.reason == Reason.HOUSEHOLD_UNKNOWN
     assert session.error.household == "SSN-6472-9999999"
     assert session.open_flag(session.error.household) and session.flag_household == "SSN-6472-9999999"
+
+
+def test_report_data_is_offered_for_a_refusal_about_the_household_not_for_a_wrong_card(session, reader, city):
+    """The session, not the error screen, decides when "Report data" is offered: a household the
+    ledger does not know, revoked or expired is the city's data to fix; a forged card or a device
+    fault is not, and open_flag from such an error is refused as the screen hides it."""
+    from tests.fakes import FakeCard
+
+    reader.insert(FakeCard("CARD-NOBODY", "SSN-6472-9999999"))
+    assert session.error.offers_report
+    reader.pull()
+    reader.insert(card_for(city, "holder", behaviour="forged"))
+    assert session.error.reason == Reason.CARD_FORGED and not session.error.offers_report
+    assert not session.open_flag(session.error.household)
+    assert session.state == State.ERROR and session.notice == "not_possible_now"
 
 
 def test_printer_state_read_while_idle_reaches_the_status_bar(session):

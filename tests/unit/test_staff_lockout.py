@@ -182,10 +182,10 @@ def test_a_supervisor_pin_on_overrides_and_voids_is_limited_per_supervisor(servi
     s.cancel()
     assert s.open_history()
     for _ in range(LIMITS.lock_after):  # the void's PIN pad counts against the same supervisor
-        s.void("no-such-sale", "salah barang", "spv1", "0000")
+        s.void("no-such-sale", "wrong_items", "spv1", "0000")
         service.clock.advance(timedelta(hours=1))
     assert "Ibu Aminah" in s.notice_text() and StaffLockout.beside(service).is_locked("spv1")
-    s.void("no-such-sale", "salah barang", "spv1", "9999")
+    s.void("no-such-sale", "wrong_items", "spv1", "9999")
     assert "terkunci" in s.notice_text()
     assert not StaffLockout.beside(service).is_locked("kasir1")
     assert {e["purpose"] for e in events() if e["event"] == "staff_pin_failed"} == {"approval"}

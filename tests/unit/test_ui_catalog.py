@@ -14,7 +14,7 @@ from pos import wording
 from pos.ports import PrinterFaultKind
 from pos.redemption import DATA_PROBLEMS, OVERRIDE_REASONS
 from pos.refusals import Reason, Refusal
-from pos.session import SHIFTS, Action
+from pos.session import SHIFTS, VOID_REASONS, Action
 from pos.ui import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def _msgids() -> set[str]:
     ids.update((demo_deck.FALLBACK_NOTE, pcscd.BOOTSTRAP_FIX, pcscd.VPCD_FIX,
                 demo_deck.NO_CARD_NOTE, demo_deck.NOT_CONNECTED_NOTE, demo_deck.PCSCD_NOT_OURS_NOTE,
                 demo_deck.DECK_PROBLEM_NOTE, demo_deck.DECK_ERROR_NOTE))
-    ids.update(("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake", "paper_out", "offline"))
+    ids.update(("paper_out", "offline"))
     return ids
 
 
@@ -65,6 +65,7 @@ def test_every_code_the_core_stores_has_its_wording():
     codes = {r.value for r in Reason} | set(PrinterFaultKind.__args__) | {a.wording for a in Action}
     codes |= _strings(SESSION + UI, ("tell", "_abandon_with", "_show_fault")) - {""}  # notices, faults
     codes |= _strings(SESSION, ("ErrorInfo",), keyword="fault")
+    codes |= {f"void.{code}" for code in VOID_REASONS}  # the void screen's buttons and the slip
     missing = sorted(codes - wording.WORDING.keys())
     assert not missing, f"add these to pos/wording.py: {missing}"
 

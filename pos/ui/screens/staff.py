@@ -12,9 +12,11 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from pos.clock import parse_iso
+from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, household_number
 from pos.period import WITA
-from pos.redemption import DATA_PROBLEMS
-from pos.session import OVERRIDE_REASONS, SHIFTS
+from pos.redemption import DATA_PROBLEM_NOTE_MAX, DATA_PROBLEMS
+from pos.session import DEFAULT_SHIFT, OVERRIDE_REASONS, SHIFTS, VOID_REASONS
+from pos.staff_roles import APPROVERS, AT_COUNTER
 from pos.ui.i18n import _
 from pos.ui.keyboard import TextKeys
 from pos.ui.screens.base import View, notice_of, rp, scroller
@@ -30,8 +32,12 @@ from pos.ui.widgets import (
 )
 from pos.wording import say
 
-HOUSEHOLD_PREFIX = "SSN-6472-"
-NOTE_MAX = 200  # the city keeps up to 500 characters; a cashier types far less
+NOTE_MAX = min(200, DATA_PROBLEM_NOTE_MAX)  # what the note page lets a cashier type; never past the city's
+
+
+def household_label(digits: str) -> str:
+    """The household line over the keypad: the whole id as the core writes it, "..." until typed."""
+    return _("Household: {id}", id=household_id(digits) or HOUSEHOLD_PREFIX + "...")
 
 
 class SignInView(View):
@@ -41,7 +47,7 @@ class SignInView(View):
 
     def enter(self) -> None:
         self.cashier = ""
-        self.shift = "pagi"
+        self.shift = DEFAULT_SHIFT
         self.pin = ""
 
     def shows(self) -> tuple:
@@ -60,7 +66,7 @@ class SignInView(View):
         s = self.session
         left = column(spacing=6)
         left.add_widget(Text(_("Who is at the counter?"), "body", color=MUTED))
-        at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role != "technician"]
+        at_counter = [(cid, name) for cid, name, role in self.app.cashier_list if role in AT_COUNTER]
         self._cashier_buttons = {cid: BigButton(name, lambda c=cid: self._pick(c), name=f"cashier-{cid}")
                                  for cid, name in at_counter}
         for button in self._cashier_buttons.values():
@@ -113,7 +119,7 @@ class _SupervisorPad:
 
     def supervisor_box(self, on_ok, ok_text: str):
         box = column(spacing=4)
-        sups = [(cid, name) for cid, name, role in self.app.cashier_list if role == "supervisor"]
+        sups = [(cid, name) for cid, name, role in self.app.cashier_list if role in APPROVERS]
         box.add_widget(row(*[BigButton(name, lambda c=cid: self._pick_sup(c), "ok" if cid == self.sup else "neutral",
                                        name=f"supervisor-{cid}", role="body") for cid, name in sups]))
         self.sup_dots = Text(_("Supervisor PIN: {dots}", dots="* " * len(self.sup_pin) or "-"), "big", bold=True)
@@ -176,7 +182,7 @@ class HistoryView(View, _SupervisorPad):
         left = column(spacing=4)
         title = _("Void sale #{no} ({amount})?", no=row_.receipt_no, amount=rp(row_.total)) if row_ else _("Void a sale")
         left.add_widget(Text(_("Reason"), "body", color=MUTED))
-        for code in ("wrong_items", "wrong_quantity", "buyer_cancelled", "cashier_mistake"):
+        for code in VOID_REASONS:
             left.add_widget(BigButton(say(f"void.{code}", s.language), lambda c=code: self._reason(c),
                                       "ok" if code == self.reason else "neutral", name=f"reason-{code}", role="body"))
         body = BoxLayout(spacing=Theme.px(10))
@@ -249,8 +255,7 @@ class FlagView(View):
     name = "flag"
 
     def enter(self) -> None:
-        hid = getattr(self.session, "flag_household", "")
-        self.digits = hid[len(HOUSEHOLD_PREFIX):] if hid.startswith(HOUSEHOLD_PREFIX) else ""
+        self.digits = household_number(self.session.flag_household)
         self.problem = ""
         self.note = ""
         self.writing = False
@@ -260,7 +265,7 @@ class FlagView(View):
         if self.writing:
             return self._note_page()
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        self.hid_label = Text(household_label(self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
         grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
@@ -271,7 +276,7 @@ class FlagView(View):
         left.add_widget(grid)
         if self.note:
             left.add_widget(Text(_("Note: {note}", note=self.note), "body", shorten=True, max_lines=1))
-        pad = KeyPad(self._typed, self._send, max_len=7, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
+        pad = KeyPad(self._typed, self._send, max_len=HOUSEHOLD_DIGITS, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
         pad.value = self.digits
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
@@ -306,15 +311,14 @@ class FlagView(View):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+        self.hid_label.text = household_label(value)
 
     def _problem(self, p):
         self.problem = p
         self.app.refresh()
 
     def _send(self, value):
-        hid = HOUSEHOLD_PREFIX + value.zfill(7) if value else ""
-        self.session.flag_problem(hid, self.problem, self.note)
+        self.session.flag_problem(household_id(value), self.problem, self.note)
 
 
 class OverrideView(View, _SupervisorPad):
@@ -334,7 +338,7 @@ class OverrideView(View, _SupervisorPad):
         if self.step == 2:
             body = BoxLayout(spacing=Theme.px(10))
             left = column(spacing=4)
-            left.add_widget(Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + self.digits.zfill(7)), "big", bold=True))
+            left.add_widget(Text(household_label(self.digits), "big", bold=True))
             left.add_widget(Text(_("Reason: {reason}", reason=_(self.reason)), "big"))
             left.add_widget(Text(_("A supervisor approves. It is journaled and limited each month."), "body",
                                  color=MUTED))
@@ -343,13 +347,13 @@ class OverrideView(View, _SupervisorPad):
             return self.page(_("Serve without a card"), body,
                              [BigButton(_("Back"), self._back, "neutral", name="back")])
         left = column(spacing=4)
-        self.hid_label = Text(_("Household: {id}", id=HOUSEHOLD_PREFIX + (self.digits.zfill(7) if self.digits else "...")), "big", bold=True)
+        self.hid_label = Text(household_label(self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
         for r in OVERRIDE_REASONS:
             left.add_widget(BigButton(_(r), lambda x=r: self._reason(x), "ok" if r == self.reason else "neutral",
                                       name=f"override-{r}", role="body"))
-        pad = KeyPad(self._typed, self._next, max_len=7, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
+        pad = KeyPad(self._typed, self._next, max_len=HOUSEHOLD_DIGITS, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
         pad.value = self.digits
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
@@ -358,7 +362,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = _("Household: {id}", id=HOUSEHOLD_PREFIX + (value.zfill(7) if value else "..."))
+        self.hid_label.text = household_label(value)
 
     def _reason(self, r):
         self.reason = r
@@ -377,7 +381,7 @@ class OverrideView(View, _SupervisorPad):
         self.app.refresh()
 
     def _submit(self, pin):
-        self.session.start_override(HOUSEHOLD_PREFIX + self.digits.zfill(7), self.reason, self.sup, pin)
+        self.session.start_override(household_id(self.digits), self.reason, self.sup, pin)
 
 
 class TechnicianView(View):
@@ -392,7 +396,7 @@ class TechnicianView(View):
         for label, value in info:
             body.add_widget(row(Text(label, "body", color=MUTED, size_hint_x=0.4),
                                 Text(value, "body", bold=True, size_hint_x=0.6, shorten=True), height=Theme.px(30)))
-        for key, value in getattr(s, "tech_results", {}).items():
+        for key, value in s.tech_results.items():
             result = ", ".join(_(part) for part in value)
             body.add_widget(Text(_("Test {what}: {result}", what=_(key), result=result), "body", color=PRIMARY, bold=True))
         buttons = [BigButton(_("Test reader"), s.test_reader, "primary", name="test-reader"),

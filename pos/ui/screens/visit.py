@@ -10,7 +10,6 @@ from __future__ import annotations
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
-from pos.refusals import Reason
 from pos.ui.i18n import _
 from pos.ui.screens.base import View, notice_of, rp, scroller
 from pos.ui.widgets import (
@@ -313,8 +312,7 @@ class ErrorView(View):
         code = err.reason.value if err.reason else err.fault
         body.add_widget(Text(_("Code for the technician: {code}", code=code), "small", color=MUTED))
         buttons = [BigButton(_("Understood"), s.acknowledge, "primary", name="acknowledge")]
-        # a wrong card is reported to the city by itself; the data about a household, by the cashier
-        if err.reason in (Reason.HOUSEHOLD_UNKNOWN, Reason.HOUSEHOLD_REVOKED, Reason.HOUSEHOLD_EXPIRED):
+        if err.offers_report:  # the session's rule: the household's data, not a wrong card
             buttons.append(BigButton(_("Report data"), lambda: s.open_flag(err.household), "neutral", name="flag"))
         title = _("Cannot serve") if err.reason else _("Device problem")
         return self.page(title, body, buttons, title_color=DANGER)

@@ -17,7 +17,7 @@ AUTO = {"EWARUNG_DEMO_DECK": "auto"}
 def test_sale_refusal_and_void_through_pcscd(stack, tmp_path):
     data = str(tmp_path / "demo")
     res = run_ewarung("sale", "--demo", "--data-dir", data, "--card", "holder", "--item", "BERAS5=1",
-                      "--item", "TELUR10=2", "--void", "salah barang", env=AUTO)
+                      "--item", "TELUR10=2", "--void", "wrong_items", env=AUTO)
     assert res.returncode == 0, res.stdout + res.stderr
     out = json.loads(res.stdout)
     assert out["reader"].startswith("Virtual PCD 00")

@@ -45,7 +45,7 @@ def stop(proc) -> None:
 def test_end_to_end_ack_status_and_schemas(sync_env, service, city, schemas, city_stub):
     redeem_many(service, 20)
     sale = card_sale(service, RedemptionRequest(city.notable["holder"], "kasir1", {"BERAS5": 1}))
-    service.void(sale.redemption_id, "salah input", "kasir1", "spv1")
+    service.void(sale.redemption_id, "wrong_quantity", "kasir1", "spv1")
     service.flag_problem(city.notable["revoked"], "moved", "pindah ke Balikpapan", "kasir1")
     total = 23
     city_side = city_stub(client_id="city-e2e")
