@@ -19,7 +19,8 @@ CHARGED_NOT_SOLD = "card_charged_not_sold"
 
 
 def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31 else None
+    # `type() is int`: a JSON value is an int, a bool or neither (no other int subclass), and bool is refused
+    return value if type(value) is int and 1 <= value < 2**31 else None
 
 
 def _proof(body: dict) -> dict:
@@ -112,7 +113,7 @@ class ChainBatch:
 
     def hotlist_spans(self) -> dict[str, list[tuple[str, str, str]]]:
         """{card: [(reason, listed_at, unlisted_at)]} for the batch's cards ever on the hotlist."""
-        cards = [self.cards[m.envelope["id"]][0] for m in self.new if m.kind == "redemption"]
+        cards = [card for card, _, _ in self.cards.values()]  # charges' cards too: harmless, only sales ask
         spans: dict[str, list[tuple[str, str, str]]] = {}
         for card, reason, listed, unlisted in select_in(
                 "SELECT card_id, reason, listed_at, unlisted_at FROM central_hotlist_span WHERE card_id IN ({in})",

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from peewee import fn
 
-from pos.clock import parse_iso
+from sync.central.message_store import iso_seconds
 from sync.central.store import (
     CatalogPrice,
     CityCatalogItem,
@@ -93,13 +93,12 @@ class PriceBook:
         return cv, self._prices[cv]
 
 
-def listed_at_time(spans: list[tuple[str, str, str]], when: str) -> str | None:
-    """The reason a card was hotlisted at `when`, from its (reason, listed_at, unlisted_at) spans; None if it was not."""
-    try:
-        t = parse_iso(when)
-    except ValueError:
+def listed_at_time(spans: list[tuple[str, str, str]], when: float | None) -> str | None:
+    """The reason a card was hotlisted at `when` (POSIX seconds; None: the sale's time is not a
+    time), from its (reason, listed_at, unlisted_at) spans; None if it was not."""
+    if when is None:
         return None
     for reason, listed, unlisted in spans:
-        if parse_iso(listed) <= t and (not unlisted or t < parse_iso(unlisted)):
+        if iso_seconds(listed) <= when and (not unlisted or when < iso_seconds(unlisted)):
             return reason or "listed"
     return None

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pos.clock import parse_iso
 from sync.central.evidence_checks import sale_date
-from sync.central.message_store import select_in
+from sync.central.message_store import iso_seconds, select_in, time_seconds
 from sync.central.store import CityHousehold, HouseholdSpan, LedgerRelease
 
 REMOVED = "removed"
@@ -63,31 +62,35 @@ class HouseholdBook:
     """The list's history for one batch's households, read with one query."""
 
     def __init__(self, households: list[str]) -> None:
-        self.spans: dict[str, list[tuple[str, str, str, str]]] = {}
+        # (status, valid_from, valid_until, since, since as POSIX seconds), in the order they were published
+        self.spans: dict[str, list[tuple[str, str, str, str, float]]] = {}
         for hh, status, vf, vu, since in select_in(
                 "SELECT household, status, valid_from, valid_until, since FROM central_household_span "
                 "WHERE household IN ({in}) ORDER BY id", households):
-            self.spans.setdefault(hh, []).append((status, vf, vu, since))
+            self.spans.setdefault(hh, []).append((status, vf, vu, since, iso_seconds(since)))
 
-    def judged(self, household: str, created_at: str) -> tuple[str, str] | None:
+    def judged(self, household: str, created_at: str, when: float | None = None) -> tuple[str, str] | None:
         """("household", reason) when the list did not allow this sale, for the quarantine."""
-        reason = self.problem(household, created_at)
+        reason = self.problem(household, created_at, when)
         return ("household", reason) if reason else None
 
-    def problem(self, household: str, created_at: str) -> str | None:
-        """Why the list, as it stood at `created_at`, did not allow a sale to this household."""
+    def problem(self, household: str, created_at: str, when: float | None = None) -> str | None:
+        """Why the list, as it stood at `created_at`, did not allow a sale to this household
+        (`when`: created_at as POSIX seconds when the caller has it, else read here)."""
         spans = self.spans.get(household)
-        try:
-            when = parse_iso(created_at)
-        except (ValueError, TypeError):
-            return None  # an undatable sale is a content problem already
+        if not spans:
+            return None  # a household unknown to the city is the report's finding, not this check's
+        if when is None:
+            when = time_seconds(created_at)
+            if when is None:
+                return None  # an undatable sale is a content problem already
         standing = None
-        for span in spans or ():
-            if parse_iso(span[3]) <= when:
+        for span in spans:
+            if span[4] <= when:
                 standing = span
         if standing is None:
             return None
-        status, vf, vu, since = standing
+        status, vf, vu, since, _ = standing
         if status != "active":
             return f"household {household} was {status} on the city's list (since {since}) at the sale's time {created_at}"
         day = sale_date(created_at)

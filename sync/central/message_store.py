@@ -10,10 +10,12 @@ consumer's rates.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
+from pos.clock import parse_iso
 from pos.signing import canonical_json
 from sync.central.store import (
     DeviceState,
@@ -41,6 +43,26 @@ class Accepted(NamedTuple):
     token: str
     problems: tuple[str, ...] = ()  # what its content failed (sync.central.verify.Checked): quarantine it
     at: float | None = None  # created_at as POSIX seconds (Checked.at; None: unparsed or not a time)
+
+    def seconds(self) -> float | None:
+        """created_at as POSIX seconds: the verify worker's reading (`at`) when it made one, else
+        the text read here as the cross-checks always read it (None: not a time)."""
+        return self.at if self.at is not None else time_seconds(self.envelope["created_at"])
+
+
+@lru_cache(maxsize=8192)
+def iso_seconds(text: str) -> float:
+    """`pos.clock.parse_iso(text)` as POSIX seconds, raising as it does. Cached: a batch compares its
+    messages with the same few stored times (list changes, hotlist spans) again and again."""
+    return parse_iso(text).timestamp()
+
+
+def time_seconds(text: str) -> float | None:
+    """`iso_seconds`, None when the text is not a time."""
+    try:
+        return iso_seconds(text)
+    except (ValueError, TypeError, OverflowError, AttributeError):
+        return None
 
 
 def _mark() -> str:

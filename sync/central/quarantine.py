@@ -21,6 +21,7 @@ query per message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pos.clock import parse_iso
 from sync.central.card_chain import ChainBatch
@@ -53,9 +54,8 @@ class Judgement:
         return set(self.quarantine) | {row[1] for row in self.pending}
 
 
-@dataclass(frozen=True)
-class Sale:
-    """What a void is judged against: the sale's device, total and time."""
+class Sale(NamedTuple):
+    """What a void is judged against: the sale's device, total and time (a tuple: one per sale)."""
 
     device: str
     total: int
@@ -105,9 +105,11 @@ class CrossChecks:
             self.prices.refresh()
         spans = chain.hotlist_spans()
         book = HouseholdBook([m.envelope["body"]["household"] for m in reds if m.envelope["id"] not in out.quarantine])
+        catalogs: dict[object, tuple[int, dict[str, int]] | None] = {}  # ledger version -> catalog, for this batch
         seen: set[str] = set()
         for m in reds:
-            body, mid = m.envelope["body"], m.envelope["id"]
+            env = m.envelope
+            body, mid = env["body"], env["id"]
             rid = body["redemption_id"]
             if mid in out.quarantine:
                 seen.add(rid)
@@ -122,23 +124,29 @@ class CrossChecks:
             problem = problem or chain.sale(m)
             card_id = chain.cards[mid][0]
             if problem is None and card_id and card_id in spans:
-                reason = listed_at_time(spans[card_id], m.envelope["created_at"])
+                reason = listed_at_time(spans[card_id], m.seconds())
                 if reason:
                     problem = ("hotlisted", f"card {card_id} was on the hotlist ({reason}) at the sale's time "
-                               f"{m.envelope['created_at']}")
-            problem = problem or self._priced(body) or book.judged(body["household"], m.envelope["created_at"])
+                               f"{env['created_at']}")
+            problem = (problem or self._priced(body, catalogs)
+                       or book.judged(body["household"], env["created_at"], m.seconds()))
             if problem:
                 quarantine_message(out, m, *problem)
             else:
-                counted[rid] = Sale(m.device, int(body["total"]), m.envelope["created_at"])
+                counted[rid] = Sale(m.device, int(body["total"]), env["created_at"])
         return counted
 
-    def _priced(self, body: dict) -> tuple[str, str] | None:
-        """A line priced otherwise than the catalog of the ledger version the sale names."""
+    def _priced(self, body: dict, catalogs: dict) -> tuple[str, str] | None:
+        """A line priced otherwise than the catalog of the ledger version the sale names (`catalogs`:
+        the versions looked up for this batch so far)."""
         if not self.prices.active:
             return None  # the city has published no catalog yet: nothing to price by
         version = body.get("ledger_version")
-        found = self.prices.catalog(version)
+        found = catalogs.get(version) if type(version) is int else None  # ints only: True and 1.0 are key 1 too
+        if found is None:
+            found = self.prices.catalog(version)
+            if found is not None:  # so `version` is an int: the catalog refuses anything else
+                catalogs[version] = found
         if found is None:
             return "ledger_version", f"ledger version {version!r} was never published by the city"
         cv, prices = found
