@@ -193,20 +193,26 @@ def device_state(device_id: str) -> DeviceState:
     return state
 
 
-def device_states(devices: list[str], now: str) -> dict[str, DeviceState]:
-    """The state rows of these devices in a few queries, created (online, seen now) where missing."""
-    states: dict[str, DeviceState] = {}
-    for chunk in _chunks(devices, ID_CHUNK):
-        for st in DeviceState.select().where(DeviceState.device.in_(chunk)):
-            states[st.device] = st
-    missing = [d for d in devices if d not in states]
+class Marks(NamedTuple):
+    """A device's sequence marks as its batch found them (central_device_state)."""
+
+    contiguous: int  # every seq 1..contiguous is stored
+    highest: int
+    checked_to: int  # a seq above this was never stored: `highest`, or any seq for a device without marks yet
+
+
+def device_marks(devices: list[str], now: str) -> dict[str, Marks]:
+    """The marks of these devices in a few queries; a device without a state row gets one (online,
+    seen now), and its every number is looked up as if it might be taken."""
+    marks = {device: Marks(contiguous, highest, highest) for device, contiguous, highest in select_in(
+        "SELECT device, contiguous_seq, highest_seq FROM central_device_state WHERE device IN ({in})", devices)}
+    missing = [d for d in devices if d not in marks]
     if missing:
         insert_rows(DeviceState, ["device", "online", "last_seen", "queue_depth", "ledger_version", "software_version",
                                   "reader", "printer", "contiguous_seq", "highest_seq"],
                     [(d, True, now, 0, 0, "", "", "", 0, 0) for d in missing])
-        for st in DeviceState.select().where(DeviceState.device.in_(missing)):
-            states[st.device] = st
-    return states
+        marks.update((d, Marks(0, 0, 2**63 - 1)) for d in missing)
+    return marks
 
 
 def extend_marks(updates: list[tuple[int, int, str, str]]) -> None:
