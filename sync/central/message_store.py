@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
@@ -29,6 +30,7 @@ from sync.central.store import (
 )
 
 _items_json = json.JSONEncoder(sort_keys=True).encode  # json.dumps(items, sort_keys=True), one encoder for all
+_quoted = encode_basestring_ascii  # a str as json.dumps writes it (ensure_ascii)
 ID_CHUNK = 500  # ids per `IN (...)` query: under every backend's parameter limit
 PAIR_CHUNK = 400  # (device, seq) pairs per VALUES join: two parameters each
 
@@ -142,6 +144,15 @@ def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: 
         q.execute()
 
 
+def _items_text(items: dict[str, int]) -> str:
+    """{item: qty} as `json.dumps(items, sort_keys=True)` writes it, joined here for item codes (the
+    encoder's set-up costs more than a basket's few pairs); anything else is json's own."""
+    try:
+        return "{" + ", ".join([f"{_quoted(item)}: {qty}" for item, qty in sorted(items.items())]) + "}"
+    except TypeError:  # an item that is not a string
+        return _items_json(items)
+
+
 def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozenset()) -> None:
     """Each message's signed bytes, plus the row the reports read (redemption, void or event),
     except for the messages in `uncounted` (quarantined, or a void waiting for its sale)."""
@@ -159,7 +170,7 @@ def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozense
             reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
                          body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
                          cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
-                         body.get("mode", "card"), int(body["total"]), _items_json(items),
+                         body.get("mode", "card"), int(body["total"]), _items_text(items),
                          env["created_at"]))
         elif kind == "void":
             voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),
