@@ -74,6 +74,11 @@ class PriceBook:
             LedgerRelease.kind.in_(("snapshot", "delta"))).scalar() or 0)
 
     @property
+    def published(self) -> int:
+        """The newest ledger version (snapshot or delta) the city had published at `refresh`."""
+        return self._published
+
+    @property
     def active(self) -> bool:
         """False while the city has published no catalog at all: nothing to price sales by."""
         return bool(self._versions)

@@ -28,9 +28,9 @@ from sync.central.card_chain import ChainBatch
 from sync.central.catalog_history import PriceBook, listed_at_time
 from sync.central.city_policy import city_policy
 from sync.central.device_clock import clock_steps_back
-from sync.central.household_history import HouseholdBook
+from sync.central.household_history import HouseholdHistory
 from sync.central.message_store import Accepted, insert_rows, select_in
-from sync.central.store import PendingVoid, Quarantined, VoidRecord
+from sync.central.store import PendingVoid, Quarantined, VoidRecord, central_db
 
 QUARANTINE_COLUMNS = ["msg_id", "device", "seq", "kind", "rule", "reason", "severity", "household", "period",
                       "card_id", "ref", "amount", "created_at"]
@@ -67,6 +67,7 @@ class CrossChecks:
 
     def __init__(self) -> None:
         self.prices = PriceBook()
+        self.households = HouseholdHistory()
 
     def judge(self, new: list[Accepted]) -> Judgement:
         """Decide, for the new messages of a batch, which are quarantined and why (module docstring)."""
@@ -104,7 +105,8 @@ class CrossChecks:
         if reds:
             self.prices.refresh()
         spans = chain.hotlist_spans()
-        book = HouseholdBook([m.envelope["body"]["household"] for m in reds if m.envelope["id"] not in out.quarantine])
+        book = self.households.book([m.envelope["body"]["household"] for m in reds
+                                     if m.envelope["id"] not in out.quarantine], self.prices.published)
         catalogs: dict[object, tuple[int, dict[str, int]] | None] = {}  # ledger version -> catalog, for this batch
         seen: set[str] = set()
         for m in reds:
@@ -129,7 +131,7 @@ class CrossChecks:
                     problem = ("hotlisted", f"card {card_id} was on the hotlist ({reason}) at the sale's time "
                                f"{env['created_at']}")
             problem = (problem or self._priced(body, catalogs)
-                       or book.judged(body["household"], env["created_at"], m.seconds()))
+                       or book.judged(body["household"], env["created_at"], m.at))
             if problem:
                 quarantine_message(out, m, *problem)
             else:
@@ -188,9 +190,7 @@ class CrossChecks:
         """Voids that arrived before their sale, judged now that the sale is here."""
         if not reds:
             return
-        rows = select_in("SELECT id, msg_id, device, seq, redemption_id, household, period, amount, reason, created_at "
-                         "FROM central_void_pending WHERE redemption_id IN ({in})",
-                         [m.envelope["body"]["redemption_id"] for m in reds])
+        rows = waiting_voids([m.envelope["body"]["redemption_id"] for m in reds])
         if rows and window is None:
             window = city_policy().void_window_minutes
         voided: set[str] = set()
@@ -207,6 +207,17 @@ class CrossChecks:
                                        created)
             else:
                 out.settled.append((vid, mid, dev, rid, hh, per, amount, reason, created))
+
+
+def waiting_voids(rids: list[str]) -> list[tuple]:
+    """The waiting voids (central_void_pending rows) of these sales. Few voids ever wait, so while
+    they are fewer than the sales they are read whole, with no lookup per sale."""
+    columns = "id, msg_id, device, seq, redemption_id, household, period, amount, reason, created_at"
+    head = central_db.obj.execute_sql(f"SELECT {columns} FROM central_void_pending LIMIT {len(rids)}").fetchall()
+    if len(head) < len(rids):
+        wanted = set(rids)
+        return [row for row in head if row[4] in wanted]
+    return select_in(f"SELECT {columns} FROM central_void_pending WHERE redemption_id IN ({{in}})", rids)
 
 
 def void_problem(device: str, body: dict, created_at: str, sale: Sale, window_minutes: int) -> str | None:
