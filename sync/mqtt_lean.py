@@ -14,7 +14,8 @@ those paths, each with a fall back to paho's own code for anything unusual:
 - the broker's PUBACK of our own publish, when it says success without properties, completes the
   publish without decoding new reason and properties objects for it;
 - `ack_many` sends a batch's PUBACKs in one write (the same 4-byte MQTT 5 PUBACKs paho sends);
-- the in-flight scan runs only when a publish is actually waiting for a free slot.
+- the in-flight scan runs only when a publish is actually waiting for a free slot;
+- a packet queued with no loop thread is written at once, without paho's wake-up byte for one.
 These reach into paho internals, so they are used only with the paho release they were written
 and tested against (`LEAN_PAHO`); with any other release `make_client` returns paho's plain Client.
 """
@@ -164,6 +165,19 @@ class LeanClient(mqtt.Client):
         return super()._handle_publish()
 
     # --- writing -------------------------------------------------------------------------
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: mqtt.MQTTMessageInfo | None = None) -> MQTTErrorCode:
+        if self._thread is not None or self._on_socket_register_write is not None:
+            return super()._packet_queue(command, packet, mid, qos, info)
+        # polled by its owner's thread (sync.mqtt_client): paho would also write a byte to its socket
+        # pair to wake a loop thread out of select, a system call per packet with nobody to wake (a
+        # packet not written here is written by the next poll: it selects for writing while any wait)
+        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet),
+                                 "packet": packet, "info": info})
+        if self._in_callback_mutex.acquire(False):
+            self._in_callback_mutex.release()
+            return self.loop_write()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK these QoS 1 messages in one write: each the 4-byte PUBACK (success, no
         properties) paho's `ack` sends."""

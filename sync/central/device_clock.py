@@ -36,12 +36,11 @@ def _by_device(new: list[Accepted]) -> dict[str, list[Accepted]]:
     return by_device
 
 
-def stored_predecessors(new: list[Accepted]) -> dict[str, dict[int, str]]:
-    """{device: {seq: created_at}} of the stored messages a batch's messages may follow, leaving
-    out those quarantined as dated back: each device's highest, for a device filling a gap every
-    stored number from its contiguous mark up to the batch's highest gap, and, where those were all
-    dated back (rare: after an attack), the last stored message that was not."""
-    by_device = _by_device(new)
+def stored_predecessors(by_device: dict[str, list[Accepted]]) -> dict[str, dict[int, str]]:
+    """{device: {seq: created_at}} of the stored messages a batch's messages (`by_device`) may
+    follow, leaving out those quarantined as dated back: each device's highest, for a device filling
+    a gap every stored number from its contiguous mark up to the batch's highest gap, and, where
+    those were all dated back (rare: after an attack), the last stored message that was not."""
     flag = "LEFT JOIN central_quarantine q ON q.msg_id = m.id AND q.rule = 'created_at'"
     rows = select_in("SELECT s.device, s.contiguous_seq, m.seq, m.created_at, q.msg_id FROM central_device_state s "
                      f"JOIN central_message m ON m.device = s.device AND m.seq = s.highest_seq {flag} "
@@ -75,9 +74,10 @@ def clock_steps_back(new: list[Accepted], allowance_seconds: int) -> list[tuple[
     device's sequence (the last one not itself dated back) by more than `allowance_seconds`."""
     if not new:
         return []
-    known = stored_predecessors(new)
+    by_device = _by_device(new)
+    known = stored_predecessors(by_device)
     found: list[tuple[Accepted, str]] = []
-    for device, msgs in _by_device(new).items():
+    for device, msgs in by_device.items():
         # seq -> (created_at, as POSIX seconds, the batch's message or None for a stored one);
         # the batch's times come parsed from the verify worker (Accepted.seconds)
         timeline: dict[int, tuple[str, float | None, Accepted | None]] = {
