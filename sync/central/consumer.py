@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
@@ -52,9 +53,9 @@ MAX_GAP_REQUEST = 500
 DEVICES_PREFIX = f"{TOPIC_ROOT}/devices"
 
 
-@dataclass
-class Incoming:
-    """One message as the broker delivered it; `mid` and `qos` are what its PUBACK needs."""
+class Incoming(NamedTuple):
+    """One message as the broker delivered it; `mid` and `qos` are what its PUBACK needs (a
+    tuple: one per message, made from the receive buffer's (topic, payload, mid, qos))."""
 
     topic: str
     payload: bytes

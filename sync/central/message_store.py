@@ -76,13 +76,20 @@ def _chunks(values: list, size: int):
         yield values[i:i + size]
 
 
+@lru_cache(maxsize=64)
+def _marks(mark: str, count: int, width: int = 1) -> str:
+    """`count` parameter marks, or `count` rows of `width` of them: the same few lists every batch."""
+    one = mark if width == 1 else f"({', '.join([mark] * width)})"
+    return ", ".join([one] * count)
+
+
 def select_in(sql: str, values: list) -> list[tuple]:
     """Rows of `sql`, whose `{in}` is replaced by a parameter list, for every value (in chunks
     under every backend's parameter limit): one query per chunk, not one per message."""
     rows: list[tuple] = []
     mark = _mark()
     for chunk in _chunks(list(dict.fromkeys(values)), ID_CHUNK):
-        rows += central_db.obj.execute_sql(sql.replace("{in}", ", ".join(mark for _ in chunk)), chunk).fetchall()
+        rows += central_db.obj.execute_sql(sql.replace("{in}", _marks(mark, len(chunk))), chunk).fetchall()
     return rows
 
 
@@ -92,7 +99,7 @@ def select_pairs(sql: str, pairs: list[tuple]) -> list[tuple]:
     rows: list[tuple] = []
     mark = _mark()
     for chunk in _chunks(list(dict.fromkeys(pairs)), PAIR_CHUNK):
-        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
+        values = _marks(mark, len(chunk), 2)
         rows += central_db.obj.execute_sql(sql.replace("{values}", values), [x for p in chunk for x in p]).fetchall()
     return rows
 
@@ -100,28 +107,17 @@ def select_pairs(sql: str, pairs: list[tuple]) -> list[tuple]:
 def known_ids(ids: list[str]) -> dict[str, tuple[str, int]]:
     """{message id: (device, seq)} of the ids already stored: a redelivery is acknowledged again,
     not stored twice."""
-    known: dict[str, tuple[str, int]] = {}
-    mark = _mark()
-    for chunk in _chunks(ids, ID_CHUNK):
-        sql = f"SELECT id, device, seq FROM central_message WHERE id IN ({', '.join(mark for _ in chunk)})"
-        for mid, dev, seq in central_db.obj.execute_sql(sql, chunk).fetchall():
-            known[mid] = (dev, seq)
-    return known
+    return {mid: (dev, seq) for mid, dev, seq in select_in(
+        "SELECT id, device, seq FROM central_message WHERE id IN ({in})", ids)}
 
 
 def taken_seqs(pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """{(device, seq): stored message id} for these pairs: a VALUES list joined on the unique
     (device, seq) index, one query per chunk rather than one per device (a row-value IN would scan
     the table on SQLite)."""
-    taken: dict[tuple[str, int], str] = {}
-    mark = _mark()
-    for chunk in _chunks(pairs, PAIR_CHUNK):
-        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
-        sql = (f"SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
-               "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2")
-        for mid, dev, seq in central_db.obj.execute_sql(sql, [x for pair in chunk for x in pair]).fetchall():
-            taken[(dev, seq)] = mid
-    return taken
+    return {(dev, seq): mid for mid, dev, seq in select_pairs(
+        "SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
+        "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2", pairs)}
 
 
 def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:

@@ -154,10 +154,11 @@ class CrossChecks:
         cv, prices = found
         for ln in body.get("lines", []):
             item, unit = ln.get("item"), ln.get("unit_price")
-            if item not in prices:
+            price = prices.get(item)  # a catalog price is an int, never None
+            if price is None:
                 return "price", f"{item} is not in the catalog of ledger v{version} (catalog of v{cv})"
-            if unit != prices[item]:
-                return "price", f"{item} sold at {unit!r} a unit; the catalog of ledger v{version} says {prices[item]}"
+            if unit != price:
+                return "price", f"{item} sold at {unit!r} a unit; the catalog of ledger v{version} says {price}"
         return None
 
     def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Sale],

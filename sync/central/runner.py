@@ -137,7 +137,7 @@ class MqttRunner:
     def _take_batch(self) -> list[Incoming]:
         taken = self._inbox[:self.batch_max]
         del self._inbox[:len(taken)]
-        return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
+        return list(map(Incoming._make, taken))
 
     def _work(self) -> None:
         """Receive -> (verify in the worker processes) -> store + commit -> PUBACK + signed acks.
