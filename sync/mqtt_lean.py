@@ -83,8 +83,8 @@ class LeanClient(mqtt.Client):
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _packet_read(self) -> MQTTErrorCode:
-        if self._in_packet["command"] == 0 and self.buffered():
-            buf, start = self._rbuf, self._rpos
+        buf, start = self._rbuf, self._rpos
+        if start < len(buf) and self._rsock is self._sock and self._in_packet["command"] == 0:  # buffered()
             end, length, shift, i = len(buf), 0, 0, start + 1
             while i < end and shift <= 21:  # the remaining length: at most 4 bytes of 7 bits
                 byte = buf[i]
