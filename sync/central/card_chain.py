@@ -32,7 +32,7 @@ def _proof(body: dict) -> dict:
 def card_of(body: dict) -> tuple[str, int | None, int]:
     """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override."""
     card_id = body.get("card_id")
-    if not card_id or body.get("mode", "card") != "card" or type(card_id) is not str:
+    if not card_id or type(card_id) is not str or body.get("mode", "card") != "card":
         return "", None, 0
     return card_id, _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
 

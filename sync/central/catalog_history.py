@@ -20,6 +20,7 @@ from sync.central.store import (
     HotlistCard,
     HotlistSpan,
     LedgerRelease,
+    central_db,
 )
 
 
@@ -68,10 +69,14 @@ class PriceBook:
         self._published = 0
 
     def refresh(self) -> None:
-        """Read which versions exist now (another process may have published since)."""
-        self._versions = sorted(v for (v,) in CatalogPrice.select(CatalogPrice.version).distinct().tuples())
-        self._published = int(LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(
-            LedgerRelease.kind.in_(("snapshot", "delta"))).scalar() or 0)
+        """Read which versions exist now (another process may have published since). Plain SQL: the
+        consumer asks for every batch, and peewee's building of the queries cost more than the reads."""
+        db = central_db.obj
+        self._versions = sorted(v for (v,) in db.execute_sql(
+            f"SELECT DISTINCT version FROM {CatalogPrice._meta.table_name}").fetchall())
+        self._published = int(db.execute_sql(
+            f"SELECT MAX(version) FROM {LedgerRelease._meta.table_name} WHERE kind IN ('snapshot', 'delta')"
+        ).fetchone()[0] or 0)
 
     @property
     def published(self) -> int:

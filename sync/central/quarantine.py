@@ -62,6 +62,11 @@ class Sale(NamedTuple):
     created_at: str
 
 
+def sale_of(m: Accepted) -> Sale:
+    """What a void is judged against, from a redemption counted in the same batch."""
+    return Sale(m.device, int(m.envelope["body"]["total"]), m.envelope["created_at"])
+
+
 class CrossChecks:
     """Judges batches for one consumer; keeps the catalogs it loaded (a release never changes them)."""
 
@@ -93,15 +98,17 @@ class CrossChecks:
         chain.charges(out)
         out.counters = chain.rows
         window = policy.void_window_minutes if voids and policy else None
-        quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
+        if out.quarantine:
+            quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
         self._voids(out, voids, stored, counted, quarantined_sales, window)
         self._waiting(out, reds, counted, window)
         return out
 
     def _sales(self, out: Judgement, reds: list[Accepted], stored: dict[str, Sale], quarantined_sales: set[str],
-               chain: ChainBatch) -> dict[str, Sale]:
-        """Judge each redemption in order; return the sales counted from this batch."""
-        counted: dict[str, Sale] = {}
+               chain: ChainBatch) -> dict[str, Accepted]:
+        """Judge each redemption in order; return the sales counted from this batch, by redemption id
+        (their messages: `sale_of` makes a Sale of the few a void names)."""
+        counted: dict[str, Accepted] = {}
         if reds:
             self.prices.refresh()
         spans = chain.hotlist_spans()
@@ -135,7 +142,7 @@ class CrossChecks:
             if problem:
                 quarantine_message(out, m, *problem)
             else:
-                counted[rid] = Sale(m.device, int(body["total"]), env["created_at"])
+                counted[rid] = m
         return counted
 
     def _priced(self, body: dict, catalogs: dict) -> tuple[str, str] | None:
@@ -161,7 +168,7 @@ class CrossChecks:
                 return "price", f"{item} sold at {unit!r} a unit; the catalog of ledger v{version} says {price}"
         return None
 
-    def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Sale],
+    def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Accepted],
                quarantined_sales: set[str], window: int | None) -> None:
         """Judge each void against its sale; one whose sale has not arrived waits for it."""
         if not voids:
@@ -173,7 +180,7 @@ class CrossChecks:
                 continue
             body = m.envelope["body"]
             rid = body["redemption_id"]
-            sale = counted.get(rid) or stored.get(rid)
+            sale = sale_of(counted[rid]) if rid in counted else stored.get(rid)
             if sale is None and rid in quarantined_sales:
                 quarantine_message(out, m, "void", f"void of sale {rid}, which the city quarantined")
             elif sale is None:
@@ -187,7 +194,7 @@ class CrossChecks:
                 else:
                     voided.add(rid)
 
-    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Sale], window: int | None) -> None:
+    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Accepted], window: int | None) -> None:
         """Voids that arrived before their sale, judged now that the sale is here."""
         if not reds:
             return
@@ -197,7 +204,7 @@ class CrossChecks:
         voided: set[str] = set()
         for vid, mid, dev, seq, rid, hh, per, amount, reason, created in rows:
             out.done.append(vid)
-            sale = counted.get(rid)
+            sale = sale_of(counted[rid]) if rid in counted else None
             body = {"redemption_id": rid, "amount": amount}
             problem = (f"void of sale {rid}, which the city quarantined" if sale is None
                        else f"sale {rid} was already voided" if rid in voided
