@@ -51,9 +51,9 @@ class ChainBatch:
                "period_total", "created_at"]
 
     def __init__(self, new: list[Accepted]) -> None:
-        self.new = new
         self.rows: list[tuple] = []
         self.cards: dict[str, tuple[str, int | None, int]] = {}  # msg id -> card_of / charge_of, read once
+        self.charge_events: list[Accepted] = []
         pairs = []
         for m in new:
             body = m.envelope["body"]
@@ -61,6 +61,7 @@ class ChainBatch:
                 found = card_of(body)
             elif _is_charge(m):
                 found = charge_of(body)
+                self.charge_events.append(m)
             else:
                 continue
             self.cards[m.envelope["id"]] = found
@@ -99,8 +100,8 @@ class ChainBatch:
         (a credit claimed for a charge that was sold)."""
         from sync.central.quarantine import quarantine_message
 
-        for m in self.new:
-            if not _is_charge(m) or m.envelope["id"] in out.quarantine:
+        for m in self.charge_events:
+            if m.envelope["id"] in out.quarantine:
                 continue
             body = m.envelope["body"]
             card_id, counter, period_total = self.cards[m.envelope["id"]]

@@ -153,29 +153,29 @@ def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozense
     """Each message's signed bytes, plus the row the reports read (redemption, void or event),
     except for the messages in `uncounted` (quarantined, or a void waiting for its sale)."""
     msgs, reds, voids, events = [], [], [], []
-    for dev, seq, kind, env, tok, *_ in new:
-        body = env["body"]
-        msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
-        if env["id"] in uncounted:
+    for dev, seq, kind, env, tok, _, _ in new:
+        mid, created = env["id"], env["created_at"]
+        msgs.append((mid, dev, seq, kind, created, now, tok))
+        if mid in uncounted:
             continue
+        body = env["body"]
         if kind == "redemption":
             items: dict[str, int] = {}
             for ln in body.get("lines", []):
-                items[ln["item"]] = items.get(ln["item"], 0) + int(ln["qty"])
+                item = ln["item"]
+                items[item] = items.get(item, 0) + int(ln["qty"])
             cb = body.get("collected_by") or {}
-            reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
+            reds.append((body["redemption_id"], mid, dev, seq, body.get("shop_id", ""), body["household"],
                          body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
                          cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
-                         body.get("mode", "card"), int(body["total"]), _items_text(items),
-                         env["created_at"]))
+                         body.get("mode", "card"), int(body["total"]), _items_text(items), created))
         elif kind == "void":
-            voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),
-                          body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""),
-                          env["created_at"]))
+            voids.append((body["void_id"], mid, dev, body["redemption_id"], body.get("household", ""),
+                          body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""), created))
         else:
-            events.append((env["id"], dev, str(body.get("event", "")), str(body.get("household", "")),
+            events.append((mid, dev, str(body.get("event", "")), str(body.get("household", "")),
                            str(body.get("problem", "")), str(body.get("note", "")),
-                           canonical_json(body).decode(), env["created_at"]))
+                           canonical_json(body).decode(), created))
     insert_rows(Message, ["id", "device", "seq", "kind", "created_at", "received_at", "token"], msgs)
     insert_rows(RedemptionRecord, ["id", "msg_id", "device", "seq", "shop_id", "household", "period", "card_id",
                                    "cashier", "collected_by", "collector_name", "ledger_version", "mode", "total",
