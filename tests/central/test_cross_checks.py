@@ -200,6 +200,13 @@ def test_void_before_its_sale_waits_and_is_judged_when_the_sale_arrives(consumer
     assert [v.id for v in VoidRecord.select()] == [own[1]["body"]["void_id"]]
     assert _rules() == {foreign[1]["id"]: "void"}
     assert _critical(clock, "void_without_sale") == []
+    # a waiting void whose sale comes in a batch of more sales than voids wait (read whole, not looked up)
+    later = a.sale("SSN-2", {"GULA1": 2}, counter=2)
+    waiting = a.void(later)
+    send(consumer, waiting)
+    send(consumer, a.sale("SSN-1", {"GULA1": 1}, counter=3), later, a.sale("SSN-2", {"GULA1": 1}, counter=4))
+    assert PendingVoid.select().count() == 0 and _critical(clock, "void_without_sale") == []
+    assert {v.id for v in VoidRecord.select()} == {own[1]["body"]["void_id"], waiting[1]["body"]["void_id"]}
 
 
 def test_allowance_across_devices_with_rollover(on_db, clock, tmp_path):
