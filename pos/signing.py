@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import pybase64
@@ -51,7 +52,7 @@ class EcdsaSigner:
 
     def sign(self, data: bytes) -> bytes:
         """The raw r || s signature ES256 wants, not the DER that cryptography returns."""
-        der = self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+        der = self._key.sign(data, _ES256)
         r, s = decode_dss_signature(der)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -60,7 +61,7 @@ class EcdsaSigner:
         return self._key.public_key()
 
 
-_ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every verification
+_ES256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every signature and verification
 
 
 def verify_raw(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes) -> bool:
@@ -98,28 +99,37 @@ def b64url_decode(text: str | bytes) -> bytes:
         raise BadSignature(f"not base64url: {exc}") from None
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # one for every call
+
+
+def _no_floats(o: object) -> None:
+    if isinstance(o, float):
+        raise TypeError("floats are not allowed in signed messages")
+    if isinstance(o, dict):
+        o = o.values()
+    elif not isinstance(o, list | tuple):
+        return
+    for v in o:
+        if type(v) is not str and type(v) is not int:  # the usual leaves are passed without a call each
+            _no_floats(v)
+
+
 def canonical_json(obj: object) -> bytes:
     """Deterministic JSON bytes: sorted keys, no spaces, UTF-8. Floats are refused (money!)."""
+    _no_floats(obj)
+    return _CANONICAL.encode(obj).encode("utf-8")
 
-    def no_floats(o: object) -> None:
-        if isinstance(o, float):
-            raise TypeError("floats are not allowed in signed messages")
-        if isinstance(o, dict):
-            for v in o.values():
-                no_floats(v)
-        elif isinstance(o, list | tuple):
-            for v in o:
-                no_floats(v)
 
-    no_floats(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+@lru_cache(maxsize=64)
+def _header(key_id: str, typ: str) -> str:
+    """A JWS header, encoded once per signer and kind of token (the city signs one ack per device per batch)."""
+    return b64url(canonical_json({"alg": "ES256", "kid": key_id, "typ": typ}))
 
 
 def jws_sign(payload: bytes, signer: Signer, typ: str) -> bytes:
     """Sign a payload into a JWS compact token (ES256, the
     signer's kid, `typ` naming what kind of token it is)."""
-    header = canonical_json({"alg": "ES256", "kid": signer.key_id, "typ": typ})
-    signing_input = f"{b64url(header)}.{b64url(payload)}".encode("ascii")
+    signing_input = f"{_header(signer.key_id, typ)}.{b64url(payload)}".encode("ascii")
     return signing_input + b"." + b64url(signer.sign(signing_input)).encode("ascii")
 
 

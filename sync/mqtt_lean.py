@@ -8,10 +8,14 @@ those paths, each with a fall back to paho's own code for anything unusual:
 - reads fill a buffer (one recv for many packets), a packet whole in the buffer is taken in one
   slice (paho reads the fixed header byte by byte), and one read event drains every complete
   packet, not one packet per `select`;
-- a QoS 1 PUBLISH without properties or topic alias goes straight to `on_fast_message(topic,
-  payload, mid, qos)`; anything else (properties, QoS 0 or 2, a malformed packet) takes paho's path;
+- a QoS 1 PUBLISH without properties or topic alias goes straight from the read buffer to
+  `on_fast_message(topic, payload, mid, qos)`; anything else (properties, QoS 0 or 2, a malformed
+  packet) takes paho's path;
+- the broker's PUBACK of our own publish, when it says success without properties, completes the
+  publish without decoding new reason and properties objects for it;
 - `ack_many` sends a batch's PUBACKs in one write (the same 4-byte MQTT 5 PUBACKs paho sends);
-- the in-flight scan runs only when a publish is actually waiting for a free slot.
+- the in-flight scan runs only when a publish is actually waiting for a free slot;
+- a packet queued with no loop thread is written at once, without paho's wake-up byte for one.
 These reach into paho internals, so they are used only with the paho release they were written
 and tested against (`LEAN_PAHO`); with any other release `make_client` returns paho's plain Client.
 """
@@ -24,12 +28,17 @@ import paho.mqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 LEAN_PAHO = ("2.2.",)  # paho releases whose internals LeanClient was checked against
 READ_CHUNK = 65_536  # bytes per socket read
 MAX_DRAIN = 20_000  # packets per read event, so a flood of QoS 0 traffic cannot starve writes and pings
-PUBACK = 0x40
-_QOS_MASK, _QOS1 = 0x06, 0x02
+PUBLISH, PUBACK = 0x30, 0x40
+_TYPE_MASK, _QOS_MASK, _QOS1 = 0xF0, 0x06, 0x02
+_PUBACK_OK = ReasonCode(PacketTypes.PUBACK, "Success")  # shared by every fast PUBACK: nobody changes them
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 
 FastSink = Callable[[str, bytes, int, int], None]
 
@@ -52,6 +61,8 @@ class LeanClient(mqtt.Client):
             self._rbuf, self._rpos, self._rsock = b"", 0, self._sock
         if self._rpos >= len(self._rbuf):
             data = super()._sock_recv(READ_CHUNK)  # raises BlockingIOError when there is nothing
+            with self._msgtime_mutex:  # paho notes each packet's bytes; the fast paths note each read
+                self._last_bytes_received = mqtt.time_func()
             if len(data) <= bufsize:
                 return data
             self._rbuf, self._rpos = data, 0
@@ -72,17 +83,54 @@ class LeanClient(mqtt.Client):
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _packet_read(self) -> MQTTErrorCode:
-        if self._in_packet["command"] == 0 and self.buffered():
-            buf, start = self._rbuf, self._rpos
+        buf, start = self._rbuf, self._rpos
+        if start < len(buf) and self._rsock is self._sock and self._in_packet["command"] == 0:  # buffered()
             end, length, shift, i = len(buf), 0, 0, start + 1
             while i < end and shift <= 21:  # the remaining length: at most 4 bytes of 7 bits
                 byte = buf[i]
                 length, shift, i = length | (byte & 127) << shift, shift + 7, i + 1
                 if not byte & 128:
                     if i + length <= end:
-                        return self._whole_packet(buf[start], buf[start + 1:i], buf[i:i + length], i + length)
+                        command = buf[start]
+                        if command & _TYPE_MASK == PUBLISH and self._fast_publish(command, buf, i, i + length):
+                            return MQTTErrorCode.MQTT_ERR_SUCCESS
+                        rc = self._fast_puback(buf, i, i + length) if command == PUBACK else None
+                        if rc is not None:
+                            return rc
+                        return self._whole_packet(command, buf[start + 1:i], buf[i:i + length], i + length)
                     break
         return super()._packet_read()  # a packet not yet whole in the buffer: paho's own reading
+
+    def _fast_publish(self, command: int, buf: bytes, start: int, end: int) -> bool:
+        """A QoS 1 PUBLISH without properties, read in place from the buffer straight to
+        `on_fast_message` (False: anything else, for paho's path)."""
+        if (command & _QOS_MASK) != _QOS1 or self._protocol != mqtt.MQTTv5 or end - start < 6:
+            return False
+        n = (buf[start] << 8) | buf[start + 1]
+        at = start + 2 + n  # the message id, then the properties' length
+        if not n or at + 3 > end or buf[at + 2] != 0 or not (buf[at] or buf[at + 1]):
+            return False
+        try:
+            topic = buf[start + 2:at].decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # paho's own path reports the malformed packet
+        self._rpos = end
+        self.on_fast_message(topic, buf[at + 3:end], (buf[at] << 8) | buf[at + 1], 1)
+        return True
+
+    def _fast_puback(self, buf: bytes, start: int, end: int) -> MQTTErrorCode | None:
+        """The broker's PUBACK of one of our publishes when it says success without properties (the
+        usual one): paho's `_do_on_publish` with one shared reason and properties object rather than
+        new ones each time (None: any other PUBACK, for paho's path)."""
+        size = end - start  # the message id, then (MQTT 5) a reason code and the properties' length
+        if self._protocol != mqtt.MQTTv5 or not (size == 2 or (size in (3, 4) and not any(buf[start + 2:end]))):
+            return None
+        mid = (buf[start] << 8) | buf[start + 1]
+        self._rpos = end
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, _PUBACK_OK, _NO_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _whole_packet(self, command: int, header: bytes, packet: bytes, after: int) -> MQTTErrorCode:
         """Handle one packet taken whole from the buffer, leaving paho's reading state as its own
@@ -102,6 +150,7 @@ class LeanClient(mqtt.Client):
         return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
+        # a packet paho read itself (split across reads): the same fast path as `_fast_publish`
         packet = self._in_packet["packet"]
         if (self._in_packet["command"] & _QOS_MASK) == _QOS1 and self._protocol == mqtt.MQTTv5:
             try:
@@ -116,6 +165,19 @@ class LeanClient(mqtt.Client):
         return super()._handle_publish()
 
     # --- writing -------------------------------------------------------------------------
+    def _packet_queue(self, command: int, packet: bytes | bytearray, mid: int, qos: int,
+                      info: mqtt.MQTTMessageInfo | None = None) -> MQTTErrorCode:
+        if self._thread is not None or self._on_socket_register_write is not None:
+            return super()._packet_queue(command, packet, mid, qos, info)
+        # polled by its owner's thread (sync.mqtt_client): paho would also write a byte to its socket
+        # pair to wake a loop thread out of select, a system call per packet with nobody to wake (a
+        # packet not written here is written by the next poll: it selects for writing while any wait)
+        self._out_packet.append({"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet),
+                                 "packet": packet, "info": info})
+        if self._in_callback_mutex.acquire(False):
+            self._in_callback_mutex.release()
+            return self.loop_write()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK these QoS 1 messages in one write: each the 4-byte PUBACK (success, no
         properties) paho's `ack` sends."""

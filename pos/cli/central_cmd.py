@@ -39,7 +39,7 @@ def register(subs: argparse._SubParsersAction) -> None:
     broker_tls.add_arguments(s)
     s.add_argument("--http", default="127.0.0.1:8470", metavar="HOST:PORT",
                    help="fleet page address (default loopback 127.0.0.1:8470; 'off' to disable)")
-    s.add_argument("--batch", type=int, default=1000, help="messages stored per transaction (default 1000)")
+    s.add_argument("--batch", type=int, default=2000, help="messages stored per transaction (default 2000)")
     s.add_argument("--city", default="samarinda", help="city whose snapshot answers devices' requests")
     s.add_argument("--gap-retry", type=float, default=30.0, metavar="SECONDS", help="ask again for missing messages after this long")
     s.set_defaults(func=_serve)

@@ -19,7 +19,8 @@ CHARGED_NOT_SOLD = "card_charged_not_sold"
 
 
 def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31 else None
+    # `type() is int`: a JSON value is an int, a bool or neither (no other int subclass), and bool is refused
+    return value if type(value) is int and 1 <= value < 2**31 else None
 
 
 def _proof(body: dict) -> dict:
@@ -31,7 +32,7 @@ def _proof(body: dict) -> dict:
 def card_of(body: dict) -> tuple[str, int | None, int]:
     """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override."""
     card_id = body.get("card_id")
-    if not card_id or body.get("mode", "card") != "card" or type(card_id) is not str:
+    if not card_id or type(card_id) is not str or body.get("mode", "card") != "card":
         return "", None, 0
     return card_id, _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
 
@@ -50,9 +51,9 @@ class ChainBatch:
                "period_total", "created_at"]
 
     def __init__(self, new: list[Accepted]) -> None:
-        self.new = new
         self.rows: list[tuple] = []
         self.cards: dict[str, tuple[str, int | None, int]] = {}  # msg id -> card_of / charge_of, read once
+        self.charge_events: list[Accepted] = []
         pairs = []
         for m in new:
             body = m.envelope["body"]
@@ -60,6 +61,7 @@ class ChainBatch:
                 found = card_of(body)
             elif _is_charge(m):
                 found = charge_of(body)
+                self.charge_events.append(m)
             else:
                 continue
             self.cards[m.envelope["id"]] = found
@@ -98,8 +100,8 @@ class ChainBatch:
         (a credit claimed for a charge that was sold)."""
         from sync.central.quarantine import quarantine_message
 
-        for m in self.new:
-            if not _is_charge(m) or m.envelope["id"] in out.quarantine:
+        for m in self.charge_events:
+            if m.envelope["id"] in out.quarantine:
                 continue
             body = m.envelope["body"]
             card_id, counter, period_total = self.cards[m.envelope["id"]]
@@ -112,7 +114,7 @@ class ChainBatch:
 
     def hotlist_spans(self) -> dict[str, list[tuple[str, str, str]]]:
         """{card: [(reason, listed_at, unlisted_at)]} for the batch's cards ever on the hotlist."""
-        cards = [self.cards[m.envelope["id"]][0] for m in self.new if m.kind == "redemption"]
+        cards = [card for card, _, _ in self.cards.values()]  # charges' cards too: harmless, only sales ask
         spans: dict[str, list[tuple[str, str, str]]] = {}
         for card, reason, listed, unlisted in select_in(
                 "SELECT card_id, reason, listed_at, unlisted_at FROM central_hotlist_span WHERE card_id IN ({in})",

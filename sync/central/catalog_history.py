@@ -13,13 +13,14 @@ from collections.abc import Iterable
 
 from peewee import fn
 
-from pos.clock import parse_iso
+from sync.central.message_store import iso_seconds
 from sync.central.store import (
     CatalogPrice,
     CityCatalogItem,
     HotlistCard,
     HotlistSpan,
     LedgerRelease,
+    central_db,
 )
 
 
@@ -68,10 +69,19 @@ class PriceBook:
         self._published = 0
 
     def refresh(self) -> None:
-        """Read which versions exist now (another process may have published since)."""
-        self._versions = sorted(v for (v,) in CatalogPrice.select(CatalogPrice.version).distinct().tuples())
-        self._published = int(LedgerRelease.select(fn.MAX(LedgerRelease.version)).where(
-            LedgerRelease.kind.in_(("snapshot", "delta"))).scalar() or 0)
+        """Read which versions exist now (another process may have published since). Plain SQL: the
+        consumer asks for every batch, and peewee's building of the queries cost more than the reads."""
+        db = central_db.obj
+        self._versions = sorted(v for (v,) in db.execute_sql(
+            f"SELECT DISTINCT version FROM {CatalogPrice._meta.table_name}").fetchall())
+        self._published = int(db.execute_sql(
+            f"SELECT MAX(version) FROM {LedgerRelease._meta.table_name} WHERE kind IN ('snapshot', 'delta')"
+        ).fetchone()[0] or 0)
+
+    @property
+    def published(self) -> int:
+        """The newest ledger version (snapshot or delta) the city had published at `refresh`."""
+        return self._published
 
     @property
     def active(self) -> bool:
@@ -93,13 +103,12 @@ class PriceBook:
         return cv, self._prices[cv]
 
 
-def listed_at_time(spans: list[tuple[str, str, str]], when: str) -> str | None:
-    """The reason a card was hotlisted at `when`, from its (reason, listed_at, unlisted_at) spans; None if it was not."""
-    try:
-        t = parse_iso(when)
-    except ValueError:
+def listed_at_time(spans: list[tuple[str, str, str]], when: float | None) -> str | None:
+    """The reason a card was hotlisted at `when` (POSIX seconds; None: the sale's time is not a
+    time), from its (reason, listed_at, unlisted_at) spans; None if it was not."""
+    if when is None:
         return None
     for reason, listed, unlisted in spans:
-        if parse_iso(listed) <= t and (not unlisted or t < parse_iso(unlisted)):
+        if iso_seconds(listed) <= when and (not unlisted or when < iso_seconds(unlisted)):
             return reason or "listed"
     return None

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from pos.clock import Clock, SystemClock, iso
 from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, TOPIC_ROOT, device_topic
@@ -22,9 +23,11 @@ from sync.acks import ACK_SCHEMA, ACK_TYP, RESEND_SCHEMA, RESEND_TYP, build_ack,
 from sync.central.convergence import record_report
 from sync.central.evidence_checks import demo_issuer_keys, issuer_pems
 from sync.central.message_store import (
+    ID_CHUNK,
     Accepted,
+    Marks,
+    device_marks,
     device_state,
-    device_states,
     due_gaps,
     extend_marks,
     known_ids,
@@ -50,9 +53,9 @@ MAX_GAP_REQUEST = 500
 DEVICES_PREFIX = f"{TOPIC_ROOT}/devices"
 
 
-@dataclass
-class Incoming:
-    """One message as the broker delivered it; `mid` and `qos` are what its PUBACK needs."""
+class Incoming(NamedTuple):
+    """One message as the broker delivered it; `mid` and `qos` are what its PUBACK needs (a
+    tuple: one per message, made from the receive buffer's (topic, payload, mid, qos))."""
 
     topic: str
     payload: bytes
@@ -112,6 +115,15 @@ class CentralConsumer:
             self._keys[device_id], self._pems[device_id] = key, row.public_key_pem
         return key
 
+    def _load_keys(self, device_ids: set[str]) -> None:
+        """Read the registered keys of the devices not heard yet with one query per chunk, not one
+        per device (a city's first batch names hundreds); the unregistered stay unknown."""
+        unknown = sorted(d for d in device_ids if d not in self._keys)
+        for i in range(0, len(unknown), ID_CHUNK):
+            for device_id, pem in Device.select(Device.id, Device.public_key_pem).where(
+                    Device.id.in_(unknown[i:i + ID_CHUNK]) & (Device.status == "active")).tuples():
+                self._keys[device_id], self._pems[device_id] = self._verifier.key_for(pem), pem
+
     def forget_keys(self) -> None:
         """Read the registry again (a device retired or its key replaced)."""
         self._keys.clear()
@@ -155,7 +167,8 @@ class CentralConsumer:
                 rejected.append((msg.topic, str(exc), msg.payload))
 
         with write_transaction():
-            new, dup_ids = self._dedupe(accepted, rejected)
+            marks = device_marks(sorted({m.device for m in accepted}), now)
+            new, dup_ids = self._dedupe(accepted, rejected, marks)
             judged = self._checks.judge(new)
             store_messages(new, now, judged.uncounted())
             store_judgement(judged)
@@ -164,7 +177,7 @@ class CentralConsumer:
             new_seqs: dict[str, list[int]] = {}
             for m in new:
                 new_seqs.setdefault(m.device, []).append(m.seq)
-            resend_plan = self._advance_all(new_seqs, now)
+            resend_plan = self._advance_all(new_seqs, marks, now)
             store_rejected(rejected, now)
         # committed: now the acks may go out
         out.stored, out.duplicates, out.rejected, out.status_updates = len(new), len(dup_ids), len(rejected), len(statuses)
@@ -205,13 +218,17 @@ class CentralConsumer:
         worker process: (jobs, their indexes in batch, {device: registered key PEM}). Everything
         else (status, unknown topics and devices) is left to `process`."""
         jobs, where, pems = [], [], {}
-        for i, msg in enumerate(batch):
-            found = device_leaf(msg.topic)
-            if found is None or found[1] not in SEQUENCED_KINDS or self.device_key(found[0]) is None:
+        leaves = [device_leaf(msg.topic) for msg in batch]
+        self._load_keys({found[0] for found in leaves if found is not None})
+        for i, (msg, found) in enumerate(zip(batch, leaves, strict=True)):
+            if found is None or found[1] not in SEQUENCED_KINDS:
                 continue
+            pem = self._pems.get(found[0])
+            if pem is None:
+                continue  # not registered (or retired): `process` refuses it
             jobs.append((found[0], found[1], msg.payload))
             where.append(i)
-            pems[found[0]] = self._pems[found[0]]
+            pems[found[0]] = pem
         return jobs, where, pems
 
     def _status_payload(self, device_id: str, payload: bytes, signed_only: bool = False) -> dict:
@@ -242,11 +259,13 @@ class CentralConsumer:
                 raise ValueError(f"status {name} {value} is outside 0..{MAX_STATUS_NUMBER}")
         return data
 
-    def _dedupe(self, accepted: list[Accepted], rejected: list[tuple[str, str, bytes]]):
+    def _dedupe(self, accepted: list[Accepted], rejected: list[tuple[str, str, bytes]], marks: dict[str, Marks]):
         """New messages to store, and (device, id, seq) of those already stored (acked again).
-        A new id on a (device, seq) already taken is refused: the device's sequence was reset."""
+        A new id on a (device, seq) already taken is refused: the device's sequence was reset.
+        `marks`: the devices' sequence marks, so that only numbers a device has already used are
+        looked up (the usual batch only continues its devices' sequences)."""
         known = known_ids([m.envelope["id"] for m in accepted])
-        taken = taken_seqs(sorted({(m.device, m.seq) for m in accepted}))
+        taken = taken_seqs(sorted({(m.device, m.seq) for m in accepted if m.seq <= marks[m.device].checked_to}))
         new: list[Accepted] = []
         dups, seen = [], set()
         for item in accepted:
@@ -293,23 +312,18 @@ class CentralConsumer:
                     pass
         state.save()
 
-    def _advance_all(self, new_seqs: dict[str, list[int]], now: str) -> dict[str, list[int]]:
+    def _advance_all(self, new_seqs: dict[str, list[int]], marks: dict[str, Marks], now: str) -> dict[str, list[int]]:
         """Move each device's contiguous mark. Fast path (the usual case): the batch extends a
-        gap-free sequence by the next numbers, so no query is needed beyond one state load."""
-        if not new_seqs:
-            return {}
-        devices = sorted(new_seqs)
-        states = device_states(devices, now)
+        gap-free sequence by the next numbers, so no query is needed beyond the marks' load."""
         plan: dict[str, list[int]] = {}
         updates = []
-        for d in devices:
-            st = states[d]
+        for d in sorted(new_seqs):
+            base, highest = marks[d].contiguous, marks[d].highest
             seqs = sorted(new_seqs[d])
-            base = st.contiguous_seq
-            if st.highest_seq == base and seqs == list(range(base + 1, base + 1 + len(seqs))):
+            if highest == base and seqs == list(range(base + 1, base + 1 + len(seqs))):
                 updates.append((seqs[-1], seqs[-1], now, d))
             else:
-                plan[d] = self._advance(d, now, st)
+                plan[d] = self._advance(d, now, device_state(d))
         extend_marks(updates)
         return plan
 

@@ -21,38 +21,36 @@ successor is not flagged here (the successor is already counted): docs/reliabili
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from peewee import SqliteDatabase
 
-from pos.clock import parse_iso
-from sync.central.message_store import Accepted, select_in
+from sync.central.message_store import Accepted, select_in, time_seconds
 from sync.central.store import central_db
 
 
-def _time(text: str) -> datetime | None:
-    try:
-        return parse_iso(text)
-    except (ValueError, TypeError, OverflowError):
-        return None
+def _by_device(new: list[Accepted]) -> dict[str, list[Accepted]]:
+    """The batch's messages grouped by device, each device's in batch order (grouped once: the
+    checks below look at every device's messages)."""
+    by_device: dict[str, list[Accepted]] = {}
+    for m in new:
+        by_device.setdefault(m.device, []).append(m)
+    return by_device
 
 
-def stored_predecessors(new: list[Accepted]) -> dict[str, dict[int, str]]:
-    """{device: {seq: created_at}} of the stored messages a batch's messages may follow, leaving
-    out those quarantined as dated back: each device's highest, for a device filling a gap every
-    stored number from its contiguous mark up to the batch's highest gap, and, where those were all
-    dated back (rare: after an attack), the last stored message that was not."""
-    devices = sorted({m.device for m in new})
+def stored_predecessors(by_device: dict[str, list[Accepted]]) -> dict[str, dict[int, str]]:
+    """{device: {seq: created_at}} of the stored messages a batch's messages (`by_device`) may
+    follow, leaving out those quarantined as dated back: each device's highest, for a device filling
+    a gap every stored number from its contiguous mark up to the batch's highest gap, and, where
+    those were all dated back (rare: after an attack), the last stored message that was not."""
     flag = "LEFT JOIN central_quarantine q ON q.msg_id = m.id AND q.rule = 'created_at'"
     rows = select_in("SELECT s.device, s.contiguous_seq, m.seq, m.created_at, q.msg_id FROM central_device_state s "
                      f"JOIN central_message m ON m.device = s.device AND m.seq = s.highest_seq {flag} "
-                     "WHERE s.device IN ({in})", devices)
+                     "WHERE s.device IN ({in})", sorted(by_device))
     db = central_db.obj
     mark = "?" if isinstance(db, SqliteDatabase) else "%s"
     found: dict[str, list[tuple[int, str, object]]] = {}
     for device, contiguous, highest, created, flagged in rows:
         found[device] = [(highest, created, flagged)]
-        fills = [m.seq for m in new if m.device == device and m.seq < highest]
+        fills = [m.seq for m in by_device[device] if m.seq < highest]
         if fills:
             found[device] += db.execute_sql(f"SELECT m.seq, m.created_at, q.msg_id FROM central_message m {flag} "
                                             f"WHERE m.device = {mark} AND m.seq >= {mark} AND m.seq < {mark}",
@@ -60,7 +58,7 @@ def stored_predecessors(new: list[Accepted]) -> dict[str, dict[int, str]]:
     known: dict[str, dict[int, str]] = {}
     for device, entries in found.items():
         known[device] = {seq: created for seq, created, flagged in entries if flagged is None}
-        first = min(m.seq for m in new if m.device == device)
+        first = min(m.seq for m in by_device[device])
         if not any(seq < first for seq in known[device]):
             row = db.execute_sql(
                 f"SELECT seq, created_at FROM central_message WHERE device = {mark} AND seq < {mark} AND id NOT IN "
@@ -76,26 +74,25 @@ def clock_steps_back(new: list[Accepted], allowance_seconds: int) -> list[tuple[
     device's sequence (the last one not itself dated back) by more than `allowance_seconds`."""
     if not new:
         return []
-    allowance = timedelta(seconds=allowance_seconds)
-    known = stored_predecessors(new)
+    by_device = _by_device(new)
+    known = stored_predecessors(by_device)
     found: list[tuple[Accepted, str]] = []
-    by_device: dict[str, list[Accepted]] = {}
-    for m in new:
-        by_device.setdefault(m.device, []).append(m)
     for device, msgs in by_device.items():
-        timeline: dict[int, tuple[str, Accepted | None]] = {
-            seq: (created, None) for seq, created in known.get(device, {}).items()}
-        timeline.update({m.seq: (m.envelope["created_at"], m) for m in msgs})
-        previous: tuple[int, str] | None = None
+        # seq -> (created_at, as POSIX seconds, the batch's message or None for a stored one);
+        # the batch's times come parsed from the verify worker (Accepted.seconds)
+        timeline: dict[int, tuple[str, float | None, Accepted | None]] = {
+            seq: (created, time_seconds(created), None) for seq, created in known.get(device, {}).items()}
+        timeline.update({m.seq: (m.envelope["created_at"], m.seconds(), m) for m in msgs})
+        previous: tuple[int, str, float | None] | None = None
         for seq in sorted(timeline):
-            created, msg = timeline[seq]
+            created, after, msg = timeline[seq]
             if msg is not None and previous is not None:
-                before, after = _time(previous[1]), _time(created)
-                if before is not None and after is not None and after < before - allowance:
-                    found.append((msg, f"created_at {created} is {(before - after).total_seconds():.0f} s before "
+                before = previous[2]
+                if before is not None and after is not None and after < before - allowance_seconds:
+                    found.append((msg, f"created_at {created} is {before - after:.0f} s before "
                                        f"that of seq {previous[0]} ({previous[1]}) of the same device: a device's "
                                        f"clock may step back {allowance_seconds} s at most (a correction), so this "
                                        "message was dated back"))
                     continue  # the next message is judged against the one before this
-            previous = (seq, created)
+            previous = (seq, created, after)
     return found

@@ -10,10 +10,13 @@ consumer's rates.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
+from pos.clock import parse_iso
 from pos.signing import canonical_json
 from sync.central.store import (
     DeviceState,
@@ -27,6 +30,7 @@ from sync.central.store import (
 )
 
 _items_json = json.JSONEncoder(sort_keys=True).encode  # json.dumps(items, sort_keys=True), one encoder for all
+_quoted = encode_basestring_ascii  # a str as json.dumps writes it (ensure_ascii)
 ID_CHUNK = 500  # ids per `IN (...)` query: under every backend's parameter limit
 PAIR_CHUNK = 400  # (device, seq) pairs per VALUES join: two parameters each
 
@@ -42,6 +46,26 @@ class Accepted(NamedTuple):
     problems: tuple[str, ...] = ()  # what its content failed (sync.central.verify.Checked): quarantine it
     at: float | None = None  # created_at as POSIX seconds (Checked.at; None: unparsed or not a time)
 
+    def seconds(self) -> float | None:
+        """created_at as POSIX seconds: the verify worker's reading (`at`) when it made one, else
+        the text read here as the cross-checks always read it (None: not a time)."""
+        return self.at if self.at is not None else time_seconds(self.envelope["created_at"])
+
+
+@lru_cache(maxsize=8192)
+def iso_seconds(text: str) -> float:
+    """`pos.clock.parse_iso(text)` as POSIX seconds, raising as it does. Cached: a batch compares its
+    messages with the same few stored times (list changes, hotlist spans) again and again."""
+    return parse_iso(text).timestamp()
+
+
+def time_seconds(text: str) -> float | None:
+    """`iso_seconds`, None when the text is not a time."""
+    try:
+        return iso_seconds(text)
+    except (ValueError, TypeError, OverflowError, AttributeError):
+        return None
+
 
 def _mark() -> str:
     return "?" if isinstance(central_db.obj, SqliteDatabase) else "%s"
@@ -52,13 +76,20 @@ def _chunks(values: list, size: int):
         yield values[i:i + size]
 
 
+@lru_cache(maxsize=64)
+def _marks(mark: str, count: int, width: int = 1) -> str:
+    """`count` parameter marks, or `count` rows of `width` of them: the same few lists every batch."""
+    one = mark if width == 1 else f"({', '.join([mark] * width)})"
+    return ", ".join([one] * count)
+
+
 def select_in(sql: str, values: list) -> list[tuple]:
     """Rows of `sql`, whose `{in}` is replaced by a parameter list, for every value (in chunks
     under every backend's parameter limit): one query per chunk, not one per message."""
     rows: list[tuple] = []
     mark = _mark()
     for chunk in _chunks(list(dict.fromkeys(values)), ID_CHUNK):
-        rows += central_db.obj.execute_sql(sql.replace("{in}", ", ".join(mark for _ in chunk)), chunk).fetchall()
+        rows += central_db.obj.execute_sql(sql.replace("{in}", _marks(mark, len(chunk))), chunk).fetchall()
     return rows
 
 
@@ -68,7 +99,7 @@ def select_pairs(sql: str, pairs: list[tuple]) -> list[tuple]:
     rows: list[tuple] = []
     mark = _mark()
     for chunk in _chunks(list(dict.fromkeys(pairs)), PAIR_CHUNK):
-        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
+        values = _marks(mark, len(chunk), 2)
         rows += central_db.obj.execute_sql(sql.replace("{values}", values), [x for p in chunk for x in p]).fetchall()
     return rows
 
@@ -76,28 +107,17 @@ def select_pairs(sql: str, pairs: list[tuple]) -> list[tuple]:
 def known_ids(ids: list[str]) -> dict[str, tuple[str, int]]:
     """{message id: (device, seq)} of the ids already stored: a redelivery is acknowledged again,
     not stored twice."""
-    known: dict[str, tuple[str, int]] = {}
-    mark = _mark()
-    for chunk in _chunks(ids, ID_CHUNK):
-        sql = f"SELECT id, device, seq FROM central_message WHERE id IN ({', '.join(mark for _ in chunk)})"
-        for mid, dev, seq in central_db.obj.execute_sql(sql, chunk).fetchall():
-            known[mid] = (dev, seq)
-    return known
+    return {mid: (dev, seq) for mid, dev, seq in select_in(
+        "SELECT id, device, seq FROM central_message WHERE id IN ({in})", ids)}
 
 
 def taken_seqs(pairs: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """{(device, seq): stored message id} for these pairs: a VALUES list joined on the unique
     (device, seq) index, one query per chunk rather than one per device (a row-value IN would scan
     the table on SQLite)."""
-    taken: dict[tuple[str, int], str] = {}
-    mark = _mark()
-    for chunk in _chunks(pairs, PAIR_CHUNK):
-        values = ", ".join(f"({mark}, {mark})" for _ in chunk)
-        sql = (f"SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
-               "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2")
-        for mid, dev, seq in central_db.obj.execute_sql(sql, [x for pair in chunk for x in pair]).fetchall():
-            taken[(dev, seq)] = mid
-    return taken
+    return {(dev, seq): mid for mid, dev, seq in select_pairs(
+        "SELECT m.id, m.device, m.seq FROM (VALUES {values}) AS v "
+        "JOIN central_message m ON m.device = v.column1 AND m.seq = v.column2", pairs)}
 
 
 def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: bool = False) -> None:
@@ -120,33 +140,42 @@ def insert_rows(model, columns: list[str], rows: list[tuple], ignore_conflicts: 
         q.execute()
 
 
+def _items_text(items: dict[str, int]) -> str:
+    """{item: qty} as `json.dumps(items, sort_keys=True)` writes it, joined here for item codes (the
+    encoder's set-up costs more than a basket's few pairs); anything else is json's own."""
+    try:
+        return "{" + ", ".join([f"{_quoted(item)}: {qty}" for item, qty in sorted(items.items())]) + "}"
+    except TypeError:  # an item that is not a string
+        return _items_json(items)
+
+
 def store_messages(new: list[Accepted], now: str, uncounted: set[str] = frozenset()) -> None:
     """Each message's signed bytes, plus the row the reports read (redemption, void or event),
     except for the messages in `uncounted` (quarantined, or a void waiting for its sale)."""
     msgs, reds, voids, events = [], [], [], []
-    for dev, seq, kind, env, tok, *_ in new:
-        body = env["body"]
-        msgs.append((env["id"], dev, seq, kind, env["created_at"], now, tok))
-        if env["id"] in uncounted:
+    for dev, seq, kind, env, tok, _, _ in new:
+        mid, created = env["id"], env["created_at"]
+        msgs.append((mid, dev, seq, kind, created, now, tok))
+        if mid in uncounted:
             continue
+        body = env["body"]
         if kind == "redemption":
             items: dict[str, int] = {}
             for ln in body.get("lines", []):
-                items[ln["item"]] = items.get(ln["item"], 0) + int(ln["qty"])
+                item = ln["item"]
+                items[item] = items.get(item, 0) + int(ln["qty"])
             cb = body.get("collected_by") or {}
-            reds.append((body["redemption_id"], env["id"], dev, seq, body.get("shop_id", ""), body["household"],
+            reds.append((body["redemption_id"], mid, dev, seq, body.get("shop_id", ""), body["household"],
                          body["period"], body.get("card_id", "") or "", body.get("cashier", ""),
                          cb.get("kind", "holder"), cb.get("name", ""), int(body.get("ledger_version") or 0),
-                         body.get("mode", "card"), int(body["total"]), _items_json(items),
-                         env["created_at"]))
+                         body.get("mode", "card"), int(body["total"]), _items_text(items), created))
         elif kind == "void":
-            voids.append((body["void_id"], env["id"], dev, body["redemption_id"], body.get("household", ""),
-                          body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""),
-                          env["created_at"]))
+            voids.append((body["void_id"], mid, dev, body["redemption_id"], body.get("household", ""),
+                          body.get("period", ""), int(body.get("amount") or 0), body.get("reason", ""), created))
         else:
-            events.append((env["id"], dev, str(body.get("event", "")), str(body.get("household", "")),
+            events.append((mid, dev, str(body.get("event", "")), str(body.get("household", "")),
                            str(body.get("problem", "")), str(body.get("note", "")),
-                           canonical_json(body).decode(), env["created_at"]))
+                           canonical_json(body).decode(), created))
     insert_rows(Message, ["id", "device", "seq", "kind", "created_at", "received_at", "token"], msgs)
     insert_rows(RedemptionRecord, ["id", "msg_id", "device", "seq", "shop_id", "household", "period", "card_id",
                                    "cashier", "collected_by", "collector_name", "ledger_version", "mode", "total",
@@ -171,20 +200,26 @@ def device_state(device_id: str) -> DeviceState:
     return state
 
 
-def device_states(devices: list[str], now: str) -> dict[str, DeviceState]:
-    """The state rows of these devices in a few queries, created (online, seen now) where missing."""
-    states: dict[str, DeviceState] = {}
-    for chunk in _chunks(devices, ID_CHUNK):
-        for st in DeviceState.select().where(DeviceState.device.in_(chunk)):
-            states[st.device] = st
-    missing = [d for d in devices if d not in states]
+class Marks(NamedTuple):
+    """A device's sequence marks as its batch found them (central_device_state)."""
+
+    contiguous: int  # every seq 1..contiguous is stored
+    highest: int
+    checked_to: int  # a seq above this was never stored: `highest`, or any seq for a device without marks yet
+
+
+def device_marks(devices: list[str], now: str) -> dict[str, Marks]:
+    """The marks of these devices in a few queries; a device without a state row gets one (online,
+    seen now), and its every number is looked up as if it might be taken."""
+    marks = {device: Marks(contiguous, highest, highest) for device, contiguous, highest in select_in(
+        "SELECT device, contiguous_seq, highest_seq FROM central_device_state WHERE device IN ({in})", devices)}
+    missing = [d for d in devices if d not in marks]
     if missing:
         insert_rows(DeviceState, ["device", "online", "last_seen", "queue_depth", "ledger_version", "software_version",
                                   "reader", "printer", "contiguous_seq", "highest_seq"],
                     [(d, True, now, 0, 0, "", "", "", 0, 0) for d in missing])
-        for st in DeviceState.select().where(DeviceState.device.in_(missing)):
-            states[st.device] = st
-    return states
+        marks.update((d, Marks(0, 0, 2**63 - 1)) for d in missing)
+    return marks
 
 
 def extend_marks(updates: list[tuple[int, int, str, str]]) -> None:

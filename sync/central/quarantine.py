@@ -21,15 +21,16 @@ query per message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pos.clock import parse_iso
 from sync.central.card_chain import ChainBatch
 from sync.central.catalog_history import PriceBook, listed_at_time
 from sync.central.city_policy import city_policy
 from sync.central.device_clock import clock_steps_back
-from sync.central.household_history import HouseholdBook
+from sync.central.household_history import HouseholdHistory
 from sync.central.message_store import Accepted, insert_rows, select_in
-from sync.central.store import PendingVoid, Quarantined, VoidRecord
+from sync.central.store import PendingVoid, Quarantined, VoidRecord, central_db
 
 QUARANTINE_COLUMNS = ["msg_id", "device", "seq", "kind", "rule", "reason", "severity", "household", "period",
                       "card_id", "ref", "amount", "created_at"]
@@ -53,13 +54,17 @@ class Judgement:
         return set(self.quarantine) | {row[1] for row in self.pending}
 
 
-@dataclass(frozen=True)
-class Sale:
-    """What a void is judged against: the sale's device, total and time."""
+class Sale(NamedTuple):
+    """What a void is judged against: the sale's device, total and time (a tuple: one per sale)."""
 
     device: str
     total: int
     created_at: str
+
+
+def sale_of(m: Accepted) -> Sale:
+    """What a void is judged against, from a redemption counted in the same batch."""
+    return Sale(m.device, int(m.envelope["body"]["total"]), m.envelope["created_at"])
 
 
 class CrossChecks:
@@ -67,6 +72,7 @@ class CrossChecks:
 
     def __init__(self) -> None:
         self.prices = PriceBook()
+        self.households = HouseholdHistory()
 
     def judge(self, new: list[Accepted]) -> Judgement:
         """Decide, for the new messages of a batch, which are quarantined and why (module docstring)."""
@@ -92,22 +98,27 @@ class CrossChecks:
         chain.charges(out)
         out.counters = chain.rows
         window = policy.void_window_minutes if voids and policy else None
-        quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
+        if out.quarantine:
+            quarantined_sales |= {m.envelope["body"]["redemption_id"] for m in reds if m.envelope["id"] in out.quarantine}
         self._voids(out, voids, stored, counted, quarantined_sales, window)
         self._waiting(out, reds, counted, window)
         return out
 
     def _sales(self, out: Judgement, reds: list[Accepted], stored: dict[str, Sale], quarantined_sales: set[str],
-               chain: ChainBatch) -> dict[str, Sale]:
-        """Judge each redemption in order; return the sales counted from this batch."""
-        counted: dict[str, Sale] = {}
+               chain: ChainBatch) -> dict[str, Accepted]:
+        """Judge each redemption in order; return the sales counted from this batch, by redemption id
+        (their messages: `sale_of` makes a Sale of the few a void names)."""
+        counted: dict[str, Accepted] = {}
         if reds:
             self.prices.refresh()
         spans = chain.hotlist_spans()
-        book = HouseholdBook([m.envelope["body"]["household"] for m in reds if m.envelope["id"] not in out.quarantine])
+        book = self.households.book([m.envelope["body"]["household"] for m in reds
+                                     if m.envelope["id"] not in out.quarantine], self.prices.published)
+        catalogs: dict[object, tuple[int, dict[str, int]] | None] = {}  # ledger version -> catalog, for this batch
         seen: set[str] = set()
         for m in reds:
-            body, mid = m.envelope["body"], m.envelope["id"]
+            env = m.envelope
+            body, mid = env["body"], env["id"]
             rid = body["redemption_id"]
             if mid in out.quarantine:
                 seen.add(rid)
@@ -122,35 +133,42 @@ class CrossChecks:
             problem = problem or chain.sale(m)
             card_id = chain.cards[mid][0]
             if problem is None and card_id and card_id in spans:
-                reason = listed_at_time(spans[card_id], m.envelope["created_at"])
+                reason = listed_at_time(spans[card_id], m.seconds())
                 if reason:
                     problem = ("hotlisted", f"card {card_id} was on the hotlist ({reason}) at the sale's time "
-                               f"{m.envelope['created_at']}")
-            problem = problem or self._priced(body) or book.judged(body["household"], m.envelope["created_at"])
+                               f"{env['created_at']}")
+            problem = (problem or self._priced(body, catalogs)
+                       or book.judged(body["household"], env["created_at"], m.at))
             if problem:
                 quarantine_message(out, m, *problem)
             else:
-                counted[rid] = Sale(m.device, int(body["total"]), m.envelope["created_at"])
+                counted[rid] = m
         return counted
 
-    def _priced(self, body: dict) -> tuple[str, str] | None:
-        """A line priced otherwise than the catalog of the ledger version the sale names."""
+    def _priced(self, body: dict, catalogs: dict) -> tuple[str, str] | None:
+        """A line priced otherwise than the catalog of the ledger version the sale names (`catalogs`:
+        the versions looked up for this batch so far)."""
         if not self.prices.active:
             return None  # the city has published no catalog yet: nothing to price by
         version = body.get("ledger_version")
-        found = self.prices.catalog(version)
+        found = catalogs.get(version) if type(version) is int else None  # ints only: True and 1.0 are key 1 too
+        if found is None:
+            found = self.prices.catalog(version)
+            if found is not None:  # so `version` is an int: the catalog refuses anything else
+                catalogs[version] = found
         if found is None:
             return "ledger_version", f"ledger version {version!r} was never published by the city"
         cv, prices = found
         for ln in body.get("lines", []):
             item, unit = ln.get("item"), ln.get("unit_price")
-            if item not in prices:
+            price = prices.get(item)  # a catalog price is an int, never None
+            if price is None:
                 return "price", f"{item} is not in the catalog of ledger v{version} (catalog of v{cv})"
-            if unit != prices[item]:
-                return "price", f"{item} sold at {unit!r} a unit; the catalog of ledger v{version} says {prices[item]}"
+            if unit != price:
+                return "price", f"{item} sold at {unit!r} a unit; the catalog of ledger v{version} says {price}"
         return None
 
-    def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Sale],
+    def _voids(self, out: Judgement, voids: list[Accepted], stored: dict[str, Sale], counted: dict[str, Accepted],
                quarantined_sales: set[str], window: int | None) -> None:
         """Judge each void against its sale; one whose sale has not arrived waits for it."""
         if not voids:
@@ -162,7 +180,7 @@ class CrossChecks:
                 continue
             body = m.envelope["body"]
             rid = body["redemption_id"]
-            sale = counted.get(rid) or stored.get(rid)
+            sale = sale_of(counted[rid]) if rid in counted else stored.get(rid)
             if sale is None and rid in quarantined_sales:
                 quarantine_message(out, m, "void", f"void of sale {rid}, which the city quarantined")
             elif sale is None:
@@ -176,19 +194,17 @@ class CrossChecks:
                 else:
                     voided.add(rid)
 
-    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Sale], window: int | None) -> None:
+    def _waiting(self, out: Judgement, reds: list[Accepted], counted: dict[str, Accepted], window: int | None) -> None:
         """Voids that arrived before their sale, judged now that the sale is here."""
         if not reds:
             return
-        rows = select_in("SELECT id, msg_id, device, seq, redemption_id, household, period, amount, reason, created_at "
-                         "FROM central_void_pending WHERE redemption_id IN ({in})",
-                         [m.envelope["body"]["redemption_id"] for m in reds])
+        rows = waiting_voids([m.envelope["body"]["redemption_id"] for m in reds])
         if rows and window is None:
             window = city_policy().void_window_minutes
         voided: set[str] = set()
         for vid, mid, dev, seq, rid, hh, per, amount, reason, created in rows:
             out.done.append(vid)
-            sale = counted.get(rid)
+            sale = sale_of(counted[rid]) if rid in counted else None
             body = {"redemption_id": rid, "amount": amount}
             problem = (f"void of sale {rid}, which the city quarantined" if sale is None
                        else f"sale {rid} was already voided" if rid in voided
@@ -199,6 +215,17 @@ class CrossChecks:
                                        created)
             else:
                 out.settled.append((vid, mid, dev, rid, hh, per, amount, reason, created))
+
+
+def waiting_voids(rids: list[str]) -> list[tuple]:
+    """The waiting voids (central_void_pending rows) of these sales. Few voids ever wait, so while
+    they are fewer than the sales they are read whole, with no lookup per sale."""
+    columns = "id, msg_id, device, seq, redemption_id, household, period, amount, reason, created_at"
+    head = central_db.obj.execute_sql(f"SELECT {columns} FROM central_void_pending LIMIT {len(rids)}").fetchall()
+    if len(head) < len(rids):
+        wanted = set(rids)
+        return [row for row in head if row[4] in wanted]
+    return select_in(f"SELECT {columns} FROM central_void_pending WHERE redemption_id IN ({{in}})", rids)
 
 
 def void_problem(device: str, body: dict, created_at: str, sale: Sale, window_minutes: int) -> str | None:

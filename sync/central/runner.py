@@ -29,7 +29,7 @@ from sync.presence import build_state, state_topic
 log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
-BATCH_MAX = 1000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
+BATCH_MAX = 2000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
 PIPELINE = 2  # batches in hand with verify workers: one being stored while the next is verified
 MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
 
@@ -137,7 +137,7 @@ class MqttRunner:
     def _take_batch(self) -> list[Incoming]:
         taken = self._inbox[:self.batch_max]
         del self._inbox[:len(taken)]
-        return [Incoming(topic, payload, mid, qos) for topic, payload, mid, qos in taken]
+        return list(map(Incoming._make, taken))
 
     def _work(self) -> None:
         """Receive -> (verify in the worker processes) -> store + commit -> PUBACK + signed acks.

@@ -156,3 +156,27 @@ def test_postgresql_store_dedupes(pg_server, make_device, central_signer, clock,
         assert db.__class__.__name__ == "PostgresqlDatabase"
     finally:
         db.close()
+
+
+def test_a_reset_sequence_is_refused_where_the_number_was_used(consumer, clock):
+    """A device restored from a backup numbers new messages again from an old point: a new id on a
+    number already stored is refused (never stored over the first), at or below the device's
+    highest number, with or without a gap below it; its next new numbers are stored."""
+    from tests.central.city_messages import Till, send
+
+    till = Till("EW-A-0001", clock.now())
+    first = [till.sale("SSN-1", {"GULA1": 1}, counter=n) for n in (1, 2, 3)]
+    send(consumer, first[0], first[2])  # seq 2 missing: contiguous 1, highest 3
+    till.seq = 2  # restored: the next message is numbered 3 again
+    reused = till.sale("SSN-1", {"GULA1": 1}, counter=4)
+    till.seq = 0  # and again from the start
+    reused_first = till.sale("SSN-1", {"GULA1": 1}, counter=5)
+    out = send(consumer, reused, reused_first)
+    assert (out.stored, out.rejected) == (0, 2)
+    reasons = [r.reason for r in Rejected.select().order_by(Rejected.id)]
+    assert "seq 3 already used by message " + first[2][1]["id"] in reasons[0] and "seq 1 already" in reasons[1]
+    till.seq = 3
+    later = till.sale("SSN-1", {"GULA1": 1}, counter=6)
+    out = send(consumer, first[1], later)  # the gap filled, and the device's next number
+    assert (out.stored, out.rejected) == (2, 0)
+    assert sorted(m.seq for m in Message.select()) == [1, 2, 3, 4]

@@ -4,10 +4,11 @@ sign, across messages or devices, is quarantined or reported critical; honest sa
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from pos.period import WITA
 from sync.central.report import reconcile
 from sync.central.store import (
     CardCounter,
@@ -199,6 +200,13 @@ def test_void_before_its_sale_waits_and_is_judged_when_the_sale_arrives(consumer
     assert [v.id for v in VoidRecord.select()] == [own[1]["body"]["void_id"]]
     assert _rules() == {foreign[1]["id"]: "void"}
     assert _critical(clock, "void_without_sale") == []
+    # a waiting void whose sale comes in a batch of more sales than voids wait (read whole, not looked up)
+    later = a.sale("SSN-2", {"GULA1": 2}, counter=2)
+    waiting = a.void(later)
+    send(consumer, waiting)
+    send(consumer, a.sale("SSN-1", {"GULA1": 1}, counter=3), later, a.sale("SSN-2", {"GULA1": 1}, counter=4))
+    assert PendingVoid.select().count() == 0 and _critical(clock, "void_without_sale") == []
+    assert {v.id for v in VoidRecord.select()} == {own[1]["body"]["void_id"], waiting[1]["body"]["void_id"]}
 
 
 def test_allowance_across_devices_with_rollover(on_db, clock, tmp_path):
@@ -375,6 +383,26 @@ def test_a_sale_the_citys_list_did_not_allow_at_its_time(on_db, clock, tmp_path)
     assert "was revoked on the city's list" in reasons[revoked[1]["id"]]
     assert "was removed" in reasons[dropped[1]["id"]]
     assert len(_critical(clock, "household")) == 3
+
+
+def test_the_list_a_sale_is_judged_by_is_read_again_after_each_release(on_db, clock, tmp_path):
+    """The consumer keeps the households' history it read between releases: a revocation published
+    between two batches holds the next sale, and the last day of a household's dates ends at
+    midnight in Samarinda (WITA), to the millisecond."""
+    now = clock.now()
+    publish_city(tmp_path, now - timedelta(days=10), listed={"SSN-1": ("active", "2026-01-01", "2026-11-20")})
+    a = Till("EW-A-0001", now)
+    last_day = datetime(2026, 11, 20, 23, 59, 59, 999_000, tzinfo=WITA)
+    send(on_db, a.sale("SSN-2", {"GULA1": 1}, counter=1, at=now), a.sale("SSN-1", {"GULA1": 1}, counter=1, at=now))
+    publish_city(tmp_path, now + timedelta(hours=1), kind="delta", listed={
+        "SSN-1": ("active", "2026-01-01", "2026-11-20"), "SSN-2": ("revoked", "2026-01-01", "2027-12-31")})
+    revoked = a.sale("SSN-2", {"GULA1": 1}, counter=2, at=now + timedelta(hours=2))
+    in_time = a.sale("SSN-1", {"GULA1": 1}, counter=2, at=last_day)
+    too_late = a.sale("SSN-1", {"GULA1": 1}, counter=3, at=last_day + timedelta(milliseconds=1))
+    send(on_db, revoked, in_time, too_late)
+    assert _rules() == {revoked[1]["id"]: "household", too_late[1]["id"]: "household"}
+    assert "not on the sale's date 2026-11-21" in Quarantined.get(Quarantined.msg_id == too_late[1]["id"]).reason
+    assert RedemptionRecord.select().count() == 3
 
 
 def test_a_database_from_before_the_household_history_is_backfilled(tmp_path, clock):
