@@ -19,6 +19,7 @@ from pos.messages import build_envelope, device_topic, sign_envelope
 from pos.sample_city import demo_key
 from pos.signing import EcdsaSigner, public_pem
 from sync.central.consumer import Incoming
+from sync.central.evidence_checks import sale_moment
 from sync.central.verify import Checked, created_seconds
 
 PRICES = {"BERAS5": 72_500, "GULA1": 18_000}
@@ -102,5 +103,5 @@ class Till:
 def send(consumer, *msgs: tuple[Incoming, dict], problems: tuple[str, ...] = ()):
     """Process messages as verified by the verify workers (with these content problems, and created_at
     read as POSIX seconds, as the workers hand it back)."""
-    return consumer.process([m for m, _ in msgs], [(True, Checked(env, problems, created_seconds(env["created_at"])))
+    return consumer.process([m for m, _ in msgs], [(True, Checked(env, problems, created_seconds(sale_moment(env["created_at"]))))
                                                    for _, env in msgs])
