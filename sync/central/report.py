@@ -21,7 +21,7 @@ from sync.central import software
 from sync.central.card_chain import chain_findings
 from sync.central.city_policy import city_policy
 from sync.central.convergence import divergences
-from sync.central.quarantine import held_findings
+from sync.central.held import held_findings
 from sync.central.store import (
     CityHousehold,
     CityPlan,
