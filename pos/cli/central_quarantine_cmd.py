@@ -51,7 +51,7 @@ def _list(args: argparse.Namespace) -> int:
     if not count:
         asked = " ".join(f"--{k} {v}" for k, v in (("device", args.device), ("rule", args.rule),
                                                       ("period", args.period)) if v is not None)
-        print(f"nothing held back{' for ' + asked if asked else ''}; `ewarung central report` shows what is")
+        print(f"nothing held back{' for ' + asked if asked else ''} (`ewarung central report` lists every finding)")
     return 0
 
 
