@@ -10,7 +10,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from pos.cli import broker_tls, central_policy_cmd, fleet_account_cmd
+from pos.cli import broker_tls, central_policy_cmd, central_quarantine_cmd, fleet_account_cmd
 from pos.cli.common import fail
 
 DEFAULT_DB = "central.db"
@@ -100,6 +100,7 @@ def register(subs: argparse._SubParsersAction) -> None:
 
     fleet_account_cmd.register(inner, _open)
     central_policy_cmd.register(inner, _open)
+    central_quarantine_cmd.register(inner, _open)
     d = inner.add_parser("device", help="device registry: which devices may send, with which key")
     dsub = d.add_subparsers(dest="device_command", metavar="ACTION", required=True)
     da = dsub.add_parser("add", help="register a device and its public key")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from sync.central.card_record import Charge, described, rise_findings, rise_of
 from sync.central.message_store import Accepted, select_in, select_pairs
 from sync.central.store import CardCounter, EventRecord, RedemptionRecord
 
@@ -129,7 +130,9 @@ def _is_charge(m: Accepted) -> bool:
 
 def chain_findings(period: str | None, finding) -> list:
     """Report: charges with no sale (credit the household), charges claimed for a sale the city holds
-(no credit, but the shop is asked why), and counters never seen."""
+(no credit, but the shop is asked why), counters never seen, and charges that raised the card's record
+by more than they signed (`card_record`)."""
+    charges, gaps, risen = _walk(period, finding)
     out = []
     for e in EventRecord.select().where(EventRecord.event == CHARGED_NOT_SOLD).order_by(EventRecord.created_at):
         body = json.loads(e.body)
@@ -142,22 +145,47 @@ def chain_findings(period: str | None, finding) -> list:
                                f"redemption {rid}, but that sale is in the totals: no credit is due. Ask the shop "
                                "why (a commit that reported a failure but held, or a false claim)"))
             continue
+        card_id, counter, _ = charge_of(body)
+        charge = charges.get((card_id, counter))
         out.append(finding("card_charged_not_sold", "warning", e.household, per, e.device, _count(body.get("amount")),
                            f"card {body.get('card_id', '')} charged for redemption {rid} on {e.device} and no sale "
-                           "was committed: credit the household this amount"))
-    last: tuple | None = None
-    for card, counter, per, amount, total in CardCounter.select(
+                           "was committed: credit the household this amount"
+                           + (f" ({described(charge)})" if charge else "")))
+    return out + gaps + rise_findings(risen, finding)
+
+
+def _walk(period: str | None, finding) -> tuple[dict[tuple[str, int], Charge], list, list[Charge]]:
+    """One pass over the chain, card by card in counter order: the charges not sold by (card,
+    counter), the gap findings, and the charges (of `period`) whose rise exceeds what they signed."""
+    charges: dict[tuple[str, int], Charge] = {}
+    gaps: list = []
+    risen: list[Charge] = []
+    last: Charge | None = None
+    for row in CardCounter.select(
             CardCounter.card_id, CardCounter.counter, CardCounter.period, CardCounter.amount,
-            CardCounter.period_total).order_by(CardCounter.card_id, CardCounter.counter).tuples().iterator():
-        before = last if last and last[0] == card else (card, 0, "", 0, 0)
-        last = (card, counter, per, amount, total)
-        if counter == before[1] + 1 or (period and per != period):
+            CardCounter.period_total, CardCounter.kind, CardCounter.redemption_id, CardCounter.msg_id,
+            CardCounter.device, CardCounter.created_at).order_by(CardCounter.card_id, CardCounter.counter
+                                                                 ).tuples().iterator():
+        card, counter, per, amount, total = row[:5]
+        before = last if last is not None and last.card == card else None
+        c = last = Charge(*row, rise_of(counter, per, total, before and (before.counter, before.period,
+                                                                          before.period_total)))
+        if c.kind == "charge":
+            charges[(card, counter)] = c
+        if period and per != period:
             continue
-        missing = counter - before[1] - 1
-        gone = (total - amount) - before[4] if before[2] == per and before[1] else None
-        span = f"{before[1] + 1}" if missing == 1 else f"{before[1] + 1}-{counter - 1}"
-        out.append(finding("card_counter_gap", "warning", card, per, "", gone,
-                           f"card counter(s) {span} never reached the city: charges without a sale, or sales "
-                           "still on their way (see missing_seq); credit the household if no sale arrives"
-                           + ("" if gone is not None else "; amount unknown (the charges span periods)")))
-    return out
+        if c.rise is not None and c.rise > amount:
+            risen.append(c)
+        previous = before.counter if before else 0
+        if counter == previous + 1:
+            continue
+        missing = counter - previous - 1
+        gone = (total - amount) - before.period_total if before and before.period == per else None
+        span = f"{previous + 1}" if missing == 1 else f"{previous + 1}-{counter - 1}"
+        gaps.append(finding("card_counter_gap", "warning", card, per, "", gone,
+                            f"card counter(s) {span} never reached the city: charges without a sale, or sales "
+                            "still on their way (see missing_seq); credit the household if no sale arrives"
+                            + (f"; the card's record rose Rp {gone:,} over them (by its totals on either side; "
+                               "their signed amounts are unknown)" if gone is not None
+                               else "; amount unknown (the charges span periods)")))
+    return charges, gaps, risen

@@ -281,22 +281,3 @@ def store_judgement(j: Judgement) -> None:
         for i in range(0, len(j.done), 500):
             PendingVoid.delete().where(PendingVoid.id.in_(j.done[i:i + 500])).execute()
 
-
-def held_findings(period: str | None) -> list[tuple]:
-    """Report rows (kind, severity, subject, period, devices, amount, detail): each quarantined
-    message, and each void still waiting for a sale the city never received."""
-    out = []
-    q = Quarantined.select().order_by(Quarantined.id)
-    if period:
-        q = q.where(Quarantined.period == period)
-    for r in q:
-        out.append((r.rule, r.severity, r.household or r.device, r.period, r.device, r.amount or None,
-                    f"{r.kind} seq {r.seq} (message {r.msg_id}) quarantined: {r.reason}"))
-    w = PendingVoid.select().order_by(PendingVoid.created_at)
-    if period:
-        w = w.where(PendingVoid.period == period)
-    for v in w:
-        out.append(("void_without_sale", "critical", v.household or v.device, v.period, v.device, v.amount,
-                    f"void {v.id} (seq {v.seq}) of sale {v.redemption_id}, which never reached the city: a void "
-                    "of a sale that never was, or the sale's message is missing (see missing_seq)"))
-    return out

@@ -2,7 +2,8 @@
 
 Findings: households whose redemptions across devices exceed their allowance or item quotas
 (the offline double spend), voids, data problems flagged by cashiers, redemptions for households
-not on the list, sequence numbers still missing, messages refused (quarantined), devices long offline, big queues, stale ledgers.
+not on the list, sequence numbers still missing, messages refused (quarantined), devices long offline, big queues, stale ledgers,
+charges that raised a card's record more than it signed. Held messages are grouped per device past a few (`held`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sync.central import software
 from sync.central.card_chain import chain_findings
 from sync.central.city_policy import city_policy
 from sync.central.convergence import divergences
-from sync.central.quarantine import held_findings
+from sync.central.held import held_findings
 from sync.central.store import (
     CityHousehold,
     CityPlan,
@@ -42,7 +43,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Finding:
     """One thing the city should look at, with a severity so cron can fail on critical ones."""
 
-    kind: str  # overspend | quota_exceeded | override_cap | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software | not_converged | a quarantine rule (id_collision, card_clone, ...) | void_without_sale | card_charged_not_sold | charge_for_sale_made | card_counter_gap
+    kind: str  # overspend | quota_exceeded | override_cap | void | data_problem | unknown_household | missing_seq | quarantined | offline | big_queue | stale_ledger | rolled_back | old_software | not_converged | a quarantine rule (id_collision, card_clone, ...) | void_without_sale | card_charged_not_sold | charge_for_sale_made | card_counter_gap | card_record_rise
     severity: str
     subject: str  # household or device
     period: str

@@ -182,8 +182,8 @@ def test_wedge_lowering_the_amount_the_card_signs_sells_nothing(rig):
     genuine answer, so the household would take the basket for Rp 1 off its card. The card's
     signature covers the transaction it was given, not the counter's: no sale. The card's charge
     (this device's, never committed) is reported at its next insertion: as Rp 1, the amount the
-    card signed, although the card's record rose to the new period total the counter asked for
-    (docs/reliability.md notes the difference)."""
+    card signed, although the card's record rose to the new period total the counter asked for; the
+    city reports the difference as `card_record_rise`, to be credited too."""
     shop = rig.shops[0]
     household, card, out = _through_wedge(rig, shop, "none", "relay", {"BERAS5": 2},
                                           "lowered the SPEND amount to 1")
@@ -200,6 +200,11 @@ def test_wedge_lowering_the_amount_the_card_signs_sells_nothing(rig):
     _, findings = rig.report()
     credit = [f for f in findings if f["kind"] == "card_charged_not_sold" and f["subject"] == household]
     assert [f["amount"] for f in credit] == ["1"], findings
+    assert f"its record rose Rp {2 * BERAS5:,}" in credit[0]["detail"], credit
+    # the rest of what the card recorded is asked for too: the household's allowance on its card
+    rise = [f for f in findings if f["kind"] == "card_record_rise" and f["subject"] == household]
+    assert [(f["severity"], f["amount"]) for f in rise] == [("warning", str(2 * BERAS5 - 1))], findings
+    assert f"the card's record rose Rp {2 * BERAS5:,} but it signed Rp 1" in rise[0]["detail"]
 
 
 def test_card_recording_a_future_period_is_refused_and_reported(rig):
