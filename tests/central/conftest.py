@@ -43,6 +43,29 @@ def consumer(central, central_signer, clock):
     return CentralConsumer(central_signer, clock)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request, tmp_path):
+    """The central database on SQLite and on a real PostgreSQL server."""
+    import uuid
+
+    from sync.central.store import open_central
+
+    if request.param == "sqlite":
+        db = open_central(tmp_path / "central.db")
+    else:
+        db = open_central(request.getfixturevalue("pg_server").createdb(f"cross_{uuid.uuid4().hex[:12]}"))
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def on_db(any_db, central_signer, clock):
+    """A consumer on `any_db`: a city check run on both databases the city may use."""
+    from sync.central.consumer import CentralConsumer
+
+    return CentralConsumer(central_signer, clock)
+
+
 @pytest.fixture
 def make_device(tmp_path, clock):
     from tests.central.devices import SimDevice

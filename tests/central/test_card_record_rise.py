@@ -21,11 +21,11 @@ def _kinds(clock, *kinds: str) -> dict[str, list]:
     return {k: [f for f in found if f.kind == k] for k in kinds}
 
 
-def test_a_charge_not_sold_that_raised_the_record_more_than_it_signed(consumer, clock):
+def test_a_charge_not_sold_that_raised_the_record_more_than_it_signed(on_db, clock):
     a = Till("EW-A-0001", clock.now())
-    send(consumer, a.sale("SSN-1", {"BERAS5": 1}, counter=1, period_total=72_500))
+    send(on_db, a.sale("SSN-1", {"BERAS5": 1}, counter=1, period_total=72_500))
     # a wedge lowered GULA1 x2 (36,000) to Rp 1; the card recorded the total the counter asked for
-    send(consumer, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=2, amount=1, period_total=108_500))
+    send(on_db, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=2, amount=1, period_total=108_500))
     found = _kinds(clock, "card_charged_not_sold", "card_record_rise")
     [credit], [rise] = found["card_charged_not_sold"], found["card_record_rise"]
     assert credit.amount == 1 and "the card signed Rp 1; its record rose Rp 36,000" in credit.detail
@@ -37,32 +37,32 @@ def test_a_charge_not_sold_that_raised_the_record_more_than_it_signed(consumer, 
     assert not any(f.kind == "card_record_rise" for f in reconcile(now=clock.now(), period="2026-10"))
 
 
-def test_override_sales_made_before_explain_a_rise_once(consumer, clock):
+def test_override_sales_made_before_explain_a_rise_once(on_db, clock):
     """A terminal may fold the household's sales without the card into the card's record: the override
     sales made before a charge, not already used by an earlier rise, are not flagged."""
     t0 = clock.now() - timedelta(hours=2)
     a, b = Till("EW-A-0001", clock.now()), Till("EW-B-0002", t0)
-    send(consumer, b.sale("SSN-2", {"GULA1": 1}, override=True, at=t0))  # 18,000 without the card
+    send(on_db, b.sale("SSN-2", {"GULA1": 1}, override=True, at=t0))  # 18,000 without the card
     # the card's first charge of the month folds that override in: rose 36,000, signed 18,000
-    send(consumer, a.sale("SSN-2", {"GULA1": 1}, card="CARD-SSN-2", counter=1, period_total=36_000,
+    send(on_db, a.sale("SSN-2", {"GULA1": 1}, card="CARD-SSN-2", counter=1, period_total=36_000,
                           at=t0 + timedelta(minutes=30)))
     assert _kinds(clock, "card_record_rise")["card_record_rise"] == []
     # a later override (after the charge below) explains nothing of it; the first one is used up
-    send(consumer, a.charged_not_sold("SSN-2", "CARD-SSN-2", counter=2, amount=1, period_total=54_000))
-    send(consumer, b.sale("SSN-2", {"GULA1": 1}, override=True, at=clock.now() + timedelta(minutes=5)))
+    send(on_db, a.charged_not_sold("SSN-2", "CARD-SSN-2", counter=2, amount=1, period_total=54_000))
+    send(on_db, b.sale("SSN-2", {"GULA1": 1}, override=True, at=clock.now() + timedelta(minutes=5)))
     [rise] = _kinds(clock, "card_record_rise")["card_record_rise"]
     assert (rise.subject, rise.amount) == ("SSN-2", 17_999) and "counter 2" in rise.detail
 
 
-def test_a_partly_explained_rise_and_an_unknown_rise_after_a_gap(consumer, clock):
+def test_a_partly_explained_rise_and_an_unknown_rise_after_a_gap(on_db, clock):
     t0 = clock.now() - timedelta(hours=1)
     a = Till("EW-A-0001", clock.now())
-    send(consumer, a.sale("SSN-1", {"GULA1": 1}, override=True, at=t0))  # 18,000 the card may catch up with
-    send(consumer, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=1, amount=1, period_total=90_500))
+    send(on_db, a.sale("SSN-1", {"GULA1": 1}, override=True, at=t0))  # 18,000 the card may catch up with
+    send(on_db, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=1, amount=1, period_total=90_500))
     [rise] = _kinds(clock, "card_record_rise")["card_record_rise"]
     assert rise.amount == 90_500 - 1 - 18_000 and "Rp 18,000 of it is explained" in rise.detail
     # counter 3 after a gap: the rise over counters 2-3 is the gap's; no rise is claimed for counter 3
-    send(consumer, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=3, amount=1, period_total=200_000))
+    send(on_db, a.charged_not_sold("SSN-1", "CARD-SSN-1", counter=3, amount=1, period_total=200_000))
     found = _kinds(clock, "card_charged_not_sold", "card_record_rise", "card_counter_gap")
     assert [f.amount for f in found["card_record_rise"]] == [rise.amount]
     [gap] = found["card_counter_gap"]

@@ -3,7 +3,6 @@ sign, across messages or devices, is quarantined or reported critical; honest sa
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,26 +18,6 @@ from sync.central.store import (
     VoidRecord,
 )
 from tests.central.city_messages import Till, publish_city, send
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db(request, tmp_path):
-    """The central database on SQLite and on a real PostgreSQL server."""
-    from sync.central.store import open_central
-
-    if request.param == "sqlite":
-        db = open_central(tmp_path / "central.db")
-    else:
-        db = open_central(request.getfixturevalue("pg_server").createdb(f"cross_{uuid.uuid4().hex[:12]}"))
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def on_db(any_db, central_signer, clock):
-    from sync.central.consumer import CentralConsumer
-
-    return CentralConsumer(central_signer, clock)
 
 
 def _rules() -> dict[str, str]:

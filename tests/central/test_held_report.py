@@ -54,8 +54,8 @@ def test_a_forged_sale_flood_is_one_grouped_finding_and_the_listing_shows_each(c
     assert r.returncode == 1 and "give YYYY-MM" in r.stderr
 
 
-def test_exactly_the_threshold_stays_one_row_per_message(consumer, clock):
+def test_exactly_the_threshold_stays_one_row_per_message(on_db, clock):
     a = Till("EW-A-0001", clock.now())
-    send(consumer, *[a.sale("SSN-1", {"GULA1": 1}, counter=i + 1) for i in range(GROUP_AFTER)], problems=(FORGED,))
+    send(on_db, *[a.sale("SSN-1", {"GULA1": 1}, counter=i + 1) for i in range(GROUP_AFTER)], problems=(FORGED,))
     held = [f for f in reconcile(now=clock.now()) if f.kind == "content"]
     assert len(held) == GROUP_AFTER and all(f.subject == "SSN-1" for f in held)
