@@ -1,4 +1,5 @@
-"""Who among the staff may do what at the counter: one list for the screens, the session and the CLI.
+"""Who among the staff may do what at the counter, and in which shifts: one list for the screens,
+the session and the CLI.
 
 Every sale names the cashier signed in, so only those who sell sign in at the counter; a void or
 a card-less sale needs a supervisor's PIN; a lockout is lifted by a supervisor or the technician.
@@ -15,3 +16,7 @@ APPROVERS = frozenset({"supervisor"})
 """Who approves a void or a card-less sale with their PIN."""
 UNLOCKERS = frozenset({"supervisor", "technician"})
 """Who lifts a staff lockout (at the sign-in screen, or `ewarung cashier unlock`)."""
+SHIFTS = ("pagi", "siang", "malam")
+"""The shifts a signed-in cashier works (journaled with the sign-in, shown on the day-end slip)."""
+DEFAULT_SHIFT = SHIFTS[0]
+"""The shift the sign-in screen and `ewarung sale` pick before anyone chooses one."""

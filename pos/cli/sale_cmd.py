@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pos.staff_roles import DEFAULT_SHIFT, SHIFTS
+
 if TYPE_CHECKING:  # pragma: no cover
     from pos.roots.counter import CounterParts
 
@@ -61,7 +63,7 @@ class SaleScript:
     collector: str = "holder"  # holder, representative (the first registered) or representative:ID
     cashier: str = "kasir1"
     cashier_pin: str = "1234"
-    shift: str = "pagi"
+    shift: str = DEFAULT_SHIFT
     wait: float = 60.0
     void_reason: str = ""
     supervisor: str = ""
@@ -255,7 +257,8 @@ def register(subs: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for a card (default 60)")
     p.add_argument("--cashier", default="kasir1", help="cashier id (default kasir1)")
     p.add_argument("--cashier-pin", default="1234", help="cashier PIN (default 1234, the demo's)")
-    p.add_argument("--shift", default="pagi", choices=["pagi", "siang", "malam"])
+    p.add_argument("--shift", default=DEFAULT_SHIFT, choices=SHIFTS,
+                   help=f"the cashier's shift (default {DEFAULT_SHIFT})")
     p.add_argument("--pin", default="1234", help="the card holder's PIN (default 1234, the demo deck's)")
     p.add_argument("--collector", default="holder",
                    help="holder, representative (the first registered) or representative:ID")

@@ -7,11 +7,9 @@ from pos.refusals import Reason, Refusal
 from pos.session.core import SessionCore
 from pos.session.rules import Action, State
 from pos.staff_lockout import StaffLockout
-from pos.staff_roles import AT_COUNTER, UNLOCKERS
+from pos.staff_roles import AT_COUNTER, DEFAULT_SHIFT, SHIFTS, UNLOCKERS
 
-SHIFTS = ("pagi", "siang", "malam")
-DEFAULT_SHIFT = SHIFTS[0]
-"""The shift the sign-in screen has picked before the cashier picks one."""
+__all__ = ["DEFAULT_SHIFT", "SHIFTS", "SignIn"]
 
 
 class SignIn(SessionCore):
