@@ -90,13 +90,12 @@ def _month(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def period_problems(period: object, created_at: object, moment: datetime | None = None) -> list[str]:
+def period_problems(period: object, created_at: object, moment: datetime | None) -> list[str]:
     """A sale is booked in the month (WITA) it was made: the counter never writes another period,
     and a card signs any period not before its own record, so a sale booked into last month (an
     allowance that lapsed unused) or into 2099-12 would carry a genuine proof. The month of
     created_at, or of created_at less PREPARE_TO_COMMIT (a sale begun just before midnight).
-    `moment`: created_at already parsed (sale_moment)."""
-    moment = moment or sale_moment(created_at)
+    `moment`: created_at as sale_moment parsed it (None: not a time)."""
     if not isinstance(period, str) or not PERIOD.fullmatch(period) or moment is None:
         return []  # said by arithmetic_problems / card_matches_body
     month = _month(moment)
@@ -111,11 +110,11 @@ def period_problems(period: object, created_at: object, moment: datetime | None 
             f"({month} in Asia/Makassar): a sale is booked in the month it was made"]
 
 
-def charge_period_problems(period: object, created_at: object, moment: datetime | None = None) -> list[str]:
+def charge_period_problems(period: object, created_at: object, moment: datetime | None) -> list[str]:
     """A card charged with nothing sold is reported at once or at the card's next insertion, so the
     event is made at or after the charge: the charge's period may be before the event's month (a
-    card back after months), never after it (a charge booked into a month not begun)."""
-    moment = moment or sale_moment(created_at)
+    card back after months), never after it (a charge booked into a month not begun). `moment`:
+    created_at as sale_moment parsed it (None: not a time)."""
     if not isinstance(period, str) or not PERIOD.fullmatch(period):
         return [f"{CHARGED_NOT_SOLD}: period {_short(period)} is not an exact YYYY-MM month"]
     if moment is None:
@@ -178,12 +177,11 @@ class EvidenceChecks:
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey]) -> None:
         self.certs = CertificateCache(issuer_keys)
 
-    def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None = None) -> tuple[str, ...]:
+    def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
         """The reasons to quarantine this verified message (empty: nothing wrong on its own);
-        `moment` is its created_at already parsed (sale_moment), else parsed here."""
+        `moment` is its created_at as sale_moment parsed it (None: not a time)."""
         body = env["body"]
         try:
-            moment = moment or sale_moment(env.get("created_at"))
             if leaf == "redemption":
                 found = self.redemption(device_id, body, env.get("created_at"), moment)
             elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
@@ -196,10 +194,9 @@ class EvidenceChecks:
             found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
         return tuple(found)
 
-    def redemption(self, device_id: str, body: dict, created_at: object, moment: datetime | None = None) -> list[str]:
+    def redemption(self, device_id: str, body: dict, created_at: object, moment: datetime | None) -> list[str]:
         """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it.
         The lines are parsed once, for the arithmetic and the card's lines digest alike."""
-        moment = moment or sale_moment(created_at)
         try:
             lines = body_lines(body)
         except ValueError:
@@ -241,7 +238,7 @@ class EvidenceChecks:
                             f"{ev.transaction.amount}")
         return problems
 
-    def charge(self, device_id: str, body: dict, created_at: object = None, moment: datetime | None = None) -> list[str]:
+    def charge(self, device_id: str, body: dict, created_at: object, moment: datetime | None) -> list[str]:
         """A card charged with nothing sold: the card signed the transaction the event states, for
         this device, and the event's own fields say the same (the city credits the household by them)."""
         try:

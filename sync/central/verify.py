@@ -89,16 +89,13 @@ class Verifier:
         """`envelope()` (raises for what may not be stored at all), then the content checks one
         message allows on its own (problems to quarantine it for)."""
         env = self.envelope(device_id, leaf, key, token)
-        moment = sale_moment(env["created_at"])
-        return Checked(env, self.content_problems(device_id, leaf, env, moment), created_seconds(moment))
+        moment = sale_moment(env["created_at"])  # once, for the checks and for the write path
+        return Checked(env, self.evidence.problems(device_id, leaf, env, moment), created_seconds(moment))
 
-    def content_problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None = None) -> tuple[str, ...]:
+    def content_problems(self, device_id: str, leaf: str, env: dict) -> tuple[str, ...]:
         """What this message's content fails, judged from the message alone: the card's evidence of
-        a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks).
-        `moment`: created_at already parsed (sale_moment), else parsed here."""
-        if moment is None:
-            moment = sale_moment(env.get("created_at"))
-        return self.evidence.problems(device_id, leaf, env, moment)
+        a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks)."""
+        return self.evidence.problems(device_id, leaf, env, sale_moment(env.get("created_at")))
 
     def token(self, device_id: str, key, token: bytes) -> dict:
         """jws_verify's checks on the hot path: the header is parsed once per distinct header and
