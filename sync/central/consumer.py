@@ -106,14 +106,9 @@ class CentralConsumer:
     # --- registry -------------------------------------------------------------------
     def device_key(self, device_id: str):
         """The registered, active device's public key (None: refuse its messages), cached."""
-        key = self._keys.get(device_id)
-        if key is None:
-            row = Device.get_or_none((Device.id == device_id) & (Device.status == "active"))
-            if row is None:
-                return None
-            key = self._verifier.key_for(row.public_key_pem)
-            self._keys[device_id], self._pems[device_id] = key, row.public_key_pem
-        return key
+        if device_id not in self._keys:
+            self._load_keys({device_id})
+        return self._keys.get(device_id)
 
     def _load_keys(self, device_ids: set[str]) -> None:
         """Read the registered keys of the devices not heard yet with one query per chunk, not one
