@@ -168,8 +168,7 @@ def _walk(period: str | None, finding) -> tuple[dict[tuple[str, int], Charge], l
                                                                  ).tuples().iterator():
         card, counter, per, amount, total = row[:5]
         before = last if last is not None and last.card == card else None
-        c = last = Charge(*row, rise_of(counter, per, total, before and (before.counter, before.period,
-                                                                          before.period_total)))
+        c = last = Charge(*row, rise_of(counter, per, total, before))
         if c.kind == "charge":
             charges[(card, counter)] = c
         if period and per != period:

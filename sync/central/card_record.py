@@ -41,14 +41,14 @@ class Charge(NamedTuple):
     rise: int | None  # None: counter - 1 never reached the city
 
 
-def rise_of(counter: int, period: str, period_total: int, before: tuple | None) -> int | None:
+def rise_of(counter: int, period: str, period_total: int, before: Charge | None) -> int | None:
     """How far this charge raised the card's record; `before` is the card's previous counter in the
-    chain as (counter, period, period total), or None."""
+    chain, or None."""
     if counter == 1:
         return period_total
-    if before is None or before[0] != counter - 1:
+    if before is None or before.counter != counter - 1:
         return None
-    return period_total - before[2] if before[1] == period else period_total
+    return period_total - before.period_total if before.period == period else period_total
 
 
 def described(c: Charge) -> str:
