@@ -74,14 +74,34 @@ def _publish_all(port: int, msgs) -> None:
     pub.loop_stop()
 
 
-def _raw_paho_rate(port: int, msgs) -> float:
-    """A bare paho QoS 1 subscriber draining the same pre-queued messages: no work per message."""
+def _session(port: int, client_id: str, on_message=None, *, clean_start: bool = True, expiry: int = 600):
+    """A paho MQTT 5 client on the bench's broker with a session kept `expiry` seconds after it
+    disconnects (0: ended with it), its network loop running."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
     props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 600
+    props.SessionExpiryInterval = expiry
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.on_message = on_message
+    c.max_inflight_messages_set(1000)
+    c.connect("127.0.0.1", port, clean_start=clean_start, properties=props)
+    c.loop_start()
+    return c
+
+
+def _offline_subscription(port: int, client_id: str, topic: str) -> None:
+    """Subscribe a persistent session to `topic` and leave it offline: the broker queues what comes."""
+    c = _session(port, client_id)
+    c.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    c.disconnect()
+    c.loop_stop()
+
+
+def _raw_paho_rate(port: int, msgs) -> float:
+    """A bare paho QoS 1 subscriber draining the same pre-queued messages: no work per message."""
     got = threading.Event()
     count = [0]
 
@@ -90,24 +110,10 @@ def _raw_paho_rate(port: int, msgs) -> float:
         if count[0] == len(msgs):
             got.set()
 
-    def client():
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw", protocol=mqtt.MQTTv5)
-        c.on_message = on_message
-        c.max_inflight_messages_set(1000)
-        return c
-
-    c = client()
-    c.connect("127.0.0.1", port, clean_start=True, properties=props)
-    c.subscribe("ewarung/v1/devices/+/redemption", qos=1)
-    c.loop_start()
-    time.sleep(0.3)
-    c.disconnect()
-    c.loop_stop()
+    _offline_subscription(port, "bench-raw", "ewarung/v1/devices/+/redemption")
     _publish_all(port, msgs)
-    c = client()
     t0 = time.perf_counter()
-    c.connect("127.0.0.1", port, clean_start=False, properties=props)
-    c.loop_start()
+    c = _session(port, "bench-raw", on_message, clean_start=False)
     got.wait(120)
     elapsed = time.perf_counter() - t0
     c.disconnect()
@@ -198,7 +204,7 @@ def _consumer_rate(tmp: Path, port: int, broker_pid: int, sales: CardSales, veri
     # the devices' ack subscriber stands in for devices on other machines: its session is kept but
     # offline during the run (the broker queues the acks), so it spends none of the cores the
     # consumer is measured on; it drains them after the clock stops and every id must be there
-    _ack_subscriber(port, f"bench-acks-{verify_workers}")
+    _offline_subscription(port, f"bench-acks-{verify_workers}", "ewarung/v1/devices/+/ack")
     _publish_all(port, msgs)
     batch_ms: list[float] = []
     runner = MqttRunner(_consumer(signer, sales), "127.0.0.1", port, client_id=client_id, group=None,
@@ -244,29 +250,8 @@ def _consumer_rate(tmp: Path, port: int, broker_pid: int, sales: CardSales, veri
             "workers": workers, "acked": acked, "cpu": cpu}
 
 
-def _ack_subscriber(port: int, client_id: str) -> None:
-    """Make the devices' ack subscription a persistent session, then leave it offline."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 600
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.connect("127.0.0.1", port, clean_start=True, properties=props)
-    c.loop_start()
-    c.subscribe("ewarung/v1/devices/+/ack", qos=1)
-    time.sleep(0.3)
-    c.disconnect()
-    c.loop_stop()
-
-
 def _drain_acks(port: int, client_id: str, n: int, timeout: float = 120) -> int:
     """The distinct message ids in the signed acks queued for the subscriber (all n, or the run failed)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
     ids: set[str] = set()
     done = threading.Event()
 
@@ -275,13 +260,7 @@ def _drain_acks(port: int, client_id: str, n: int, timeout: float = 120) -> int:
         if len(ids) >= n:
             done.set()
 
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.on_message = on_ack
-    c.max_inflight_messages_set(1000)
-    c.connect("127.0.0.1", port, clean_start=False, properties=props)
-    c.loop_start()
+    c = _session(port, client_id, on_ack, clean_start=False, expiry=0)
     done.wait(timeout)
     c.disconnect()
     c.loop_stop()
