@@ -6,9 +6,11 @@ the consumer's work, and pyca/cryptography keeps the GIL while it verifies: so t
 broker take their share of the same cores; docs/scaling.md has the measurements). Each batch is
 split into one chunk per worker, so every core works on the batch the consumer will store next.
 
-The pool is a pipe per worker and nothing else: the consumer thread writes each chunk (marshalled:
-device, topic leaf, token) itself and reads the verdicts back itself, so no result or feeder
-thread in the consumer process spends the cores the consumer is measured against. A worker
+The pool is a pipe per worker: the consumer thread marshals each chunk (device, topic leaf,
+token) once, and a dispatcher thread only moves those bytes to the worker with room and the
+answers back (no per-message pickling in the consumer process, whose cores the consumer is
+measured against). Each batch is cut into several chunks per worker, handed out as workers free
+up, so the workers finish a batch together whatever share of a core each got. A worker
 sends back only its verdicts (problems and created_at seconds, or the reason to refuse), a few
 bytes a message; the consumer thread parses the envelope of a verified token itself with the
 same parser (verify.envelope_of), which costs less than sending the parsed envelope back.
@@ -21,11 +23,14 @@ import marshal
 import os
 import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 from sync.central.verify import Checked, die_with_parent, envelope_of, verify_batch
 
 MIN_CHUNK = 64  # messages: below this a second worker costs more in round trips than it saves
+CHUNKS_PER_WORKER = 4  # a batch's chunks per worker: enough to even out the workers' pace
+WORKER_DEPTH = 2  # chunks a worker holds: one being verified, the next already read off its pipe
 MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with more consumers instead
 WORKER_GC_THRESHOLD = (50_000, 50, 100)
 """A worker allocates a few dozen short-lived objects per message and frees them by reference
@@ -85,19 +90,25 @@ def _serve(conn, parent_pid: int) -> None:
             return
 
 
-@dataclass
+@dataclass(eq=False)
 class Chunk:
-    """Part of a submitted batch: which worker of which pool has it, and its place in that worker's queue."""
+    """Part of a submitted batch, waiting in its pool for a free worker, then for its answer."""
 
     pool: VerifyPool
-    worker: int
-    number: int
     jobs: list[Job]
+    blob: bytes  # the request as the worker reads it (marshalled once, by the submitting thread)
+    worker: int | None = None  # the worker it was handed to (None: still waiting for one)
 
 
 class VerifyPool:
     """`workers` spawned processes that check batches in chunks; they end with this process, however
-    it ends (verify.die_with_parent). Used by one thread (the consumer's)."""
+    it ends (verify.die_with_parent). Submitted by one thread (the consumer's).
+
+    A batch is cut into several chunks per worker, and a dispatcher thread hands the next chunk to
+    whichever worker has fewest in hand (at most WORKER_DEPTH each), reading their answers as they
+    come: a worker that the scheduler gave less of a core, or whose chunk had more to check, does
+    not leave the other idle until the next batch. The dispatcher moves bytes marshalled by the
+    submitting thread (a few wake-ups a chunk), never a message object."""
 
     def __init__(self, workers: int) -> None:
         import multiprocessing
@@ -113,10 +124,15 @@ class VerifyPool:
             there.close()
             self._conns.append(here)
             self._procs.append(proc)
-        self._sent = [0] * workers  # chunks sent to each worker
-        self._answers: list[dict[int, bytes]] = [{} for _ in range(workers)]  # answers read, not yet claimed
-        self._read = [0] * workers  # answers read from each worker
-        self._next = 0  # the worker a small batch goes to (they take turns)
+        self._lock = threading.Condition()
+        self._waiting: deque[Chunk] = deque()  # submitted, not yet sent to a worker
+        self._in_hand: list[deque[Chunk]] = [deque() for _ in range(workers)]  # sent, in the worker's order
+        self._answers: dict[Chunk, bytes] = {}  # answered, not yet claimed
+        self._failure: BaseException | None = None  # a worker died: every wait raises it
+        self._closing = False
+        self._wake_read, self._wake_write = os.pipe()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="verify-dispatch", daemon=True)
+        self._dispatcher.start()
 
     @property
     def pids(self) -> list[int]:
@@ -126,56 +142,95 @@ class VerifyPool:
     def warm_up(self, *context, timeout: float = 60) -> None:
         """Start every worker and wait until each can answer (a spawned worker imports the verifier
         afresh), so the first batch does not wait for them; raises if they cannot start."""
-        chunks = [self._send(w, [], {}, context) for w in range(self.workers)]
-        for chunk in chunks:
-            if not self._conns[chunk.worker].poll(timeout):
-                raise RuntimeError(f"verify worker {chunk.worker} did not answer within {timeout:.0f} s")
+        chunks = [self._chunk([], {}, context) for _ in range(self.workers)]
+        with self._lock:
+            self._waiting.extend(chunks)  # the dispatcher gives one to each (each has fewest in hand in turn)
+        os.write(self._wake_write, b"w")
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._failure or all(c in self._answers for c in chunks), timeout):
+                raise RuntimeError(f"a verify worker did not answer within {timeout:.0f} s")
         results(chunks)
 
     def submit(self, jobs: list[Job], pems: dict[str, str], *context) -> list[Chunk]:
-        """The jobs in contiguous chunks, one per worker (fewer for a small batch); `results` joins them."""
-        count = max(1, min(self.workers, len(jobs) // MIN_CHUNK))
+        """The jobs in contiguous chunks (CHUNKS_PER_WORKER per worker, fewer for a small batch), queued
+        for the workers; `results` joins them in order. Raises if a worker has died."""
+        count = max(1, min(self.workers * CHUNKS_PER_WORKER, len(jobs) // MIN_CHUNK))
         size = -(-len(jobs) // count)
-        chunks = []
-        for part in (jobs[i:i + size] for i in range(0, len(jobs), size)):
-            worker, self._next = self._next, (self._next + 1) % self.workers
-            chunks.append(self._send(worker, part, {d: pems[d] for d in {j[0] for j in part}}, context))
+        chunks = [self._chunk(part, {d: pems[d] for d in {j[0] for j in part}}, context)
+                  for part in (jobs[i:i + size] for i in range(0, len(jobs), size))]
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            self._waiting.extend(chunks)
+        os.write(self._wake_write, b"s")
         return chunks
 
-    def _send(self, worker: int, jobs: list[Job], pems: dict[str, str], context: tuple) -> Chunk:
-        self._conns[worker].send_bytes(marshal.dumps((jobs, pems, context)))
-        self._sent[worker] += 1
-        return Chunk(self, worker, self._sent[worker], jobs)
-
-    def _collect(self, worker: int, wait: bool) -> None:
-        """Read the worker's answers that have arrived (with `wait`, at least one); raises EOFError or
-        OSError if the worker died."""
-        conn = self._conns[worker]
-        while self._read[worker] < self._sent[worker] and (wait or conn.poll()):
-            self._read[worker] += 1
-            self._answers[worker][self._read[worker]] = conn.recv_bytes()
-            wait = False
+    def _chunk(self, jobs: list[Job], pems: dict[str, str], context: tuple) -> Chunk:
+        return Chunk(self, jobs, marshal.dumps((jobs, pems, context)))
 
     def answer(self, chunk: Chunk) -> bytes:
-        """The worker's answer to `chunk`, waiting for it."""
-        answers = self._answers[chunk.worker]
-        while chunk.number not in answers:
-            self._collect(chunk.worker, wait=True)
-        return answers.pop(chunk.number)
+        """The worker's answer to `chunk`, waiting for it; raises EOFError or OSError if a worker died."""
+        with self._lock:
+            self._lock.wait_for(lambda: chunk in self._answers or self._failure is not None)
+            if chunk not in self._answers:
+                raise self._failure
+            return self._answers.pop(chunk)
 
     def done(self, chunk: Chunk) -> bool:
-        """Whether the worker has answered `chunk` (reads what has arrived, never waits)."""
-        self._collect(chunk.worker, wait=False)
-        return chunk.number in self._answers[chunk.worker]
+        """Whether a worker has answered `chunk` (never waits)."""
+        return chunk in self._answers or self._failure is not None
 
     def shutdown(self) -> None:
         """Stop the workers without waiting for the batches in hand (they are redelivered)."""
+        self._closing = True
+        os.write(self._wake_write, b"q")
+        self._dispatcher.join(5)
         for conn in self._conns:
             conn.close()
         for proc in self._procs:
             proc.terminate()
         for proc in self._procs:
             proc.join(5)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    # --- the dispatcher thread ------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Send waiting chunks to the workers with room, read answers as they arrive; on a dead
+        worker record the failure (every wait raises it) and stop."""
+        from multiprocessing.connection import wait
+
+        watched = [*self._conns, self._wake_read]
+        try:
+            while not self._closing:
+                self._send_waiting()
+                for ready in wait(watched):
+                    if ready == self._wake_read:
+                        os.read(self._wake_read, 4096)
+                    else:
+                        self._take_answer(self._conns.index(ready))
+        except (EOFError, OSError) as exc:
+            if not self._closing:
+                with self._lock:
+                    self._failure = exc
+                    self._lock.notify_all()
+
+    def _send_waiting(self) -> None:
+        while True:
+            with self._lock:
+                worker = min(range(self.workers), key=lambda w: len(self._in_hand[w]))
+                if not self._waiting or len(self._in_hand[worker]) >= WORKER_DEPTH:
+                    return
+                chunk = self._waiting.popleft()
+                chunk.worker = worker
+                self._in_hand[worker].append(chunk)
+            self._conns[worker].send_bytes(chunk.blob)
+
+    def _take_answer(self, worker: int) -> None:
+        blob = self._conns[worker].recv_bytes()
+        with self._lock:
+            self._answers[self._in_hand[worker].popleft()] = blob
+            self._lock.notify_all()
 
 
 def results(chunks: list[Chunk]) -> list[tuple[bool, object]]:

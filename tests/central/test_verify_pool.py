@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
 from hardware.card.fake import FakeCard, demo_issuer_keys
+from sync.central import verify_pool
 from sync.central.evidence_checks import issuer_pems
 from sync.central.verify import Checked, verify_batch
-from sync.central.verify_pool import MIN_CHUNK, VerifyPool, results, unpack, verify_packed
+from sync.central.verify_pool import (
+    MIN_CHUNK,
+    WORKER_DEPTH,
+    VerifyPool,
+    results,
+    unpack,
+    verify_packed,
+)
 from tests.central.card_sales import Counter, at_counter, sale_body
 
 ISSUERS = issuer_pems(demo_issuer_keys())
@@ -85,10 +94,38 @@ def test_a_batch_split_across_workers_keeps_each_verdict_on_its_message():
         assert _shape(results(again)) == _shape(got)
     finally:
         pool.shutdown()
-    assert len(futures) == 2  # both workers had a part of it
+    assert len(futures) == 3 and {c.worker for c in futures} == {0, 1}  # both workers had a part of it
     assert _shape(got) == _shape(verify_batch(jobs, pems, ISSUERS))
     assert [i for i, (ok, _) in enumerate(got) if not ok] == [forged]
     assert "does not verify" in got[forged][1]
     flagged = [i for i, (ok, v) in enumerate(got) if ok and v.problems]
     assert flagged == [tampered] and "did not sign" in " ".join(got[tampered][1].problems)
     assert all(isinstance(v, Checked) for ok, v in got if ok)
+
+
+@pytest.mark.timeout(120)
+def test_a_slow_worker_does_not_hold_back_the_batch(monkeypatch):
+    """A batch's chunks go to whichever worker is free, so a worker given less of a core (here:
+    stopped outright) keeps only the chunks already in its hands, and the other checks the rest."""
+    monkeypatch.setattr(verify_pool, "MIN_CHUNK", 4)  # small chunks: a stopped worker's pipe takes them all
+    jobs, pems, *_ = _jobs(32)
+    pool = VerifyPool(2)
+    stopped = None
+    try:
+        pool.warm_up(ISSUERS)
+        stopped = pool.pids[0]
+        os.kill(stopped, signal.SIGSTOP)
+        chunks = pool.submit(jobs, pems, ISSUERS)
+        assert len(chunks) == 2 * verify_pool.CHUNKS_PER_WORKER
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                c.worker == 0 or (c.worker == 1 and pool.done(c)) for c in chunks):
+            time.sleep(0.02)
+        assert [c.worker for c in chunks].count(1) == len(chunks) - WORKER_DEPTH
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        assert _shape(results(chunks)) == _shape(verify_batch(jobs, pems, ISSUERS))
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        pool.shutdown()
