@@ -51,6 +51,14 @@ class Collector:
     representative_id: str = ""
 
 
+def collector_name(household, collector: Collector) -> str | None:
+    """The name the record, the receipt and the confirm screen give the person taking the goods:
+    the holder's, or the registered representative's (None: not one of this household's)."""
+    if collector.kind == "holder":
+        return household.name
+    return next((rep.name for rep in household.representatives if rep.id == collector.representative_id), None)
+
+
 @dataclass(frozen=True)
 class RedemptionRequest:
     """What the counter asks to sell: the basket and everything the record must say about who and how."""
@@ -312,12 +320,10 @@ class RedemptionService:
                 for r in rows]
 
     def _collector_name(self, household, collector: Collector) -> str:
-        if collector.kind == "holder":
-            return household.name
-        for rep in household.representatives:
-            if rep.id == collector.representative_id:
-                return rep.name
-        raise Refusal(Reason.REPRESENTATIVE_UNKNOWN, f"{collector.representative_id} for {household.id}")
+        name = collector_name(household, collector)
+        if name is None:
+            raise Refusal(Reason.REPRESENTATIVE_UNKNOWN, f"{collector.representative_id} for {household.id}")
+        return name
 
     def void(self, redemption_id: str, reason: str, cashier_id: str, supervisor_id: str) -> VoidResult:
         """Void a sale within the policy window with a compensating record; `reason` is one of

@@ -17,7 +17,7 @@ from pos.period import WITA, Period
 from pos.policy import Policy
 from pos.ports import AuthenticatedCard, CardReaderPort, CardSessionPort, PrinterFault
 from pos.printing import PrintOutcome, PrintService
-from pos.redemption import Collector, HistoryRow, RedemptionService
+from pos.redemption import Collector, HistoryRow, RedemptionService, collector_name
 from pos.refusals import Reason, Refusal
 from pos.risk import assess_device
 from pos.session.rules import Action, State, allowed
@@ -245,6 +245,13 @@ class SessionCore:
     def basket_total(self) -> int:
         """What the basket costs, in rupiah."""
         return sum(self.catalog[c].price * q for c, q in self.basket.items() if c in self.catalog)
+
+    @property
+    def collector_name(self) -> str:
+        """Who the confirm screen says takes the goods: the holder's or the chosen representative's name."""
+        if self.entitlement is None:
+            return ""
+        return collector_name(self.entitlement.household, self.collector) or ""
 
     @property
     def remaining(self) -> int:

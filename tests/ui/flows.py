@@ -338,11 +338,12 @@ def flow_representative(d: Driver):
     d.see("Wakil:")
     rep = [w for w in d.widgets() if getattr(w, "name", "").startswith("collector-") and w.name != "collector-holder"]
     assert rep, "no representative button"
+    name = rep[0].text.split(": ", 1)[1].rsplit(" (", 1)[0]  # "Wakil: <name> (<relation>)"
     yield from d.tap(rep[0].name)
     yield from d.type_pin("pin", "1234")
     yield from d.tap("plus-MINYAK1")
     yield from d.tap("to-confirm")
-    d.see("Diambil oleh:")
+    d.see(f"Diambil oleh: {name}")  # the representative, not the card holder
     yield from d.tap("confirm")
     d.on("done")
     yield from d.tap("deck-pull")

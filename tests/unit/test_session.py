@@ -139,10 +139,12 @@ def test_representative_collects(session, reader, city):
     assert reps
     assert not session.choose_collector("representative", "NOT-A-REP")
     assert session.state == State.HOUSEHOLD and "wakil terdaftar" in session.notice_text()
+    assert session.collector_name == session.entitlement.household.name  # the holder until chosen
     assert session.choose_collector("representative", reps[0].id)
     session.submit_pin("1234")
     session.add("MINYAK1")
     session.to_confirm()
+    assert session.collector_name == reps[0].name  # what the confirm screen names
     session.confirm()
     row = Redemption.get_by_id(session.sale.redemption_id)
     assert row.collected_by == "representative" and row.collector_name == reps[0].name

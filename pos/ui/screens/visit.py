@@ -233,9 +233,7 @@ class ConfirmView(View):
             lines.add_widget(row(Text(f"{qty} x {entry.name(s.language)}", role, size_hint_x=0.7),
                                  Text(rp(entry.price * qty), role, bold=True, halign="right", size_hint_x=0.3),
                                  height=Theme.px(27), spacing=2))
-        who = s.collector
-        name = s.entitlement.household.name if who.kind == "holder" else next(
-            (r.name for r in s.entitlement.household.representatives if r.id == who.representative_id), "")
+        name = s.collector_name
         body = column(spacing=4)
         view = scroller(lines)
         view.name = "basket-lines"
