@@ -21,6 +21,7 @@ import msgspec
 from msgspec import Meta, field
 
 from pos.device import DeviceIdentity
+from pos.household_ids import DEFAULT_AREA_CODE
 from pos.policy import Policy
 
 ENV_VAR = "EWARUNG_CONFIG"
@@ -57,6 +58,9 @@ class DeviceSection(_Section):
     shop_name: Annotated[str, Meta(min_length=1, max_length=48)] = "E-Warung Mawar (DEMO)"
     shop_address: Annotated[str, Meta(max_length=96)] = "Jl. Pahlawan No. 12, Samarinda"
     city: Annotated[str, Meta(pattern=r"^[a-z0-9-]{1,32}$")] = "samarinda"
+    area_code: Annotated[str, Meta(pattern=r"^[0-9]{4}$")] = DEFAULT_AREA_CODE
+    """The city's regional code in its household ids (SSN-<area code>-<7 digits>): the counter
+    writes it before the digits a cashier types."""
     hotline: Annotated[str, Meta(max_length=48)] = "Pengaduan: 0541-123456 / WA 0811-5555-000"
     data_dir: Path = Path("~/.local/share/ewarung-demo")
     language: Literal["id", "en"] = "id"
@@ -229,7 +233,7 @@ class Config(_Section):
     def identity(self) -> DeviceIdentity:
         """The device and shop as the core's DeviceIdentity, so receipts and messages never read the config."""
         d = self.device
-        return DeviceIdentity(d.id, d.shop_id, d.shop_name, d.shop_address, d.city, d.hotline)
+        return DeviceIdentity(d.id, d.shop_id, d.shop_name, d.shop_address, d.city, d.hotline, d.area_code)
 
     def to_policy(self) -> Policy:
         """[policy] (and the device language) as the core's Policy, so the core judges limits without the config."""

@@ -12,6 +12,7 @@ from pos.clock import Clock
 from pos.db import StorageFault
 from pos.end_of_day import EndOfDayReport
 from pos.entitlement import Entitlement
+from pos.household_ids import household_id, household_number, household_prefix
 from pos.ledger import CatalogEntry, Ledger
 from pos.period import WITA, Period
 from pos.policy import Policy
@@ -245,6 +246,20 @@ class SessionCore:
     def basket_total(self) -> int:
         """What the basket costs, in rupiah."""
         return sum(self.catalog[c].price * q for c, q in self.basket.items() if c in self.catalog)
+
+    def household_id(self, digits: str) -> str:
+        """The whole id of this city's household a cashier typed the number of ("" for nothing
+        typed); ValueError for digits no household of the city has."""
+        return household_id(digits, self.service.device.area_code)
+
+    def household_number(self, hid: str) -> str:
+        """The digits of a household id of this city, for the keypad ("" for any other id)."""
+        return household_number(hid, self.service.device.area_code)
+
+    @property
+    def household_prefix(self) -> str:
+        """What the keypad shows before the digits: the city's part of every household id."""
+        return household_prefix(self.service.device.area_code)
 
     @property
     def collector_name(self) -> str:

@@ -18,6 +18,9 @@ def test_full_config_loads():
     assert cfg.to_policy().void_window_minutes == 15 and cfg.to_policy().language == "id"
     assert cfg.key_path(cfg.keys.device_key) == Path("/var/lib/ewarung/keys/device.key.pem")
     assert cfg.identity().shop_name == "E-Warung Melati"
+    assert cfg.identity().area_code == "6472"  # Samarinda's unless the file says otherwise
+    other = parse_config("[device]\narea_code = '6471'", "shop.toml")
+    assert other.identity().area_code == "6471"
 
 
 def test_demo_default_and_env(monkeypatch, tmp_path):
@@ -34,6 +37,7 @@ def test_demo_default_and_env(monkeypatch, tmp_path):
         ("[printer]\nwidth_mm = 57", "printer.width_mm", "58"),
         ("[printer]\nkind = 'bluetooth'", "printer.kind", "usb"),
         ("[device]\nid = 'has space'", "device.id", "matching"),
+        ("[device]\narea_code = '64721'", "device.area_code", "matching"),
         ("[device]\nshop_nmae = 'x'", "device.shop_nmae", "unknown key"),
         ("[sound]\nvolume = 3", "sound", "unknown key"),
         ("[policy]\noffline_max_value = 1.5", "policy.offline_max_value", "whole rupiah"),

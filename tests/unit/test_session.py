@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import date
 
 import pytest
@@ -406,6 +407,15 @@ def test_end_of_day_printed_from_the_screen(session, reader, printer, city):
     assert session.state == State.END_OF_DAY and not session.printer_fault
     [(job_id, report)] = printer.reports
     assert report.sales_total == 72_500 and PrintJob.get_by_id(job_id).state == "printed"
+
+
+def test_typed_household_numbers_take_the_devices_area_code(session, service):
+    """The keypad's digits become the city's household id with the area code of [device]."""
+    assert session.household_id("42") == "SSN-6472-0000042" and session.household_prefix == "SSN-6472-"
+    service.device = dataclasses.replace(service.device, area_code="6471")
+    assert session.household_id("42") == "SSN-6471-0000042" and session.household_prefix == "SSN-6471-"
+    assert session.household_number("SSN-6471-0000042") == "0000042"
+    assert session.household_number("SSN-6472-0000042") == ""  # another city's id: typed afresh
 
 
 def test_flag_data_problem_reaches_outbox(session, reader, city):

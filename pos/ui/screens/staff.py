@@ -12,7 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from pos.clock import parse_iso
-from pos.household_ids import HOUSEHOLD_DIGITS, HOUSEHOLD_PREFIX, household_id, household_number
+from pos.household_ids import HOUSEHOLD_DIGITS
 from pos.period import WITA
 from pos.redemption import DATA_PROBLEM_NOTE_MAX, DATA_PROBLEMS
 from pos.session import DEFAULT_SHIFT, OVERRIDE_REASONS, SHIFTS, VOID_REASONS
@@ -35,9 +35,9 @@ from pos.wording import say
 NOTE_MAX = min(200, DATA_PROBLEM_NOTE_MAX)  # what the note page lets a cashier type; never past the city's
 
 
-def household_label(digits: str) -> str:
+def household_label(session, digits: str) -> str:
     """The household line over the keypad: the whole id as the core writes it, "..." until typed."""
-    return _("Household: {id}", id=household_id(digits) or HOUSEHOLD_PREFIX + "...")
+    return _("Household: {id}", id=session.household_id(digits) or session.household_prefix + "...")
 
 
 class SignInView(View):
@@ -255,7 +255,7 @@ class FlagView(View):
     name = "flag"
 
     def enter(self) -> None:
-        self.digits = household_number(self.session.flag_household)
+        self.digits = self.session.household_number(self.session.flag_household)
         self.problem = ""
         self.note = ""
         self.writing = False
@@ -265,7 +265,7 @@ class FlagView(View):
         if self.writing:
             return self._note_page()
         left = column(spacing=4)
-        self.hid_label = Text(household_label(self.digits), "big", bold=True)
+        self.hid_label = Text(household_label(self.session, self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
         grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
@@ -311,14 +311,14 @@ class FlagView(View):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = household_label(value)
+        self.hid_label.text = household_label(self.session, value)
 
     def _problem(self, p):
         self.problem = p
         self.app.refresh()
 
     def _send(self, value):
-        self.session.flag_problem(household_id(value), self.problem, self.note)
+        self.session.flag_problem(self.session.household_id(value), self.problem, self.note)
 
 
 class OverrideView(View, _SupervisorPad):
@@ -338,7 +338,7 @@ class OverrideView(View, _SupervisorPad):
         if self.step == 2:
             body = BoxLayout(spacing=Theme.px(10))
             left = column(spacing=4)
-            left.add_widget(Text(household_label(self.digits), "big", bold=True))
+            left.add_widget(Text(household_label(self.session, self.digits), "big", bold=True))
             left.add_widget(Text(_("Reason: {reason}", reason=_(self.reason)), "big"))
             left.add_widget(Text(_("A supervisor approves. It is journaled and limited each month."), "body",
                                  color=MUTED))
@@ -347,7 +347,7 @@ class OverrideView(View, _SupervisorPad):
             return self.page(_("Serve without a card"), body,
                              [BigButton(_("Back"), self._back, "neutral", name="back")])
         left = column(spacing=4)
-        self.hid_label = Text(household_label(self.digits), "big", bold=True)
+        self.hid_label = Text(household_label(self.session, self.digits), "big", bold=True)
         left.add_widget(self.hid_label)
         left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
         for r in OVERRIDE_REASONS:
@@ -362,7 +362,7 @@ class OverrideView(View, _SupervisorPad):
 
     def _typed(self, value):
         self.digits = value
-        self.hid_label.text = household_label(value)
+        self.hid_label.text = household_label(self.session, value)
 
     def _reason(self, r):
         self.reason = r
@@ -381,7 +381,7 @@ class OverrideView(View, _SupervisorPad):
         self.app.refresh()
 
     def _submit(self, pin):
-        self.session.start_override(household_id(self.digits), self.reason, self.sup, pin)
+        self.session.start_override(self.session.household_id(self.digits), self.reason, self.sup, pin)
 
 
 class TechnicianView(View):
