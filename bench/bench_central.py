@@ -329,7 +329,8 @@ def run(quick: bool = False) -> list[dict]:
                   f"{cpu['others'] * 1e6:.0f} us, verify workers {cpu['workers'] * 1e6:.0f} us, "
                   f"mosquitto {cpu['broker'] * 1e6:.0f} us; verify-only / consumer CPU {verify_cpu / cpu_total:.2f} "
                   "(the ratio the consumer would reach with the cores to itself, less sensitive to a shared "
-                  "machine's drift than the rates)"),
+                  f"machine's drift than the rates); the consumer kept {cpu_total * rate / cores:.1%} of the "
+                  f"{cores} cores busy (the rest: the pipeline's fill and drain, waits)"),
         row("central: one stored batch (dedupe + gap check + commit; signatures checked by the workers before)",
             p50=round(percentile(batch_ms, 50), 2), p99=round(percentile(batch_ms, 99), 2), unit="ms per batch",
             budget="info", ok=None, baseline=round(raw_sqlite), baseline_name="raw sqlite3 executemany rows/s (sync=FULL)",
