@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sync.central.verify import Checked, die_with_parent, envelope_of, verify_batch
 
 MIN_CHUNK = 64  # messages: below this a second worker costs more in round trips than it saves
-CHUNKS_PER_WORKER = 4  # a batch's chunks per worker: enough to even out the workers' pace
+CHUNKS_PER_WORKER = 2  # a batch's chunks per worker: with the next batch queued behind, enough to even out their pace
 WORKER_DEPTH = 2  # chunks a worker holds: one being verified, the next already read off its pipe
 MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with more consumers instead
 WORKER_GC_THRESHOLD = (50_000, 50, 100)

@@ -108,6 +108,7 @@ def test_a_slow_worker_does_not_hold_back_the_batch(monkeypatch):
     """A batch's chunks go to whichever worker is free, so a worker given less of a core (here:
     stopped outright) keeps only the chunks already in its hands, and the other checks the rest."""
     monkeypatch.setattr(verify_pool, "MIN_CHUNK", 4)  # small chunks: a stopped worker's pipe takes them all
+    monkeypatch.setattr(verify_pool, "CHUNKS_PER_WORKER", 4)  # more than a worker holds: a fixed half would not do
     jobs, pems, *_ = _jobs(32)
     pool = VerifyPool(2)
     stopped = None
