@@ -197,7 +197,7 @@ class VerifyPool:
     # --- the dispatcher thread ------------------------------------------------------------
     def _dispatch(self) -> None:
         """Send waiting chunks to the workers with room, read answers as they arrive; on a dead
-        worker record the failure (every wait raises it) and stop."""
+        worker, or anything else that stops it, record the failure (every wait raises it) and stop."""
         from multiprocessing.connection import wait
 
         watched = [*self._conns, self._wake_read]
@@ -209,7 +209,7 @@ class VerifyPool:
                         os.read(self._wake_read, 4096)
                     else:
                         self._take_answer(self._conns.index(ready))
-        except (EOFError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a dead worker (EOFError, OSError) or a bug: never a silent hang
             if not self._closing:
                 with self._lock:
                     self._failure = exc
