@@ -130,3 +130,21 @@ def test_a_slow_worker_does_not_hold_back_the_batch(monkeypatch):
         if stopped is not None:
             os.kill(stopped, signal.SIGCONT)
         pool.shutdown()
+
+
+@pytest.mark.timeout(120)
+def test_a_failing_dispatcher_is_an_error_not_a_wait(monkeypatch):
+    """Whatever stops the dispatcher thread (here a bug reading an answer), the consumer hears of
+    it and verifies in its own thread (runner._no_workers) instead of waiting forever."""
+    jobs, pems, *_ = _jobs(MIN_CHUNK)
+
+    def broken(self, worker):
+        raise ValueError("a bug in the dispatcher")
+
+    monkeypatch.setattr(VerifyPool, "_take_answer", broken)
+    pool = VerifyPool(1)
+    try:
+        with pytest.raises(ValueError, match="a bug in the dispatcher"):
+            results(pool.submit(jobs, pems, ISSUERS))
+    finally:
+        pool.shutdown()
