@@ -84,7 +84,7 @@ class RedemptionRecord(CentralModel):
 
     id = CharField(primary_key=True)  # redemption_id
     msg_id = CharField()
-    device = CharField(index=True)
+    device = CharField()  # no index: every sale pays for each index, and no query picks sales by device
     seq = IntegerField()
     shop_id = CharField(default="")
     household = CharField(index=True)
@@ -385,6 +385,10 @@ MODELS = [
 ]
 
 
+DROPPED_INDEXES = ("central_redemption_device",)
+"""Indexes older releases created and nothing reads any more: each costs every stored sale a B-tree insert."""
+
+
 def open_central(url: str | Path):
     """Open (and create the tables of) the central database: a file path or a database URL."""
     text = str(url)
@@ -398,6 +402,8 @@ def open_central(url: str | Path):
     central_db.initialize(db)
     db.connect(reuse_if_open=True)
     db.create_tables(MODELS, safe=True)
+    for index in DROPPED_INDEXES:  # a database from before they were dropped
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
     from sync.central.catalog_history import backfill
     from sync.central.household_history import backfill_households
 

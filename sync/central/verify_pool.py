@@ -30,6 +30,9 @@ MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with 
 WORKER_GC_THRESHOLD = (50_000, 50, 100)
 """A worker allocates a few dozen short-lived objects per message and frees them by reference
 count; the default threshold would run the cyclic collector every few messages for nothing."""
+CONSUMER_GC_THRESHOLD = (50_000, 50, 100)
+"""The same for the consumer process that owns the pool: its thread parses, judges and stores every
+message of a batch, a few dozen container objects each, all freed by reference count."""
 
 Job = tuple[str, str, bytes]  # (device, topic leaf, token)
 
@@ -39,6 +42,17 @@ def default_workers() -> int:
     (verify in the consumer thread): two signatures per message make verification most of the work."""
     cpus = os.cpu_count() or 1
     return min(cpus, MAX_DEFAULT_WORKERS) if cpus >= 2 else 0
+
+
+def calm_collector() -> None:
+    """Run the consumer process's cyclic collector rarely (`CONSUMER_GC_THRESHOLD`), and never over
+    what the process holds when its first pool starts (modules, registry, caches): with the default
+    thresholds it ran every few messages of a batch and now and then over the whole heap, time
+    taken from the consumer thread for garbage reference counting already frees. Done once per process."""
+    if gc.get_threshold()[0] < CONSUMER_GC_THRESHOLD[0]:
+        gc.collect()  # so no garbage cycle of the start-up is frozen for good
+        gc.freeze()
+        gc.set_threshold(*CONSUMER_GC_THRESHOLD)
 
 
 def verify_packed(jobs: list[Job], pems: dict[str, str], *context) -> bytes:
@@ -103,6 +117,7 @@ class VerifyPool:
         import multiprocessing
 
         self.workers = workers
+        calm_collector()
         # spawn, not fork: the consumer process has threads (paho, the fleet page)
         ctx = multiprocessing.get_context("spawn")
         self._conns, self._procs = [], []
