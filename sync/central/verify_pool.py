@@ -70,8 +70,14 @@ def unpack(blob: bytes, jobs: list[Job]) -> list[tuple[bool, object]]:
     verdicts = marshal.loads(blob)
     if len(verdicts) != len(jobs):
         raise RuntimeError(f"a verify worker answered {len(verdicts)} verdicts for {len(jobs)} messages")
-    return [(True, Checked(envelope_of(job[2].split(b".", 2)[1]), v[1], v[2])) if v[0] else (False, v[1])
+    return [(True, Checked(envelope_of(_payload_part(job[2])), v[1], v[2])) if v[0] else (False, v[1])
             for v, job in zip(verdicts, jobs, strict=True)]
+
+
+def _payload_part(token: bytes) -> bytes:
+    """`token.split(b".", 2)[1]` with one copy, of the part alone, instead of three (a token is kilobytes)."""
+    start = token.index(b".") + 1
+    return token[start:token.index(b".", start)]
 
 
 def _serve(conn, parent_pid: int) -> None:
