@@ -84,7 +84,7 @@ class RedemptionRecord(CentralModel):
 
     id = CharField(primary_key=True)  # redemption_id
     msg_id = CharField()
-    device = CharField()  # no index: every sale pays for each index, and no query picks sales by device
+    device = CharField()  # no index: every sale pays for each index, and no query looks sales up by device
     seq = IntegerField()
     shop_id = CharField(default="")
     household = CharField()  # indexed for override sales only (below)
@@ -393,7 +393,8 @@ MODELS = [
 
 
 DROPPED_INDEXES = ("central_redemption_device", "central_redemption_household")
-"""Indexes older releases created and nothing reads any more: each costs every stored sale a B-tree insert."""
+"""Indexes older releases created that no query needs any more (the report's one lookup by household
+has central_redemption_override_household): each cost every stored sale a B-tree insert."""
 
 
 def open_central(url: str | Path):
