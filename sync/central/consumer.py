@@ -256,7 +256,7 @@ class CentralConsumer:
         new: list[Accepted] = []
         dups, seen = [], set()
         for item in accepted:
-            dev, seq, kind, env, tok, *_ = item
+            dev, seq, kind, env, tok, _, _ = item
             mid = env["id"]
             if mid in known or mid in seen:
                 dups.append((dev, mid, seq))
