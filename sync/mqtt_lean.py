@@ -9,7 +9,7 @@ those paths, each with a fall back to paho's own code for anything unusual:
   slice (paho reads the fixed header byte by byte), and one read event drains every complete
   packet, not one packet per `select`;
 - a QoS 1 PUBLISH without properties or topic alias goes straight from the read buffer to
-  `on_fast_message(topic, payload, mid, qos)`; anything else (properties, QoS 0 or 2, a malformed
+  `on_fast_message(topic, payload, mid, qos)`, a run of them in one loop; anything else (properties, QoS 0 or 2, a malformed
   packet) takes paho's path;
 - the broker's PUBACK of our own publish, when it says success without properties, completes the
   publish without decoding new reason and properties objects for it;
@@ -37,6 +37,7 @@ READ_CHUNK = 65_536  # bytes per socket read
 MAX_DRAIN = 20_000  # packets per read event, so a flood of QoS 0 traffic cannot starve writes and pings
 PUBLISH, PUBACK = 0x30, 0x40
 _TYPE_MASK, _QOS_MASK, _QOS1 = 0xF0, 0x06, 0x02
+_PUBLISH_QOS_MASK, _PUBLISH_QOS1 = _TYPE_MASK | _QOS_MASK, PUBLISH | _QOS1  # a QoS 1 PUBLISH, DUP or RETAIN or not
 _PUBACK_OK = ReasonCode(PacketTypes.PUBACK, "Success")  # shared by every fast PUBACK: nobody changes them
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 
@@ -72,15 +73,51 @@ class LeanClient(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Every complete packet available now (paho reads as many as it has publishes in flight)."""
-        for _ in range(MAX_DRAIN):
+        packets = 0
+        while packets < MAX_DRAIN:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            packets += self._drain_publishes(MAX_DRAIN - packets) + 1
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 break
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _drain_publishes(self, budget: int) -> int:
+        """The run of whole QoS 1 PUBLISHes without properties at the front of the buffer (at most
+        `budget`), read in place straight to `on_fast_message`, in one loop: a consumer's traffic is
+        nearly all such packets. Stops at anything else (properties, QoS 0 or 2, a malformed or
+        partial packet), for `_packet_read` and paho's path; returns how many it took."""
+        if self._rsock is not self._sock or self._in_packet["command"] != 0 or self._protocol != mqtt.MQTTv5:
+            return 0
+        buf, pos, taken, sink = self._rbuf, self._rpos, 0, self.on_fast_message
+        end = len(buf)
+        while taken < budget and pos < end and buf[pos] & _PUBLISH_QOS_MASK == _PUBLISH_QOS1:
+            length, shift, i = 0, 0, pos + 1
+            while i < end and shift <= 21:  # the remaining length, as in `_packet_read`
+                byte = buf[i]
+                length, shift, i = length | (byte & 127) << shift, shift + 7, i + 1
+                if not byte & 128:
+                    break
+            else:
+                return taken
+            after = i + length
+            if after > end or length < 6:
+                return taken
+            n = (buf[i] << 8) | buf[i + 1]
+            at = i + 2 + n  # the message id, then the properties' length
+            if not n or at + 3 > after or buf[at + 2] != 0 or not (buf[at] or buf[at + 1]):
+                return taken
+            try:
+                topic = buf[i + 2:at].decode("utf-8")
+            except UnicodeDecodeError:
+                return taken  # paho's own path reports the malformed packet
+            self._rpos = pos = after
+            sink(topic, buf[at + 3:after], (buf[at] << 8) | buf[at + 1], 1)
+            taken += 1
+        return taken
 
     def _packet_read(self) -> MQTTErrorCode:
         buf, start = self._rbuf, self._rpos
@@ -92,7 +129,7 @@ class LeanClient(mqtt.Client):
                 if not byte & 128:
                     if i + length <= end:
                         command = buf[start]
-                        if command & _TYPE_MASK == PUBLISH and self._fast_publish(command, buf, i, i + length):
+                        if command & _TYPE_MASK == PUBLISH and self._drain_publishes(1):
                             return MQTTErrorCode.MQTT_ERR_SUCCESS
                         rc = self._fast_puback(buf, i, i + length) if command == PUBACK else None
                         if rc is not None:
@@ -100,23 +137,6 @@ class LeanClient(mqtt.Client):
                         return self._whole_packet(command, buf[start + 1:i], buf[i:i + length], i + length)
                     break
         return super()._packet_read()  # a packet not yet whole in the buffer: paho's own reading
-
-    def _fast_publish(self, command: int, buf: bytes, start: int, end: int) -> bool:
-        """A QoS 1 PUBLISH without properties, read in place from the buffer straight to
-        `on_fast_message` (False: anything else, for paho's path)."""
-        if (command & _QOS_MASK) != _QOS1 or self._protocol != mqtt.MQTTv5 or end - start < 6:
-            return False
-        n = (buf[start] << 8) | buf[start + 1]
-        at = start + 2 + n  # the message id, then the properties' length
-        if not n or at + 3 > end or buf[at + 2] != 0 or not (buf[at] or buf[at + 1]):
-            return False
-        try:
-            topic = buf[start + 2:at].decode("utf-8")
-        except UnicodeDecodeError:
-            return False  # paho's own path reports the malformed packet
-        self._rpos = end
-        self.on_fast_message(topic, buf[at + 3:end], (buf[at] << 8) | buf[at + 1], 1)
-        return True
 
     def _fast_puback(self, buf: bytes, start: int, end: int) -> MQTTErrorCode | None:
         """The broker's PUBACK of one of our publishes when it says success without properties (the
@@ -150,7 +170,7 @@ class LeanClient(mqtt.Client):
         return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
-        # a packet paho read itself (split across reads): the same fast path as `_fast_publish`
+        # a packet paho read itself (split across reads): the same fast path as `_drain_publishes`
         packet = self._in_packet["packet"]
         if (self._in_packet["command"] & _QOS_MASK) == _QOS1 and self._protocol == mqtt.MQTTv5:
             try:

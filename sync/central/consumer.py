@@ -154,8 +154,13 @@ class CentralConsumer:
                 elif leaf in ("status", "heartbeat"):
                     statuses.append((device_id, leaf, self._status_payload(device_id, msg.payload)))
                 else:
-                    env, problems, at = self._envelope(device_id, leaf, msg.payload,
-                                                       verified[i] if verified is not None else None)
+                    verdict = verified[i] if verified is not None else None
+                    if verdict is None:
+                        env, problems, at = self._verify(device_id, leaf, msg.payload)
+                    elif verdict[0]:
+                        env, problems, at = verdict[1]
+                    else:
+                        raise ValueError(str(verdict[1]))
                     accepted.append(Accepted(device_id, env["seq"], leaf, env, msg.payload.decode("ascii"), problems,
                                              at))
             except (BadSignature, ValueError) as exc:
@@ -169,38 +174,25 @@ class CentralConsumer:
             store_judgement(judged)
             for device_id, leaf, data in statuses:
                 self._update_status(device_id, leaf, data, now)
-            new_seqs: dict[str, list[int]] = {}
+            by_device: dict[str, list[Accepted]] = {}
             for m in new:
-                new_seqs.setdefault(m.device, []).append(m.seq)
-            resend_plan = self._advance_all(new_seqs, marks, now)
+                by_device.setdefault(m.device, []).append(m)
+            resend_plan = self._advance_all({d: [m.seq for m in ms] for d, ms in by_device.items()}, marks, now)
             store_rejected(rejected, now)
         # committed: now the acks may go out
         out.stored, out.duplicates, out.rejected, out.status_updates = len(new), len(dup_ids), len(rejected), len(statuses)
         out.quarantined = len(judged.quarantine)
         for row in list(judged.quarantine.values())[:20]:
             log.warning("quarantined %s seq %s from %s (%s): %s", row[3], row[2], row[1], row[4], row[5][:200])
-        by_device: dict[str, list[tuple[str, int]]] = {}
-        for m in new:
-            by_device.setdefault(m.device, []).append((m.envelope["id"], m.seq))
+        acked = {d: [(m.envelope["id"], m.seq) for m in ms] for d, ms in by_device.items()}
         for device_id, msg_id, seq in dup_ids:
-            by_device.setdefault(device_id, []).append((msg_id, seq))
-        for device_id, items in by_device.items():
+            acked.setdefault(device_id, []).append((msg_id, seq))
+        for device_id, items in acked.items():
             out.acks.append((device_topic(device_id, "ack"), self.ack_token(device_id, items, now)))
         for device_id, missing in resend_plan.items():
             if missing:
                 out.resends.append((device_topic(device_id, "resend"), self.resend_token(device_id, missing, now)))
         return out
-
-    def _envelope(self, device_id: str, leaf: str, token: bytes, verdict: tuple[bool, object] | None) -> Checked:
-        """The verified envelope and its content problems: the worker's verdict if it checked this
-        message, else checked here."""
-        if verdict is None:
-            return self._verify(device_id, leaf, token)
-        ok, value = verdict
-        if not ok:
-            raise ValueError(str(value))
-        assert isinstance(value, Checked)
-        return value
 
     def _verify(self, device_id: str, leaf: str, token: bytes) -> Checked:
         key = self.device_key(device_id)
@@ -264,7 +256,7 @@ class CentralConsumer:
         new: list[Accepted] = []
         dups, seen = [], set()
         for item in accepted:
-            dev, seq, kind, env, tok, *_ = item
+            dev, seq, kind, env, tok, _, _ = item
             mid = env["id"]
             if mid in known or mid in seen:
                 dups.append((dev, mid, seq))

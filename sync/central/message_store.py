@@ -83,12 +83,22 @@ def _marks(mark: str, count: int, width: int = 1) -> str:
     return ", ".join([one] * count)
 
 
+def _in_index_order(values: list) -> list:
+    """The distinct values sorted, as the index a lookup reads them from is: each lookup then starts
+    near the one before it, which costs less than a batch's random order."""
+    try:
+        return sorted(set(values))
+    except TypeError:  # values of kinds that do not compare: first seen first
+        return list(dict.fromkeys(values))
+
+
 def select_in(sql: str, values: list) -> list[tuple]:
     """Rows of `sql`, whose `{in}` is replaced by a parameter list, for every value (in chunks
-    under every backend's parameter limit): one query per chunk, not one per message."""
+    under every backend's parameter limit): one query per chunk, not one per message. The rows
+    come in no promised order (ORDER BY in `sql` gives one)."""
     rows: list[tuple] = []
     mark = _mark()
-    for chunk in _chunks(list(dict.fromkeys(values)), ID_CHUNK):
+    for chunk in _chunks(_in_index_order(values), ID_CHUNK):
         rows += central_db.obj.execute_sql(sql.replace("{in}", _marks(mark, len(chunk))), chunk).fetchall()
     return rows
 

@@ -115,12 +115,13 @@ class CrossChecks:
         book = self.households.book([m.envelope["body"]["household"] for m in reds
                                      if m.envelope["id"] not in out.quarantine], self.prices.published)
         catalogs: dict[object, tuple[int, dict[str, int]] | None] = {}  # ledger version -> catalog, for this batch
-        seen: set[str] = set()
+        priced = self.prices.active  # False: the city has published no catalog yet, nothing to price by
+        quarantined, seen = out.quarantine, set()
         for m in reds:
             env = m.envelope
             body, mid = env["body"], env["id"]
             rid = body["redemption_id"]
-            if mid in out.quarantine:
+            if mid in quarantined:
                 seen.add(rid)
                 continue
             problem = None
@@ -137,7 +138,7 @@ class CrossChecks:
                 if reason:
                     problem = ("hotlisted", f"card {card_id} was on the hotlist ({reason}) at the sale's time "
                                f"{env['created_at']}")
-            problem = (problem or self._priced(body, catalogs)
+            problem = (problem or (priced and self._priced(body, catalogs))
                        or book.judged(body["household"], env["created_at"], m.at))
             if problem:
                 quarantine_message(out, m, *problem)
@@ -147,9 +148,7 @@ class CrossChecks:
 
     def _priced(self, body: dict, catalogs: dict) -> tuple[str, str] | None:
         """A line priced otherwise than the catalog of the ledger version the sale names (`catalogs`:
-        the versions looked up for this batch so far)."""
-        if not self.prices.active:
-            return None  # the city has published no catalog yet: nothing to price by
+        the versions looked up for this batch so far); only asked once the city has published a catalog."""
         version = body.get("ledger_version")
         found = catalogs.get(version) if type(version) is int else None  # ints only: True and 1.0 are key 1 too
         if found is None:

@@ -148,3 +148,41 @@ def test_a_failing_dispatcher_is_an_error_not_a_wait(monkeypatch):
             results(pool.submit(jobs, pems, ISSUERS))
     finally:
         pool.shutdown()
+
+
+_COLLECTIONS = """
+import gc, sys
+sys.path.insert(0, {root!r})
+from tests.central.test_verify_pool import ISSUERS, _jobs
+from sync.central.verify_pool import VerifyPool, unpack, verify_packed
+
+jobs, pems, *_ = _jobs(400)
+blob = verify_packed(jobs, pems, ISSUERS)
+runs = []
+gc.callbacks.append(lambda phase, info: runs.append(info["generation"]) if phase == "start" else None)
+kept = [unpack(blob, jobs) for _ in range(3)]  # the objects a batch holds while it is stored
+before, runs[:] = len(runs), []
+pool = VerifyPool(1)
+pool.shutdown()
+runs[:] = []
+kept += [unpack(blob, jobs) for _ in range(3)]
+print(before, len(runs))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_the_pools_owner_does_not_run_the_collector_over_each_batch(tmp_path):
+    """The consumer thread allocates a few dozen objects per message, all freed by reference count:
+    once its process has a pool, holding and parsing batches runs no garbage collection (which had
+    taken the thread's time every few messages). In a fresh process: the test run's own collector
+    is left alone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", _COLLECTIONS.format(root=root)], capture_output=True, text=True,
+                         timeout=100, cwd=root)
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert before > 0 and after == 0, (before, after)
