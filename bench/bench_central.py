@@ -186,7 +186,9 @@ def _consumer_rate(tmp: Path, port: int, broker_pid: int, sales: CardSales, veri
     from sync.central.consumer import MqttRunner
     from sync.central.registry import add_device
     from sync.central.store import Message, RedemptionRecord, open_central
+    from sync.central.verify_pool import calm_collector
 
+    calm_collector()  # as pos.roots.central does for `ewarung central serve`
     msgs = sales.messages
     db = open_central(tmp / f"central-{verify_workers}.db")
     for did, pem in sales.device_keys:

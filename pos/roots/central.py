@@ -61,7 +61,9 @@ def consumer_runner(key: str | None, host: str, port: int, *, client_id: str, gr
     deltas it publishes with the ledger key, believing cards of the given issuers, on its MQTT
     runner (paho loads here)."""
     from sync.central.consumer import CentralConsumer, MqttRunner
+    from sync.central.verify_pool import calm_collector
 
+    calm_collector()  # this process is the consumer's: its collector stays out of the batches
     consumer = CentralConsumer(signer(key, "central"), SystemClock(), issuer_keys=issuer_keys(issuer_key_files))
     return MqttRunner(consumer, host, port, client_id=client_id, group=group, batch_max=batch_max,
                       gap_retry=gap_retry, on_batch=on_batch, tls=tls, username=username, password=password,

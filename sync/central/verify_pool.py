@@ -51,9 +51,11 @@ def default_workers() -> int:
 
 def calm_collector() -> None:
     """Run the consumer process's cyclic collector rarely (`CONSUMER_GC_THRESHOLD`), and never over
-    what the process holds when its first pool starts (modules, registry, caches): with the default
+    what the process holds when it starts consuming (modules, registry, caches): with the default
     thresholds it ran every few messages of a batch and now and then over the whole heap, time
-    taken from the consumer thread for garbage reference counting already frees. Done once per process."""
+    taken from the consumer thread for garbage reference counting already frees. Called once by
+    the consumer process's composition root (pos.roots.central), not by the pool: a library does
+    not set its host process's collector."""
     if gc.get_threshold()[0] < CONSUMER_GC_THRESHOLD[0]:
         gc.collect()  # so no garbage cycle of the start-up is frozen for good
         gc.freeze()
@@ -134,7 +136,6 @@ class VerifyPool:
         import multiprocessing
 
         self.workers = workers
-        calm_collector()
         # spawn, not fork: the consumer process has threads (paho, the fleet page)
         ctx = multiprocessing.get_context("spawn")
         self._conns, self._procs = [], []

@@ -154,7 +154,7 @@ _COLLECTIONS = """
 import gc, sys
 sys.path.insert(0, {root!r})
 from tests.central.test_verify_pool import ISSUERS, _jobs
-from sync.central.verify_pool import VerifyPool, unpack, verify_packed
+from sync.central.verify_pool import calm_collector, unpack, verify_packed
 
 jobs, pems, *_ = _jobs(400)
 blob = verify_packed(jobs, pems, ISSUERS)
@@ -162,8 +162,7 @@ runs = []
 gc.callbacks.append(lambda phase, info: runs.append(info["generation"]) if phase == "start" else None)
 kept = [unpack(blob, jobs) for _ in range(3)]  # the objects a batch holds while it is stored
 before, runs[:] = len(runs), []
-pool = VerifyPool(1)
-pool.shutdown()
+calm_collector()  # as the consumer process's composition root does
 runs[:] = []
 kept += [unpack(blob, jobs) for _ in range(3)]
 print(before, len(runs))
@@ -171,9 +170,9 @@ print(before, len(runs))
 
 
 @pytest.mark.timeout(120)
-def test_the_pools_owner_does_not_run_the_collector_over_each_batch(tmp_path):
+def test_the_consumer_process_does_not_run_the_collector_over_each_batch(tmp_path):
     """The consumer thread allocates a few dozen objects per message, all freed by reference count:
-    once its process has a pool, holding and parsing batches runs no garbage collection (which had
+    once its process has calmed its collector (pos.roots.central does), holding and parsing batches runs no garbage collection (which had
     taken the thread's time every few messages). In a fresh process: the test run's own collector
     is left alone."""
     import subprocess
