@@ -63,7 +63,7 @@ def lines_digest(lines: Iterable[tuple[str, int, int]]) -> bytes:
 # --- the card's evidence in a message (docs/mqtt-contract.md, "Card evidence") -------------
 
 PROOF_OPS = (2, 3)  # 2: signed by SPEND; 3: the same record read back with GET LAST TRANSACTION
-_HEX32 = re.compile(r"[0-9a-f]{32}")
+HEX32 = re.compile(r"[0-9a-f]{32}")  # a proof's challenge
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_B64URL = 2048  # characters of a certificate or signature in base64url
 MAX_U32 = 0xFFFFFFFF
@@ -88,7 +88,9 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64url(text: object, what: str) -> bytes:
+def unb64url(text: object, what: str) -> bytes:
+    """A certificate's or signature's bytes from the base64url text a message carries; ValueError
+    naming `what` for anything else."""
     if type(text) is not str or not 0 < len(text) <= MAX_B64URL:
         raise ValueError(f"card {what} must be base64url without padding")
     try:
@@ -149,10 +151,10 @@ def _proof_parts(card: object) -> tuple[bytes, dict, int, int, bytes, bytes]:
     if op not in PROOF_OPS or type(op) is not int:
         raise ValueError(f"card proof op must be one of {PROOF_OPS}")
     challenge = proof.get("challenge")
-    if type(challenge) is not str or not _HEX32.fullmatch(challenge):
+    if type(challenge) is not str or not HEX32.fullmatch(challenge):
         raise ValueError("card proof challenge must be 16 bytes in lower-case hex")
-    return (_unb64url(card.get("certificate"), "certificate"), proof, op, _u32(proof.get("counter"), "counter"),
-            bytes.fromhex(challenge), _unb64url(proof.get("signature"), "signature"))
+    return (unb64url(card.get("certificate"), "certificate"), proof, op, _u32(proof.get("counter"), "counter"),
+            bytes.fromhex(challenge), unb64url(proof.get("signature"), "signature"))
 
 
 def redemption_evidence(device_id: str, body: dict, lines: list[tuple[str, int, int]] | None = None) -> CardEvidence:

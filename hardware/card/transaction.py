@@ -37,24 +37,24 @@ def _u32(value: int, what: str) -> bytes:
     return value.to_bytes(4, "big")
 
 
-def _texts(tx: CardTransaction) -> tuple[bytes, bytes, bytes]:
+def _texts(device_id: str, redemption_id: str, period: str, lines_digest: bytes) -> tuple[bytes, bytes, bytes]:
     """The transaction's device id, redemption id and period as the card stores them; ValueError
     for what the card would refuse (with the lines digest's length)."""
-    device, redemption, period = tx.device_id.encode("ascii"), tx.redemption_id.encode("ascii"), tx.period.encode("ascii")
+    device, redemption, period_bytes = device_id.encode("ascii"), redemption_id.encode("ascii"), period.encode("ascii")
     if len(device) > apdu.DEVICE_ID_MAX or not _ID.fullmatch(device):
-        raise ValueError(f"bad device id {tx.device_id!r}")
+        raise ValueError(f"bad device id {device_id!r}")
     if len(redemption) > apdu.REDEMPTION_ID_MAX or not _ID.fullmatch(redemption):
-        raise ValueError(f"bad redemption id {tx.redemption_id!r}")
-    if not valid_period(period):
-        raise ValueError(f"bad period {tx.period!r}")
-    if len(tx.lines_digest) != 32:
+        raise ValueError(f"bad redemption id {redemption_id!r}")
+    if not valid_period(period_bytes):
+        raise ValueError(f"bad period {period!r}")
+    if len(lines_digest) != 32:
         raise ValueError("the lines digest is 32 bytes")
-    return device, redemption, period
+    return device, redemption, period_bytes
 
 
 def encode_template(tx: CardTransaction) -> bytes:
     """The 75 template the terminal sends in SPEND; raises ValueError for what the card would refuse."""
-    device, redemption, period = _texts(tx)
+    device, redemption, period = _texts(tx.device_id, tx.redemption_id, tx.period, tx.lines_digest)
     values = (device, redemption, period, _u32(tx.amount, "amount"), _u32(tx.period_total, "period total"),
               tx.lines_digest)
     return tlv.encode(apdu.T_TX_TEMPLATE, tlv.encode_all(list(zip(TEMPLATE_TAGS, values, strict=True))))
@@ -93,18 +93,27 @@ _LINES_HEAD, _COUNTER_HEAD = bytes((apdu.T_LINES_DIGEST, 32)), bytes((apdu.T_COU
 
 
 def record_digest(tx: CardTransaction, counter: int) -> bytes:
-    """`digest(encode_record(encode_template(tx), counter))` built directly: the city rebuilds it
-    for every card sale, and the generic TLV encoder's calls cost more than the hashing. The same
-    checks (ValueError for what the card would refuse); tests/unit/card/test_record_digest.py
-    compares the bytes with the generic encoding."""
-    device, redemption, period = _texts(tx)
+    """`digest(encode_record(encode_template(tx), counter))` built directly (`record_digest_of`)."""
+    return record_digest_of(tx.device_id, tx.redemption_id, tx.period, tx.amount, tx.period_total, tx.lines_digest,
+                            counter)
+
+
+def record_digest_of(device_id: str, redemption_id: str, period: str, amount: int, period_total: int,
+                     lines_digest: bytes, counter: int) -> bytes:
+    """`record_digest` of a transaction given by its fields: the city rebuilds it for every card
+    sale, and the generic TLV encoder's calls (and a CardTransaction) cost more than the hashing.
+    The same checks as the generic encoding, in its order (ValueError for what the card would
+    refuse); tests/unit/card/test_record_digest.py compares the bytes with the generic encoding."""
+    device, redemption, period_bytes = _texts(device_id, redemption_id, period, lines_digest)
+    if not (type(amount) is int and type(period_total) is int and type(counter) is int  # noqa: E721 - exact: fast
+            and 0 <= amount <= U32 and 0 <= period_total <= U32 and 0 <= counter <= U32):
+        _u32(amount, "amount"), _u32(period_total, "period total"), _u32(counter, "counter")  # the generic order
     value = b"".join((_DEVICE, bytes((len(device),)), device, _REDEMPTION, bytes((len(redemption),)), redemption,
-                      _PERIOD_HEAD, period, _AMOUNT_HEAD, _u32(tx.amount, "amount"), _SPENT_HEAD,
-                      _u32(tx.period_total, "period total"), _LINES_HEAD, tx.lines_digest))
+                      _PERIOD_HEAD, period_bytes, _AMOUNT_HEAD, amount.to_bytes(4, "big"), _SPENT_HEAD,
+                      period_total.to_bytes(4, "big"), _LINES_HEAD, lines_digest))
     template = _head(apdu.T_TX_TEMPLATE, len(value)) + value
-    inner = len(template) + 6
-    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, _head(apdu.T_TX_RECORD, inner), template, _COUNTER_HEAD,
-                                    _u32(counter, "counter")))).digest()
+    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, _head(apdu.T_TX_RECORD, len(template) + 6), template,
+                                    _COUNTER_HEAD, counter.to_bytes(4, "big")))).digest()
 
 
 def signed_message(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
