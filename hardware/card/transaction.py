@@ -86,8 +86,9 @@ def _head(tag: int, n: int) -> bytes:
     return bytes((tag, n)) if n < 0x80 else bytes((tag, 0x81, n))
 
 
-_DEVICE, _REDEMPTION = bytes((apdu.T_DEVICE_ID,)), bytes((apdu.T_REDEMPTION_ID,))
+_REDEMPTION = bytes((apdu.T_REDEMPTION_ID,))
 _PERIOD_HEAD = bytes((apdu.T_PERIOD, 7))
+_FIXED_FIELDS = 2 + 2 + 9 + 6 + 6 + 34  # the template's TLV heads, period, amount, period total and lines digest
 _AMOUNT_HEAD, _SPENT_HEAD = bytes((apdu.T_AMOUNT, 4)), bytes((apdu.T_SPENT, 4))
 _LINES_HEAD, _COUNTER_HEAD = bytes((apdu.T_LINES_DIGEST, 32)), bytes((apdu.T_COUNTER, 4))
 
@@ -104,15 +105,24 @@ def record_digest_of(device_id: str, redemption_id: str, period: str, amount: in
     sale, and the generic TLV encoder's calls (and a CardTransaction) cost more than the hashing.
     The same checks as the generic encoding, in its order (ValueError for what the card would
     refuse); tests/unit/card/test_record_digest.py compares the bytes with the generic encoding."""
-    device, redemption, period_bytes = _texts(device_id, redemption_id, period, lines_digest)
-    if not (type(amount) is int and type(period_total) is int and type(counter) is int  # noqa: E721 - exact: fast
-            and 0 <= amount <= U32 and 0 <= period_total <= U32 and 0 <= counter <= U32):
-        _u32(amount, "amount"), _u32(period_total, "period total"), _u32(counter, "counter")  # the generic order
-    value = b"".join((_DEVICE, bytes((len(device),)), device, _REDEMPTION, bytes((len(redemption),)), redemption,
-                      _PERIOD_HEAD, period_bytes, _AMOUNT_HEAD, amount.to_bytes(4, "big"), _SPENT_HEAD,
-                      period_total.to_bytes(4, "big"), _LINES_HEAD, lines_digest))
-    template = _head(apdu.T_TX_TEMPLATE, len(value)) + value
-    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, _head(apdu.T_TX_RECORD, len(template) + 6), template,
+    device, redemption, period_bytes = device_id.encode("ascii"), redemption_id.encode("ascii"), period.encode("ascii")
+    if not (len(device) <= apdu.DEVICE_ID_MAX and len(redemption) <= apdu.REDEMPTION_ID_MAX
+            and _ID.fullmatch(device) and _ID.fullmatch(redemption) and _PERIOD.fullmatch(period_bytes)
+            and len(lines_digest) == 32 and type(amount) is int and type(period_total) is int  # noqa: E721 - exact
+            and type(counter) is int and 0 <= amount <= U32 and 0 <= period_total <= U32  # noqa: E721 - exact
+            and 0 <= counter <= U32):
+        _texts(device_id, redemption_id, period, lines_digest)  # the generic encoding's refusal, in its order
+        _u32(amount, "amount"), _u32(period_total, "period total"), _u32(counter, "counter")
+    n = len(device) + len(redemption) + _FIXED_FIELDS  # the template's length
+    if n < 0x78:  # both lengths in the one-byte form: always, for the ids devices use
+        head = bytes((apdu.T_TX_RECORD, n + 8, apdu.T_TX_TEMPLATE, n, apdu.T_DEVICE_ID, len(device)))
+    else:
+        template_head = _head(apdu.T_TX_TEMPLATE, n)
+        head = _head(apdu.T_TX_RECORD, len(template_head) + n + 6) + template_head + bytes((apdu.T_DEVICE_ID,
+                                                                                            len(device)))
+    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, head, device, _REDEMPTION, bytes((len(redemption),)),
+                                    redemption, _PERIOD_HEAD, period_bytes, _AMOUNT_HEAD, amount.to_bytes(4, "big"),
+                                    _SPENT_HEAD, period_total.to_bytes(4, "big"), _LINES_HEAD, lines_digest,
                                     _COUNTER_HEAD, counter.to_bytes(4, "big")))).digest()
 
 

@@ -106,6 +106,17 @@ def _month(moment: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+_MONTH_NAMES: dict[int, str] = {}  # year * 12 + month: "YYYY-MM", for the plain path's one comparison
+
+
+def _month_name(local: datetime) -> str:
+    """`_month` of a time already in WITA, kept (a worker sees a few months, each many times)."""
+    if len(_MONTH_NAMES) > 1_000:  # hostile created_at years
+        _MONTH_NAMES.clear()
+    name = _MONTH_NAMES[local.year * 12 + local.month] = f"{local.year:04d}-{local.month:02d}"
+    return name
+
+
 def period_problems(period: object, created_at: object, moment: datetime | None) -> list[str]:
     """A sale is booked in the month (WITA) it was made: the counter never writes another period,
     and a card signs any period not before its own record, so a sale booked into last month (an
@@ -224,36 +235,36 @@ class EvidenceChecks:
         else is not as expected, for `detailed_redemption` to judge and word: it stays the one
         source of every other problem's text. The encodings are the ones the card's evidence is
         checked with (lines_digest, record_digest_of, signed_message)."""
-        try:
-            card, lines, total = body.get("card"), body.get("lines"), body.get("total")
-            if (body.get("mode") != "card" or moment is None or type(card) is not dict or type(lines) is not list
-                    or not lines or type(total) is not int or not 0 < total <= MAX_U32):
+        try:  # a missing key raises KeyError, a value of another type TypeError: the detailed checks judge
+            if body["mode"] != "card" or moment is None:
                 return None
-            proof, period, rid = card.get("proof"), body.get("period"), body.get("redemption_id")
-            if type(proof) is not dict or type(period) is not str or type(rid) is not str:
+            card, lines, total, period = body["card"], body["lines"], body["total"], body["period"]
+            if (type(card) is not dict or type(lines) is not list or not lines or type(total) is not int
+                    or not 0 < total <= MAX_U32 or type(period) is not str or not PERIOD.fullmatch(period)):
+                return None
+            proof, rid, certificate = card["proof"], body["redemption_id"], card["certificate"]
+            if type(proof) is not dict or type(rid) is not str or type(certificate) is not str:
                 return None
             sold, lines_sum = [], 0
             for ln in lines:
                 if type(ln) is not dict:
                     return None
-                item, qty, price, amount = ln.get("item"), ln.get("qty"), ln.get("unit_price"), ln.get("amount")
+                item, qty, price, amount = ln["item"], ln["qty"], ln["unit_price"], ln["amount"]
                 if (type(item) is not str or type(qty) is not int or type(price) is not int
                         or type(amount) is not int or qty < 1 or price < 0 or amount != qty * price):
                     return None
                 sold.append((item, qty, price))
                 lines_sum += amount
-            op, counter, period_total = proof.get("op"), proof.get("counter"), proof.get("period_total")
-            challenge, certificate = proof.get("challenge"), card.get("certificate")
+            op, counter, period_total, challenge = proof["op"], proof["counter"], proof["period_total"], proof["challenge"]
             if (lines_sum != total or type(op) is not int or op not in PROOF_OPS or type(counter) is not int
-                    or not 0 <= counter <= MAX_U32 or body.get("card_counter") != counter
+                    or not 0 <= counter <= MAX_U32 or body["card_counter"] != counter
                     or type(period_total) is not int or not total <= period_total <= MAX_U32
-                    or type(challenge) is not str or not HEX32.fullmatch(challenge)
-                    or type(certificate) is not str or not PERIOD.fullmatch(period)):
+                    or type(challenge) is not str or not HEX32.fullmatch(challenge)):
                 return None
             local = moment.astimezone(WITA)
-            if period != f"{local.year:04d}-{local.month:02d}":
+            if period != (_MONTH_NAMES.get(local.year * 12 + local.month) or _month_name(local)):
                 return None
-            signature = unb64url(proof.get("signature"), "signature")
+            signature = unb64url(proof["signature"], "signature")
             message = signed_message(op, bytes.fromhex(challenge), record_digest_of(
                 device_id, rid, period, total, period_total, lines_digest(sold), counter))
             certified = self.certs.by_text.get(certificate)
@@ -264,7 +275,7 @@ class EvidenceChecks:
                 except EvidenceError as exc:
                     return [str(exc)]
             info = certified.info
-            if (body.get("card_id") != info.card_id or body.get("household") != info.household_id
+            if (body["card_id"] != info.card_id or body["household"] != info.household_id
                     or not info.valid_from <= local.date() <= info.valid_until):
                 return None
             try:
