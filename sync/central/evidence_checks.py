@@ -206,11 +206,16 @@ class EvidenceChecks:
 
     def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
         """The reasons to quarantine this verified message (empty: nothing wrong on its own);
-        `moment` is its created_at as sale_moment parsed it (None: not a time)."""
+        `moment` is its created_at as sale_moment parsed it (None: not a time). The usual card sale
+        is judged in few steps (`plain_card_sale`), any other sale check by check."""
         body = env["body"]
+        if leaf == "redemption":
+            plain = self.plain_card_sale(device_id, body, moment)
+            if plain is not None:
+                return tuple(plain)
         try:
             if leaf == "redemption":
-                found = self.redemption(device_id, body, env.get("created_at"), moment)
+                found = self.detailed_redemption(device_id, body, env.get("created_at"), moment)
             elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
                 found = self.charge(device_id, body, env.get("created_at"), moment)
             else:
@@ -220,12 +225,6 @@ class EvidenceChecks:
         if len(found) > MAX_PROBLEMS:
             found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
         return tuple(found)
-
-    def redemption(self, device_id: str, body: dict, created_at: object, moment: datetime | None) -> list[str]:
-        """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it. The
-        usual card sale is judged in few steps (`plain_card_sale`); anything else in detail."""
-        found = self.plain_card_sale(device_id, body, moment)
-        return self.detailed_redemption(device_id, body, created_at, moment) if found is None else found
 
     def plain_card_sale(self, device_id: str, body: dict, moment: datetime | None) -> list[str] | None:
         """The verdict on a card sale exactly as an honest counter sends it, in few steps (every card

@@ -21,9 +21,10 @@ from hardware.card.certificate import key_id
 from hardware.card.fake import FakeCard, demo_issuer, demo_issuer_keys
 from hardware.card.issuing import IssueRequest, personalise
 from pos.card_proof import CardProof, CardTransaction, lines_digest, redemption_evidence
-from pos.messages import MESSAGE_TYP, build_envelope
+from pos.messages import MESSAGE_TYP, build_envelope, schema_name
 from pos.ports import AuthenticatedCard, CardCertificate, SpendRecord
 from pos.signing import EcdsaSigner, b64url, jws_sign
+from sync.central import verify
 from sync.central.evidence_checks import sale_moment
 from sync.central.verify import Checked, Verifier
 from tests.central.card_sales import CREATED_AT, PERIOD, Counter, at_counter, sale_body
@@ -77,14 +78,25 @@ def _sales() -> list[tuple[Counter, dict]]:
 
 
 SALES = _sales()
-FAST = Verifier(demo_issuer_keys())
-DETAILED = Verifier(demo_issuer_keys())
-DETAILED.evidence.plain_card_sale = lambda *args: None  # the reference: every sale judged check by check
 
 
-def verdict(verifier: Verifier, shop: Counter, token: bytes) -> object:
+class Detailed(Verifier):
+    """The reference: every envelope and every sale judged check by check."""
+
+    def __init__(self) -> None:
+        super().__init__(demo_issuer_keys())
+        self.evidence.plain_card_sale = lambda *args: None
+
+    def envelope(self, device_id: str, leaf: str, key, token: bytes) -> dict:
+        return verify._checked_envelope(self.token(device_id, key, token), device_id, leaf)
+
+
+FAST, DETAILED = Verifier(demo_issuer_keys()), Detailed()
+
+
+def verdict(verifier: Verifier, shop: Counter, token: bytes, leaf: str = "redemption") -> object:
     try:
-        return verifier.check(shop.device_id, "redemption", verifier.key_for(shop.pem()), token)
+        return verifier.check(shop.device_id, leaf, verifier.key_for(shop.pem()), token)
     except ValueError as exc:  # BadSignature is a ValueError
         return type(exc).__name__, str(exc)
 
@@ -97,11 +109,12 @@ def sign(shop: Counter, env: object) -> bytes:
 # --- mutations --------------------------------------------------------------------------------
 
 BODY_KEYS = ("redemption_id", "household", "card_id", "card_counter", "period", "mode", "override_reason", "lines",
-             "total", "card", "shop_id", "extra")
+             "total", "card", "shop_id", "void_id", "event", "extra")
 CARD_KEYS = ("certificate", "proof", "transaction", "extra")
 PROOF_KEYS = ("op", "counter", "period_total", "challenge", "signature", "extra")
 LINE_KEYS = ("item", "qty", "unit_price", "amount", "extra")
-PATHS = ([("created_at",)] + [("body", k) for k in BODY_KEYS] + [("body", "card", k) for k in CARD_KEYS]
+ENVELOPE_KEYS = ("created_at", "id", "seq", "device", "schema", "body", "extra")
+PATHS = ([(k,) for k in ENVELOPE_KEYS] + [("body", k) for k in BODY_KEYS] + [("body", "card", k) for k in CARD_KEYS]
          + [("body", "card", "proof", k) for k in PROOF_KEYS]
          + [("body", "lines", i, k) for i in (0, 1, 2) for k in LINE_KEYS])
 TIMES = ("2026-11-15T02:00:00.000Z", "2026-11-30T15:59:59Z", "2026-11-30T16:00:00Z", "2026-12-01T00:04:59+08:00",
@@ -151,7 +164,8 @@ def _apply(env: dict, donor: dict, op: tuple) -> None:
 
 
 def _lines_op(env: dict, op: str) -> None:
-    lines = env["body"].get("lines")
+    body = env.get("body")
+    lines = body.get("lines") if isinstance(body, dict) else None
     if not isinstance(lines, list):
         return
     if op == "reverse":
@@ -176,10 +190,13 @@ OPS = st.one_of(
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sale=st.integers(0, len(SALES) - 1), donor=st.integers(0, len(SALES) - 1), ops=st.lists(OPS, max_size=3),
-       signer=st.integers(0, 1), resign=st.booleans())
-def test_the_plain_path_judges_every_message_as_the_detailed_checks_do(sale, donor, ops, signer, resign):
+       signer=st.integers(0, 1), resign=st.booleans(), leaf=st.sampled_from(["redemption"] * 4 + ["void", "event"]))
+def test_the_plain_path_judges_every_message_as_the_detailed_checks_do(sale, donor, ops, signer, resign, leaf):
     shop, env = SALES[sale]
     env = copy.deepcopy(env)
+    if leaf != "redemption":  # the other sequenced kinds, with a body of theirs
+        env["schema"] = schema_name(leaf)
+        env["body"] = {"void_id": "v-1", "redemption_id": "r-1"} if leaf == "void" else {"event": "card_removed"}
     for op in ops:
         if op[0] == "lines":
             _lines_op(env, op[1])
@@ -189,8 +206,7 @@ def test_the_plain_path_judges_every_message_as_the_detailed_checks_do(sale, don
     if resign and isinstance(env.get("body"), dict):
         _resign(shop, env["body"])  # the card's signature over the mutated sale: the checks after it decide
     token = sign(shop, env)
-    got, want = verdict(FAST, shop, token), verdict(DETAILED, shop, token)
-    assert got == want
+    assert verdict(FAST, shop, token, leaf) == verdict(DETAILED, shop, token, leaf)
 
 
 @pytest.mark.parametrize("n", range(len(SALES)))
@@ -212,7 +228,7 @@ def test_a_forged_signature_is_worded_by_the_card_evidence_on_the_plain_path_too
     moment = sale_moment(env["created_at"])
     plain = FAST.evidence.plain_card_sale(shop.device_id, body, moment)
     assert plain is not None and len(plain) == 1 and "did not sign this transaction" in plain[0]
-    assert plain == DETAILED.evidence.redemption(shop.device_id, body, env["created_at"], moment)
+    assert plain == DETAILED.evidence.detailed_redemption(shop.device_id, body, env["created_at"], moment)
 
 
 KEY_PATHS = [("body", "card_counter"), ("body", "card_id"), ("body", "household"), ("body", "period"),
@@ -242,3 +258,27 @@ def test_a_chip_that_signs_anything_meets_the_same_checks_on_both_paths(ops):
     _resign(shop, env["body"])
     token = sign(shop, env)
     assert verdict(FAST, shop, token) == verdict(DETAILED, shop, token)
+
+
+ENVELOPE_VALUES = {
+    "id": ["", "x" * 64, "x" * 65, 5, None, ["a"]],
+    "seq": [0, 1, -1, True, 1.0, "1", 2**70],
+    "device": ["EW-PF-0002", None, "ew-pf-0001"],
+    "schema": ["ewarung.redemption/1", "ewarung.redemption/2", "ewarung.void/1", "ewarung.event/1", None],
+    "body": [[], None, {}, "x", {"void_id": "v", "redemption_id": 3}, {"void_id": "v", "redemption_id": "r"}],
+    "created_at": [5, None, "", *TIMES[:3]],
+}
+ENVELOPE_OPS = st.sampled_from(sorted(ENVELOPE_VALUES)).flatmap(
+    lambda key: st.tuples(st.sampled_from(["set", "drop"]), st.just((key,)), st.sampled_from(ENVELOPE_VALUES[key])))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sale=st.integers(0, len(SALES) - 1), ops=st.lists(ENVELOPE_OPS, min_size=1, max_size=2),
+       leaf=st.sampled_from(["redemption", "redemption", "void", "event"]))
+def test_the_quick_look_at_an_envelope_refuses_as_the_close_one(sale, ops, leaf):
+    shop, env = SALES[sale]
+    env = copy.deepcopy(env)
+    for op in ops:
+        _apply(env, env, op)
+    token = sign(shop, env)
+    assert verdict(FAST, shop, token, leaf) == verdict(DETAILED, shop, token, leaf)
