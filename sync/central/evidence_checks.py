@@ -207,12 +207,17 @@ class EvidenceChecks:
     def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
         """The reasons to quarantine this verified message (empty: nothing wrong on its own);
         `moment` is its created_at as sale_moment parsed it (None: not a time). The usual card sale
-        is judged in few steps (`plain_card_sale`), any other sale check by check."""
+        is judged in few steps (`plain_card_sale`), anything else by `detailed_problems`."""
         body = env["body"]
         if leaf == "redemption":
             plain = self.plain_card_sale(device_id, body, moment)
             if plain is not None:
                 return tuple(plain)
+        return self.detailed_problems(device_id, leaf, env, moment)
+
+    def detailed_problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
+        """`problems` judged check by check, every problem worded (at most MAX_PROBLEMS)."""
+        body = env["body"]
         try:
             if leaf == "redemption":
                 found = self.detailed_redemption(device_id, body, env.get("created_at"), moment)
@@ -234,6 +239,14 @@ class EvidenceChecks:
         else is not as expected, for `detailed_redemption` to judge and word: it stays the one
         source of every other problem's text. The encodings are the ones the card's evidence is
         checked with (lines_digest, record_digest_of, signed_message)."""
+        ready = self.plain_sale_ready(device_id, body, moment)
+        return signed_verdict(ready) if type(ready) is tuple else ready
+
+    def plain_sale_ready(self, device_id: str, body: dict,
+                         moment: datetime | None) -> tuple[CertifiedCard, bytes, bytes] | list[str] | None:
+        """`plain_card_sale` up to the card's signature, so a batch can verify its signatures one
+        after another: (card, signature, signed bytes) for `signed_verdict` when every other check
+        passed, or the verdict already reached (the certificate's reason, or None)."""
         try:  # a missing key raises KeyError, a value of another type TypeError: the detailed checks judge
             if body["mode"] != "card" or moment is None:
                 return None
@@ -277,11 +290,7 @@ class EvidenceChecks:
             if (body["card_id"] != info.card_id or body["household"] != info.household_id
                     or not info.valid_from <= local.date() <= info.valid_until):
                 return None
-            try:
-                card_signed(certified, signature, message)
-            except EvidenceError as exc:
-                return [str(exc)]
-            return []
+            return certified, signature, message
         except Exception:  # noqa: BLE001 - whatever this path did not expect, the detailed checks judge
             return None
 
@@ -353,3 +362,16 @@ class EvidenceChecks:
             if body.get(name) != want or isinstance(body.get(name), bool):
                 problems.append(f"{CHARGED_NOT_SOLD}: {name} {_short(body.get(name))} is not the card's {want}")
         return problems + charge_period_problems(tx.period, created_at, moment)
+
+
+def signed_verdict(ready: tuple[CertifiedCard, bytes, bytes]) -> list[str] | None:
+    """A plain card sale's verdict from the card's signature (`EvidenceChecks.plain_sale_ready`):
+    [] when the card signed exactly the sale, [the reason] when not, None for anything unexpected
+    (the detailed checks then judge the sale, and say it)."""
+    try:
+        card_signed(*ready)
+    except EvidenceError as exc:
+        return [str(exc)]
+    except Exception:  # noqa: BLE001
+        return None
+    return []

@@ -282,3 +282,47 @@ def test_the_quick_look_at_an_envelope_refuses_as_the_close_one(sale, ops, leaf)
         _apply(env, env, op)
     token = sign(shop, env)
     assert verdict(FAST, shop, token, leaf) == verdict(DETAILED, shop, token, leaf)
+
+
+def _tampered(token: bytes, how: str) -> bytes:
+    head, payload, signature = token.split(b".")
+    if how == "signature":
+        return b".".join((head, payload, (b"A" if signature[:1] != b"A" else b"B") + signature[1:]))
+    if how == "payload":
+        return b".".join((head, payload[:-2] + (b"A" if payload[-2:-1] != b"A" else b"B") + payload[-1:], signature))
+    if how == "form":
+        return head + b"." + payload
+    return token
+
+
+MESSAGES = st.tuples(st.integers(0, len(SALES) - 1), st.lists(OPS, max_size=2), st.integers(0, 1), st.booleans(),
+                     st.sampled_from(["redemption"] * 5 + ["void", "event"]),
+                     st.sampled_from(["none"] * 5 + ["signature", "payload", "form", "other shop"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=st.lists(MESSAGES, min_size=1, max_size=8))
+def test_a_batch_in_phases_judges_each_message_as_check_does(messages):
+    """verify_batch checks a batch in phases (every device signature, then every card signature):
+    each message's verdict is still the one `check` gives it alone, refusals included."""
+    jobs = []
+    for sale, ops, signer, resign, leaf, tamper in messages:
+        shop, env = SALES[sale]
+        env = copy.deepcopy(env)
+        if leaf != "redemption":
+            env["schema"] = schema_name(leaf)
+            env["body"] = {"void_id": "v-1", "redemption_id": "r-1"} if leaf == "void" else {"event": "card_removed"}
+        for op in ops:
+            _lines_op(env, op[1]) if op[0] == "lines" else _apply(env, SALES[0][1], op)
+        shop = SHOPS[signer] if signer else shop
+        if resign and isinstance(env.get("body"), dict):
+            _resign(shop, env["body"])
+        token = sign(SHOPS[1 - SHOPS.index(shop)] if tamper == "other shop" else shop, env)
+        jobs.append((shop.device_id, leaf, _tampered(token, tamper)))
+    pems = {shop.device_id: shop.pem() for shop in SHOPS}
+    want = []
+    for device_id, leaf, token in jobs:
+        got = verdict(DETAILED, next(s for s in SHOPS if s.device_id == device_id), token, leaf)
+        want.append((True, got) if isinstance(got, Checked) else (False, got[1]))
+    assert FAST.check_batch(jobs, pems) == want
+    assert verify.verify_batch(jobs, pems) == want  # the worker's entry, with its own Verifier
