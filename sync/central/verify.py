@@ -41,6 +41,8 @@ from sync.central.evidence_checks import (
     signed_verdict,
 )
 
+PHASED_JOBS = 256  # messages checked phase by phase together (Verifier.check_batch)
+
 
 class Checked(NamedTuple):
     """A sequenced message whose device signature and shape verified (it may be stored and acked),
@@ -74,7 +76,6 @@ class Verifier:
         """Every check a sequenced message must pass before it may be stored; raises with the reason to record."""
         return shaped(self.token(device_id, key, token), device_id, leaf)
 
-
     def check(self, device_id: str, leaf: str, key, token: bytes) -> Checked:
         """`envelope()` (raises for what may not be stored at all), then the content checks one
         message allows on its own (problems to quarantine it for)."""
@@ -91,8 +92,11 @@ class Verifier:
         """`check` of each job ((True, Checked) or (False, reason), in order), in phases: every
         token's form, then every device signature one after another, then envelopes and the plain
         card sales' checks, then every card signature, so the signature verifications run back to
-        back (faster than interleaved with the parsing). The same checks, calls
-        and verdicts as `check`; tests/central/test_plain_card_sale.py compares them."""
+        back (faster than interleaved with the parsing). The same checks, calls and verdicts as
+        `check`; tests/central/test_plain_card_sale.py compares them. A long batch goes in slices
+        of PHASED_JOBS, so what the phases keep stays small."""
+        if len(jobs) > PHASED_JOBS:
+            return [v for n in range(0, len(jobs), PHASED_JOBS) for v in self.check_batch(jobs[n:n + PHASED_JOBS], pems)]
         out: list[tuple[bool, object]] = [(False, "")] * len(jobs)
         signed = []
         for n, (device_id, _leaf, token) in enumerate(jobs):
@@ -190,22 +194,24 @@ def _plain_envelope(env: dict, device_id: str, leaf: str) -> bool:
     as the parser makes them; a redemption's body in one pass); raises what check_body raises for
     another kind's body. False says only "look closer": `_checked_envelope` then decides, and
     words the refusal."""
-    ident, seq, body = env.get("id"), env.get("seq"), env.get("body")
-    schema = _SCHEMAS.get(leaf)
-    if not (schema is not None and env.get("device") == device_id and env.get("schema") == schema
-            and type(ident) is str and 0 < len(ident) <= 64 and type(seq) is int and seq >= 1
-            and type(body) is dict and type(env.get("created_at")) is str):
-        return False
-    if leaf != "redemption":
-        check_body(leaf, body)
-        return True
-    lines = body.get("lines")
-    if not (type(body.get("redemption_id")) is str and type(body.get("household")) is str
-            and type(body.get("period")) is str and type(body.get("total")) is int and type(lines) is list):
-        return False
-    for ln in lines:
-        if type(ln) is not dict or type(ln.get("item")) is not str or type(ln.get("qty")) is not int:
+    try:  # a missing key: KeyError, and a closer look
+        ident, seq, body, schema = env["id"], env["seq"], env["body"], _SCHEMAS[leaf]
+        if not (env["device"] == device_id and env["schema"] == schema and type(ident) is str
+                and 0 < len(ident) <= 64 and type(seq) is int and seq >= 1 and type(body) is dict
+                and type(env["created_at"]) is str):
             return False
+        if leaf != "redemption":
+            check_body(leaf, body)
+            return True
+        lines = body["lines"]
+        if not (type(body["redemption_id"]) is str and type(body["household"]) is str
+                and type(body["period"]) is str and type(body["total"]) is int and type(lines) is list):
+            return False
+        for ln in lines:
+            if type(ln) is not dict or type(ln["item"]) is not str or type(ln["qty"]) is not int:
+                return False
+    except KeyError:
+        return False
     return True
 
 

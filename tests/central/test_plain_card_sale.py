@@ -326,3 +326,8 @@ def test_a_batch_in_phases_judges_each_message_as_check_does(messages):
         want.append((True, got) if isinstance(got, Checked) else (False, got[1]))
     assert FAST.check_batch(jobs, pems) == want
     assert verify.verify_batch(jobs, pems) == want  # the worker's entry, with its own Verifier
+    slices, verify.PHASED_JOBS = verify.PHASED_JOBS, 3  # a long batch, in slices
+    try:
+        assert FAST.check_batch(jobs, pems) == want
+    finally:
+        verify.PHASED_JOBS = slices
