@@ -6,7 +6,9 @@ fields, body shape) and raises BadSignature/ValueError with the reason; `content
 adds what the content fails on its own (the card's evidence, the arithmetic:
 sync/central/evidence_checks.py), reasons to quarantine a message that is still stored.
 `verify_batch()` runs both over a batch in a worker process (pyca/cryptography keeps the GIL
-during ECDSA verify, so threads barely help; docs/scaling.md has the measurements).
+during ECDSA verify, so threads barely help; docs/scaling.md has the measurements), phase by
+phase (`Verifier.check_batch`). Each check has a quick look for what an honest device sends and
+a close one, the only one that words a refusal or a problem, for anything else.
 The registry lookup (is the device registered and active?) stays with the caller, which owns
 the database; the worker only gets the PEM of the registered key.
 """
