@@ -91,8 +91,8 @@ def b64url_decode(text: str | bytes) -> bytes:
         data = text.encode("ascii") if isinstance(text, str) else text
     except UnicodeEncodeError:
         raise BadSignature("not base64url: not ASCII") from None
-    if not isinstance(data, bytes) or b"=" in data or b"+" in data or b"/" in data:
-        raise BadSignature("not base64url")
+    if not isinstance(data, bytes) or data.find(b"=") >= 0 or data.find(b"+") >= 0 or data.find(b"/") >= 0:
+        raise BadSignature("not base64url")  # find: the same test as `in`, cheaper on bytes
     try:
         return pybase64.b64decode(data + b"=" * (-len(data) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:

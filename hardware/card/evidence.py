@@ -34,19 +34,31 @@ class CertifiedCard:
 
 class CertificateCache:
     """Certificates already verified, by the SHA-256 of their bytes: a card sells many times, and
-    its certificate's issuer signature need only be checked once per process."""
+    its certificate's issuer signature need only be checked once per process. The city's hot path
+    also finds them by the text a message carries (`by_text`), so a card's next sale costs neither
+    decoding nor hashing."""
 
     def __init__(self, issuer_keys: dict[str, ec.EllipticCurvePublicKey], limit: int = 200_000) -> None:
         self.issuer_keys = issuer_keys
         self.limit = limit
         self._known: dict[bytes, CertifiedCard] = {}
+        self.by_text: dict[str, CertifiedCard] = {}
+        """A verified certificate by the base64url text it came in (only `certified` fills it)."""
 
-    def certified(self, raw: bytes) -> CertifiedCard:
-        """The card a certificate names, once its issuer signature verifies; EvidenceError otherwise."""
+    def certified(self, raw: bytes, text: str | None = None) -> CertifiedCard:
+        """The card a certificate names, once its issuer signature verifies; EvidenceError otherwise.
+        `text`: the base64url text `raw` was decoded from, to find the card by next time."""
         key = hashlib.sha256(raw).digest()
         found = self._known.get(key)
-        if found is not None:
-            return found
+        if found is None:
+            found = self._verified(raw, key)
+        if text is not None:
+            if len(self.by_text) >= self.limit:
+                self.by_text.clear()
+            self.by_text[text] = found
+        return found
+
+    def _verified(self, raw: bytes, key: bytes) -> CertifiedCard:
         try:
             parsed = certificate.parse(raw)
         except (tlv.TlvError, certificate.CertificateError, ValueError) as exc:
@@ -79,9 +91,15 @@ def verify(ev: CardEvidence, certs: CertificateCache) -> CertifiedCard:
     """The certified card, if its issuer signed the certificate and the card signed exactly this
     transaction with this counter; EvidenceError with the reason otherwise."""
     card = certs.certified(ev.certificate)
+    card_signed(card, ev.signature, signed_message(ev))
+    return card
+
+
+def card_signed(card: CertifiedCard, signature: bytes, message: bytes) -> None:
+    """Nothing if the certified card signed exactly `message` (the bytes signed_message rebuilds);
+    EvidenceError with the reason otherwise."""
     try:
-        card.card_key.verify(ev.signature, signed_message(ev), _ECDSA_SHA256)
+        card.card_key.verify(signature, message, _ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         raise EvidenceError(f"card {card.info.card_id} did not sign this transaction (its signature does not "
                             "verify over the sale the message reports)") from None
-    return card

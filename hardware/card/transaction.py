@@ -37,24 +37,24 @@ def _u32(value: int, what: str) -> bytes:
     return value.to_bytes(4, "big")
 
 
-def _texts(tx: CardTransaction) -> tuple[bytes, bytes, bytes]:
+def _texts(device_id: str, redemption_id: str, period: str, lines_digest: bytes) -> tuple[bytes, bytes, bytes]:
     """The transaction's device id, redemption id and period as the card stores them; ValueError
     for what the card would refuse (with the lines digest's length)."""
-    device, redemption, period = tx.device_id.encode("ascii"), tx.redemption_id.encode("ascii"), tx.period.encode("ascii")
+    device, redemption, period_bytes = device_id.encode("ascii"), redemption_id.encode("ascii"), period.encode("ascii")
     if len(device) > apdu.DEVICE_ID_MAX or not _ID.fullmatch(device):
-        raise ValueError(f"bad device id {tx.device_id!r}")
+        raise ValueError(f"bad device id {device_id!r}")
     if len(redemption) > apdu.REDEMPTION_ID_MAX or not _ID.fullmatch(redemption):
-        raise ValueError(f"bad redemption id {tx.redemption_id!r}")
-    if not valid_period(period):
-        raise ValueError(f"bad period {tx.period!r}")
-    if len(tx.lines_digest) != 32:
+        raise ValueError(f"bad redemption id {redemption_id!r}")
+    if not valid_period(period_bytes):
+        raise ValueError(f"bad period {period!r}")
+    if len(lines_digest) != 32:
         raise ValueError("the lines digest is 32 bytes")
-    return device, redemption, period
+    return device, redemption, period_bytes
 
 
 def encode_template(tx: CardTransaction) -> bytes:
     """The 75 template the terminal sends in SPEND; raises ValueError for what the card would refuse."""
-    device, redemption, period = _texts(tx)
+    device, redemption, period = _texts(tx.device_id, tx.redemption_id, tx.period, tx.lines_digest)
     values = (device, redemption, period, _u32(tx.amount, "amount"), _u32(tx.period_total, "period total"),
               tx.lines_digest)
     return tlv.encode(apdu.T_TX_TEMPLATE, tlv.encode_all(list(zip(TEMPLATE_TAGS, values, strict=True))))
@@ -86,30 +86,54 @@ def _head(tag: int, n: int) -> bytes:
     return bytes((tag, n)) if n < 0x80 else bytes((tag, 0x81, n))
 
 
-_DEVICE, _REDEMPTION = bytes((apdu.T_DEVICE_ID,)), bytes((apdu.T_REDEMPTION_ID,))
+_REDEMPTION = bytes((apdu.T_REDEMPTION_ID,))
 _PERIOD_HEAD = bytes((apdu.T_PERIOD, 7))
+_FIXED_FIELDS = 2 + 2 + 9 + 6 + 6 + 34  # the template's TLV heads, period, amount, period total and lines digest
 _AMOUNT_HEAD, _SPENT_HEAD = bytes((apdu.T_AMOUNT, 4)), bytes((apdu.T_SPENT, 4))
 _LINES_HEAD, _COUNTER_HEAD = bytes((apdu.T_LINES_DIGEST, 32)), bytes((apdu.T_COUNTER, 4))
 
 
 def record_digest(tx: CardTransaction, counter: int) -> bytes:
-    """`digest(encode_record(encode_template(tx), counter))` built directly: the city rebuilds it
-    for every card sale, and the generic TLV encoder's calls cost more than the hashing. The same
-    checks (ValueError for what the card would refuse); tests/unit/card/test_record_digest.py
-    compares the bytes with the generic encoding."""
-    device, redemption, period = _texts(tx)
-    value = b"".join((_DEVICE, bytes((len(device),)), device, _REDEMPTION, bytes((len(redemption),)), redemption,
-                      _PERIOD_HEAD, period, _AMOUNT_HEAD, _u32(tx.amount, "amount"), _SPENT_HEAD,
-                      _u32(tx.period_total, "period total"), _LINES_HEAD, tx.lines_digest))
-    template = _head(apdu.T_TX_TEMPLATE, len(value)) + value
-    inner = len(template) + 6
-    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, _head(apdu.T_TX_RECORD, inner), template, _COUNTER_HEAD,
-                                    _u32(counter, "counter")))).digest()
+    """`digest(encode_record(encode_template(tx), counter))` built directly (`record_digest_of`)."""
+    return record_digest_of(tx.device_id, tx.redemption_id, tx.period, tx.amount, tx.period_total, tx.lines_digest,
+                            counter)
+
+
+def record_digest_of(device_id: str, redemption_id: str, period: str, amount: int, period_total: int,
+                     lines_digest: bytes, counter: int) -> bytes:
+    """`record_digest` of a transaction given by its fields: the city rebuilds it for every card
+    sale, and the generic TLV encoder's calls (and a CardTransaction) cost more than the hashing.
+    The same checks as the generic encoding, in its order (ValueError for what the card would
+    refuse); tests/unit/card/test_record_digest.py compares the bytes with the generic encoding."""
+    device, redemption, period_bytes = device_id.encode("ascii"), redemption_id.encode("ascii"), period.encode("ascii")
+    if not (len(device) <= apdu.DEVICE_ID_MAX and len(redemption) <= apdu.REDEMPTION_ID_MAX
+            and _ID.fullmatch(device) and _ID.fullmatch(redemption) and _PERIOD.fullmatch(period_bytes)
+            and len(lines_digest) == 32 and type(amount) is int and type(period_total) is int  # noqa: E721 - exact
+            and type(counter) is int and 0 <= amount <= U32 and 0 <= period_total <= U32  # noqa: E721 - exact
+            and 0 <= counter <= U32):
+        _texts(device_id, redemption_id, period, lines_digest)  # the generic encoding's refusal, in its order
+        _u32(amount, "amount"), _u32(period_total, "period total"), _u32(counter, "counter")
+    n = len(device) + len(redemption) + _FIXED_FIELDS  # the template's length
+    if n < 0x78:  # both lengths in the one-byte form: always, for the ids devices use
+        head = bytes((apdu.T_TX_RECORD, n + 8, apdu.T_TX_TEMPLATE, n, apdu.T_DEVICE_ID, len(device)))
+    else:
+        template_head = _head(apdu.T_TX_TEMPLATE, n)
+        head = _head(apdu.T_TX_RECORD, len(template_head) + n + 6) + template_head + bytes((apdu.T_DEVICE_ID,
+                                                                                            len(device)))
+    return hashlib.sha256(b"".join((apdu.TX_DIGEST_DOMAIN, head, device, _REDEMPTION, bytes((len(redemption),)),
+                                    redemption, _PERIOD_HEAD, period_bytes, _AMOUNT_HEAD, amount.to_bytes(4, "big"),
+                                    _SPENT_HEAD, period_total.to_bytes(4, "big"), _LINES_HEAD, lines_digest,
+                                    _COUNTER_HEAD, counter.to_bytes(4, "big")))).digest()
 
 
 def signed_message(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
     """What the card's ECDSA signature covers for SPEND (op 02) and GET LAST TRANSACTION (op 03)."""
-    if len(challenge) < 0x80 and len(tx_digest) < 0x80:  # always, in this protocol: built directly (hot path)
+    n = 7 + len(challenge) + len(tx_digest)  # the proof's length: its op, challenge and digest TLVs
+    if n < 0x80:  # always, in this protocol: built in one join (the city's hot path)
+        return b"".join((apdu.TX_SIGN_DOMAIN, bytes((apdu.T_TX_PROOF, n, apdu.T_OPERATION, 1, op, apdu.T_CHALLENGE,
+                                                     len(challenge))), challenge,
+                         bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
+    if len(challenge) < 0x80 and len(tx_digest) < 0x80:  # built directly too
         body = b"".join((bytes((apdu.T_OPERATION, 1, op, apdu.T_CHALLENGE, len(challenge))), challenge,
                          bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
         if len(body) < 0x100:

@@ -17,8 +17,24 @@ from datetime import date, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hardware.card.certificate import key_id
-from hardware.card.evidence import CertificateCache, CertifiedCard, EvidenceError, verify
-from pos.card_proof import body_lines, charge_evidence, redemption_evidence
+from hardware.card.evidence import (
+    CertificateCache,
+    CertifiedCard,
+    EvidenceError,
+    card_signed,
+    verify,
+)
+from hardware.card.transaction import record_digest_of, signed_message
+from pos.card_proof import (
+    HEX32,
+    MAX_U32,
+    PROOF_OPS,
+    body_lines,
+    charge_evidence,
+    lines_digest,
+    redemption_evidence,
+    unb64url,
+)
 from pos.period import WITA
 from pos.signing import load_public_key, public_pem
 
@@ -88,6 +104,17 @@ def sale_moment(created_at: object) -> datetime | None:
 def _month(moment: datetime) -> str:
     local = moment.astimezone(WITA)
     return f"{local.year:04d}-{local.month:02d}"
+
+
+_MONTH_NAMES: dict[int, str] = {}  # year * 12 + month: "YYYY-MM", for the plain path's one comparison
+
+
+def _month_name(local: datetime) -> str:
+    """`_month` of a time already in WITA, kept (a worker sees a few months, each many times)."""
+    if len(_MONTH_NAMES) > 1_000:  # hostile created_at years
+        _MONTH_NAMES.clear()
+    name = _MONTH_NAMES[local.year * 12 + local.month] = f"{local.year:04d}-{local.month:02d}"
+    return name
 
 
 def period_problems(period: object, created_at: object, moment: datetime | None) -> list[str]:
@@ -179,11 +206,21 @@ class EvidenceChecks:
 
     def problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
         """The reasons to quarantine this verified message (empty: nothing wrong on its own);
-        `moment` is its created_at as sale_moment parsed it (None: not a time)."""
+        `moment` is its created_at as sale_moment parsed it (None: not a time). The usual card sale
+        is judged in few steps (`plain_card_sale`), anything else by `detailed_problems`."""
+        body = env["body"]
+        if leaf == "redemption":
+            plain = self.plain_card_sale(device_id, body, moment)
+            if plain is not None:
+                return tuple(plain)
+        return self.detailed_problems(device_id, leaf, env, moment)
+
+    def detailed_problems(self, device_id: str, leaf: str, env: dict, moment: datetime | None) -> tuple[str, ...]:
+        """`problems` judged check by check, every problem worded (at most MAX_PROBLEMS)."""
         body = env["body"]
         try:
             if leaf == "redemption":
-                found = self.redemption(device_id, body, env.get("created_at"), moment)
+                found = self.detailed_redemption(device_id, body, env.get("created_at"), moment)
             elif leaf == "event" and body.get("event") == CHARGED_NOT_SOLD:
                 found = self.charge(device_id, body, env.get("created_at"), moment)
             else:
@@ -194,9 +231,74 @@ class EvidenceChecks:
             found = [*found[:MAX_PROBLEMS - 1], f"and {len(found) - MAX_PROBLEMS + 1} more problems"]
         return tuple(found)
 
-    def redemption(self, device_id: str, body: dict, created_at: object, moment: datetime | None) -> list[str]:
-        """A sale: its arithmetic, its mode, and for a card sale the card's proof of exactly it.
-        The lines are parsed once, for the arithmetic and the card's lines digest alike."""
+    def plain_card_sale(self, device_id: str, body: dict, moment: datetime | None) -> list[str] | None:
+        """The verdict on a card sale exactly as an honest counter sends it, in few steps (every card
+        sale pays for this on the city's hot path): [] when every check of `detailed_redemption`
+        passes, or the card evidence's one reason when all else passed but the card's certificate
+        or signature does not verify (as `detailed_redemption` says it). None the moment anything
+        else is not as expected, for `detailed_redemption` to judge and word: it stays the one
+        source of every other problem's text. The encodings are the ones the card's evidence is
+        checked with (lines_digest, record_digest_of, signed_message)."""
+        ready = self.plain_sale_ready(device_id, body, moment)
+        return signed_verdict(ready) if type(ready) is tuple else ready
+
+    def plain_sale_ready(self, device_id: str, body: dict,
+                         moment: datetime | None) -> tuple[CertifiedCard, bytes, bytes] | list[str] | None:
+        """`plain_card_sale` up to the card's signature, so a batch can verify its signatures one
+        after another: (card, signature, signed bytes) for `signed_verdict` when every other check
+        passed, or the verdict already reached (the certificate's reason, or None)."""
+        try:  # a missing key raises KeyError, a value of another type TypeError: the detailed checks judge
+            if body["mode"] != "card" or moment is None:
+                return None
+            card, lines, total, period = body["card"], body["lines"], body["total"], body["period"]
+            if (type(card) is not dict or type(lines) is not list or not lines or type(total) is not int
+                    or not 0 < total <= MAX_U32 or type(period) is not str):
+                return None
+            proof, rid, certificate = card["proof"], body["redemption_id"], card["certificate"]
+            if type(proof) is not dict or type(rid) is not str or type(certificate) is not str:
+                return None
+            sold, lines_sum = [], 0
+            for ln in lines:
+                if type(ln) is not dict:
+                    return None
+                item, qty, price, amount = ln["item"], ln["qty"], ln["unit_price"], ln["amount"]
+                if (type(item) is not str or type(qty) is not int or type(price) is not int
+                        or type(amount) is not int or qty < 1 or price < 0 or amount != qty * price):
+                    return None
+                sold.append((item, qty, price))
+                lines_sum += amount
+            op, counter, period_total, challenge = proof["op"], proof["counter"], proof["period_total"], proof["challenge"]
+            if (lines_sum != total or type(op) is not int or op not in PROOF_OPS or type(counter) is not int
+                    or not 0 <= counter <= MAX_U32 or body["card_counter"] != counter
+                    or type(period_total) is not int or not total <= period_total <= MAX_U32
+                    or type(challenge) is not str or not HEX32.fullmatch(challenge)):
+                return None
+            local = moment.astimezone(WITA)
+            if period != (_MONTH_NAMES.get(local.year * 12 + local.month) or _month_name(local)):  # an exact YYYY-MM too
+                return None
+            signature = unb64url(proof["signature"], "signature")
+            message = signed_message(op, bytes.fromhex(challenge), record_digest_of(
+                device_id, rid, period, total, period_total, lines_digest(sold), counter))
+            certified = self.certs.by_text.get(certificate)
+            if certified is None:
+                raw = unb64url(certificate, "certificate")
+                try:
+                    certified = self.certs.certified(raw, certificate)
+                except EvidenceError as exc:
+                    return [str(exc)]
+            info = certified.info
+            if (body["card_id"] != info.card_id or body["household"] != info.household_id
+                    or not info.valid_from <= local.date() <= info.valid_until):
+                return None
+            return certified, signature, message
+        except Exception:  # noqa: BLE001 - whatever this path did not expect, the detailed checks judge
+            return None
+
+    def detailed_redemption(self, device_id: str, body: dict, created_at: object,
+                            moment: datetime | None) -> list[str]:
+        """A sale judged check by check, every problem worded: the arithmetic, the mode, and for a
+        card sale the card's proof of exactly it. The lines are parsed once, for the arithmetic and
+        the card's lines digest alike."""
         try:
             lines = body_lines(body)
         except ValueError:
@@ -260,3 +362,16 @@ class EvidenceChecks:
             if body.get(name) != want or isinstance(body.get(name), bool):
                 problems.append(f"{CHARGED_NOT_SOLD}: {name} {_short(body.get(name))} is not the card's {want}")
         return problems + charge_period_problems(tx.period, created_at, moment)
+
+
+def signed_verdict(ready: tuple[CertifiedCard, bytes, bytes]) -> list[str] | None:
+    """A plain card sale's verdict from the card's signature (`EvidenceChecks.plain_sale_ready`):
+    [] when the card signed exactly the sale, [the reason] when not, None for anything unexpected
+    (the detailed checks then judge the sale, and say it)."""
+    try:
+        card_signed(*ready)
+    except EvidenceError as exc:
+        return [str(exc)]
+    except Exception:  # noqa: BLE001
+        return None
+    return []

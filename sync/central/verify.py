@@ -6,7 +6,9 @@ fields, body shape) and raises BadSignature/ValueError with the reason; `content
 adds what the content fails on its own (the card's evidence, the arithmetic:
 sync/central/evidence_checks.py), reasons to quarantine a message that is still stored.
 `verify_batch()` runs both over a batch in a worker process (pyca/cryptography keeps the GIL
-during ECDSA verify, so threads barely help; docs/scaling.md has the measurements).
+during ECDSA verify, so threads barely help; docs/scaling.md has the measurements), phase by
+phase (`Verifier.check_batch`). Each check has a quick look for what an honest device sends and
+a close one, the only one that words a refusal or a problem, for anything else.
 The registry lookup (is the device registered and active?) stays with the caller, which owns
 the database; the worker only gets the PEM of the registered key.
 """
@@ -24,7 +26,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from pos.messages import MESSAGE_TYP, schema_name
+from pos.messages import MESSAGE_TYP, SEQUENCED_KINDS, schema_name
 from pos.signing import (
     MAX_TOKEN_BYTES,
     BadSignature,
@@ -38,7 +40,10 @@ from sync.central.evidence_checks import (
     demo_issuer_keys,
     issuer_keys_from_pems,
     sale_moment,
+    signed_verdict,
 )
+
+PHASED_JOBS = 256  # messages checked phase by phase together (Verifier.check_batch)
 
 
 class Checked(NamedTuple):
@@ -71,19 +76,7 @@ class Verifier:
 
     def envelope(self, device_id: str, leaf: str, key, token: bytes) -> dict:
         """Every check a sequenced message must pass before it may be stored; raises with the reason to record."""
-        env = self.token(device_id, key, token)
-        if env.get("device") != device_id:
-            raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
-        if env.get("schema") != schema_name(leaf):
-            raise ValueError(_wrong_schema(leaf, env.get("schema")))
-        if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
-            raise ValueError("envelope id must be a non-empty string")
-        if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
-            raise ValueError("envelope seq must be a positive integer")
-        if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
-            raise ValueError("envelope needs a body object and created_at")
-        check_body(leaf, env["body"])
-        return env
+        return shaped(self.token(device_id, key, token), device_id, leaf)
 
     def check(self, device_id: str, leaf: str, key, token: bytes) -> Checked:
         """`envelope()` (raises for what may not be stored at all), then the content checks one
@@ -97,9 +90,58 @@ class Verifier:
         a sale or of a charge nothing was sold for, and a sale's arithmetic (evidence_checks)."""
         return self.evidence.problems(device_id, leaf, env, sale_moment(env.get("created_at")))
 
+    def check_batch(self, jobs: list[tuple[str, str, bytes]], pems: dict[str, str]) -> list[tuple[bool, object]]:
+        """`check` of each job ((True, Checked) or (False, reason), in order), in phases: every
+        token's form, then every device signature one after another, then envelopes and the plain
+        card sales' checks, then every card signature, so the signature verifications run back to
+        back (faster than interleaved with the parsing). The same checks, calls and verdicts as
+        `check`; tests/central/test_plain_card_sale.py compares them. A long batch goes in slices
+        of PHASED_JOBS, so what the phases keep stays small."""
+        if len(jobs) > PHASED_JOBS:
+            return [v for n in range(0, len(jobs), PHASED_JOBS) for v in self.check_batch(jobs[n:n + PHASED_JOBS], pems)]
+        out: list[tuple[bool, object]] = [(False, "")] * len(jobs)
+        signed = []
+        for n, (device_id, _leaf, token) in enumerate(jobs):
+            try:
+                signed.append((n, self.key_for(pems[device_id]), *self.signed_parts(device_id, token)))
+            except (BadSignature, ValueError) as exc:
+                out[n] = (False, str(exc))
+        genuine = [verify_raw(key, signing_input, signature) for _n, key, signing_input, signature, _ in signed]
+        cards = []
+        for (n, _key, _input, _signature, payload), verified in zip(signed, genuine, strict=True):
+            device_id, leaf, _token = jobs[n]
+            try:
+                if not verified:
+                    raise BadSignature(_forged(device_id))
+                env = shaped(envelope_of(payload), device_id, leaf)
+            except (BadSignature, ValueError) as exc:
+                out[n] = (False, str(exc))
+                continue
+            moment = sale_moment(env["created_at"])
+            ready = self.evidence.plain_sale_ready(device_id, env["body"], moment) if leaf == "redemption" else None
+            if type(ready) is tuple:
+                cards.append((n, env, moment, ready))
+            else:
+                found = self.evidence.detailed_problems(device_id, leaf, env, moment) if ready is None else tuple(ready)
+                out[n] = (True, Checked(env, found, created_seconds(moment)))
+        verdicts = [signed_verdict(ready) for _n, _env, _moment, ready in cards]
+        for (n, env, moment, _ready), found in zip(cards, verdicts, strict=True):
+            if found is None:
+                found = self.evidence.detailed_problems(jobs[n][0], jobs[n][1], env, moment)
+            out[n] = (True, Checked(env, tuple(found), created_seconds(moment)))
+        return out
+
     def token(self, device_id: str, key, token: bytes) -> dict:
         """jws_verify's checks on the hot path: the header is parsed once per distinct header and
         cached; the key is the registered key of the topic's device, and the kid must name it."""
+        signing_input, signature, payload = self.signed_parts(device_id, token)
+        if not verify_raw(key, signing_input, signature):
+            raise BadSignature(_forged(device_id))
+        return envelope_of(payload)
+
+    def signed_parts(self, device_id: str, token: bytes) -> tuple[bytes, bytes, bytes]:
+        """`token`'s checks before the signature (size, form, header, kid): the signing input, the
+        signature's bytes and the payload part; raises BadSignature with the reason."""
         if not isinstance(token, bytes) or len(token) > MAX_TOKEN_BYTES:
             raise BadSignature(f"token is not bytes or larger than {MAX_TOKEN_BYTES} bytes")
         parts = token.split(b".")
@@ -115,9 +157,19 @@ class Verifier:
             self._headers[parts[0]] = header
         if header["kid"] != device_id:
             raise BadSignature(f"signed with kid {header['kid']!r}, not by device {device_id}")
-        if not verify_raw(key, token[:len(parts[0]) + 1 + len(parts[1])], b64url_decode(parts[2])):
-            raise BadSignature(f"signature by {device_id!r} does not verify (tampered or forged)")
-        return envelope_of(parts[1])
+        return token[:len(parts[0]) + 1 + len(parts[1])], b64url_decode(parts[2]), parts[1]
+
+
+def _forged(device_id: str) -> str:
+    return f"signature by {device_id!r} does not verify (tampered or forged)"
+
+
+def shaped(env: dict, device_id: str, leaf: str) -> dict:
+    """The envelope of a verified token, if it passes every check a sequenced message must pass
+    before it may be stored; raises with the reason to record (`_checked_envelope`'s words)."""
+    if _plain_envelope(env, device_id, leaf):
+        return env
+    return _checked_envelope(env, device_id, leaf)
 
 
 _decode_json = msgspec.json.Decoder().decode
@@ -136,6 +188,54 @@ def envelope_of(payload_part: bytes) -> dict:
         raise BadSignature("payload JSON nested too deep") from None
     if not isinstance(env, dict):
         raise BadSignature("payload is not a JSON object")
+    return env
+
+
+def _plain_envelope(env: dict, device_id: str, leaf: str) -> bool:
+    """True when the envelope passes every check of `_checked_envelope` on a quick look (exact types,
+    as the parser makes them; a redemption's body in one pass); raises what check_body raises for
+    another kind's body. False says only "look closer": `_checked_envelope` then decides, and
+    words the refusal."""
+    try:  # a missing key: KeyError, and a closer look
+        ident, seq, body, schema = env["id"], env["seq"], env["body"], _SCHEMAS[leaf]
+        if not (env["device"] == device_id and env["schema"] == schema and type(ident) is str
+                and 0 < len(ident) <= 64 and type(seq) is int and seq >= 1 and type(body) is dict
+                and type(env["created_at"]) is str):
+            return False
+        if leaf != "redemption":
+            check_body(leaf, body)
+            return True
+        lines = body["lines"]
+        if not (type(body["redemption_id"]) is str and type(body["household"]) is str
+                and type(body["period"]) is str and type(body["total"]) is int and type(lines) is list):
+            return False
+        for ln in lines:
+            if type(ln) is not dict or type(ln["item"]) is not str or type(ln["qty"]) is not int:
+                return False
+    except KeyError:
+        return False
+    return True
+
+
+_SCHEMAS = {leaf: schema_name(leaf) for leaf in SEQUENCED_KINDS}
+"""The schema of each sequenced kind (schema_name's, computed once) for the quick look; any other
+leaf is looked at closely."""
+
+
+def _checked_envelope(env: dict, device_id: str, leaf: str) -> dict:
+    """Every check a sequenced message must pass before it may be stored, one by one; raises with
+    the reason to record."""
+    if env.get("device") != device_id:
+        raise ValueError(f"envelope device {env.get('device')!r} does not match topic device {device_id}")
+    if env.get("schema") != schema_name(leaf):
+        raise ValueError(_wrong_schema(leaf, env.get("schema")))
+    if not isinstance(env.get("id"), str) or not env["id"] or len(env["id"]) > 64:
+        raise ValueError("envelope id must be a non-empty string")
+    if not isinstance(env.get("seq"), int) or isinstance(env["seq"], bool) or env["seq"] < 1:
+        raise ValueError("envelope seq must be a positive integer")
+    if not isinstance(env.get("body"), dict) or not isinstance(env.get("created_at"), str):
+        raise ValueError("envelope needs a body object and created_at")
+    check_body(leaf, env["body"])
     return env
 
 
@@ -220,10 +320,4 @@ def verify_batch(jobs: list[tuple[str, str, bytes]], pems: dict[str, str],
     if _worker is None or issuers != _worker_issuers:
         _worker = Verifier(None if issuers is None else issuer_keys_from_pems(issuers))
         _worker_issuers = issuers
-    out: list[tuple[bool, object]] = []
-    for device_id, leaf, token in jobs:
-        try:
-            out.append((True, _worker.check(device_id, leaf, _worker.key_for(pems[device_id]), token)))
-        except (BadSignature, ValueError) as exc:
-            out.append((False, str(exc)))
-    return out
+    return _worker.check_batch(jobs, pems)

@@ -389,6 +389,6 @@ def test_a_bug_in_a_check_quarantines_the_message_instead_of_stalling_the_batch(
     def broken(self, device_id, body, created_at, moment=None):
         raise KeyError("lines")
 
-    monkeypatch.setattr(EvidenceChecks, "redemption", broken)
+    monkeypatch.setattr(EvidenceChecks, "detailed_redemption", broken)
     found = problems(shop, override_body("SMD-000001"))
     assert found.startswith(UNCHECKED) and "KeyError" in found and "report it" in found

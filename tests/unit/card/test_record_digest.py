@@ -4,6 +4,8 @@ of difference would make every honest card sale fail verification, or let a diff
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,3 +71,40 @@ def generic_signed(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
 @given(op=st.integers(0, 255), challenge=st.binary(max_size=300), tx_digest=st.binary(max_size=140))
 def test_the_signed_proof_message_is_the_generic_tlv(op, challenge, tx_digest):
     assert transaction.signed_message(op, challenge, tx_digest) == generic_signed(op, challenge, tx_digest)
+
+
+def uncached_lines_digest(lines) -> bytes:
+    """pos.card_proof.lines_digest as it was before it kept rows: the reference."""
+    import hashlib
+
+    from pos.card_proof import LINES_DOMAIN
+
+    text = LINES_DOMAIN
+    for code, quantity, unit_price in sorted(lines):
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", code) or quantity < 1 or unit_price < 0:
+            raise ValueError(f"bad line {code!r} x {quantity} at {unit_price}")
+        text += f"{code}\t{quantity}\t{unit_price}\n".encode("ascii")
+    return hashlib.sha256(text).digest()
+
+
+_NUMBER = st.one_of(st.integers(-1, 3), st.booleans(), st.sampled_from([1.0, 2.0, 0.5]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.sampled_from(["TAHU", "GULA1", "X y", "é"]), _NUMBER, _NUMBER), max_size=4),
+       again=st.booleans())
+def test_the_lines_digest_keeps_rows_without_changing_a_digest(lines, again):
+    """lines_digest keeps each checked row by its line; True and 1.0 equal 1 as keys, yet encode
+    otherwise, so a kept row must never stand for them (nor a list for a tuple)."""
+    from pos.card_proof import lines_digest
+
+    for _ in range(2 if again else 1):  # the second time from the kept rows
+        try:
+            want = uncached_lines_digest(lines)
+        except ValueError as exc:
+            with pytest.raises(ValueError) as got:
+                lines_digest(lines)
+            assert str(got.value) == str(exc)
+            continue
+        assert lines_digest(lines) == want
+        assert lines_digest([list(line) for line in lines]) == want
