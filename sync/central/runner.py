@@ -30,7 +30,7 @@ log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
 BATCH_MAX = 2000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
-PIPELINE = 2  # batches in hand with verify workers: one being stored while the next is verified
+PIPELINE = 3  # batches in hand with verify workers: one being stored, the next two verified meanwhile
 MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
 
 
