@@ -31,6 +31,11 @@ from sync.central.verify import Checked, die_with_parent, envelope_of, verify_ba
 MIN_CHUNK = 64  # messages: below this a second worker costs more in round trips than it saves
 CHUNKS_PER_WORKER = 2  # a batch's chunks per worker: with the next batch queued behind, enough to even out their pace
 WORKER_DEPTH = 2  # chunks a worker holds: one being verified, the next already read off its pipe
+WORKER_NICE = 10
+"""Workers yield a shared core to the consumer thread and the broker: storing is the pipeline's one
+serial step, so a consumer thread kept waiting for a core lags behind the verified batches and,
+when the flow stops, leaves the cores idle while it stores them one after another. The workers'
+throughput is the same; they take the cores the serial steps leave."""
 MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with more consumers instead
 WORKER_GC_THRESHOLD = (50_000, 50, 100)
 """A worker allocates a few dozen short-lived objects per message and frees them by reference
@@ -92,6 +97,10 @@ def _serve(conn, parent_pid: int) -> None:
     thread takes chunks off the pipe as they come, so the consumer's write never waits for the chunk
     in hand to be verified."""
     die_with_parent(parent_pid)
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:
+        pass  # not allowed here: the same work at the same priority, only a longer drain
     gc.freeze()  # the imported modules are never garbage: keep them out of every collection
     gc.set_threshold(*WORKER_GC_THRESHOLD)
     inbox: queue.SimpleQueue = queue.SimpleQueue()

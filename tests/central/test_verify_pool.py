@@ -17,6 +17,7 @@ from sync.central.verify import Checked, verify_batch
 from sync.central.verify_pool import (
     MIN_CHUNK,
     WORKER_DEPTH,
+    WORKER_NICE,
     VerifyPool,
     results,
     unpack,
@@ -77,6 +78,19 @@ def test_a_dead_worker_is_an_error_not_a_wait():
             os.kill(pid, signal.SIGKILL)
         with pytest.raises((EOFError, OSError)):  # on sending (runner._submit) or on reading (runner._verdicts)
             results(pool.submit(jobs, pems, ISSUERS))
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.timeout(120)
+def test_workers_yield_the_cores_to_the_consumer_thread():
+    """Storing is the serial step: the workers run at a lower priority (a higher nice value) than
+    the consumer process, so its thread is never kept waiting for a core by them."""
+    pool = VerifyPool(1)
+    try:
+        pool.warm_up(ISSUERS)
+        [pid] = pool.pids
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
     finally:
         pool.shutdown()
 
