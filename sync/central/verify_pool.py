@@ -4,7 +4,7 @@ Checking a redemption costs two ECDSA verifications (the device's and the card's
 the consumer's work, and pyca/cryptography keeps the GIL while it verifies: so the checks run in
 `spawn` worker processes, by default one per core up to four (the consumer thread and the
 broker take their share of the same cores; docs/scaling.md has the measurements). Each batch is
-split into one chunk per worker, so every core works on the batch the consumer will store next.
+split across the workers, so every core works on the batch the consumer will store next.
 
 The pool is a pipe per worker: the consumer thread marshals each chunk (device, topic leaf,
 token) once, and a dispatcher thread only moves those bytes to the worker with room and the
@@ -37,12 +37,10 @@ serial step, so a consumer thread kept waiting for a core lags behind the verifi
 when the flow stops, leaves the cores idle while it stores them one after another. The workers'
 throughput is the same; they take the cores the serial steps leave."""
 MAX_DEFAULT_WORKERS = 4  # one consumer thread cannot feed more: scale out with more consumers instead
-WORKER_GC_THRESHOLD = (50_000, 50, 100)
-"""A worker allocates a few dozen short-lived objects per message and frees them by reference
-count; the default threshold would run the cyclic collector every few messages for nothing."""
-CONSUMER_GC_THRESHOLD = (50_000, 50, 100)
-"""The same for the consumer process that owns the pool: its thread parses, judges and stores every
-message of a batch, a few dozen container objects each, all freed by reference count."""
+BATCH_GC_THRESHOLD = (50_000, 50, 100)
+"""The verify workers and the consumer process allocate a few dozen short-lived objects per message
+(parsing, checking, judging, storing) and free them all by reference count; Python's default
+threshold would run the cyclic collector every few messages for nothing."""
 
 Job = tuple[str, str, bytes]  # (device, topic leaf, token)
 
@@ -55,16 +53,16 @@ def default_workers() -> int:
 
 
 def calm_collector() -> None:
-    """Run the consumer process's cyclic collector rarely (`CONSUMER_GC_THRESHOLD`), and never over
-    what the process holds when it starts consuming (modules, registry, caches): with the default
-    thresholds it ran every few messages of a batch and now and then over the whole heap, time
-    taken from the consumer thread for garbage reference counting already frees. Called once by
-    the consumer process's composition root (pos.roots.central), not by the pool: a library does
-    not set its host process's collector."""
-    if gc.get_threshold()[0] < CONSUMER_GC_THRESHOLD[0]:
+    """Run this process's cyclic collector rarely (`BATCH_GC_THRESHOLD`), and never over what it
+    holds when it starts working (modules, registry, caches): with the default thresholds it ran
+    every few messages of a batch and now and then over the whole heap, time taken for garbage
+    reference counting already frees. Called once by each verify worker and by the consumer
+    process's composition root (pos.roots.central), not by the pool: a library does not set its
+    host process's collector."""
+    if gc.get_threshold()[0] < BATCH_GC_THRESHOLD[0]:
         gc.collect()  # so no garbage cycle of the start-up is frozen for good
         gc.freeze()
-        gc.set_threshold(*CONSUMER_GC_THRESHOLD)
+        gc.set_threshold(*BATCH_GC_THRESHOLD)
 
 
 def verify_packed(jobs: list[Job], pems: dict[str, str], *context) -> bytes:
@@ -94,15 +92,14 @@ def _payload_part(token: bytes) -> bytes:
 
 def _serve(conn, parent_pid: int) -> None:
     """A worker process: verify the chunks that arrive on `conn`, in order, answering each. A reader
-    thread takes chunks off the pipe as they come, so the consumer's write never waits for the chunk
-    in hand to be verified."""
+    thread takes chunks off the pipe as they come, so the dispatcher's write never waits for the
+    chunk in hand to be verified."""
     die_with_parent(parent_pid)
     try:
         os.nice(WORKER_NICE)
     except OSError:
         pass  # not allowed here: the same work at the same priority, only a longer drain
-    gc.freeze()  # the imported modules are never garbage: keep them out of every collection
-    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    calm_collector()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def read() -> None:
