@@ -102,18 +102,20 @@ def sale_moment(created_at: object) -> datetime | None:
 
 
 def _month(moment: datetime) -> str:
-    local = moment.astimezone(WITA)
-    return f"{local.year:04d}-{local.month:02d}"
+    return _month_name(moment.astimezone(WITA))
 
 
-_MONTH_NAMES: dict[int, str] = {}  # year * 12 + month: "YYYY-MM", for the plain path's one comparison
+_MONTH_NAMES: dict[int, str] = {}  # year * 12 + month: "YYYY-MM"
 
 
 def _month_name(local: datetime) -> str:
-    """`_month` of a time already in WITA, kept (a worker sees a few months, each many times)."""
-    if len(_MONTH_NAMES) > 1_000:  # hostile created_at years
-        _MONTH_NAMES.clear()
-    name = _MONTH_NAMES[local.year * 12 + local.month] = f"{local.year:04d}-{local.month:02d}"
+    """The month ("YYYY-MM") of a time already in WITA, kept (a worker sees a few months, each many times)."""
+    key = local.year * 12 + local.month
+    name = _MONTH_NAMES.get(key)
+    if name is None:
+        if len(_MONTH_NAMES) > 1_000:  # hostile created_at years
+            _MONTH_NAMES.clear()
+        name = _MONTH_NAMES[key] = f"{local.year:04d}-{local.month:02d}"
     return name
 
 
@@ -274,7 +276,7 @@ class EvidenceChecks:
                     or type(challenge) is not str or not HEX32.fullmatch(challenge)):
                 return None
             local = moment.astimezone(WITA)
-            if period != (_MONTH_NAMES.get(local.year * 12 + local.month) or _month_name(local)):  # an exact YYYY-MM too
+            if period != _month_name(local):  # an exact YYYY-MM too
                 return None
             signature = unb64url(proof["signature"], "signature")
             message = signed_message(op, bytes.fromhex(challenge), record_digest_of(
