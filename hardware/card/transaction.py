@@ -129,15 +129,10 @@ def record_digest_of(device_id: str, redemption_id: str, period: str, amount: in
 def signed_message(op: int, challenge: bytes, tx_digest: bytes) -> bytes:
     """What the card's ECDSA signature covers for SPEND (op 02) and GET LAST TRANSACTION (op 03)."""
     n = 7 + len(challenge) + len(tx_digest)  # the proof's length: its op, challenge and digest TLVs
-    if n < 0x80:  # always, in this protocol: built in one join (the city's hot path)
-        return b"".join((apdu.TX_SIGN_DOMAIN, bytes((apdu.T_TX_PROOF, n, apdu.T_OPERATION, 1, op, apdu.T_CHALLENGE,
-                                                     len(challenge))), challenge,
-                         bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
-    if len(challenge) < 0x80 and len(tx_digest) < 0x80:  # built directly too
-        body = b"".join((bytes((apdu.T_OPERATION, 1, op, apdu.T_CHALLENGE, len(challenge))), challenge,
-                         bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
-        if len(body) < 0x100:
-            return apdu.TX_SIGN_DOMAIN + _head(apdu.T_TX_PROOF, len(body)) + body
+    if len(challenge) < 0x80 and len(tx_digest) < 0x80 and n < 0x100:  # always, in this protocol: one join (hot path)
+        return b"".join((apdu.TX_SIGN_DOMAIN, _head(apdu.T_TX_PROOF, n), bytes((apdu.T_OPERATION, 1, op,
+                                                                              apdu.T_CHALLENGE, len(challenge))),
+                         challenge, bytes((apdu.T_TX_DIGEST, len(tx_digest))), tx_digest))
     body = tlv.encode_all([(apdu.T_OPERATION, bytes([op])), (apdu.T_CHALLENGE, challenge),
                            (apdu.T_TX_DIGEST, tx_digest)])
     return apdu.TX_SIGN_DOMAIN + tlv.encode(apdu.T_TX_PROOF, body)
