@@ -34,16 +34,11 @@ NO_CARD: tuple[str, int | None, int] = ("", None, 0)
 
 
 def card_of(body: dict) -> tuple[str, int | None, int]:
-    """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override.
-    (`_count` and `_proof` written out: every sale of a batch asks.)"""
+    """(card id, counter, card's period total after the charge) of a card sale; ('', None, 0) for an override."""
     card_id = body.get("card_id")
     if not card_id or type(card_id) is not str or body.get("mode", "card") != "card":
         return NO_CARD
-    counter, card = body.get("card_counter"), body.get("card")
-    proof = card.get("proof") if isinstance(card, dict) else None
-    total = proof.get("period_total") if isinstance(proof, dict) else None
-    return (card_id, counter if type(counter) is int and 1 <= counter < 2**31 else None,
-            total if type(total) is int and 1 <= total < 2**31 else 0)
+    return card_id, _count(body.get("card_counter")), _count(_proof(body).get("period_total")) or 0
 
 
 def charge_of(body: dict) -> tuple[str, int | None, int]:
