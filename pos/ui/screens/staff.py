@@ -136,6 +136,26 @@ class _SupervisorPad:
         self.sup_dots.text = _("Supervisor PIN: {dots}", dots="* " * len(value) or "-")
 
 
+class _HouseholdPad:
+    """A household's number typed on a keypad, its whole id shown above as it grows; shared by the
+    data report and the card-less sale (both keep what is typed in `self.digits`)."""
+
+    def household_line(self):
+        """The line over the keypad that shows the id being typed."""
+        self.hid_label = Text(household_label(self.session, self.digits), "big", bold=True)
+        return self.hid_label
+
+    def household_pad(self, on_ok, ok_text: str, prefix: str):
+        """The number keypad, holding what was typed so far."""
+        pad = KeyPad(self._typed, on_ok, max_len=HOUSEHOLD_DIGITS, ok_text=ok_text, erase_text=_("Erase"), prefix=prefix)
+        pad.value = self.digits
+        return pad
+
+    def _typed(self, value):
+        self.digits = value
+        self.hid_label.text = household_label(self.session, value)
+
+
 class HistoryView(View, _SupervisorPad):
     """The latest sales: reprint one, or void one with a supervisor."""
 
@@ -249,7 +269,7 @@ class EndOfDayView(View):
             figure.text = str(status.queued)
 
 
-class FlagView(View):
+class FlagView(View, _HouseholdPad):
     """Tell the city its data is wrong about a household."""
 
     name = "flag"
@@ -265,8 +285,7 @@ class FlagView(View):
         if self.writing:
             return self._note_page()
         left = column(spacing=4)
-        self.hid_label = Text(household_label(self.session, self.digits), "big", bold=True)
-        left.add_widget(self.hid_label)
+        left.add_widget(self.household_line())
         left.add_widget(Text(_("What is wrong?"), "body", color=MUTED))
         grid = GridLayout(cols=2, spacing=Theme.px(4), size_hint_y=None, row_default_height=Theme.touch(),
                           row_force_default=True, height=Theme.touch() * 3 + Theme.px(8))
@@ -276,8 +295,7 @@ class FlagView(View):
         left.add_widget(grid)
         if self.note:
             left.add_widget(Text(_("Note: {note}", note=self.note), "body", shorten=True, max_lines=1))
-        pad = KeyPad(self._typed, self._send, max_len=HOUSEHOLD_DIGITS, ok_text=_("Send"), erase_text=_("Erase"), prefix="flag")
-        pad.value = self.digits
+        pad = self.household_pad(self._send, _("Send"), "flag")
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
         body.add_widget(pad)
@@ -309,10 +327,6 @@ class FlagView(View):
         self.writing = False
         self.app.refresh()
 
-    def _typed(self, value):
-        self.digits = value
-        self.hid_label.text = household_label(self.session, value)
-
     def _problem(self, p):
         self.problem = p
         self.app.refresh()
@@ -321,7 +335,7 @@ class FlagView(View):
         self.session.flag_problem(self.session.household_id(value), self.problem, self.note)
 
 
-class OverrideView(View, _SupervisorPad):
+class OverrideView(View, _SupervisorPad, _HouseholdPad):
     """Serve without a card, with a supervisor's approval."""
 
     name = "override"
@@ -347,22 +361,16 @@ class OverrideView(View, _SupervisorPad):
             return self.page(_("Serve without a card"), body,
                              [BigButton(_("Back"), self._back, "neutral", name="back")])
         left = column(spacing=4)
-        self.hid_label = Text(household_label(self.session, self.digits), "big", bold=True)
-        left.add_widget(self.hid_label)
+        left.add_widget(self.household_line())
         left.add_widget(Text(_("Why is there no card?"), "body", color=MUTED))
         for r in OVERRIDE_REASONS:
             left.add_widget(BigButton(_(r), lambda x=r: self._reason(x), "ok" if r == self.reason else "neutral",
                                       name=f"override-{r}", role="body"))
-        pad = KeyPad(self._typed, self._next, max_len=HOUSEHOLD_DIGITS, ok_text=_("Next"), erase_text=_("Erase"), prefix="hh")
-        pad.value = self.digits
+        pad = self.household_pad(self._next, _("Next"), "hh")
         body = BoxLayout(spacing=Theme.px(10))
         body.add_widget(left)
         body.add_widget(pad)
         return self.page(_("Serve without a card"), body, [BigButton(_("Cancel"), s.cancel, "neutral", name="cancel")])
-
-    def _typed(self, value):
-        self.digits = value
-        self.hid_label.text = household_label(self.session, value)
 
     def _reason(self, r):
         self.reason = r
