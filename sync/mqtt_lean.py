@@ -128,9 +128,7 @@ class LeanClient(mqtt.Client):
                 length, shift, i = length | (byte & 127) << shift, shift + 7, i + 1
                 if not byte & 128:
                     if i + length <= end:
-                        command = buf[start]
-                        if command & _TYPE_MASK == PUBLISH and self._drain_publishes(1):
-                            return MQTTErrorCode.MQTT_ERR_SUCCESS
+                        command = buf[start]  # a PUBLISH here is one `_drain_publishes` left: paho's path
                         rc = self._fast_puback(buf, i, i + length) if command == PUBACK else None
                         if rc is not None:
                             return rc
