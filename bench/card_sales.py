@@ -6,12 +6,11 @@ that sign the envelopes. Made before any clock starts; nothing here is measured.
 The sales are honest, so the city has nothing to quarantine: each card visits the shops in turn,
 spends at most its 200,000 allowance per period at catalog prices, one period after another
 (created_at inside the sale's period, the card's counter and period total growing as the card
-keeps them).
+keeps them). Message and redemption ids are minted as a device mints them (`pos.ids.new_id`).
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -77,6 +76,7 @@ def card_sales(n: int, devices: int, cards: int) -> CardSales:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from pos.card_proof import CardTransaction, lines_digest, redemption_card
+    from pos.ids import new_id
     from pos.messages import build_envelope, device_topic, sign_envelope
     from pos.signing import EcdsaSigner, public_pem
 
@@ -99,7 +99,7 @@ def card_sales(n: int, devices: int, cards: int) -> CardSales:
             lines = [(item, qty, PRICES[item]) for item, qty in BASKETS[(c + k) % len(BASKETS)]]
             total = sum(q * p for _, q, p in lines)
             before = spent[c][1] if spent[c][0] == period else 0
-            rid = str(uuid.uuid4())
+            rid = new_id()
             proof = session.spend(CardTransaction(signer.key_id, rid, period, total, before + total,
                                                   lines_digest(lines)))
             spent[c] = (period, before + total)
@@ -114,7 +114,7 @@ def card_sales(n: int, devices: int, cards: int) -> CardSales:
                 "total": total, "remaining_after": 200_000 - before - total,
                 "card": redemption_card(auth.certificate_bytes, proof),
             }
-            env = build_envelope("redemption", str(uuid.uuid4()), signer.key_id, seqs[d], created_at, body)
+            env = build_envelope("redemption", new_id(), signer.key_id, seqs[d], created_at, body)
             env["schema"] = "ewarung.redemption/2"
             messages.append((device_topic(signer.key_id, "redemption"), sign_envelope(env, signer)))
     return CardSales(device_keys, messages, cards, issuer_keys, [auth.certificate.household_id for _, auth in sessions])

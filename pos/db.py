@@ -173,7 +173,7 @@ class Redemption(BaseModel):
     """One sale, made durable before its receipt prints;
     never edited or deleted (a void is a new record)."""
 
-    id = CharField(primary_key=True)  # uuid4, the idempotency key end to end
+    id = CharField(primary_key=True)  # a UUIDv7 (pos.ids), the idempotency key end to end
     seq = IntegerField(unique=True)  # device message sequence (the city's gap check)
     device_id = CharField()
     household = CharField(index=True)

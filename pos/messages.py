@@ -3,7 +3,7 @@
 Every message a device sends in sequence (redemption, void, event) is a JWS compact token
 whose payload is canonical JSON::
 
-    {"schema": "ewarung.redemption/2", "id": "<uuid4>", "device": "<device id>",
+    {"schema": "ewarung.redemption/2", "id": "<uuid7>", "device": "<device id>",
      "seq": <per-device sequence>, "created_at": "<ISO UTC>", "body": {...}}
 
 `id` is the idempotency key; `seq` counts up by one across all of a device's sequenced

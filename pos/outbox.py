@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from pos import settings
 from pos.db import OutboxMessage
 from pos.device import DeviceIdentity
+from pos.ids import new_id
 from pos.messages import build_envelope, device_topic, sign_envelope
 from pos.signing import Signer
 
@@ -17,7 +16,7 @@ def enqueue(
     """Sign and queue one message. Must run inside a write transaction (it takes a sequence)."""
     if seq is None:
         seq = settings.next_sequence()
-    msg_id = str(uuid.uuid4())
+    msg_id = new_id()
     envelope = build_envelope(kind, msg_id, device.device_id, seq, created_at, body)
     token = sign_envelope(envelope, signer)
     return OutboxMessage.create(

@@ -22,7 +22,6 @@ last_error is "<phase>|<kind>|<detail>" with phase not_sent or sent, kind a Prin
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -35,6 +34,7 @@ from pos.db import PrintJob, Redemption, RedemptionLine, Void, durable_transacti
 from pos.device import DeviceIdentity
 from pos.end_of_day import EndOfDayReport
 from pos.entitlement import Entitlement, QuotaState, known_spending
+from pos.ids import new_id
 from pos.ledger import Ledger
 from pos.period import Period
 from pos.ports import PrinterFault, PrinterPort, PrinterStatus
@@ -234,7 +234,7 @@ class PrintService:
 
     def print_end_of_day(self, report: EndOfDayReport, language: str | None = None) -> PrintOutcome:
         """Print an end-of-day report as its own job (journaled like receipts, at most once)."""
-        job_id = str(uuid.uuid4())
+        job_id = new_id()
         with durable_transaction(self.db):
             PrintJob.create(id=job_id, kind="end_of_day", created_at=iso(self.clock.now()))
         if not self.claim(job_id):
@@ -296,7 +296,7 @@ class PrintService:
 
     def new_copy_job(self, redemption_id: str) -> str:
         """A copy is its own job, journaled, so every paper that says SALINAN is accounted for."""
-        job_id = str(uuid.uuid4())
+        job_id = new_id()
         now = iso(self.clock.now())
         with durable_transaction(self.db):
             PrintJob.create(id=job_id, redemption_id=redemption_id, kind="copy", created_at=now)

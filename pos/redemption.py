@@ -10,7 +10,6 @@ compensating record; nothing is ever deleted or edited.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -23,6 +22,7 @@ from pos.clock import Clock, iso, parse_iso
 from pos.db import JournalEntry, PrintJob, Redemption, RedemptionLine, Void, durable_transaction
 from pos.device import DeviceIdentity
 from pos.entitlement import Entitlement, PricedLine, assess, price_basket
+from pos.ids import new_id
 from pos.ledger import Ledger
 from pos.outbox import enqueue
 from pos.period import WITA, Period
@@ -185,7 +185,7 @@ class RedemptionService:
         if req.mode == "override":
             self._check_override_cap(period)
         lines, total = price_basket(ent, self.ledger.catalog(), req.basket)
-        redemption_id = str(uuid.uuid4())
+        redemption_id = new_id()
         tx = None
         if req.mode == "card":
             digest = lines_digest((ln.item.code, ln.qty, ln.item.price) for ln in lines)
@@ -254,7 +254,7 @@ class RedemptionService:
                 "card": redemption_card(certificate_bytes, proof) if proof is not None else None,
             }
             enqueue("redemption", body, device=self.device, signer=self.signer, created_at=created_at, seq=seq)
-            job_id = str(uuid.uuid4())
+            job_id = new_id()
             PrintJob.create(id=job_id, redemption_id=plan.redemption_id, kind="receipt", created_at=created_at)
             journal.append(created_at, "redemption", plan.redemption_id,
                            {"seq": seq, "total": plan.total, "household": req.household_id})
@@ -341,7 +341,7 @@ class RedemptionService:
                 raise Refusal(Reason.ALREADY_VOIDED, redemption_id)
             if now - parse_iso(original.created_at) > timedelta(minutes=self.policy.void_window_minutes):
                 raise Refusal(Reason.VOID_WINDOW_PASSED, f"sale at {original.created_at}")
-            void_id = str(uuid.uuid4())
+            void_id = new_id()
             seq = settings.next_sequence()
             Void.create(
                 id=void_id,
@@ -363,7 +363,7 @@ class RedemptionService:
                 "supervisor": supervisor_id,
             }
             enqueue("void", body, device=self.device, signer=self.signer, created_at=created_at, seq=seq)
-            job_id = str(uuid.uuid4())
+            job_id = new_id()
             PrintJob.create(id=job_id, redemption_id=redemption_id, kind="void", created_at=created_at)
             journal.append(created_at, "void", redemption_id, {"seq": seq, "void_id": void_id, "reason": reason})
         return VoidResult(void_id, seq, redemption_id, original.total, job_id, original.receipt_no)

@@ -6,13 +6,13 @@ envelopes like every other message so the city can trust them.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from firmware_config import updates
 from pos import __version__, health
 from pos.clock import iso, parse_iso
 from pos.db import LedgerState
+from pos.ids import new_id
 from pos.messages import build_envelope, sign_envelope
 from pos.signing import Signer
 
@@ -20,7 +20,7 @@ from pos.signing import Signer
 def signed(kind: str, device_id: str, body: dict, signer: Signer, now: datetime) -> bytes:
     """A status, heartbeat or request as a signed envelope without a seq: the city trusts it, and it takes no
     place in the sequence."""
-    env = build_envelope(kind, str(uuid.uuid4()), device_id, None, iso(now), body)  # type: ignore[arg-type]
+    env = build_envelope(kind, new_id(), device_id, None, iso(now), body)  # type: ignore[arg-type]
     return sign_envelope(env, signer)
 
 
