@@ -44,6 +44,7 @@ class MqttSettings:
     backoff_min_s: float = 0.5
     backoff_max_s: float = 60.0
     receive_maximum: int = 0  # MQTT 5 Receive Maximum asked of the broker; 0 leaves the broker's default
+    read_max: int = 0  # messages a read takes at most (lean client; a poll reads up to twice), so the owner acts on the first; 0: all there
 
 
 @dataclass
@@ -76,6 +77,8 @@ class MqttLink:
         c = make_client(self._on_fast_message, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         c.max_inflight_messages_set(s.inflight)
         c.max_queued_messages_set(0)
+        if s.read_max and isinstance(c, LeanClient):
+            c.max_drain = s.read_max
         if s.username:
             c.username_pw_set(s.username, s.password or None)
         if s.tls:

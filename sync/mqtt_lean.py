@@ -34,7 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 LEAN_PAHO = ("2.2.",)  # paho releases whose internals LeanClient was checked against
 READ_CHUNK = 65_536  # bytes per socket read
-MAX_DRAIN = 20_000  # packets per read event, so a flood of QoS 0 traffic cannot starve writes and pings
+MAX_DRAIN = 20_000  # packets per read event (default), so a flood of QoS 0 traffic cannot starve writes and pings
 PUBLISH, PUBACK = 0x30, 0x40
 _TYPE_MASK, _QOS_MASK, _QOS1 = 0xF0, 0x06, 0x02
 _PUBLISH_QOS_MASK, _PUBLISH_QOS1 = _TYPE_MASK | _QOS_MASK, PUBLISH | _QOS1  # a QoS 1 PUBLISH, DUP or RETAIN or not
@@ -50,6 +50,7 @@ class LeanClient(mqtt.Client):
     def __init__(self, *args, on_fast_message: FastSink, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.on_fast_message = on_fast_message
+        self.max_drain = MAX_DRAIN  # packets a read event takes at most; the rest waits, read, for the next
         self._rbuf, self._rpos, self._rsock = b"", 0, None
 
     # --- reading -------------------------------------------------------------------------
@@ -74,10 +75,10 @@ class LeanClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Every complete packet available now (paho reads as many as it has publishes in flight)."""
         packets = 0
-        while packets < MAX_DRAIN:
+        while packets < self.max_drain:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            packets += self._drain_publishes(MAX_DRAIN - packets) + 1
+            packets += self._drain_publishes(self.max_drain - packets) + 1
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)

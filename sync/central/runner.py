@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
 from pos.clock import SystemClock, iso
 from pos.messages import TOPIC_ROOT
 from sync.central.consumer import DEVICE_LEAVES, CentralConsumer, Incoming, Outcome
+from sync.central.pipeline import StorePipeline
 from sync.central.snapshot_answers import SnapshotAnswers
 from sync.central.store import central_db
 from sync.central.verify_pool import VerifyPool, all_done, default_workers, results
@@ -30,8 +30,9 @@ log = logging.getLogger("ewarung.central")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # messages wait on the broker this long while central is down
 BATCH_MAX = 2000  # messages per transaction: the per-batch costs (commit, one signed ack per device) shared
-PIPELINE = 3  # batches in hand with verify workers: one being stored, the next two verified meanwhile
+PIPELINE = 3  # batches' worth in hand with verify workers: one being stored, the next two verified meanwhile
 MAX_RECEIVE = 65_535  # MQTT 5's largest Receive Maximum
+READ_MIN = 64  # messages a poll may take at least
 
 
 def subscriptions(group: str | None) -> list[str]:
@@ -66,12 +67,15 @@ class MqttRunner:
         self._pool: VerifyPool | None = None
         # room for the pipeline's batches: the broker holds back what is not yet acknowledged
         self.receive_maximum = min(MAX_RECEIVE, PIPELINE * max(1, batch_max))
+        # idle workers get the first quarter batch while the rest is read (sync/central/pipeline.py)
+        self.first_unit = max(1, batch_max // 4)
         tls = tls or {}
         self.link = MqttLink(MqttSettings(
             client_id=client_id, host=host, port=port, keepalive_s=30, session_expiry_s=SESSION_EXPIRY_S,
             inflight=self.receive_maximum, receive_maximum=self.receive_maximum, tls=bool(tls), ca_file=tls.get("ca_certs"),
             cert_file=tls.get("certfile"), key_file=tls.get("keyfile"), username=username or "",
             password=password or "", backoff_min_s=1.0, backoff_max_s=30.0,
+            read_max=max(READ_MIN, self.first_unit) if self.verify_workers else 0,
         ), [(t, 1) for t in subscriptions(group)])
         self._inbox = self.link.events.messages
         self._db_backoff = 1.0
@@ -134,41 +138,38 @@ class MqttRunner:
         """This connection's signed state, for the presence topic."""
         return build_state(self.city or "", state, self._since, self.client_id, self.consumer.signer)
 
-    def _take_batch(self) -> list[Incoming]:
-        taken = self._inbox[:self.batch_max]
-        del self._inbox[:len(taken)]
-        return list(map(Incoming._make, taken))
+    def _pipeline(self) -> StorePipeline:
+        """Units of half a batch to the verify workers, stored in batches of `batch_max`; without
+        workers, one batch at a time verified and stored here."""
+        if not self.verify_workers:
+            return StorePipeline(self.batch_max, capacity=self.batch_max, unit_max=self.batch_max,
+                                 first_unit=self.batch_max, submit=self._submit, verdicts=self._verdicts, done=_done)
+        return StorePipeline(self.batch_max, capacity=PIPELINE * self.batch_max, unit_max=max(1, self.batch_max // 2),
+                             first_unit=self.first_unit, submit=self._submit, verdicts=self._verdicts, done=_done)
 
     def _work(self) -> None:
         """Receive -> (verify in the worker processes) -> store + commit -> PUBACK + signed acks.
-        With verify workers, batch k+1 is verified (split across them) while batch k is stored (at
-        most `depth` batches in the pipeline); batches are stored and acknowledged strictly in order."""
+        With verify workers, the next units are verified while a batch is stored (sync/central/
+        pipeline.py); batches are stored and acknowledged strictly in order."""
         last_gap_check = last_confirmed = time.monotonic()
-        pending: deque[tuple[list[Incoming], tuple | None]] = deque()
-        depth = PIPELINE if self.verify_workers else 1
+        pipeline = self._pipeline()
         try:
             while not self.stop_event.is_set():
-                self._pump(0.2 if not self._inbox and not pending else 0.0)
-                # keep reading while packets are waiting, up to one batch
-                while 0 < len(self._inbox) < self.batch_max:
+                self._pump(0.2 if not self._inbox and not pipeline else 0.0)
+                # keep reading while packets are waiting, up to one unit
+                while 0 < len(self._inbox) < pipeline.room():
                     before = len(self._inbox)
                     self._pump(0.0)
                     if len(self._inbox) == before:
                         break
-                formed = False
-                if len(pending) < depth:
-                    batch = self._take_batch()
-                    if batch:
-                        pending.append((batch, self._submit(batch)))
-                        formed = True
-                # store the oldest batch once its verification is done, or when there is nothing
-                # else to overlap it with (pipeline full, or no new batch this round)
-                if pending and (len(pending) >= depth or not formed or _done(pending[0][1])):
-                    batch, job = pending.popleft()
-                    if not self._store_and_ack(batch, self._verdicts(batch, job)):
-                        pending.clear()  # not acknowledged either: the broker redelivers them
-                        self._inbox.clear()
-                        continue
+                taken = self._take(pipeline.room())
+                if taken:
+                    pipeline.add(taken)
+                found = pipeline.next_batch(arriving=bool(taken))
+                if found is not None and not self._store_and_ack(*found):
+                    pipeline.clear()  # not acknowledged either: the broker redelivers them
+                    self._inbox.clear()
+                    continue
                 for topic, token in self.answers.due():
                     self.link.publish(topic, token, qos=1)
                 if time.monotonic() - last_confirmed > self.confirm_every:
@@ -186,6 +187,12 @@ class MqttRunner:
             else:
                 self.link.close()
             self.connected.clear()
+
+    def _take(self, room: int) -> list[Incoming]:
+        """Up to `room` received messages, oldest first, out of the inbox."""
+        taken = self._inbox[:room]
+        del self._inbox[:len(taken)]
+        return list(map(Incoming._make, taken))
 
     def _publish_confirmed(self) -> None:
         """What the city stored since the last confirmed-spending delta, to every device (retained:

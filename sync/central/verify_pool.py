@@ -1,16 +1,17 @@
-"""The central consumer's verify worker processes: how a batch's checks reach them and come back.
+"""The central consumer's verify worker processes: how a unit's checks reach them and come back.
 
 Checking a redemption costs two ECDSA verifications (the device's and the card's), the bulk of
 the consumer's work, and pyca/cryptography keeps the GIL while it verifies: so the checks run in
 `spawn` worker processes, by default one per core up to four (the consumer thread and the
-broker take their share of the same cores; docs/scaling.md has the measurements). Each batch is
-split across the workers, so every core works on the batch the consumer will store next.
+broker take their share of the same cores; docs/scaling.md has the measurements). Each unit the
+consumer submits (half a store batch, sync/central/pipeline.py) is split across the workers, so
+every core works on the messages the consumer will store next.
 
 The pool is a pipe per worker: the consumer thread marshals each chunk (device, topic leaf,
 token) once, and a dispatcher thread only moves those bytes to the worker with room and the
 answers back (no per-message pickling in the consumer process, whose cores the consumer is
-measured against). Each batch is cut into several chunks per worker, handed out as workers free
-up, so the workers finish a batch together whatever share of a core each got. A worker
+measured against). The chunks are handed out as workers free up, so the workers keep pace with
+each other whatever share of a core each got. A worker
 sends back only its verdicts (problems and created_at seconds, or the reason to refuse), a few
 bytes a message; the consumer thread parses the envelope of a verified token itself with the
 same parser (verify.envelope_of), which costs less than sending the parsed envelope back.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from sync.central.verify import Checked, die_with_parent, envelope_of, verify_batch
 
 MIN_CHUNK = 64  # messages: below this a second worker costs more in round trips than it saves
-CHUNKS_PER_WORKER = 2  # a batch's chunks per worker: with the next batch queued behind, enough to even out their pace
+CHUNKS_PER_WORKER = 1  # a unit's chunks per worker: units are half a batch, so a batch is two chunks per worker
 WORKER_DEPTH = 2  # chunks a worker holds: one being verified, the next already read off its pipe
 WORKER_NICE = 10
 """Workers yield a shared core to the consumer thread and the broker: storing is the pipeline's one
@@ -132,10 +133,10 @@ class VerifyPool:
     """`workers` spawned processes that check batches in chunks; they end with this process, however
     it ends (verify.die_with_parent). Submitted by one thread (the consumer's).
 
-    A batch is cut into several chunks per worker, and a dispatcher thread hands the next chunk to
+    A unit is cut into chunks, one per worker, and a dispatcher thread hands the next chunk to
     whichever worker has fewest in hand (at most WORKER_DEPTH each), reading their answers as they
     come: a worker that the scheduler gave less of a core, or whose chunk had more to check, does
-    not leave the other idle until the next batch. The dispatcher moves bytes marshalled by the
+    not leave the other idle while units are queued. The dispatcher moves bytes marshalled by the
     submitting thread (a few wake-ups a chunk), never a message object."""
 
     def __init__(self, workers: int) -> None:

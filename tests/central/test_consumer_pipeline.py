@@ -37,6 +37,19 @@ def _worker_verdicts(consumer: CentralConsumer, batch: list[Incoming]) -> list:
     return verdicts
 
 
+def _publish(port: int, client_id: str, msgs: list[Incoming]) -> None:
+    """Publish `msgs` in this order, each once the broker has it."""
+    import paho.mqtt.client as mqtt
+
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    for m in msgs:
+        pub.publish(m.topic, m.payload, qos=1).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+
+
 def _three_sales(make_device, name="EW-A-0001"):
     dev = make_device(name)
     for hh in ("holder", "partly_spent", "quotas"):
@@ -130,14 +143,8 @@ def test_runner_pipeline_stores_and_acks_everything_once(mosquitto, make_device,
     runner.start()
     try:
         assert runner.connected.wait(10) and runner._pool is not None
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-pipe-pub", protocol=mqtt.MQTTv5)
-        pub.connect("127.0.0.1", mosquitto.port)
-        pub.loop_start()
         time.sleep(0.3)  # watcher subscribed
-        for m in [msgs[0], forged, *msgs[1:], msgs[0]]:  # a forgery and a duplicate in the stream
-            pub.publish(m.topic, m.payload, qos=1).wait_for_publish(10)
-        pub.disconnect()
-        pub.loop_stop()
+        _publish(mosquitto.port, "t-pipe-pub", [msgs[0], forged, *msgs[1:], msgs[0]])  # a forgery and a duplicate
         assert got.wait(30), f"acked {len(set(acked))} of {len(msgs)}"
         deadline = time.monotonic() + 10
         while runner.totals.duplicates < 1 and time.monotonic() < deadline:
@@ -151,3 +158,57 @@ def test_runner_pipeline_stores_and_acks_everything_once(mosquitto, make_device,
         watcher.disconnect()
         watcher.loop_stop()
     assert runner._pool is None  # the worker process is shut down with the runner
+
+
+@pytest.mark.mqtt
+def test_runner_merges_verified_units_in_order_and_acks_only_after_the_commit(
+        mosquitto, make_device, central_signer, clock, central, city):
+    """Verification goes in units of half a batch, while the store joins them into full batches:
+    the messages stored in arrival order, each PUBACK after the commit of its own message. The
+    first store is slowed so that the rest arrive and are verified meanwhile."""
+    msgs = []
+    for name in ("EW-M-0001", "EW-M-0002"):
+        dev = make_device(name)
+        for hh in ("holder", "partly_spent", "quotas", "lansia"):
+            dev.redeem(dev.city.notable[hh], {"GULA1": 1})
+        msgs += dev.incoming()
+    consumer = CentralConsumer(central_signer, clock)
+    runner = MqttRunner(consumer, "127.0.0.1", mosquitto.port, client_id="t-merge", group=None, batch_max=4,
+                        verify_workers=1)
+    submitted: list[int] = []
+    sizes: list[int] = []  # of the store batches
+    stored: list[bytes] = []
+    committed: set[int] = set()
+    early: list[int] = []  # PUBACKed before their commit
+    submit, process, ack_all = runner._submit, consumer.process, runner.link.ack_all
+
+    def counted_submit(batch):
+        submitted.append(len(batch))
+        return submit(batch)
+
+    def slow_process(batch, verified=None):
+        if not stored:
+            time.sleep(0.5)  # the rest arrive and are verified meanwhile
+        out = process(batch, verified)
+        sizes.append(len(batch))
+        stored.extend(m.payload for m in batch)
+        committed.update(m.mid for m in batch)
+        return out
+
+    def checked_ack_all(acks):
+        early.extend(mid for mid, _ in acks if mid not in committed)
+        ack_all(acks)
+
+    runner._submit, consumer.process, runner.link.ack_all = counted_submit, slow_process, checked_ack_all
+    runner.start()
+    try:
+        assert runner.connected.wait(10) and runner._pool is not None
+        _publish(mosquitto.port, "t-merge-pub", msgs)
+        deadline = time.monotonic() + 30
+        while runner.totals.stored < len(msgs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert stored == [m.payload for m in msgs]  # once each, in the order they arrived
+    assert runner.totals.stored == len(msgs) and early == []
+    assert max(submitted) <= 2 and max(sizes) == 4, (submitted, sizes)  # units of 2 joined into batches of 4

@@ -110,3 +110,27 @@ def test_packets_split_across_reads_are_parsed_whole(live_broker, monkeypatch, c
     link.ack_all([(mid, qos) for _, _, mid, qos in link.events.messages])
     link.poll(0.1)
     link.close()
+
+
+def test_a_poll_takes_at_most_read_max_messages_and_the_rest_come_next(live_broker):
+    """The consumer hands the first messages of a burst to its verify workers before it has read
+    the rest (`read_max`): a read stops after that many, and the next polls take the others, in
+    order, none lost, from the bytes already read (select cannot see them) or the socket."""
+    link = MqttLink(MqttSettings(client_id="lean-read-max", host="127.0.0.1", port=live_broker.port, inflight=2000,
+                                 receive_maximum=2000, read_max=50, backoff_min_s=0.05, backoff_max_s=0.2),
+                    [(TOPIC, 1)])
+    _until(link, lambda: link.events.connected)
+    link.poll(0.2)  # the SUBACK
+    payloads = [f"r{i}".encode() * 40 for i in range(400)]
+    _publish(live_broker, [(p, None) for p in payloads])
+    taken = []
+    deadline = time.monotonic() + 10
+    while sum(taken) < len(payloads) and time.monotonic() < deadline:
+        link.poll(0.05)
+        taken.append(len(link.events.messages) - sum(taken))
+    # a poll reads twice at most (the bytes already read, then the socket), each time one packet past the limit
+    assert max(taken) <= 2 * 51 and sum(taken) == len(payloads), taken
+    assert [p for _, p, _, _ in link.events.messages] == payloads
+    link.ack_all([(mid, qos) for _, _, mid, qos in link.events.messages])
+    link.poll(0.1)
+    link.close()
