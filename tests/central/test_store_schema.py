@@ -56,3 +56,34 @@ def test_indexes_older_releases_made_are_dropped_and_the_reports_still_read(back
         assert [(r["device"], r["redemptions_today"], r["amount_today"]) for r in rows] == [("EW-A-0001", 2, 90000)]
     finally:
         db.close()
+
+
+def test_a_new_database_gets_large_pages_and_an_older_one_keeps_its_own(tmp_path):
+    """New central databases are made with SQLITE_PAGE_SIZE pages in WAL mode; a database an older
+    release made with SQLite's default 4 KB pages opens as it is (the size changes only at a VACUUM
+    outside WAL mode), still in WAL mode, and stores and reads messages."""
+    import sqlite3
+
+    from sync.central.store import SQLITE_PAGE_SIZE, Message, open_central
+
+    db = open_central(tmp_path / "new.db")
+    try:
+        assert db.execute_sql("PRAGMA page_size").fetchone()[0] == SQLITE_PAGE_SIZE > 4096
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("PRAGMA journal_mode = wal")
+    old.execute("CREATE TABLE made_by_an_older_release (x)")
+    old.commit()
+    old.close()
+    db = open_central(tmp_path / "old.db")
+    try:
+        assert db.execute_sql("PRAGMA page_size").fetchone()[0] == 4096
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        Message.create(id="M-1", device="EW-A-0001", seq=1, kind="redemption", created_at="2026-11-14T02:00:00.000Z",
+                       received_at="2026-11-14T02:00:01.000Z", token="t" * 1600)
+        assert Message.get_by_id("M-1").token == "t" * 1600
+    finally:
+        db.close()
