@@ -26,7 +26,6 @@ setup(
         "cryptography>=42",
         "msgspec>=0.18,<1",
         "pybase64>=1.3,<2",  # base64url of every message the city verifies
-        "uuid6>=2024.1",  # time-ordered ids (UUID version 7) the device mints, pos/ids.py
         "qrcode>=7.4",
         "pillow>=10",
         "tzdata",
