@@ -78,7 +78,10 @@ class LeanClient(mqtt.Client):
         while packets < self.max_drain:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            packets += self._drain_publishes(self.max_drain - packets) + 1
+            packets += self._drain_publishes(self.max_drain - packets)
+            if packets >= self.max_drain:
+                break  # the budget is spent: the rest stays buffered for the next read event
+            packets += 1
             rc = self._packet_read()
             if rc > 0:
                 return self._loop_rc_handle(rc)
