@@ -33,7 +33,7 @@ def new_id() -> str:
     with _lock:
         now = time.time_ns() // 1_000_000
         if now > _last_ms:
-            _last_ms, _counter = now, int.from_bytes(os.urandom(2), "big") & _COUNTER_MAX >> 1
+            _last_ms, _counter = now, int.from_bytes(os.urandom(2), "big") & (_COUNTER_MAX >> 1)
         elif _counter < _COUNTER_MAX:
             _counter += 1
         else:
